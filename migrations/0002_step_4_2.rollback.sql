@@ -1,0 +1,24 @@
+-- Back to the baseline. Results of calculation runs have no legacy run to hang off and go with them.
+DELETE FROM {{ schema }}.fact_calculated_results WHERE run_id IS NULL;
+DROP INDEX {{ schema }}.ix_fact_calculated_results_calc_run_id;
+ALTER TABLE {{ schema }}.fact_calculated_results
+    DROP CONSTRAINT fact_calculated_results_belongs_to_a_run,
+    DROP COLUMN calculation_run_id,
+{%- for m in measures[1:] %}
+{%- for k in kinds %}
+    DROP COLUMN {{ m }}_{{ k }},
+{%- endfor %}
+{%- endfor %}
+{%- for k in kinds %}
+    ALTER COLUMN {{ measures[0] }}_{{ k }} TYPE numeric(18, 2),
+{%- endfor %}
+    ALTER COLUMN run_id SET NOT NULL;
+ALTER TABLE {{ schema }}.fact_calculated_results RENAME COLUMN daily_natural TO natural_value;
+ALTER TABLE {{ schema }}.fact_calculated_results RENAME COLUMN daily_adjusted TO adjusted_value;
+ALTER TABLE {{ schema }}.fact_calculated_results RENAME COLUMN daily_plug TO plug_value;
+DROP TABLE {{ schema }}.calculation_runs;
+DROP INDEX {{ schema }}.ix_fact_pnl_entries_series;
+ALTER TABLE {{ schema }}.fact_pnl_entries
+{%- for m in measures %}
+    DROP COLUMN {{ m }}_amount{{ "," if not loop.last else ";" }}
+{%- endfor %}

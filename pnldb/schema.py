@@ -1,0 +1,150 @@
+"""Render sql/ and migrations/ (Jinja2), apply migrations (yoyo), install the SQL layer."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+import jinja2
+import psycopg
+from psycopg import sql as pgsql
+
+from pnldb.db import DEFAULT_SCHEMA, check_identifier
+from pnldb.errors import PnlError
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = ROOT / "sql"
+MIGRATIONS_DIR = ROOT / "migrations"
+
+MEASURES = ("daily", "wtd", "ytd")
+SCENARIOS = ("ACTUAL", "PRIOR")
+KINDS = ("natural", "adjusted", "plug")
+
+
+def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
+    return {
+        "schema": check_identifier(schema),
+        "measures": MEASURES,
+        "scenarios": SCENARIOS,
+        "kinds": KINDS,
+    }
+
+
+def _environment(directory: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(directory)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def sql_files() -> list[Path]:
+    """The sql/ objects in load order: by their number prefix."""
+    return sorted(SQL_DIR.glob("[0-9]*.sql"))
+
+
+def render_sql(schema: str = DEFAULT_SCHEMA) -> str:
+    """The whole SQL layer as one script, each object headed by its file name."""
+    env = _environment(SQL_DIR)
+    context = template_context(schema)
+    parts = [f"-- pnldb SQL layer for schema {schema}\n"]
+    for path in sql_files():
+        parts.append(f"\n-- sql/{path.name}\n")
+        parts.append(env.get_template(path.name).render(context).rstrip() + "\n")
+    return "".join(parts)
+
+
+def _render_migrations(schema: str, target: Path) -> None:
+    env = _environment(MIGRATIONS_DIR)
+    context = template_context(schema)
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        (target / path.name).write_text(env.get_template(path.name).render(context))
+
+
+def _yoyo_url(conn: psycopg.Connection, schema: str) -> str:
+    info = conn.info
+    user = quote(info.user or "", safe="")
+    password = f":{quote(info.password, safe='')}" if info.password else ""
+    host = info.host or ""
+    args = f"schema={schema}"
+    if host.startswith("/"):
+        args += f"&host={quote(host, safe='')}"
+        host = ""
+    return f"postgresql+psycopg://{user}{password}@{host}:{info.port}/{quote(info.dbname, safe='')}?{args}"
+
+
+def _migrate_with_yoyo(conn: psycopg.Connection, schema: str, action: str) -> list[str]:
+    from yoyo import get_backend, read_migrations
+
+    with tempfile.TemporaryDirectory(prefix="pnldb-migrations-") as tmp:
+        _render_migrations(schema, Path(tmp))
+        migrations = read_migrations(tmp)
+        backend = get_backend(_yoyo_url(conn, schema))
+        try:
+            with backend.lock():
+                if action == "apply":
+                    pending = backend.to_apply(migrations)
+                    backend.apply_migrations(pending)
+                else:
+                    pending = backend.to_rollback(migrations)
+                    if action == "rollback-one":
+                        pending = pending[:1]
+                    backend.rollback_migrations(pending)
+        finally:
+            backend.connection.close()
+        return [m.id for m in pending]
+
+
+def install_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> None:
+    """(Re)install every sql/ object in one transaction."""
+    script = render_sql(schema)
+    with conn.transaction():
+        _drop_views(conn, schema)
+        conn.execute(script)
+
+
+def _drop_views(conn: psycopg.Connection, schema: str) -> None:
+    # CREATE OR REPLACE VIEW cannot change a view's columns; views hold no data, so rebuild them.
+    views = conn.execute(
+        "SELECT table_name FROM information_schema.views WHERE table_schema = %s", (schema,)
+    ).fetchall()
+    for (view,) in views:
+        conn.execute(pgsql.SQL("DROP VIEW IF EXISTS {}.{} CASCADE").format(
+            pgsql.Identifier(schema), pgsql.Identifier(view)))
+
+
+def uninstall_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> None:
+    """Drop the SQL layer (views, functions, procedures and their triggers); tables stay."""
+    with conn.transaction():
+        _drop_views(conn, schema)
+        routines = conn.execute(
+            """SELECT p.oid::regprocedure::text, p.prokind FROM pg_proc p
+               JOIN pg_namespace n ON n.oid = p.pronamespace
+               WHERE n.nspname = %s AND p.prokind IN ('f', 'p')""",
+            (schema,),
+        ).fetchall()
+        for signature, kind in routines:
+            word = "PROCEDURE" if kind == "p" else "FUNCTION"
+            conn.execute(f"DROP {word} IF EXISTS {signature} CASCADE")
+
+
+def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]:
+    """Apply pending migrations, then install the SQL layer. Idempotent. Returns applied ids."""
+    check_identifier(schema)
+    conn.autocommit = True
+    conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))
+    try:
+        applied = _migrate_with_yoyo(conn, schema, "apply")
+    except psycopg.Error as exc:
+        raise PnlError(f"migration failed: {exc}") from None
+    install_sql(conn, schema)
+    return applied
+
+
+def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, steps: int | None = 1) -> list[str]:
+    """Roll back the newest migration (or all with steps=None); the SQL layer is dropped first
+    because it is written against the newest schema."""
+    conn.autocommit = True
+    uninstall_sql(conn, schema)
+    action = "rollback-one" if steps == 1 else "rollback-all"
+    return _migrate_with_yoyo(conn, schema, action)

@@ -1,0 +1,51 @@
+-- Legacy writers set only `amount`; new writers set only the measures. Each side follows the other.
+-- A legacy row's WTD and YTD are running sums of daily amounts over its series (use case, scenario,
+-- category_code, attributes), exactly as the Step 4.2 back-fill computed them.
+CREATE OR REPLACE FUNCTION {{ schema }}.fact_measures_follow_amount() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.amount IS DISTINCT FROM OLD.amount AND NEW.daily_amount IS NOT DISTINCT FROM OLD.daily_amount THEN
+            NEW.daily_amount := NEW.amount;
+            NEW.wtd_amount := OLD.wtd_amount + (NEW.amount - OLD.amount);
+            NEW.ytd_amount := OLD.ytd_amount + (NEW.amount - OLD.amount);
+        ELSIF NEW.daily_amount IS DISTINCT FROM OLD.daily_amount AND NEW.amount IS NOT DISTINCT FROM OLD.amount THEN
+            NEW.amount := NEW.daily_amount;
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF NEW.daily_amount IS NULL THEN
+        NEW.daily_amount := NEW.amount;
+    END IF;
+    IF NEW.amount IS NULL THEN
+        NEW.amount := NEW.daily_amount;
+    END IF;
+    IF NEW.wtd_amount IS NULL THEN
+        NEW.wtd_amount := NEW.daily_amount + coalesce((
+            SELECT sum(f.daily_amount) FROM {{ schema }}.fact_pnl_entries f
+            WHERE f.use_case_id = NEW.use_case_id AND f.scenario = NEW.scenario
+              AND f.category_code = NEW.category_code AND f.attributes = NEW.attributes
+              AND f.pnl_date >= date_trunc('week', NEW.pnl_date)::date
+              AND (f.pnl_date, f.id) < (NEW.pnl_date, NEW.id)), 0);
+    END IF;
+    IF NEW.ytd_amount IS NULL THEN
+        NEW.ytd_amount := NEW.daily_amount + coalesce((
+            SELECT sum(f.daily_amount) FROM {{ schema }}.fact_pnl_entries f
+            WHERE f.use_case_id = NEW.use_case_id AND f.scenario = NEW.scenario
+              AND f.category_code = NEW.category_code AND f.attributes = NEW.attributes
+              AND f.pnl_date >= date_trunc('year', NEW.pnl_date)::date
+              AND (f.pnl_date, f.id) < (NEW.pnl_date, NEW.id)), 0);
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER fact_measures_follow_amount_on_insert
+    BEFORE INSERT ON {{ schema }}.fact_pnl_entries
+    FOR EACH ROW
+    WHEN (NEW.amount IS NULL OR NEW.daily_amount IS NULL OR NEW.wtd_amount IS NULL OR NEW.ytd_amount IS NULL)
+    EXECUTE FUNCTION {{ schema }}.fact_measures_follow_amount();
+
+CREATE OR REPLACE TRIGGER fact_measures_follow_amount_on_update
+    BEFORE UPDATE OF amount, daily_amount ON {{ schema }}.fact_pnl_entries
+    FOR EACH ROW EXECUTE FUNCTION {{ schema }}.fact_measures_follow_amount();

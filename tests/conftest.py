@@ -1,0 +1,73 @@
+"""One PostgreSQL per test session; migrations applied once into a template; a fresh database per test.
+
+Set PNLDB_TEST_DSN to use an existing server (the role needs CREATEDB) instead of an embedded one.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from pnldb import schema
+from pnldb.embedded import EmbeddedPostgres
+
+TEMPLATE = f"pnldb_template_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    external = os.environ.get("PNLDB_TEST_DSN")
+    if external:
+        yield external
+        return
+    with EmbeddedPostgres() as pg:
+        yield pg.url
+
+
+def _admin(server_url) -> psycopg.Connection:
+    return psycopg.connect(server_url, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def template_db(server_url):
+    with _admin(server_url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
+        admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    with psycopg.connect(make_conninfo(server_url, dbname=TEMPLATE), autocommit=True) as conn:
+        schema.migrate(conn)
+    yield TEMPLATE
+    with _admin(server_url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_db_url(server_url):
+    """A database with nothing of pnldb in it."""
+    name = f"pnldb_test_{uuid.uuid4().hex[:12]}"
+    with _admin(server_url) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield make_conninfo(server_url, dbname=name)
+    with _admin(server_url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(server_url, template_db):
+    """A database cloned from the migrated template."""
+    name = f"pnldb_test_{uuid.uuid4().hex[:12]}"
+    with _admin(server_url) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    yield make_conninfo(server_url, dbname=name)
+    with _admin(server_url) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def conn(db_url):
+    """Autocommit connection to a fresh migrated database, schema pnl first on the search_path."""
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        connection.execute("SET search_path TO pnl, public")
+        yield connection

@@ -1,0 +1,230 @@
+"""Migrations through Step 4.2: shape, idempotence, honest back-fill, rollback, constraints."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import defaultdict
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from pnldb import schema
+
+CONTRACT_TABLES = {
+    "hierarchy_structures", "dim_hierarchy", "use_cases", "metadata_rules", "fact_pnl_entries",
+    "use_case_runs", "calculation_runs", "fact_calculated_results",
+}
+CONTRACT_INDEXES = {
+    "ix_calculation_runs_pnl_date", "ix_calculation_runs_use_case_id",
+    "ix_calculation_runs_date_use_case", "ix_fact_calculated_results_calc_run_id",
+}
+
+
+def catalog(conn, schema_name="pnl"):
+    """Everything migrations shape: columns with types and nullability, constraints, indexes."""
+    columns = conn.execute(
+        """SELECT table_name, column_name, data_type, numeric_precision, numeric_scale, is_nullable
+           FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2""", (schema_name,)).fetchall()
+    constraints = conn.execute(
+        """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+           WHERE connamespace = %s::regnamespace ORDER BY 1, 2""", (schema_name,)).fetchall()
+    indexes = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY 1", (schema_name,)).fetchall()
+    return columns, constraints, indexes
+
+
+@pytest.fixture
+def empty_conn(empty_db_url):
+    with psycopg.connect(empty_db_url, autocommit=True) as connection:
+        yield connection
+
+
+def test_migrate_creates_every_contract_table_and_index_in_schema_pnl(empty_conn):
+    applied = schema.migrate(empty_conn)
+    assert applied == ["0001_baseline", "0002_step_4_2"]
+    tables = {r[0] for r in empty_conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'pnl' AND table_type = 'BASE TABLE'")}
+    assert CONTRACT_TABLES <= tables
+    indexes = {r[0] for r in empty_conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'pnl'")}
+    assert CONTRACT_INDEXES <= indexes
+    composite = empty_conn.execute(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_calculation_runs_date_use_case'").fetchone()[0]
+    assert "(pnl_date, use_case_id)" in composite
+
+
+def test_second_migrate_is_a_no_op(empty_conn):
+    schema.migrate(empty_conn)
+    before = catalog(empty_conn)
+    assert schema.migrate(empty_conn) == []
+    assert catalog(empty_conn) == before
+
+
+def test_install_into_another_schema(empty_conn):
+    schema.migrate(empty_conn, "pnl_other")
+    assert empty_conn.execute("SELECT to_regclass('pnl_other.calculation_runs') IS NOT NULL").fetchone()[0]
+    assert empty_conn.execute("SELECT to_regclass('pnl.calculation_runs')").fetchone()[0] is None
+
+
+def _legacy_facts(rng):
+    """Legacy facts over several weeks across a year end; some series have several facts a day."""
+    start = dt.date(2024, 12, 16)
+    rows = []
+    for day in range(35):
+        date = start + dt.timedelta(days=day)
+        if date.weekday() >= 5:
+            continue
+        for scenario in ("ACTUAL", "PRIOR"):
+            for code in ("BOOK_A", "BOOK_B"):
+                for book in ("x", "y")[: rng.randint(1, 2)]:
+                    rows.append((date, scenario, code, Decimal(rng.randint(-99999, 99999)) / 100, book))
+    return rows
+
+
+def _expected_running_sums(rows):
+    """WTD/YTD by the contract's words: running sums within ISO week / calendar year of each series."""
+    expected = {}
+    wtd, ytd = defaultdict(Decimal), defaultdict(Decimal)
+    for i, (date, scenario, code, amount, book) in enumerate(rows):
+        series = (scenario, code, book)
+        week = (series, date.isocalendar()[:2])
+        year = (series, date.year)
+        wtd[week] += amount
+        ytd[year] += amount
+        expected[i] = (amount, wtd[week], ytd[year])
+    return expected
+
+
+def _install_baseline_with_legacy_data(conn, rng):
+    schema.migrate(conn)
+    schema.rollback(conn)  # back to the baseline
+    conn.execute("INSERT INTO pnl.hierarchy_structures VALUES ('S', 'Structure')")
+    conn.execute("INSERT INTO pnl.dim_hierarchy (structure_id, node_id, parent_node_id, node_name) VALUES "
+                 "('S', 'ROOT', NULL, 'Root'), ('S', 'BOOK_A', 'ROOT', 'A'), ('S', 'BOOK_B', 'ROOT', 'B')")
+    use_case = conn.execute(
+        "INSERT INTO pnl.use_cases (name, structure_id) VALUES ('Legacy', 'S') RETURNING use_case_id").fetchone()[0]
+    rows = _legacy_facts(rng)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO pnl.fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, amount, attributes) "
+            "VALUES (%s, %s, %s, %s, %s, jsonb_build_object('book', %s::text))",
+            [(use_case, *row) for row in rows])
+    run = conn.execute("INSERT INTO pnl.use_case_runs (use_case_id, pnl_date) VALUES (%s, '2025-01-03') "
+                       "RETURNING run_id", (use_case,)).fetchone()[0]
+    conn.execute("INSERT INTO pnl.fact_calculated_results (run_id, node_id, scenario, natural_value, "
+                 "adjusted_value, plug_value) VALUES (%s, 'ROOT', 'ACTUAL', 10.50, 8.25, 2.25), "
+                 "(%s, 'BOOK_A', 'ACTUAL', 10.50, 8.25, 2.25)", (run, run))
+    return use_case, rows, run
+
+
+def test_upgrade_from_populated_baseline_keeps_legacy_rows_and_backfills_running_sums(empty_conn):
+    use_case, rows, run = _install_baseline_with_legacy_data(empty_conn, random.Random(7))
+    assert schema.migrate(empty_conn) == ["0002_step_4_2"]
+    got = empty_conn.execute(
+        "SELECT amount, daily_amount, wtd_amount, ytd_amount FROM pnl.fact_pnl_entries ORDER BY id").fetchall()
+    assert len(got) == len(rows)
+    expected = _expected_running_sums(rows)
+    for i, (amount, daily, wtd, ytd) in enumerate(got):
+        assert amount == rows[i][3]
+        assert (daily, wtd, ytd) == expected[i], rows[i]
+    # a year end resets YTD but not the ISO week that spans it (2024-12-30 .. 2025-01-05)
+    assert any(r[0] == dt.date(2025, 1, 2) for r in rows)
+    legacy = empty_conn.execute(
+        "SELECT run_id, calculation_run_id, daily_natural, daily_adjusted, daily_plug, wtd_natural "
+        "FROM pnl.fact_calculated_results ORDER BY result_id").fetchall()
+    assert legacy == [(run, None, Decimal("10.50"), Decimal("8.25"), Decimal("2.25"), None)] * 2
+
+
+def test_rolling_the_patch_back_returns_the_baseline_schema_with_its_data(empty_conn):
+    schema.migrate(empty_conn)
+    schema.rollback(empty_conn)
+    baseline = catalog(empty_conn)
+    _install_baseline_with_legacy_data(empty_conn, random.Random(3))  # migrates + rolls back again
+    facts = empty_conn.execute("SELECT * FROM pnl.fact_pnl_entries ORDER BY id").fetchall()
+    results = empty_conn.execute("SELECT * FROM pnl.fact_calculated_results ORDER BY result_id").fetchall()
+    schema.migrate(empty_conn)
+    schema.rollback(empty_conn)
+    assert catalog(empty_conn) == baseline
+    assert empty_conn.execute("SELECT * FROM pnl.fact_pnl_entries ORDER BY id").fetchall() == facts
+    assert empty_conn.execute("SELECT * FROM pnl.fact_calculated_results ORDER BY result_id").fetchall() == results
+
+
+def test_rolling_everything_back_leaves_no_table(empty_conn):
+    schema.migrate(empty_conn)
+    schema.rollback(empty_conn, steps=None)
+    left = empty_conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'pnl' "
+                              "AND table_name NOT LIKE '%yoyo%'").fetchall()
+    assert left == []
+
+
+@pytest.fixture
+def use_case(conn):
+    conn.execute("INSERT INTO hierarchy_structures VALUES ('S', 'S'), ('T', 'T')")
+    conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) VALUES "
+                 "('S', 'ROOT', NULL, 'Root'), ('S', 'A', 'ROOT', 'A'), ('T', 'TROOT', NULL, 'T root')")
+    return conn.execute("INSERT INTO use_cases (name, structure_id) VALUES ('U', 'S') RETURNING use_case_id").fetchone()[0]
+
+
+def test_legacy_writer_setting_only_amount_gets_the_measures(conn, use_case):
+    for date, amount in (("2025-01-06", "10.00"), ("2025-01-07", "5.50"), ("2025-01-13", "1.00")):
+        conn.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, amount) "
+                     "VALUES (%s, %s, 'ACTUAL', 'A', %s)", (use_case, date, amount))
+    rows = conn.execute("SELECT amount, daily_amount, wtd_amount, ytd_amount FROM fact_pnl_entries ORDER BY id").fetchall()
+    assert rows == [
+        (Decimal("10.00"), Decimal("10.00"), Decimal("10.00"), Decimal("10.00")),
+        (Decimal("5.50"), Decimal("5.50"), Decimal("15.50"), Decimal("15.50")),
+        (Decimal("1.00"), Decimal("1.00"), Decimal("1.00"), Decimal("16.50")),
+    ]
+    conn.execute("UPDATE fact_pnl_entries SET amount = 7.50 WHERE pnl_date = '2025-01-07'")
+    assert conn.execute("SELECT daily_amount, wtd_amount, ytd_amount FROM fact_pnl_entries "
+                        "WHERE pnl_date = '2025-01-07'").fetchone() == (Decimal("7.50"), Decimal("17.50"), Decimal("17.50"))
+
+
+def test_new_writer_setting_only_measures_gets_amount_equal_to_daily(conn, use_case):
+    conn.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, "
+                 "wtd_amount, ytd_amount) VALUES (%s, '2025-01-07', 'PRIOR', 'A', -3.25, 4.00, 100.00)", (use_case,))
+    assert conn.execute("SELECT amount, daily_amount, wtd_amount, ytd_amount FROM fact_pnl_entries").fetchone() == (
+        Decimal("-3.25"), Decimal("-3.25"), Decimal("4.00"), Decimal("100.00"))
+    conn.execute("UPDATE fact_pnl_entries SET daily_amount = 1.00")
+    assert conn.execute("SELECT amount FROM fact_pnl_entries").fetchone()[0] == Decimal("1.00")
+
+
+def test_scenario_budget_is_refused(conn, use_case):
+    with pytest.raises(psycopg.errors.CheckViolation, match="fact_pnl_entries_scenario_valid"):
+        conn.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, amount) "
+                     "VALUES (%s, '2025-01-07', 'BUDGET', 'A', 1)", (use_case,))
+
+
+def test_second_root_is_refused_naming_both_roots(conn, use_case):
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="more than one root: ROOT, ROOT2"):
+        conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
+                     "VALUES ('S', 'ROOT2', NULL, 'Second root')")
+
+
+def test_second_root_is_refused_at_commit_even_without_the_tree_trigger(conn, use_case):
+    # the deferred unique constraint is the backstop for writers that bypass the trigger
+    with pytest.raises(psycopg.errors.UniqueViolation, match="dim_hierarchy_one_root_per_structure"):
+        with conn.transaction():
+            conn.execute("ALTER TABLE dim_hierarchy DISABLE TRIGGER hierarchy_is_a_tree_on_insert")
+            conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
+                         "VALUES ('S', 'ROOT2', NULL, 'Second root')")
+
+
+def test_parent_from_another_structure_is_refused(conn, use_case):
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match=r"\(S, TROOT\)"):
+        conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
+                     "VALUES ('S', 'B', 'TROOT', 'B under a node of T')")
+
+
+def test_cycle_is_refused_naming_its_nodes(conn, use_case):
+    conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
+                 "VALUES ('S', 'B', 'A', 'B'), ('S', 'C', 'B', 'C')")
+    with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="cycle: A -> C -> B -> A"):
+        conn.execute("UPDATE dim_hierarchy SET parent_node_id = 'C' WHERE node_id = 'A'")
+
+
+def test_hierarchy_view_derives_depth_path_and_leafness(conn, use_case):
+    conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) VALUES ('S', 'B', 'A', 'B')")
+    rows = conn.execute("SELECT node_id, depth, path, is_leaf FROM v_hierarchy_nodes WHERE structure_id = 'S' "
+                        "ORDER BY depth").fetchall()
+    assert rows == [("ROOT", 0, ["ROOT"], False), ("A", 1, ["ROOT", "A"], False), ("B", 2, ["ROOT", "A", "B"], True)]
