@@ -32,7 +32,7 @@ BEGIN
     FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case FOR SHARE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown use case %', p_use_case
-            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a {{ schema }}.use_cases.use_case_id';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure) THEN
         RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case, structure
