@@ -7,10 +7,12 @@ BEGIN
     IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1 THEN
         RETURN OLD;
     END IF;
-    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'calculation_runs' AND OLD.status = 'IN_PROGRESS'
-       AND (NEW.id, NEW.use_case_id, NEW.pnl_date, NEW.run_name, NEW.executed_at, NEW.triggered_by)
-           IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at, OLD.triggered_by) THEN
-        RETURN NEW;  -- the snapshot finishing its own run
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'calculation_runs' THEN
+        IF OLD.status = 'IN_PROGRESS'
+           AND (NEW.id, NEW.use_case_id, NEW.pnl_date, NEW.run_name, NEW.executed_at, NEW.triggered_by)
+               IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at, OLD.triggered_by) THEN
+            RETURN NEW;  -- the snapshot finishing its own run
+        END IF;
     END IF;
     RAISE EXCEPTION 'calculation runs are immutable: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
         USING ERRCODE = 'object_not_in_prerequisite_state',
