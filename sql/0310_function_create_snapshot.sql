@@ -1,6 +1,9 @@
 -- A snapshot of one use case for one COB date (contract §2): a calculation_runs header plus one result
--- row per node and scenario, computed and inserted by a single statement, so it reads one consistent
--- view of facts and rules.
+-- row per node and scenario. One read-only statement computes every result row, so it reads one
+-- consistent view of hierarchy, facts and rules; being a plain SELECT (an INSERT never runs in
+-- parallel), its scan and aggregation of the facts, which is most of the work, runs in parallel
+-- workers. A second statement inserts the rows it returned. Rules cannot change in between: the use
+-- case row is locked FOR SHARE, which rule writers wait for.
 --
 -- Bad input (unknown use case, empty structure, no ACTUAL facts, a taken run name) raises an error and
 -- writes nothing. A failure during the computation returns the id of a FAILED run, with the error in
@@ -18,9 +21,22 @@ DECLARE
     use_case     text;
     name         text := run_name;
     run_id       uuid;
+    rule_ids     bigint[];
     predicates   text[];
-    root_rule    integer;
     included     text;
+    settings_was text[] := ARRAY[current_setting('work_mem'), current_setting('enable_sort'),
+                                 current_setting('parallel_tuple_cost')];
+    applied      bigint[];
+    r_node       text[];
+    r_parent     text[];
+    r_name       text[];
+    r_depth      integer[];
+    r_override   boolean[];
+    r_scenario   text[];
+{%- for m in measures %}
+    r_{{ m }}_natural  numeric[];
+    r_{{ m }}_adjusted numeric[];
+{%- endfor %}
     error_text   text;
     error_state  text;
 BEGIN
@@ -71,48 +87,65 @@ BEGIN
     RETURNING id INTO run_id;
 
     BEGIN
-        SELECT array_agg({{ schema }}.predicate_sql(r.predicate_json) ORDER BY r.rule_id),
-               (array_agg(r.ordinal) FILTER (WHERE r.parent_node_id IS NULL))[1]
-        INTO predicates, root_rule
-        FROM (SELECT m.rule_id, m.predicate_json, d.parent_node_id, row_number() OVER (ORDER BY m.rule_id) AS ordinal
-              FROM {{ schema }}.metadata_rules m
-              JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = structure AND d.node_id = m.node_id
-              WHERE m.use_case_id = p_use_case) r;
+        -- Every rule of the use case in rule_id order; a rule's ordinal indexes its predicate. Rules on
+        -- nodes outside the structure get an ordinal too but never govern a fact.
+        SELECT array_agg(m.rule_id ORDER BY m.rule_id),
+               array_agg({{ schema }}.predicate_sql(m.predicate_json) ORDER BY m.rule_id)
+        INTO rule_ids, predicates
+        FROM {{ schema }}.metadata_rules m
+        WHERE m.use_case_id = p_use_case;
         included := CASE WHEN predicates IS NULL THEN 'true'
                          ELSE format('governing_rule IS NULL OR %s', {{ schema }}.rule_case_tree(predicates, 1, cardinality(predicates))) END;
+        -- Planner settings for the next statement only. Its hash aggregates hold one group per
+        -- (scenario, category_code, included), tens of MB at ten thousand nodes: below 64MB of work_mem
+        -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
+        -- evaluated for every fact, hundreds of times its real cost, and charges that again at each
+        -- aggregation step; so it would keep the aggregation out of the parallel workers (funnelling
+        -- every fact through the Gather) or sort all facts by the grouping key. Hash aggregation in the
+        -- workers is the plan that fits: no sorts, and a Gather priced per row at least 1.
+        IF pg_size_bytes(settings_was[1]) < pg_size_bytes('64MB') THEN
+            PERFORM set_config('work_mem', '64MB', true);
+        END IF;
+        PERFORM set_config('enable_sort', 'off', true);
+        PERFORM set_config('parallel_tuple_cost', greatest(settings_was[3]::float8, 1)::text, true);
 
         EXECUTE format($sql$
 WITH RECURSIVE
 rules AS (
-    SELECT m.rule_id, m.node_id, m.predicate_json, m.sql_where, m.logic_en,
-           row_number() OVER (ORDER BY m.rule_id)::integer AS ordinal
+    SELECT m.rule_id, m.node_id, row_number() OVER (ORDER BY m.rule_id)::integer AS ordinal
     FROM {{ schema }}.metadata_rules m
-    JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = $4 AND d.node_id = m.node_id
     WHERE m.use_case_id = $1
 ),
 tree AS (
     SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, r.ordinal AS governing_rule,
-           r.rule_id IS NOT NULL AS is_override, ARRAY[h.node_id] AS path
+           r.rule_id, ARRAY[h.node_id] AS path
     FROM {{ schema }}.dim_hierarchy h
     LEFT JOIN rules r ON r.node_id = h.node_id
-    WHERE h.structure_id = $4 AND h.parent_node_id IS NULL
+    WHERE h.structure_id = $3 AND h.parent_node_id IS NULL
     UNION ALL
     SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(r.ordinal, t.governing_rule),
-           r.rule_id IS NOT NULL, t.path || c.node_id
+           r.rule_id, t.path || c.node_id
     FROM tree t
-    JOIN {{ schema }}.dim_hierarchy c ON c.structure_id = $4 AND c.parent_node_id = t.node_id
+    JOIN {{ schema }}.dim_hierarchy c ON c.structure_id = $3 AND c.parent_node_id = t.node_id
     LEFT JOIN rules r ON r.node_id = c.node_id
 ),
--- Each fact's rule predicate is evaluated once, as a grouping key.
+-- Each fact's rule predicate is evaluated once, as a grouping key. The facts are scanned and grouped
+-- by parallel workers, which cannot read a CTE: the tree reaches them as arrays (init plans computed
+-- once by the leader), node ids with their governing rule, and the root's rule, which governs the
+-- facts that map to no node (a mapped fact without a governing rule has none on the root either, so
+-- coalesce picks the right one).
 grouped AS (
-    SELECT f.scenario, f.category_code,
-           (%s) AS included,
+    SELECT f.scenario, f.category_code, (%s) AS included,
 {%- for m in measures %}
            sum(f.{{ m }}_amount) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
-    FROM (SELECT f.*, CASE WHEN t.node_id IS NULL THEN $5 ELSE t.governing_rule END AS governing_rule
+    FROM (SELECT f.scenario, f.category_code, f.attributes,{% for m in measures %} f.{{ m }}_amount,{% endfor %}
+                 coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM {{ schema }}.fact_pnl_entries f
-          LEFT JOIN tree t ON t.node_id = f.category_code
+          LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
+                           (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
+                 ON g.node_id = f.category_code
+          CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2) f
     GROUP BY 1, 2, 3
 ),
@@ -127,7 +160,7 @@ own AS (
     GROUP BY 1, 2
 ),
 nodes AS (
-    SELECT node_id, parent_node_id, node_name, depth, is_override, path FROM tree
+    SELECT node_id, parent_node_id, node_name, depth, rule_id IS NOT NULL AS is_override, path FROM tree
     UNION ALL
     SELECT '__UNMAPPED__', t.node_id, 'Unmapped', 1, false, ARRAY[t.node_id, '__UNMAPPED__']
     FROM tree t
@@ -164,26 +197,46 @@ with_variance AS (
 {%- endfor %}
     FROM sides
     GROUP BY node_id, parent_node_id, node_name, depth, is_override
-),
-recorded_rules AS (
-    INSERT INTO {{ schema }}.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
-    SELECT $3, r.rule_id, r.node_id, r.predicate_json, {{ schema }}.predicate_sql(r.predicate_json), r.logic_en
-    FROM rules r
 )
-INSERT INTO {{ schema }}.fact_calculated_results (
-    calculation_run_id, node_id, parent_node_id, node_name, depth, scenario,
+SELECT array_agg(node_id), array_agg(parent_node_id), array_agg(node_name), array_agg(depth),
+       array_agg(is_override), array_agg(scenario),
 {%- for m in measures %}
-    {{ m }}_natural, {{ m }}_adjusted, {{ m }}_plug,
+       array_agg({{ m }}_natural), array_agg({{ m }}_adjusted),
 {%- endfor %}
-    is_override, is_reconciled)
-SELECT $3, v.node_id, v.parent_node_id, v.node_name, v.depth, v.scenario,
+       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
+FROM with_variance
+$sql$, included)
+        INTO r_node, r_parent, r_name, r_depth, r_override, r_scenario,
 {%- for m in measures %}
-       v.{{ m }}_natural, v.{{ m }}_adjusted, v.{{ m }}_natural - v.{{ m }}_adjusted,
+             r_{{ m }}_natural, r_{{ m }}_adjusted,
 {%- endfor %}
-       v.is_override,
-       {% for m in measures %}v.{{ m }}_natural = v.{{ m }}_adjusted{{ " AND " if not loop.last }}{% endfor %}
-FROM with_variance v
-$sql$, included) USING p_use_case, p_date, run_id, structure, root_rule;
+             applied
+        USING p_use_case, p_date, structure;
+        PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
+                set_config('parallel_tuple_cost', settings_was[3], true);
+
+        INSERT INTO {{ schema }}.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
+        SELECT run_id, m.rule_id, m.node_id, m.predicate_json, p.sql_where, m.logic_en
+        FROM unnest(rule_ids, predicates) AS p(rule_id, sql_where)
+        JOIN {{ schema }}.metadata_rules m ON m.rule_id = p.rule_id
+        WHERE p.rule_id = ANY (applied);
+
+        INSERT INTO {{ schema }}.fact_calculated_results (
+            calculation_run_id, node_id, parent_node_id, node_name, depth, scenario,
+{%- for m in measures %}
+            {{ m }}_natural, {{ m }}_adjusted, {{ m }}_plug,
+{%- endfor %}
+            is_override, is_reconciled)
+        SELECT run_id, v.node_id, v.parent_node_id, v.node_name, v.depth, v.scenario,
+{%- for m in measures %}
+               v.{{ m }}_natural, v.{{ m }}_adjusted, v.{{ m }}_natural - v.{{ m }}_adjusted,
+{%- endfor %}
+               v.is_override,
+               {% for m in measures %}v.{{ m }}_natural = v.{{ m }}_adjusted{{ " AND " if not loop.last }}{% endfor %}
+        FROM unnest(r_node, r_parent, r_name, r_depth, r_override, r_scenario
+{%- for m in measures %}, r_{{ m }}_natural, r_{{ m }}_adjusted{% endfor %})
+             AS v(node_id, parent_node_id, node_name, depth, is_override, scenario
+{%- for m in measures %}, {{ m }}_natural, {{ m }}_adjusted{% endfor %});
 
         UPDATE {{ schema }}.calculation_runs r
         SET status = 'COMPLETED',
