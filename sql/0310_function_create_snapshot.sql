@@ -23,6 +23,10 @@ DECLARE
     run_id       uuid;
     rule_ids     bigint[];
     predicates   text[];
+    root_rule    bigint;
+    seen_root    bigint;
+    attempt      integer := 0;
+    rule_tree    text;
     included     text;
     settings_was text[] := ARRAY[current_setting('work_mem'), current_setting('enable_sort'),
                                  current_setting('parallel_tuple_cost')];
@@ -87,15 +91,15 @@ BEGIN
     RETURNING id INTO run_id;
 
     BEGIN
-        -- Every rule of the use case in rule_id order; a rule's ordinal indexes its predicate. Rules on
-        -- nodes outside the structure get an ordinal too but never govern a fact.
+        -- Every rule of the use case with its predicate as SQL, in rule_id order. Rules on nodes outside
+        -- the structure are compiled too but never govern a fact.
         SELECT array_agg(m.rule_id ORDER BY m.rule_id),
                array_agg({{ schema }}.predicate_sql(m.predicate_json) ORDER BY m.rule_id)
         INTO rule_ids, predicates
         FROM {{ schema }}.metadata_rules m
         WHERE m.use_case_id = p_use_case;
-        included := CASE WHEN predicates IS NULL THEN 'true'
-                         ELSE format('governing_rule IS NULL OR %s', {{ schema }}.rule_case_tree(predicates, 1, cardinality(predicates))) END;
+        rule_tree := CASE WHEN predicates IS NULL THEN 'true'
+                          ELSE {{ schema }}.rule_case_tree(rule_ids, predicates, 1, cardinality(predicates)) END;
         -- Planner settings for the next statement only. Its hash aggregates hold one group per
         -- (scenario, category_code, included), tens of MB at ten thousand nodes: below 64MB of work_mem
         -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
@@ -109,43 +113,49 @@ BEGIN
         PERFORM set_config('enable_sort', 'off', true);
         PERFORM set_config('parallel_tuple_cost', greatest(settings_was[3]::float8, 1)::text, true);
 
-        EXECUTE format($sql$
+        LOOP
+            attempt := attempt + 1;
+            -- Facts that map to no node are governed by the root's rule, if it has one.
+            SELECT r.rule_id INTO root_rule
+            FROM {{ schema }}.dim_hierarchy h
+            JOIN {{ schema }}.metadata_rules r ON r.use_case_id = p_use_case AND r.node_id = h.node_id
+            WHERE h.structure_id = structure AND h.parent_node_id IS NULL;
+            included := format('CASE WHEN NOT mapped THEN %s ELSE governing_rule IS NULL OR %s END',
+                               coalesce(predicates[array_position(rule_ids, root_rule)], 'true'), rule_tree);
+
+            EXECUTE format($sql$
 WITH RECURSIVE
-rules AS (
-    SELECT m.rule_id, m.node_id, row_number() OVER (ORDER BY m.rule_id)::integer AS ordinal
-    FROM {{ schema }}.metadata_rules m
-    WHERE m.use_case_id = $1
-),
+-- The governing rule of a node is its own rule, else its parent's governing rule. Rules are looked up
+-- through their (use_case_id, node_id) index, so the walk stays linear whatever the statistics say.
 tree AS (
-    SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, r.ordinal AS governing_rule,
+    SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, r.rule_id AS governing_rule,
            r.rule_id, ARRAY[h.node_id] AS path
     FROM {{ schema }}.dim_hierarchy h
-    LEFT JOIN rules r ON r.node_id = h.node_id
+    LEFT JOIN {{ schema }}.metadata_rules r ON r.use_case_id = $1 AND r.node_id = h.node_id
     WHERE h.structure_id = $3 AND h.parent_node_id IS NULL
     UNION ALL
-    SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(r.ordinal, t.governing_rule),
+    SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(r.rule_id, t.governing_rule),
            r.rule_id, t.path || c.node_id
     FROM tree t
     JOIN {{ schema }}.dim_hierarchy c ON c.structure_id = $3 AND c.parent_node_id = t.node_id
-    LEFT JOIN rules r ON r.node_id = c.node_id
+    LEFT JOIN {{ schema }}.metadata_rules r ON r.use_case_id = $1 AND r.node_id = c.node_id
 ),
 -- Each fact's rule predicate is evaluated once, as a grouping key. The facts are scanned and grouped
 -- by parallel workers, which cannot read a CTE: the tree reaches them as arrays (init plans computed
--- once by the leader), node ids with their governing rule, and the root's rule, which governs the
--- facts that map to no node (a mapped fact without a governing rule has none on the root either, so
--- coalesce picks the right one).
+-- once by the leader) of node ids with their governing rule. Facts that map to no node get the root's
+-- rule, which the previous statement read; the last column below checks it against this statement's
+-- own tree.
 grouped AS (
     SELECT f.scenario, f.category_code, (%s) AS included,
 {%- for m in measures %}
            sum(f.{{ m }}_amount) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
     FROM (SELECT f.scenario, f.category_code, f.attributes,{% for m in measures %} f.{{ m }}_amount,{% endfor %}
-                 coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+                 g.node_id IS NOT NULL AS mapped, g.governing_rule
           FROM {{ schema }}.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
                            (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
                  ON g.node_id = f.category_code
-          CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2) f
     GROUP BY 1, 2, 3
 ),
@@ -203,15 +213,23 @@ SELECT array_agg(node_id), array_agg(parent_node_id), array_agg(node_name), arra
 {%- for m in measures %}
        array_agg({{ m }}_natural), array_agg({{ m }}_adjusted),
 {%- endfor %}
-       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
+       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
+       (SELECT t.governing_rule FROM tree t WHERE t.depth = 0)
 FROM with_variance
 $sql$, included)
-        INTO r_node, r_parent, r_name, r_depth, r_override, r_scenario,
+            INTO r_node, r_parent, r_name, r_depth, r_override, r_scenario,
 {%- for m in measures %}
-             r_{{ m }}_natural, r_{{ m }}_adjusted,
+                 r_{{ m }}_natural, r_{{ m }}_adjusted,
 {%- endfor %}
-             applied
-        USING p_use_case, p_date, structure;
+                 applied, seen_root
+            USING p_use_case, p_date, structure;
+            -- The root or its rule changed in between (a concurrent hierarchy load): compute again.
+            EXIT WHEN seen_root IS NOT DISTINCT FROM root_rule;
+            IF attempt >= 5 THEN
+                RAISE EXCEPTION 'the root of structure % kept changing during the snapshot; try again', structure
+                    USING ERRCODE = 'serialization_failure';
+            END IF;
+        END LOOP;
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
 
