@@ -87,6 +87,51 @@ def create_use_case(conn: psycopg.Connection, name: str, structure_id: str,
         return dict(zip(names, cur.fetchone()))
 
 
+# --------------------------------------------------------------------------------------------------
+# reading CSV: physical line numbers, encoding, NUL bytes, progress
+
+class _BadLine(Exception):
+    """A line that cannot even be read (encoding, NUL byte); carries the raw text if any."""
+
+    def __init__(self, message: str, text: str | None = None):
+        super().__init__(message)
+        self.text = text
+
+
+def _lines(binary: BinaryIO, progress: Progress | None) -> Iterator[str]:
+    """Decoded lines (endings kept, as csv wants them); UTF-8 with an optional BOM."""
+    pending = 0
+    first = True
+    for raw in binary:
+        if progress is not None:
+            pending += len(raw)
+            if pending >= 1 << 20:
+                progress(pending)
+                pending = 0
+        if first:
+            first = False
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+        if b"\x00" in raw:
+            raise _BadLine("contains a NUL byte", raw.decode("utf-8", "replace"))
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _BadLine(f"is not valid UTF-8 (byte {exc.start + 1}: {raw[exc.start:exc.start + 1]!r})") from None
+        yield line
+    if progress is not None and pending:
+        progress(pending)
+
+
+def _open(source) -> tuple[BinaryIO, str, bool]:
+    """(binary file, name for messages, whether we opened it)."""
+    if isinstance(source, (str, Path)):
+        try:
+            return open(source, "rb"), str(source), True
+        except OSError as exc:
+            raise PnlError(f"cannot read {source}: {exc.strerror}") from None
+    return source, getattr(source, "name", "<input>"), False
+
 
 def _q(value: str, limit: int = 40) -> str:
     """A value quoted for a message: short, printable, on one line."""
@@ -97,3 +142,184 @@ def _q(value: str, limit: int = 40) -> str:
         return f"'{text}'"
     return repr(text)
 
+
+def _report(name: str, what: str, problems: list[str], total: int) -> PnlError:
+    shown = "; ".join(problems[:MAX_REPORTED])
+    more = f"; and {total - MAX_REPORTED} more" if total > MAX_REPORTED else ""
+    if total == 1:
+        return PnlError(f"{name}: {shown}; nothing loaded")
+    return PnlError(f"{name}: {total} {what}, nothing loaded: {shown}{more}")
+
+
+def _header(reader, name: str, required: Iterable[str]) -> list[str]:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise PnlError(f"{name}: the file is empty; expected a header line") from None
+    except _BadLine as exc:
+        raise PnlError(f"{name}: line 1 (the header) {exc}") from None
+    except csv.Error as exc:
+        raise PnlError(f"{name}: line 1 (the header): {exc}") from None
+    header = [h.strip() for h in header]
+    seen = set()
+    for i, col in enumerate(header):
+        if not col:
+            raise PnlError(f"{name}: line 1: column {i + 1} of the header has no name")
+        if col in seen:
+            raise PnlError(f"{name}: line 1: column {_q(col)} appears twice in the header")
+        seen.add(col)
+    missing = [c for c in required if c not in seen]
+    if missing:
+        raise PnlError(f"{name}: line 1: missing required column{'s' if len(missing) > 1 else ''} "
+                       f"{', '.join(missing)} in the header (found: {', '.join(header)})")
+    return header
+
+
+def _nul_column(text: str | None, header: list[str]) -> str:
+    """The column of the first cell holding a NUL, parsing the line on its own (best effort)."""
+    if text:
+        try:
+            cells = next(csv.reader([text.rstrip("\r\n")]))
+        except (csv.Error, StopIteration):
+            cells = []
+        for i, cell in enumerate(cells):
+            if "\x00" in cell:
+                return f", column {header[i]}" if i < len(header) else f", column {i + 1}"
+    return ""
+
+
+# --------------------------------------------------------------------------------------------------
+# hierarchy
+
+def load_hierarchy(conn: psycopg.Connection, source, structure_id: str, name: str | None = None) -> dict:
+    """Create or replace structure `structure_id` from a CSV of node_id,parent_node_id,node_name.
+
+    Rows may come in any order; a blank parent marks the root. The structure row is upserted (its
+    name set to `name` when given, else kept, else the id) and its nodes replaced, in one transaction.
+    Refuses, changing nothing, when the file is not one tree or when a rule sits on a node the file
+    drops.
+    """
+    structure_id = (structure_id or "").strip()
+    if not structure_id:
+        raise PnlError("--structure must not be blank")
+    nodes, lines = _read_hierarchy(source)
+    problems = _check_tree(nodes, lines)
+    fname = _open_name(source)
+    if problems:
+        raise _report(fname, "problems", problems, len(problems))
+
+    with conn.transaction():
+        existed = conn.execute(
+            "SELECT name FROM hierarchy_structures WHERE structure_id = %s FOR UPDATE", (structure_id,)).fetchone()
+        orphans = conn.execute(
+            """SELECT r.node_id, u.name FROM metadata_rules r JOIN use_cases u USING (use_case_id)
+               WHERE u.structure_id = %s AND NOT (r.node_id = ANY (%s::text[]))
+               ORDER BY r.node_id, u.name""", (structure_id, list(nodes))).fetchall()
+        if orphans:
+            listed = ", ".join(f"node {_q(n)} (use case {_q(u)})" for n, u in orphans[:MAX_REPORTED])
+            more = f" and {len(orphans) - MAX_REPORTED} more" if len(orphans) > MAX_REPORTED else ""
+            raise PnlError(f"{fname}: cannot replace structure {structure_id}: rules sit on nodes the file "
+                           f"drops: {listed}{more}; delete those rules or keep the nodes; nothing loaded")
+        final_name = name if name else (existed[0] if existed else structure_id)
+        conn.execute(
+            """INSERT INTO hierarchy_structures (structure_id, name) VALUES (%s, %s)
+               ON CONFLICT (structure_id) DO UPDATE SET name = EXCLUDED.name""", (structure_id, final_name))
+        removed = conn.execute("DELETE FROM dim_hierarchy WHERE structure_id = %s", (structure_id,)).rowcount
+        with conn.cursor() as cur:
+            with cur.copy("COPY dim_hierarchy (structure_id, node_id, parent_node_id, node_name) FROM STDIN") as cp:
+                for node_id, (parent, node_name) in nodes.items():
+                    cp.write_row((structure_id, node_id, parent, node_name))
+        root = next(n for n, (p, _) in nodes.items() if p is None)
+    return {"structure_id": structure_id, "name": final_name, "nodes_loaded": len(nodes),
+            "root": root, "replaced": existed is not None, "nodes_removed": removed}
+
+
+def _open_name(source) -> str:
+    return str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<input>")
+
+
+def _read_hierarchy(source) -> tuple[dict[str, tuple[str | None, str]], dict[str, int]]:
+    """{node_id: (parent or None, name)} and {node_id: line}; row-level problems raise at once."""
+    binary, fname, owned = _open(source)
+    problems: list[str] = []
+    nodes: dict[str, tuple[str | None, str]] = {}
+    lines: dict[str, int] = {}
+    header: list[str] = []
+    try:
+        reader = csv.reader(_lines(binary, None))
+        try:
+            header = _header(reader, fname, HIERARCHY_COLUMNS)
+            extra = [c for c in header if c not in HIERARCHY_COLUMNS]
+            if extra:
+                raise PnlError(f"{fname}: line 1: unexpected column{'s' if len(extra) > 1 else ''} "
+                               f"{', '.join(extra)}; the header is node_id,parent_node_id,node_name")
+            i_node, i_parent, i_name = (header.index(c) for c in HIERARCHY_COLUMNS)
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    problems.append(f"line {line}: {len(row)} cells, expected {len(header)}")
+                    continue
+                node_id, parent, node_name = row[i_node].strip(), row[i_parent].strip(), row[i_name].strip()
+                if not node_id:
+                    problems.append(f"line {line}: node_id is blank")
+                    continue
+                if node_id == UNMAPPED:
+                    problems.append(f"line {line}: node_id {UNMAPPED} is reserved for unmapped facts")
+                    continue
+                if not node_name:
+                    problems.append(f"line {line}: node_name of node {_q(node_id)} is blank")
+                if node_id in nodes:
+                    problems.append(f"line {line}: node {_q(node_id)} already defined on line {lines[node_id]}")
+                    continue
+                nodes[node_id] = (parent or None, node_name)
+                lines[node_id] = line
+        except _BadLine as exc:
+            col = _nul_column(exc.text, header) if exc.text is not None else ""
+            problems.append(f"line {reader.line_num + 1}{col}: {exc}")
+        except csv.Error as exc:
+            problems.append(f"line {reader.line_num}: {exc}")
+    finally:
+        if owned:
+            binary.close()
+    if problems:
+        raise _report(fname, "problems", problems, len(problems))
+    if not nodes:
+        raise PnlError(f"{fname}: no nodes; a structure needs at least a root")
+    return nodes, lines
+
+
+def _check_tree(nodes: dict[str, tuple[str | None, str]], lines: dict[str, int]) -> list[str]:
+    """Unknown parents, roots other than exactly one, cycles; each problem names its line(s)."""
+    problems: list[str] = []
+    roots = [n for n, (p, _) in nodes.items() if p is None]
+    for node_id, (parent, _) in nodes.items():
+        if parent is not None and parent not in nodes:
+            problems.append(f"line {lines[node_id]}: parent_node_id {_q(parent)} of node {_q(node_id)} "
+                            f"is not a node of the file")
+    if len(roots) > 1:
+        first = roots[0]
+        for other in roots[1:]:
+            problems.append(f"line {lines[other]}: node {_q(other)} has no parent, but {_q(first)} "
+                            f"(line {lines[first]}) is already the root")
+    # cycles: walk up from every node; a walk that meets its own trail has found a cycle
+    state: dict[str, int] = {}  # 1 = on the current trail, 2 = leads to a root or a dead end
+    for start in nodes:
+        if start in state:
+            continue
+        trail = []
+        node = start
+        while node is not None and node in nodes and node not in state:
+            state[node] = 1
+            trail.append(node)
+            node = nodes[node][0]
+        if node is not None and state.get(node) == 1:
+            cycle = trail[trail.index(node):]
+            shown = " -> ".join(f"{_q(n)} (line {lines[n]})" for n in cycle)
+            problems.append(f"cycle: {shown} -> {_q(node)}")
+        for n in trail:
+            state[n] = 2
+    if not roots and not any(p.startswith("cycle") for p in problems):
+        problems.append("no root: every node has a parent")
+    return problems
