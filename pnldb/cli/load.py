@@ -36,3 +36,58 @@ def hierarchy(settings, file: str, structure_id: str, name: str | None, as_json:
                + (f"; {summary['nodes_removed']} previous nodes removed" if summary["replaced"] else ""), err=True)
     if as_json:
         emit_json(summary)
+
+
+@load.command("facts")
+@file_argument
+@click.option("--use-case", "use_case", required=True, metavar="ID_OR_NAME", help="Use case to load into.")
+@click.option("--replace", is_flag=True,
+              help="First delete the use case's facts for the (pnl_date, scenario) slices in the file.")
+@json_option
+@pass_settings
+def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> None:
+    """Load P&L facts from CSV with COPY; all rows or none.
+
+    Columns: use_case_id (optional, blank = --use-case), pnl_date, category_code, daily_amount,
+    wtd_amount, ytd_amount, scenario (ACTUAL or PRIOR), amount (optional legacy copy of
+    daily_amount), then any dimension columns (legal_entity, region, book, ...), stored in attributes.
+    """
+    started = time.monotonic()
+    with _progress(file) as progress:
+        summary = loaders.load_facts(settings.conn, file, use_case, replace=replace, progress=progress)
+    elapsed = time.monotonic() - started
+    slices = summary["slices"]
+    listed = ", ".join(f"{s['pnl_date']} {s['scenario']}" for s in slices[:6]) + (" ..." if len(slices) > 6 else "")
+    click.echo(f"loaded {summary['rows_loaded']} rows into use case {summary['use_case_name']!r} "
+               f"({len(slices)} slice{'' if len(slices) == 1 else 's'}{': ' + listed if slices else ''}) "
+               f"in {elapsed:.1f}s", err=True)
+    if replace:
+        click.echo(f"replaced {summary['slices_replaced']} slice(s): {summary['rows_deleted']} previous rows deleted",
+                   err=True)
+    if summary["slices_added_to"]:
+        click.echo(f"warning: {summary['slices_added_to']} slice(s) already had facts; the new rows were added "
+                   f"to them (use --replace to replace those slices)", err=True)
+    if summary["unmapped_rows"]:
+        codes = summary["unmapped_codes"]
+        click.echo(f"warning: {summary['unmapped_rows']} rows have a category_code that is no node of the "
+                   f"structure ({', '.join(codes[:10])}{' ...' if len(codes) > 10 else ''}); "
+                   f"snapshots report them under __UNMAPPED__", err=True)
+    if as_json:
+        emit_json(summary)
+
+
+@contextlib.contextmanager
+def _progress(file: str):
+    """A byte-count callback driving a progress bar on stderr, for big files on a terminal; else None."""
+    size = os.path.getsize(file)
+    if size < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
+        def update(n_bytes: int) -> None:
+            bar.update(n_bytes)
+            if bar.pos >= size and not bar.hidden:  # read and checked; the database's part follows
+                bar.render_finish()
+                bar.hidden = True
+                click.echo("writing to the database ...", err=True)
+        yield update
