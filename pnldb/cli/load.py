@@ -76,6 +76,20 @@ def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> N
         emit_json(summary)
 
 
+@load.command("rules")
+@file_argument
+@click.option("--use-case", "use_case", required=True, metavar="ID_OR_NAME", help="Use case the rules belong to.")
+@json_option
+@pass_settings
+def rules(settings, file: str, use_case: str, as_json: bool) -> None:
+    """Upsert rules from a JSON list of {node_id, predicate_json, logic_en}; all or none."""
+    summary = loaders.load_rules(settings.conn, file, use_case)
+    click.echo(f"loaded {summary['rules_loaded']} rules into use case {summary['use_case_name']!r} "
+               f"({summary['inserted']} new, {summary['updated']} updated)", err=True)
+    if as_json:
+        emit_json(summary)
+
+
 @contextlib.contextmanager
 def _progress(file: str):
     """A byte-count callback driving a progress bar on stderr, for big files on a terminal; else None."""
