@@ -73,7 +73,7 @@ def _yoyo_url(conn: psycopg.Connection, schema: str) -> str:
     return f"postgresql+psycopg://{user}{password}@{host}:{info.port}/{quote(info.dbname, safe='')}?{args}"
 
 
-def _migrate_with_yoyo(conn: psycopg.Connection, schema: str, action: str) -> list[str]:
+def _migrate_with_yoyo(conn: psycopg.Connection, schema: str, action: str, keep: str | None = None) -> list[str]:
     from yoyo import get_backend, read_migrations
 
     with tempfile.TemporaryDirectory(prefix="pnldb-migrations-") as tmp:
@@ -86,9 +86,11 @@ def _migrate_with_yoyo(conn: psycopg.Connection, schema: str, action: str) -> li
                     pending = backend.to_apply(migrations)
                     backend.apply_migrations(pending)
                 else:
-                    pending = backend.to_rollback(migrations)
-                    if action == "rollback-one":
-                        pending = pending[:1]
+                    pending = []
+                    for migration in backend.to_rollback(migrations):  # newest first
+                        if migration.id == keep:
+                            break
+                        pending.append(migration)
                     backend.rollback_migrations(pending)
         finally:
             backend.connection.close()
@@ -141,10 +143,9 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]
     return applied
 
 
-def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, steps: int | None = 1) -> list[str]:
-    """Roll back the newest migration (or all with steps=None); the SQL layer is dropped first
-    because it is written against the newest schema."""
+def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None) -> list[str]:
+    """Roll back every migration applied after `to` (all of them when None). The SQL layer is dropped
+    first because it is written against the newest schema; `migrate` brings both back."""
     conn.autocommit = True
     uninstall_sql(conn, schema)
-    action = "rollback-one" if steps == 1 else "rollback-all"
-    return _migrate_with_yoyo(conn, schema, action)
+    return _migrate_with_yoyo(conn, schema, "rollback", keep=to)

@@ -1,0 +1,37 @@
+-- A rule is checked when written: its node exists in the use case's structure and its predicate is
+-- valid; sql_where is derived here and cannot be set by hand. Writing a rule locks its use case
+-- against running snapshots, so a snapshot sees one set of rules from start to end.
+CREATE OR REPLACE FUNCTION {{ schema }}.rule_is_valid() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    structure text;
+BEGIN
+    SELECT u.structure_id INTO structure FROM {{ schema }}.use_cases u
+    WHERE u.use_case_id = NEW.use_case_id FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'rule on node %: unknown use case %', NEW.node_id, NEW.use_case_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure AND h.node_id = NEW.node_id) THEN
+        RAISE EXCEPTION 'rule on node %: no such node in structure % of the use case', left(quote_literal(NEW.node_id), 120), structure
+            USING ERRCODE = 'foreign_key_violation', HINT = 'a rule sits on a node_id of the use case''s hierarchy';
+    END IF;
+    BEGIN
+        NEW.sql_where := {{ schema }}.predicate_sql(NEW.predicate_json);
+    EXCEPTION WHEN invalid_parameter_value THEN
+        RAISE EXCEPTION 'rule on node %: %', left(quote_literal(NEW.node_id), 120), SQLERRM
+            USING ERRCODE = 'invalid_parameter_value';
+    END;
+    IF TG_OP = 'UPDATE' THEN
+        NEW.last_modified_at := now();
+        IF NEW.last_modified_by IS NOT DISTINCT FROM OLD.last_modified_by THEN
+            NEW.last_modified_by := session_user;
+        END IF;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER rule_is_valid
+    BEFORE INSERT OR UPDATE ON {{ schema }}.metadata_rules
+    FOR EACH ROW EXECUTE FUNCTION {{ schema }}.rule_is_valid();

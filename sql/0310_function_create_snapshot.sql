@@ -1,0 +1,204 @@
+-- A snapshot of one use case for one COB date (contract §2): a calculation_runs header plus one result
+-- row per node and scenario, computed and inserted by a single statement, so it reads one consistent
+-- view of facts and rules.
+--
+-- Bad input (unknown use case, empty structure, no ACTUAL facts, a taken run name) raises an error and
+-- writes nothing. A failure during the computation returns the id of a FAILED run, with the error in
+-- error_message and a WARNING, and no result rows: raising instead would roll back the FAILED header
+-- and lose the record of what went wrong.
+CREATE OR REPLACE FUNCTION {{ schema }}.create_snapshot(
+    use_case_id uuid, pnl_date date, run_name text DEFAULT NULL, triggered_by text DEFAULT NULL
+) RETURNS uuid
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
+DECLARE
+    started      timestamptz := clock_timestamp();
+    p_use_case   CONSTANT uuid := use_case_id;
+    p_date       CONSTANT date := pnl_date;
+    structure    text;
+    use_case     text;
+    name         text := run_name;
+    run_id       uuid;
+    predicates   text[];
+    root_rule    integer;
+    included     text;
+    error_text   text;
+    error_state  text;
+BEGIN
+    IF p_use_case IS NULL OR p_date IS NULL THEN
+        RAISE EXCEPTION 'create_snapshot needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- FOR SHARE: rule writers (FOR NO KEY UPDATE) and delete_use_case (FOR UPDATE) wait for this run.
+    SELECT u.structure_id, u.name INTO structure, use_case
+    FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', p_use_case
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a {{ schema }}.use_cases.use_case_id';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure) THEN
+        RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case, structure
+            USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM {{ schema }}.fact_pnl_entries f
+                   WHERE f.use_case_id = p_use_case AND f.pnl_date = p_date AND f.scenario = 'ACTUAL') THEN
+        RAISE EXCEPTION 'nothing to snapshot: use case "%" has no ACTUAL facts for %', use_case, p_date
+            USING ERRCODE = 'no_data_found', HINT = 'load the facts for that date first';
+    END IF;
+    IF triggered_by IS NOT NULL AND length(triggered_by) > 100 THEN
+        RAISE EXCEPTION 'triggered_by is % characters long; at most 100', length(triggered_by)
+            USING ERRCODE = 'string_data_right_truncation';
+    END IF;
+
+    -- One run at a time per use case and date: names stay unique and in order.
+    PERFORM pg_advisory_xact_lock(hashtextextended('pnldb.create_snapshot:' || p_use_case || ':' || p_date, 0));
+    IF name IS NULL THEN
+        SELECT 'Run ' || min(n) INTO name
+        FROM generate_series((SELECT count(*) + 1 FROM {{ schema }}.calculation_runs r
+                              WHERE r.use_case_id = p_use_case AND r.pnl_date = p_date),
+                             (SELECT count(*) + 1001 FROM {{ schema }}.calculation_runs r
+                              WHERE r.use_case_id = p_use_case AND r.pnl_date = p_date)) n
+        WHERE NOT EXISTS (SELECT 1 FROM {{ schema }}.calculation_runs r
+                          WHERE r.use_case_id = p_use_case AND r.pnl_date = p_date AND r.run_name = 'Run ' || n);
+    ELSIF btrim(name) = '' OR length(name) > 200 THEN
+        RAISE EXCEPTION 'run name must be 1 to 200 characters and not blank' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF EXISTS (SELECT 1 FROM {{ schema }}.calculation_runs r
+                  WHERE r.use_case_id = p_use_case AND r.pnl_date = p_date AND r.run_name = name) THEN
+        RAISE EXCEPTION 'use case "%" already has a run named % for %', use_case, quote_literal(name), p_date
+            USING ERRCODE = 'unique_violation', HINT = 'choose another run name, or leave it out for "Run N"';
+    END IF;
+
+    INSERT INTO {{ schema }}.calculation_runs (pnl_date, use_case_id, run_name, executed_at, status, triggered_by)
+    VALUES (p_date, p_use_case, name, started, 'IN_PROGRESS', coalesce(triggered_by, session_user))
+    RETURNING id INTO run_id;
+
+    BEGIN
+        SELECT array_agg({{ schema }}.predicate_sql(r.predicate_json) ORDER BY r.rule_id),
+               (array_agg(r.ordinal) FILTER (WHERE r.parent_node_id IS NULL))[1]
+        INTO predicates, root_rule
+        FROM (SELECT m.rule_id, m.predicate_json, d.parent_node_id, row_number() OVER (ORDER BY m.rule_id) AS ordinal
+              FROM {{ schema }}.metadata_rules m
+              JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = structure AND d.node_id = m.node_id
+              WHERE m.use_case_id = p_use_case) r;
+        included := CASE WHEN predicates IS NULL THEN 'true'
+                         ELSE format('governing_rule IS NULL OR %s', {{ schema }}.rule_case_tree(predicates, 1, cardinality(predicates))) END;
+
+        EXECUTE format($sql$
+WITH RECURSIVE
+rules AS (
+    SELECT m.rule_id, m.node_id, m.predicate_json, m.sql_where, m.logic_en,
+           row_number() OVER (ORDER BY m.rule_id)::integer AS ordinal
+    FROM {{ schema }}.metadata_rules m
+    JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = $4 AND d.node_id = m.node_id
+    WHERE m.use_case_id = $1
+),
+tree AS (
+    SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, r.ordinal AS governing_rule,
+           r.rule_id IS NOT NULL AS is_override, ARRAY[h.node_id] AS path
+    FROM {{ schema }}.dim_hierarchy h
+    LEFT JOIN rules r ON r.node_id = h.node_id
+    WHERE h.structure_id = $4 AND h.parent_node_id IS NULL
+    UNION ALL
+    SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(r.ordinal, t.governing_rule),
+           r.rule_id IS NOT NULL, t.path || c.node_id
+    FROM tree t
+    JOIN {{ schema }}.dim_hierarchy c ON c.structure_id = $4 AND c.parent_node_id = t.node_id
+    LEFT JOIN rules r ON r.node_id = c.node_id
+),
+-- Each fact's rule predicate is evaluated once, as a grouping key.
+grouped AS (
+    SELECT f.scenario, f.category_code,
+           (%s) AS included,
+{%- for m in measures %}
+           sum(f.{{ m }}_amount) AS {{ m }}{{ "," if not loop.last }}
+{%- endfor %}
+    FROM (SELECT f.*, CASE WHEN t.node_id IS NULL THEN $5 ELSE t.governing_rule END AS governing_rule
+          FROM {{ schema }}.fact_pnl_entries f
+          LEFT JOIN tree t ON t.node_id = f.category_code
+          WHERE f.use_case_id = $1 AND f.pnl_date = $2) f
+    GROUP BY 1, 2, 3
+),
+own AS (
+    SELECT g.scenario, coalesce(t.node_id, '__UNMAPPED__') AS node_id,
+{%- for m in measures %}
+           sum(g.{{ m }}) AS {{ m }}_natural,
+           coalesce(sum(g.{{ m }}) FILTER (WHERE g.included), 0) AS {{ m }}_adjusted{{ "," if not loop.last }}
+{%- endfor %}
+    FROM grouped g
+    LEFT JOIN tree t ON t.node_id = g.category_code
+    GROUP BY 1, 2
+),
+nodes AS (
+    SELECT node_id, parent_node_id, node_name, depth, is_override, path FROM tree
+    UNION ALL
+    SELECT '__UNMAPPED__', t.node_id, 'Unmapped', 1, false, ARRAY[t.node_id, '__UNMAPPED__']
+    FROM tree t
+    WHERE t.depth = 0 AND EXISTS (SELECT 1 FROM own o WHERE o.node_id = '__UNMAPPED__')
+),
+rolled AS (
+    SELECT ancestor.node_id, o.scenario,
+{%- for m in measures %}
+           sum(o.{{ m }}_natural) AS {{ m }}_natural,
+           sum(o.{{ m }}_adjusted) AS {{ m }}_adjusted{{ "," if not loop.last }}
+{%- endfor %}
+    FROM own o
+    JOIN nodes n ON n.node_id = o.node_id
+    CROSS JOIN LATERAL unnest(n.path) AS ancestor(node_id)
+    GROUP BY 1, 2
+),
+sides AS (
+    SELECT n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_override, s.scenario,
+{%- for m in measures %}
+           coalesce(r.{{ m }}_natural, 0) AS {{ m }}_natural,
+           coalesce(r.{{ m }}_adjusted, 0) AS {{ m }}_adjusted{{ "," if not loop.last }}
+{%- endfor %}
+    FROM nodes n
+    CROSS JOIN (VALUES {% for s in scenarios %}('{{ s }}'){{ ", " if not loop.last }}{% endfor %}) AS s(scenario)
+    LEFT JOIN rolled r ON r.node_id = n.node_id AND r.scenario = s.scenario
+),
+with_variance AS (
+    SELECT * FROM sides
+    UNION ALL
+    SELECT node_id, parent_node_id, node_name, depth, is_override, 'VARIANCE',
+{%- for m in measures %}
+           sum(CASE scenario WHEN 'ACTUAL' THEN {{ m }}_natural ELSE -{{ m }}_natural END),
+           sum(CASE scenario WHEN 'ACTUAL' THEN {{ m }}_adjusted ELSE -{{ m }}_adjusted END){{ "," if not loop.last }}
+{%- endfor %}
+    FROM sides
+    GROUP BY node_id, parent_node_id, node_name, depth, is_override
+),
+recorded_rules AS (
+    INSERT INTO {{ schema }}.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
+    SELECT $3, r.rule_id, r.node_id, r.predicate_json, {{ schema }}.predicate_sql(r.predicate_json), r.logic_en
+    FROM rules r
+)
+INSERT INTO {{ schema }}.fact_calculated_results (
+    calculation_run_id, node_id, parent_node_id, node_name, depth, scenario,
+{%- for m in measures %}
+    {{ m }}_natural, {{ m }}_adjusted, {{ m }}_plug,
+{%- endfor %}
+    is_override, is_reconciled)
+SELECT $3, v.node_id, v.parent_node_id, v.node_name, v.depth, v.scenario,
+{%- for m in measures %}
+       v.{{ m }}_natural, v.{{ m }}_adjusted, v.{{ m }}_natural - v.{{ m }}_adjusted,
+{%- endfor %}
+       v.is_override,
+       {% for m in measures %}v.{{ m }}_natural = v.{{ m }}_adjusted{{ " AND " if not loop.last }}{% endfor %}
+FROM with_variance v
+$sql$, included) USING p_use_case, p_date, run_id, structure, root_rule;
+
+        UPDATE {{ schema }}.calculation_runs r
+        SET status = 'COMPLETED',
+            rules_applied = (SELECT count(*) FROM {{ schema }}.calculation_run_rules rr WHERE rr.calculation_run_id = run_id),
+            calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::integer
+        WHERE r.id = run_id;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS error_text = MESSAGE_TEXT, error_state = RETURNED_SQLSTATE;
+        UPDATE {{ schema }}.calculation_runs r
+        SET status = 'FAILED',
+            error_message = format('%s (SQLSTATE %s)', error_text, error_state),
+            calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::integer
+        WHERE r.id = run_id;
+        RAISE WARNING 'snapshot % of use case "%" for % FAILED: %', run_id, use_case, p_date, error_text;
+    END;
+    RETURN run_id;
+END;
+$fn$;

@@ -1,0 +1,31 @@
+-- A finished run is history: its header, results and recorded rules cannot be updated or deleted.
+-- The only way out is the contract's cascade from deleting the use case (delete_use_case), which
+-- reaches these tables through the foreign keys' own triggers, i.e. at trigger depth > 1.
+CREATE OR REPLACE FUNCTION {{ schema }}.runs_are_immutable() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1 THEN
+        RETURN OLD;
+    END IF;
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'calculation_runs' THEN
+        IF OLD.status = 'IN_PROGRESS'
+           AND (NEW.id, NEW.use_case_id, NEW.pnl_date, NEW.run_name, NEW.executed_at, NEW.triggered_by)
+               IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at, OLD.triggered_by) THEN
+            RETURN NEW;  -- the snapshot finishing its own run
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'calculation runs are immutable: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'take a new snapshot instead; delete_use_case() purges a use case with all its runs';
+END;
+$$;
+
+{% for table in ["calculation_runs", "fact_calculated_results", "calculation_run_rules"] %}
+CREATE OR REPLACE TRIGGER {{ table }}_are_immutable
+    BEFORE UPDATE OR DELETE ON {{ schema }}.{{ table }}
+    FOR EACH ROW EXECUTE FUNCTION {{ schema }}.runs_are_immutable();
+
+CREATE OR REPLACE TRIGGER {{ table }}_are_not_truncated
+    BEFORE TRUNCATE ON {{ schema }}.{{ table }}
+    FOR EACH STATEMENT EXECUTE FUNCTION {{ schema }}.runs_are_immutable();
+{% endfor %}
