@@ -391,10 +391,6 @@ def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False
     binary, fname, owned = _open(source)
     try:
         with conn.transaction():
-            # one loader per use case at a time; the row must still be there
-            if conn.execute("SELECT 1 FROM use_cases WHERE use_case_id = %s FOR NO KEY UPDATE",
-                            (uc_id,)).fetchone() is None:
-                raise PnlError(f"use case {_q(uc_name)} was deleted meanwhile")
             return _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, progress)
     finally:
         if owned:
@@ -505,6 +501,10 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
     if bad_rows:
         raise _report(fname, "bad rows", problems, bad_rows)
 
+    # Checked and staged; now the writes, one loader per use case at a time. Like rule writers, this
+    # waits for running snapshots of the use case and they wait for it: a run sees all or none.
+    if conn.execute("SELECT 1 FROM use_cases WHERE use_case_id = %s FOR NO KEY UPDATE", (uc_id,)).fetchone() is None:
+        raise PnlError(f"use case {_q(uc_name)} was deleted while {fname} was being read; nothing loaded")
     slice_dates = [d for d, _ in slices]
     slice_scens = [s for _, s in slices]
     existing = {(r[0].isoformat(), r[1]) for r in conn.execute(
@@ -603,8 +603,7 @@ def load_rules(conn: psycopg.Connection, source, use_case) -> dict:
                            VALUES (%s, %s, %s::jsonb, %s)
                            ON CONFLICT (use_case_id, node_id) DO UPDATE
                            SET predicate_json = EXCLUDED.predicate_json,
-                               logic_en = CASE WHEN %s THEN EXCLUDED.logic_en ELSE metadata_rules.logic_en END,
-                               last_modified_by = session_user, last_modified_at = now()
+                                   logic_en = CASE WHEN %s THEN EXCLUDED.logic_en ELSE metadata_rules.logic_en END
                            RETURNING (xmax = 0)""",
                         (uc_id, rule["node_id"], to_json(rule["predicate_json"], indent=None),
                          rule.get("logic_en"), "logic_en" in rule)).fetchone()
