@@ -55,9 +55,7 @@ def resolve_use_case(conn: psycopg.Connection, id_or_name) -> tuple[uuid.UUID, s
         row = conn.execute("SELECT use_case_id, name, structure_id FROM use_cases WHERE name = %s",
                            (text,)).fetchone()
     if row is None:
-        schema = conn.execute("SELECT current_schema()").fetchone()[0]
-        raise PnlError(f"unknown use case {_q(text)}; list them with "
-                       f"SELECT use_case_id, name FROM {schema}.use_cases")
+        raise PnlError(f"unknown use case {_q(text)}; give a use-case id or exact name (see `pnldb use-case list`)")
     return row[0], row[1], row[2]
 
 

@@ -76,7 +76,21 @@ def test_resolve_use_case_by_id_or_name(conn, structure):
     assert loaders.resolve_use_case(conn, str(created["use_case_id"])) == expected
     assert loaders.resolve_use_case(conn, str(created["use_case_id"]).upper()) == expected
     assert loaders.resolve_use_case(conn, created["use_case_id"]) == expected
-    with pytest.raises(PnlError, match=r"unknown use case 'Nope'; list them with SELECT use_case_id, name FROM pnl.use_cases"):
+    with pytest.raises(PnlError, match=r"unknown use case 'Nope'; give a use-case id or exact name \(see `pnldb use-case list`\)"):
         loaders.resolve_use_case(conn, "Nope")
     with pytest.raises(PnlError, match="unknown use case"):
         loaders.resolve_use_case(conn, str(uuid.uuid4()))
+
+
+def test_use_case_list_shows_each_use_case_with_its_counts(conn, db_url):
+    from tests.builders import facts, structure, use_case
+    structure(conn, "S", [("ROOT", None)])
+    uc = use_case(conn, "Project Sterling", "S")
+    facts(conn, uc, [("ACTUAL", "ROOT", "1", "1", "1", {})] * 3)
+    result = CliRunner().invoke(main, ["--dsn", db_url, "use-case", "list"])
+    assert result.exit_code == 0, result.stderr
+    header, line = result.stdout.splitlines()
+    assert header.split() == ["use_case_id", "name", "structure", "status", "facts", "rules", "runs"]
+    assert line.split() == [str(uc), "Project", "Sterling", "S", "ACTIVE", "3", "0", "0"]
+    as_json = json.loads(CliRunner().invoke(main, ["--dsn", db_url, "use-case", "list", "--json"]).stdout)
+    assert [(r["name"], r["facts"], r["rules"], r["runs"]) for r in as_json] == [("Project Sterling", 3, 0, 0)]

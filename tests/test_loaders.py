@@ -327,7 +327,7 @@ def test_header_only_file_loads_nothing(conn, sterling, tmp_path):
 
 def test_unknown_use_case(db_url, sterling):
     message = error_line(cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", "Nope"))
-    assert "unknown use case 'Nope'" in message and "use_cases" in message
+    assert "unknown use case 'Nope'" in message and "pnldb use-case list" in message
 
 
 def test_a_200k_row_generated_file_loads(conn, sterling, tmp_path):

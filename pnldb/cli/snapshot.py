@@ -5,7 +5,7 @@ import click
 from pnldb import api
 from pnldb.cli import emit_json, json_option, main, pass_settings
 from pnldb.errors import PnlError
-from pnldb.lookup import resolve_use_case
+from pnldb.loaders import resolve_use_case
 from pnldb.schema import MEASURES
 
 
