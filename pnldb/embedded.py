@@ -9,6 +9,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import stat
 import tempfile
 from pathlib import Path
@@ -96,6 +97,12 @@ class EmbeddedPostgres:
             shutil.rmtree(self._base_dir, ignore_errors=True)
             raise PnlError(f"embedded PostgreSQL failed to start: {exc}") from None
         return self
+
+    def restart(self, stop_signal: int = signal.SIGQUIT) -> None:
+        """Stop the server (by default as abruptly as a crash: immediate shutdown) and start it again
+        on the same data directory and port."""
+        self._server.terminate(stop_signal)
+        self._server.start()
 
     def stop(self) -> None:
         if self._server is not None:
