@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from decimal import Decimal, InvalidOperation
 
 import click
 
 from pnldb.cli import emit_json, json_option, main, pass_settings
 from pnldb.cli import format as fmt
-from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
+from pnldb.lookup import resolve_use_case
 
 
 # --- shared by the commands of this area (and use_case_delete) --------------------------------------------
@@ -65,22 +64,6 @@ class DecimalAmount(click.ParamType):
 
 ISO_DATE = IsoDate()
 DECIMAL = DecimalAmount()
-
-
-def resolve_use_case(conn, id_or_name: str) -> tuple[uuid.UUID, str]:
-    """(use_case_id, name) of a use case given by id or by name; unknown is a PnlError."""
-    row = None
-    try:
-        as_id = uuid.UUID(id_or_name)
-    except ValueError:
-        as_id = None
-    if as_id is not None:
-        row = conn.execute("SELECT use_case_id, name FROM use_cases WHERE use_case_id = %s", (as_id,)).fetchone()
-    if row is None:
-        row = conn.execute("SELECT use_case_id, name FROM use_cases WHERE name = %s", (id_or_name,)).fetchone()
-    if row is None:
-        raise PnlError(f"unknown use case '{id_or_name}'")
-    return row[0], row[1]
 
 
 def use_case_names(conn, ids) -> dict[str, str]:

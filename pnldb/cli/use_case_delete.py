@@ -11,9 +11,10 @@ import click
 
 from pnldb.cli import json_option, main, pass_settings
 from pnldb.cli import format as fmt
-from pnldb.cli.runs import OneLineCommand, resolve_use_case
+from pnldb.cli.runs import OneLineCommand
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
+from pnldb.lookup import resolve_use_case
 
 group = main.commands.get("use-case")
 if group is None:
@@ -53,7 +54,7 @@ def _summary_lines(summary: dict) -> list[str]:
 def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
     """Delete a use case with its rules, facts, runs and results, and print what went."""
     conn = settings.conn
-    use_case_id, name = resolve_use_case(conn, id_or_name)
+    use_case_id, name, _ = resolve_use_case(conn, id_or_name)
     footprint = conn.execute("SELECT use_case_footprint(%s)::text", (use_case_id,)).fetchone()[0]
     if dry_run:
         if as_json:
