@@ -11,7 +11,9 @@
 -- out until commit; the run headers are locked too, so no result row can be added under an existing run.
 -- The counts are then taken (a fresh statement, so they include whatever committed while we waited) and
 -- the use case row is deleted: ON DELETE CASCADE removes the rest, the one path the run immutability
--- triggers allow.
+-- triggers allow. Under REPEATABLE READ or SERIALIZABLE the counts read the transaction's snapshot, so a
+-- run committed while we waited makes the cascade fail with serialization_failure (retry the call):
+-- never a summary that misses what was deleted.
 CREATE OR REPLACE FUNCTION {{ schema }}.delete_use_case(use_case_id uuid) RETURNS jsonb
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE

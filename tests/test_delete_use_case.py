@@ -242,6 +242,20 @@ def test_delete_waits_for_a_concurrent_writer_and_counts_what_it_committed(db_ur
         assert summary["calculation_runs_purged"] == 3 and summary["results_purged"] == 3 * 30 + 2
 
 
+def test_under_repeatable_read_the_race_is_a_serialization_failure_never_a_wrong_summary(db_url, conn, sterling):
+    with open_conn(db_url, autocommit=False) as writer_conn, open_conn(db_url, autocommit=False) as deleter:
+        snapshot(writer_conn, sterling, name="concurrent")
+        deleter.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        thread, outcome = in_thread(lambda: delete(deleter, sterling))
+        wait_until_blocked(conn, deleter.info.backend_pid, thread)
+        writer_conn.commit()
+        thread.join(timeout=30)
+        deleter.rollback()
+    assert isinstance(outcome.get("error"), psycopg.errors.SerializationFailure)
+    assert table_counts(conn)["calculation_runs"] == 3  # nothing deleted; a retry sees and counts all three
+    assert delete(conn, sterling)["calculation_runs_purged"] == 3
+
+
 def test_a_snapshot_waiting_on_a_delete_fails_cleanly_once_the_use_case_is_gone(db_url, conn, sterling):
     with open_conn(db_url, autocommit=False) as deleter, open_conn(db_url, autocommit=True) as snapshotter:
         summary = delete(deleter, sterling)  # holds the use case row until commit
