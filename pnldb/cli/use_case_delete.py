@@ -55,7 +55,8 @@ def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
     """Delete a use case with its rules, facts, runs and results, and print what went."""
     conn = settings.conn
     use_case_id, name, _ = resolve_use_case(conn, id_or_name)
-    footprint = conn.execute("SELECT use_case_footprint(%s)::text", (use_case_id,)).fetchone()[0]
+    if dry_run or not yes:  # a preview: counted read-only; the delete reports what it really removed
+        footprint = conn.execute("SELECT use_case_footprint(%s)::text", (use_case_id,)).fetchone()[0]
     if dry_run:
         if as_json:
             click.echo(fmt.json_text(footprint))
