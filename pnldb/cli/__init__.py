@@ -12,7 +12,7 @@ from pnldb.db import DEFAULT_SCHEMA, connect, redact_dsn, resolve_dsn
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import to_json
 
-COMMAND_MODULES = ("schema_cmds", "snapshot", "runs", "use_case", "load", "report", "demo", "bench")
+COMMAND_MODULES = ("schema_cmds", "snapshot", "runs", "use_case", "use_case_delete", "load", "report", "demo", "bench")
 
 
 def describe_db_error(exc: psycopg.Error) -> str:
