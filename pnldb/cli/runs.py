@@ -5,65 +5,15 @@ of compare_runs rows as objects).
 """
 from __future__ import annotations
 
-import datetime as dt
-import re
-from decimal import Decimal, InvalidOperation
-
 import click
 
 from pnldb.cli import emit_json, json_option, main, pass_settings
 from pnldb.cli import format as fmt
+from pnldb.cli.params import DECIMAL, ISO_DATE
 from pnldb.jsonfmt import from_sql_json
-from pnldb.lookup import resolve_use_case
+from pnldb.loaders import resolve_use_case
 
 
-# --- shared by the commands of this area (and use_case_delete) --------------------------------------------
-
-class OneLineCommand(click.Command):
-    """A command whose usage errors (a malformed date or uuid, a missing argument) are one line on
-    stderr, `pnldb: error: ...`, with click's usage-error status 2."""
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            click.echo(f"pnldb: error: {' '.join(exc.format_message().split())}", err=True)
-            raise click.exceptions.Exit(2) from None
-
-
-class IsoDate(click.ParamType):
-    """A calendar date written YYYY-MM-DD."""
-    name = "YYYY-MM-DD"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, dt.date):
-            return value
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            self.fail(f"{value!r} is not a date written YYYY-MM-DD", param, ctx)
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError as exc:
-            self.fail(f"{value!r} is not a valid date: {exc}", param, ctx)
-
-
-class DecimalAmount(click.ParamType):
-    """A finite decimal number, kept exact (Decimal, never float)."""
-    name = "DECIMAL"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, Decimal):
-            return value
-        try:
-            amount = Decimal(value.strip())
-        except (InvalidOperation, AttributeError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not amount.is_finite():
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return amount
-
-
-ISO_DATE = IsoDate()
-DECIMAL = DecimalAmount()
 
 
 def use_case_names(conn, ids) -> dict[str, str]:
@@ -84,7 +34,7 @@ def runs() -> None:
     """Calculation runs: list, show, compare."""
 
 
-@runs.command("list", cls=OneLineCommand)
+@runs.command("list")
 @click.option("--date", "pnl_date", type=ISO_DATE, help="Only runs of this COB date.")
 @click.option("--use-case", "use_case", metavar="ID_OR_NAME", help="Only runs of this use case (id or name).")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many runs.")
@@ -114,7 +64,7 @@ def list_runs(settings, pnl_date, use_case, limit, as_json) -> None:
     click.echo(f"{fmt.count(shown)} of {fmt.count(total)} run(s){more}")
 
 
-@runs.command("show", cls=OneLineCommand)
+@runs.command("show")
 @click.argument("run_id", type=click.UUID)
 @json_option
 @pass_settings
@@ -142,7 +92,7 @@ def show_run(settings, run_id, as_json) -> None:
     echo_lines(fmt.key_values(pairs))
 
 
-@runs.command("diff", cls=OneLineCommand)
+@runs.command("diff")
 @click.argument("run_a", type=click.UUID)
 @click.argument("run_b", type=click.UUID)
 @click.option("--tolerance", type=DECIMAL, default="0", show_default=True,

@@ -11,10 +11,9 @@ import click
 
 from pnldb.cli import json_option, main, pass_settings
 from pnldb.cli import format as fmt
-from pnldb.cli.runs import OneLineCommand
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
-from pnldb.lookup import resolve_use_case
+from pnldb.loaders import resolve_use_case
 
 group = main.commands.get("use-case")
 if group is None:
@@ -45,7 +44,7 @@ def _summary_lines(summary: dict) -> list[str]:
     return fmt.key_values(((label, fmt.count(summary[key])) for label, _, key in COUNTS), indent="  ", align="r")
 
 
-@group.command("delete", cls=OneLineCommand)
+@group.command("delete")
 @click.argument("id_or_name")
 @click.option("--yes", is_flag=True, help="Do not ask; required when stdin is not a terminal.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
