@@ -134,8 +134,10 @@ def test_columns_are_aligned_and_fit_160_columns(conn, db_url, run_id):
     lines = list(tree_lines(out).values())
     assert len({len(line) for line in lines}) == 1  # every value right-aligned to the same edge
     assert all(len(line) <= 160 for line in out.splitlines())
-    head = out.splitlines()[out.splitlines().index(next(l for l in out.splitlines() if l.lstrip().startswith("node"))) - 1]
-    assert [w for w in re.findall(r"[a-z]+", head)] == ["daily", "wtd", "ytd"]
+    all_lines = out.splitlines()
+    columns = next(i for i, line in enumerate(all_lines) if line.split()[:1] == ["node"])
+    assert re.findall(r"[a-z]+", all_lines[columns - 1]) == ["daily", "wtd", "ytd"]  # group headers
+    assert all_lines[columns].split()[1:] == ["actual", "prior", "variance"] * 3
 
 
 def test_depth_cuts_the_tree(conn, db_url, run_id):

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from pnldb import report as report_mod
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli import emit_json, main, pass_settings
 from pnldb.errors import PnlError
 
 
@@ -16,7 +16,8 @@ from pnldb.errors import PnlError
               help="Show the tree down to depth N (the root is depth 0).")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write a self-contained HTML page to FILE (nothing on stdout unless --json).")
-@json_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {run: get_run's JSON, nodes: [...], rules: [...]} as JSON, money exact.")
 @pass_settings
 def report(settings, run_id: str, depth: int | None, html_file: str | None, as_json: bool) -> None:
     """Print a run: its header, then the tree with actual, prior and variance (adjusted) per measure.
