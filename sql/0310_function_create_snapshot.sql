@@ -9,7 +9,7 @@
 CREATE OR REPLACE FUNCTION {{ schema }}.create_snapshot(
     use_case_id uuid, pnl_date date, run_name text DEFAULT NULL, triggered_by text DEFAULT NULL
 ) RETURNS uuid
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
     started      timestamptz := clock_timestamp();
     p_use_case   CONSTANT uuid := use_case_id;

@@ -10,7 +10,7 @@
 --                     counts once. Not part of total_items.
 -- The rules each calculation run recorded (calculation_run_rules) go with their run and are not counted.
 CREATE OR REPLACE FUNCTION {{ schema }}.use_case_footprint(use_case_id uuid) RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     p_use_case CONSTANT uuid := use_case_footprint.use_case_id;
     name       text;

@@ -15,7 +15,7 @@
 -- run committed while we waited makes the cascade fail with serialization_failure (retry the call):
 -- never a summary that misses what was deleted.
 CREATE OR REPLACE FUNCTION {{ schema }}.delete_use_case(use_case_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     p_use_case CONSTANT uuid := delete_use_case.use_case_id;
     name       text;
@@ -35,8 +35,10 @@ BEGIN
 
     counted := {{ schema }}.use_case_footprint(p_use_case);
 
+    PERFORM set_config('{{ schema }}.purging_use_case', p_use_case::text, true);  -- lets the run triggers pass the cascade
     DELETE FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case;
     GET DIAGNOSTICS deleted = ROW_COUNT;
+    PERFORM set_config('{{ schema }}.purging_use_case', '', true);
     IF deleted <> 1 THEN  -- cannot happen while we hold the row lock; never report what did not happen
         RAISE EXCEPTION 'use case % vanished while being deleted', p_use_case USING ERRCODE = 'serialization_failure';
     END IF;
