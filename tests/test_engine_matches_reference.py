@@ -113,7 +113,7 @@ def tx_conn(db_url):
         yield connection
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=cases())
 def test_engine_agrees_exactly_with_the_reference(tx_conn, case):
     nodes, in_scope, noise, rules = case
