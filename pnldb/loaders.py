@@ -499,9 +499,10 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
     if bad_rows:
         raise _report(fname, "bad rows", problems, bad_rows)
 
-    # Checked and staged; now the writes, one loader per use case at a time. Like rule writers, this
-    # waits for running snapshots of the use case and they wait for it: a run sees all or none.
-    if conn.execute("SELECT 1 FROM use_cases WHERE use_case_id = %s FOR NO KEY UPDATE", (uc_id,)).fetchone() is None:
+    # Checked and staged; now the writes, under the use case's exclusive lock (see lock_use_case): one
+    # loader at a time, after running snapshots of the use case, before the next ones.
+    conn.execute("SELECT lock_use_case(%s, true)", (uc_id,))
+    if conn.execute("SELECT 1 FROM use_cases WHERE use_case_id = %s", (uc_id,)).fetchone() is None:
         raise PnlError(f"use case {_q(uc_name)} was deleted while {fname} was being read; nothing loaded")
     slice_dates = [d for d, _ in slices]
     slice_scens = [s for _, s in slices]

@@ -18,8 +18,11 @@ DECLARE
     use_case     text;
     name         text := run_name;
     run_id       uuid;
+    rule_ids     bigint[];
+    rule_nodes   text[];
+    rule_json    jsonb[];
+    rule_logic   text[];
     predicates   text[];
-    root_rule    integer;
     included     text;
     error_text   text;
     error_state  text;
@@ -27,9 +30,10 @@ BEGIN
     IF p_use_case IS NULL OR p_date IS NULL THEN
         RAISE EXCEPTION 'create_snapshot needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- FOR SHARE: rule writers (FOR NO KEY UPDATE) and delete_use_case (FOR UPDATE) wait for this run.
+    -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
+    PERFORM {{ schema }}.lock_use_case(p_use_case, false);
     SELECT u.structure_id, u.name INTO structure, use_case
-    FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case FOR SHARE;
+    FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown use case %', p_use_case
             USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a {{ schema }}.use_cases.use_case_id';
@@ -71,24 +75,24 @@ BEGIN
     RETURNING id INTO run_id;
 
     BEGIN
-        SELECT array_agg({{ schema }}.predicate_sql(r.predicate_json) ORDER BY r.rule_id),
-               (array_agg(r.ordinal) FILTER (WHERE r.parent_node_id IS NULL))[1]
-        INTO predicates, root_rule
-        FROM (SELECT m.rule_id, m.predicate_json, d.parent_node_id, row_number() OVER (ORDER BY m.rule_id) AS ordinal
-              FROM {{ schema }}.metadata_rules m
-              JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = structure AND d.node_id = m.node_id
-              WHERE m.use_case_id = p_use_case) r;
+        -- The rules are read once; the statement below gets them as arrays, so what it applies, what it
+        -- records and what was compiled are the same rules, whatever is committed meanwhile.
+        SELECT array_agg(m.rule_id ORDER BY m.rule_id), array_agg(m.node_id ORDER BY m.rule_id),
+               array_agg(m.predicate_json ORDER BY m.rule_id), array_agg(m.logic_en ORDER BY m.rule_id),
+               array_agg({{ schema }}.predicate_sql(m.predicate_json) ORDER BY m.rule_id)
+        INTO rule_ids, rule_nodes, rule_json, rule_logic, predicates
+        FROM {{ schema }}.metadata_rules m
+        JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = structure AND d.node_id = m.node_id
+        WHERE m.use_case_id = p_use_case;
         included := CASE WHEN predicates IS NULL THEN 'true'
                          ELSE format('governing_rule IS NULL OR %s', {{ schema }}.rule_case_tree(predicates, 1, cardinality(predicates))) END;
 
         EXECUTE format($sql$
 WITH RECURSIVE
 rules AS (
-    SELECT m.rule_id, m.node_id, m.predicate_json, m.sql_where, m.logic_en,
-           row_number() OVER (ORDER BY m.rule_id)::integer AS ordinal
-    FROM {{ schema }}.metadata_rules m
-    JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = $4 AND d.node_id = m.node_id
-    WHERE m.use_case_id = $1
+    SELECT r.rule_id, r.node_id, r.predicate_json, r.logic_en, r.ordinal::integer AS ordinal
+    FROM unnest($5::bigint[], $6::text[], $7::jsonb[], $8::text[])
+         WITH ORDINALITY AS r(rule_id, node_id, predicate_json, logic_en, ordinal)
 ),
 tree AS (
     SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, r.ordinal AS governing_rule,
@@ -110,7 +114,8 @@ grouped AS (
 {%- for m in measures %}
            sum(f.{{ m }}_amount) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
-    FROM (SELECT f.*, CASE WHEN t.node_id IS NULL THEN $5 ELSE t.governing_rule END AS governing_rule
+    FROM (SELECT f.*, CASE WHEN t.node_id IS NULL THEN (SELECT r.governing_rule FROM tree r WHERE r.depth = 0)
+                                           ELSE t.governing_rule END AS governing_rule
           FROM {{ schema }}.fact_pnl_entries f
           LEFT JOIN tree t ON t.node_id = f.category_code
           WHERE f.use_case_id = $1 AND f.pnl_date = $2) f
@@ -167,7 +172,7 @@ with_variance AS (
 ),
 recorded_rules AS (
     INSERT INTO {{ schema }}.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
-    SELECT $3, r.rule_id, r.node_id, r.predicate_json, {{ schema }}.predicate_sql(r.predicate_json), r.logic_en
+    SELECT $3, r.rule_id, r.node_id, r.predicate_json, ($9::text[])[r.ordinal], r.logic_en
     FROM rules r
 )
 INSERT INTO {{ schema }}.fact_calculated_results (
@@ -183,7 +188,7 @@ SELECT $3, v.node_id, v.parent_node_id, v.node_name, v.depth, v.scenario,
        v.is_override,
        {% for m in measures %}v.{{ m }}_natural = v.{{ m }}_adjusted{{ " AND " if not loop.last }}{% endfor %}
 FROM with_variance v
-$sql$, included) USING p_use_case, p_date, run_id, structure, root_rule;
+$sql$, included) USING p_use_case, p_date, run_id, structure, rule_ids, rule_nodes, rule_json, rule_logic, predicates;
 
         UPDATE {{ schema }}.calculation_runs r
         SET status = 'COMPLETED',

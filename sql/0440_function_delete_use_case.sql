@@ -5,10 +5,11 @@
 -- rows of both kinds of run: those of the calculation runs and the legacy rows hanging off the use case's
 -- use_case_runs by run_id (see use_case_footprint). An unknown id is an error and deletes nothing.
 --
--- Counts and delete are one transaction, and nothing can be added between them: the use case row is
--- locked FOR UPDATE first, which waits for running snapshots (they hold it FOR SHARE), rule writers (FOR
--- NO KEY UPDATE) and fact or run inserts (the foreign key's FOR KEY SHARE) to finish, and keeps new ones
--- out until commit; the run headers are locked too, so no result row can be added under an existing run.
+-- Counts and delete are one transaction, and nothing can be added between them: the use case's lock is
+-- taken exclusively first (lock_use_case), which waits for running snapshots, rule writers and fact loads
+-- to finish and keeps new ones out until commit; the use case row is then locked FOR UPDATE, which waits
+-- for any other insert that references it (the foreign key's FOR KEY SHARE); the run headers are locked
+-- too, so no result row can be added under an existing run.
 -- The counts are then taken (a fresh statement, so they include whatever committed while we waited) and
 -- the use case row is deleted: ON DELETE CASCADE removes the rest, the one path the run immutability
 -- triggers allow. Under REPEATABLE READ or SERIALIZABLE the counts read the transaction's snapshot, so a
@@ -25,6 +26,7 @@ BEGIN
     IF p_use_case IS NULL THEN
         RAISE EXCEPTION 'delete_use_case needs a use_case_id' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM {{ schema }}.lock_use_case(p_use_case, true);
     SELECT u.name INTO name FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown use case %', p_use_case

@@ -25,4 +25,5 @@ GRANT INSERT, UPDATE, DELETE ON {{ schema }}.hierarchy_structures, {{ schema }}.
     TO {{ schema }}_admin;
 GRANT INSERT, UPDATE ON {{ schema }}.use_cases TO {{ schema }}_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA {{ schema }} TO {{ schema }}_admin;
-GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_case_footprint(uuid) TO {{ schema }}_admin;
+GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_case_footprint(uuid),
+                          {{ schema }}.lock_use_case(uuid, boolean) TO {{ schema }}_admin;

@@ -44,7 +44,7 @@ def world(conn):
 
 
 def test_roles_are_nologin_groups_nested_reader_operator_admin(conn):
-    rows = conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname LIKE 'pnl\\_%' ORDER BY 1").fetchall()
+    rows = conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('pnl_reader', 'pnl_operator', 'pnl_admin') ORDER BY 1").fetchall()
     assert rows == [("pnl_admin", False), ("pnl_operator", False), ("pnl_reader", False)]
     assert conn.execute("SELECT pg_has_role('pnl_admin', 'pnl_reader', 'MEMBER')").fetchone()[0]
     assert not conn.execute("SELECT pg_has_role('pnl_reader', 'pnl_operator', 'MEMBER')").fetchone()[0]
