@@ -1,13 +1,17 @@
 -- A rule is checked when written: its node exists in the use case's structure and its predicate is
--- valid; sql_where is derived here and cannot be set by hand. Writing a rule locks its use case
--- against running snapshots, so a snapshot sees one set of rules from start to end.
+-- valid; sql_where is derived here and cannot be set by hand. Writing or deleting a rule takes its use
+-- case's lock exclusively: it waits for running snapshots, and they for it.
 CREATE OR REPLACE FUNCTION {{ schema }}.rule_is_valid() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     structure text;
 BEGIN
-    SELECT u.structure_id INTO structure FROM {{ schema }}.use_cases u
-    WHERE u.use_case_id = NEW.use_case_id FOR NO KEY UPDATE;
+    IF TG_OP = 'DELETE' THEN
+        PERFORM {{ schema }}.lock_use_case(OLD.use_case_id, true);
+        RETURN OLD;
+    END IF;
+    PERFORM {{ schema }}.lock_use_case(NEW.use_case_id, true);
+    SELECT u.structure_id INTO structure FROM {{ schema }}.use_cases u WHERE u.use_case_id = NEW.use_case_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'rule on node %: unknown use case %', NEW.node_id, NEW.use_case_id
             USING ERRCODE = 'foreign_key_violation';
@@ -33,5 +37,5 @@ END;
 $$;
 
 CREATE OR REPLACE TRIGGER rule_is_valid
-    BEFORE INSERT OR UPDATE ON {{ schema }}.metadata_rules
+    BEFORE INSERT OR UPDATE OR DELETE ON {{ schema }}.metadata_rules
     FOR EACH ROW EXECUTE FUNCTION {{ schema }}.rule_is_valid();

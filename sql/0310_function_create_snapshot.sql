@@ -2,8 +2,9 @@
 -- row per node and scenario. One read-only statement computes every result row, so it reads one
 -- consistent view of hierarchy, facts and rules; being a plain SELECT (an INSERT never runs in
 -- parallel), its scan and aggregation of the facts, which is most of the work, runs in parallel
--- workers. A second statement inserts the rows it returned. Rules cannot change in between: the use
--- case row is locked FOR SHARE, which rule writers wait for.
+-- workers. A second statement inserts the rows it returned. The rules are read once, before: the
+-- statement gets them as parameters, so what it applies, what it records and what was compiled are
+-- the same rules, whatever is committed meanwhile.
 --
 -- Bad input (unknown use case, empty structure, no ACTUAL facts, a taken run name) raises an error and
 -- writes nothing. A failure during the computation returns the id of a FAILED run, with the error in
@@ -12,7 +13,7 @@
 CREATE OR REPLACE FUNCTION {{ schema }}.create_snapshot(
     use_case_id uuid, pnl_date date, run_name text DEFAULT NULL, triggered_by text DEFAULT NULL
 ) RETURNS uuid
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
     started      timestamptz := clock_timestamp();
     p_use_case   CONSTANT uuid := use_case_id;
@@ -22,7 +23,12 @@ DECLARE
     name         text := run_name;
     run_id       uuid;
     rule_ids     bigint[];
+    rule_nodes   text[];
+    rule_json    jsonb[];
+    rule_logic   text[];
     predicates   text[];
+    rule_map     jsonb;
+    root_node    text;
     root_rule    bigint;
     seen_root    bigint;
     attempt      integer := 0;
@@ -47,9 +53,10 @@ BEGIN
     IF p_use_case IS NULL OR p_date IS NULL THEN
         RAISE EXCEPTION 'create_snapshot needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- FOR SHARE: rule writers (FOR NO KEY UPDATE) and delete_use_case (FOR UPDATE) wait for this run.
+    -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
+    PERFORM {{ schema }}.lock_use_case(p_use_case, false);
     SELECT u.structure_id, u.name INTO structure, use_case
-    FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case FOR SHARE;
+    FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown use case %', p_use_case
             USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a {{ schema }}.use_cases.use_case_id';
@@ -91,12 +98,15 @@ BEGIN
     RETURNING id INTO run_id;
 
     BEGIN
-        -- Every rule of the use case with its predicate as SQL, in rule_id order. Rules on nodes outside
-        -- the structure are compiled too but never govern a fact.
-        SELECT array_agg(m.rule_id ORDER BY m.rule_id),
-               array_agg({{ schema }}.predicate_sql(m.predicate_json) ORDER BY m.rule_id)
-        INTO rule_ids, predicates
+        -- The rules on the structure's nodes, read once, in rule_id order, with their predicates as SQL;
+        -- the statement below gets them as a map from node to rule id.
+        SELECT array_agg(m.rule_id ORDER BY m.rule_id), array_agg(m.node_id ORDER BY m.rule_id),
+               array_agg(m.predicate_json ORDER BY m.rule_id), array_agg(m.logic_en ORDER BY m.rule_id),
+               array_agg({{ schema }}.predicate_sql(m.predicate_json) ORDER BY m.rule_id),
+               coalesce(jsonb_object_agg(m.node_id, m.rule_id), '{}')
+        INTO rule_ids, rule_nodes, rule_json, rule_logic, predicates, rule_map
         FROM {{ schema }}.metadata_rules m
+        JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = structure AND d.node_id = m.node_id
         WHERE m.use_case_id = p_use_case;
         rule_tree := CASE WHEN predicates IS NULL THEN 'true'
                           ELSE {{ schema }}.rule_case_tree(rule_ids, predicates, 1, cardinality(predicates)) END;
@@ -116,29 +126,26 @@ BEGIN
         LOOP
             attempt := attempt + 1;
             -- Facts that map to no node are governed by the root's rule, if it has one.
-            SELECT r.rule_id INTO root_rule
-            FROM {{ schema }}.dim_hierarchy h
-            JOIN {{ schema }}.metadata_rules r ON r.use_case_id = p_use_case AND r.node_id = h.node_id
-            WHERE h.structure_id = structure AND h.parent_node_id IS NULL;
+            SELECT h.node_id INTO root_node
+            FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure AND h.parent_node_id IS NULL;
+            root_rule := (rule_map ->> root_node)::bigint;
             included := format('CASE WHEN NOT mapped THEN %s ELSE governing_rule IS NULL OR %s END',
                                coalesce(predicates[array_position(rule_ids, root_rule)], 'true'), rule_tree);
 
             EXECUTE format($sql$
 WITH RECURSIVE
--- The governing rule of a node is its own rule, else its parent's governing rule. Rules are looked up
--- through their (use_case_id, node_id) index, so the walk stays linear whatever the statistics say.
+-- The governing rule of a node is its own rule, else its parent's governing rule; $4 maps node ids to
+-- rule ids (a key lookup per node: no join the planner could nest).
 tree AS (
-    SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, r.rule_id AS governing_rule,
-           r.rule_id, ARRAY[h.node_id] AS path
+    SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, ($4 ->> h.node_id)::bigint AS governing_rule,
+           ($4 ->> h.node_id)::bigint AS rule_id, ARRAY[h.node_id] AS path
     FROM {{ schema }}.dim_hierarchy h
-    LEFT JOIN {{ schema }}.metadata_rules r ON r.use_case_id = $1 AND r.node_id = h.node_id
     WHERE h.structure_id = $3 AND h.parent_node_id IS NULL
     UNION ALL
-    SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(r.rule_id, t.governing_rule),
-           r.rule_id, t.path || c.node_id
+    SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(($4 ->> c.node_id)::bigint, t.governing_rule),
+           ($4 ->> c.node_id)::bigint, t.path || c.node_id
     FROM tree t
     JOIN {{ schema }}.dim_hierarchy c ON c.structure_id = $3 AND c.parent_node_id = t.node_id
-    LEFT JOIN {{ schema }}.metadata_rules r ON r.use_case_id = $1 AND r.node_id = c.node_id
 ),
 -- Each fact's rule predicate is evaluated once, as a grouping key. The facts are scanned and grouped
 -- by parallel workers, which cannot read a CTE: the tree reaches them as arrays (init plans computed
@@ -222,7 +229,7 @@ $sql$, included)
                  r_{{ m }}_natural, r_{{ m }}_adjusted,
 {%- endfor %}
                  applied, seen_root
-            USING p_use_case, p_date, structure;
+            USING p_use_case, p_date, structure, rule_map;
             -- The root or its rule changed in between (a concurrent hierarchy load): compute again.
             EXIT WHEN seen_root IS NOT DISTINCT FROM root_rule;
             IF attempt >= 5 THEN
@@ -234,10 +241,10 @@ $sql$, included)
                 set_config('parallel_tuple_cost', settings_was[3], true);
 
         INSERT INTO {{ schema }}.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
-        SELECT run_id, m.rule_id, m.node_id, m.predicate_json, p.sql_where, m.logic_en
-        FROM unnest(rule_ids, predicates) AS p(rule_id, sql_where)
-        JOIN {{ schema }}.metadata_rules m ON m.rule_id = p.rule_id
-        WHERE p.rule_id = ANY (applied);
+        SELECT run_id, r.rule_id, r.node_id, r.predicate_json, r.sql_where, r.logic_en
+        FROM unnest(rule_ids, rule_nodes, rule_json, predicates, rule_logic)
+             AS r(rule_id, node_id, predicate_json, sql_where, logic_en)
+        WHERE r.rule_id = ANY (applied);
 
         INSERT INTO {{ schema }}.fact_calculated_results (
             calculation_run_id, node_id, parent_node_id, node_name, depth, scenario,

@@ -1,10 +1,12 @@
--- A finished run is history: its header, results and recorded rules cannot be updated or deleted.
--- The only way out is the contract's cascade from deleting the use case (delete_use_case), which
--- reaches these tables through the foreign keys' own triggers, i.e. at trigger depth > 1.
+-- A finished run is history: its header, results and recorded rules cannot be updated or deleted, by
+-- anyone, owner included. The only way out is delete_use_case(): it marks the use case it purges in a
+-- transaction-local setting, and the cascade reaches these tables through the foreign keys' own
+-- triggers, i.e. at trigger depth > 1. A plain DELETE of the use case, or of a run, is refused.
 CREATE OR REPLACE FUNCTION {{ schema }}.runs_are_immutable() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1 THEN
+    IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1
+       AND coalesce(current_setting('{{ schema }}.purging_use_case', true), '') <> '' THEN
         RETURN OLD;
     END IF;
     IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'calculation_runs' THEN

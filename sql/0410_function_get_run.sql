@@ -4,6 +4,9 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     result jsonb;
 BEGIN
+    IF run_id IS NULL THEN
+        RAISE EXCEPTION 'get_run needs a run_id' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT {{ schema }}.run_json(r) || jsonb_build_object(
                'results_count', (SELECT count(*) FROM {{ schema }}.fact_calculated_results x WHERE x.calculation_run_id = r.id),
                'rules_applied', r.rules_applied,

@@ -47,7 +47,7 @@ def test_unknown_use_case_is_one_line(conn, db_url):
     setup_firm(conn)
     result = invoke(db_url, "snapshot", "--use-case", "Nope", "--date", "2025-12-24")
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines() == ["pnldb: error: unknown use case 'Nope': give a use-case id or an exact name"]
+    assert result.stderr.strip().splitlines() == ["pnldb: error: unknown use case 'Nope'; give a use-case id or exact name (see `pnldb use-case list`)"]
 
 
 def test_no_facts_for_the_date_is_one_line(conn, db_url):

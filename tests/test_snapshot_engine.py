@@ -309,11 +309,17 @@ def test_a_finished_run_cannot_be_changed(conn, firm, statement):
     assert (header(conn, run), results(conn, run)) == before
 
 
-def test_deleting_the_use_case_removes_its_runs(conn, firm):
+def test_only_delete_use_case_removes_runs(conn, firm):
     facts(conn, firm, [("ACTUAL", "RATES_1", "1", "1", "1", {})])
     rule(conn, firm, "EMEA", cond("book", "equals", "x"))
     snapshot(conn, firm)
-    conn.execute("DELETE FROM use_cases WHERE use_case_id = %s", (firm,))
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="delete_use_case"):
+        conn.execute("DELETE FROM use_cases WHERE use_case_id = %s", (firm,))
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="calculation runs are immutable"):
+        with conn.transaction():  # a hand-set purge mark does not help a plain DELETE of a run
+            conn.execute("SELECT set_config('pnl.purging_use_case', %s, true)", (str(firm),))
+            conn.execute("DELETE FROM calculation_runs")
+    conn.execute("SELECT delete_use_case(%s)", (firm,))
     for table in ("calculation_runs", "fact_calculated_results", "calculation_run_rules", "metadata_rules", "fact_pnl_entries"):
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
 

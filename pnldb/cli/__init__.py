@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 
 import click
@@ -12,7 +11,7 @@ from pnldb.db import DEFAULT_SCHEMA, connect, redact_dsn, resolve_dsn
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import to_json
 
-COMMAND_MODULES = ("schema_cmds", "snapshot", "runs", "use_case", "load", "report", "demo", "bench")
+COMMAND_MODULES = ("schema_cmds", "snapshot", "runs", "use_case", "use_case_delete", "load", "report", "demo", "bench")
 
 
 def describe_db_error(exc: psycopg.Error) -> str:
@@ -27,9 +26,15 @@ def describe_db_error(exc: psycopg.Error) -> str:
 
 
 class PnlGroup(click.Group):
+    """Every error a subcommand meets becomes one line on stderr: usage errors (a malformed date or
+    uuid, a missing argument) exit 2 as in click, everything else exits 1."""
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            click.echo(f"pnldb: error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(2)
         except PnlError as exc:
             click.echo(f"pnldb: error: {exc}", err=True)
             sys.exit(1)

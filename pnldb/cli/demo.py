@@ -1,30 +1,79 @@
+"""`pnldb demo`: the whole flow on the bundled sample, on a throw-away PostgreSQL (or --dsn)."""
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+
 import click
 
+from pnldb import api, loaders
 from pnldb import schema as schema_mod
 from pnldb.cli import main, pass_settings
+from pnldb.cli.report import report
+from pnldb.cli.runs import diff_runs, list_runs
 from pnldb.embedded import EmbeddedPostgres
+
+STRUCTURE = "GLOBAL_MARKETS"
+USE_CASE = "Global Markets (demo)"
+COB = dt.date(2025, 12, 24)
 
 
 @main.command()
-@pass_settings
-def demo(settings) -> None:
-    """The whole flow on an embedded, throw-away PostgreSQL (or --dsn)."""
+@click.option("--depth", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Depth of the report's tree.")
+@click.pass_context
+def demo(ctx: click.Context, depth: int) -> None:
+    """The whole flow on the bundled sample: migrate, load, snapshot, change a rule, snapshot again,
+    list, report, diff. On an embedded, throw-away PostgreSQL unless --dsn is given."""
+    settings = ctx.obj
     if settings.dsn:
-        _run_demo(settings)
+        _run_demo(ctx, settings, depth)
         return
-    click.echo("starting an embedded PostgreSQL ...", err=True)
+    step("starting an embedded PostgreSQL")
     with EmbeddedPostgres() as pg:
         settings.dsn = pg.url
         try:
-            _run_demo(settings)
+            _run_demo(ctx, settings, depth)
         finally:
             settings.close()
+    step("stopped and removed the embedded PostgreSQL")
 
 
-def _run_demo(settings) -> None:
+def step(message: str) -> None:
+    click.echo(f"== {message}", err=True)
+
+
+def _run_demo(ctx: click.Context, settings, depth: int) -> None:
+    data = resources.files("pnldb") / "data"
     conn = settings.conn
+    step(f"migrating schema {settings.schema}")
     schema_mod.migrate(conn, settings.schema)
-    rows = conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
-        "AND table_name NOT LIKE '%%yoyo%%' ORDER BY 1", (settings.schema,)).fetchall()
-    click.echo(f"schema {settings.schema}: " + ", ".join(r[0] for r in rows))
+    conn.execute("SELECT set_config('search_path', %s, false)", (f"{settings.schema}, public",))
+
+    with resources.as_file(data / "hierarchy.csv") as path:
+        nodes = loaders.load_hierarchy(conn, path, STRUCTURE, "Global Markets")
+    step(f"loaded hierarchy {STRUCTURE}: {nodes['nodes_loaded']} nodes")
+    if conn.execute("SELECT 1 FROM use_cases WHERE name = %s", (USE_CASE,)).fetchone():
+        api.delete_use_case(conn, loaders.resolve_use_case(conn, USE_CASE)[0])
+    use_case_id = loaders.create_use_case(conn, USE_CASE, STRUCTURE)["use_case_id"]
+    with resources.as_file(data / "facts.csv") as path:
+        loaded = loaders.load_facts(conn, path, USE_CASE)
+    step(f"loaded {loaded['rows_loaded']:,} facts into use case {USE_CASE!r}")
+    with resources.as_file(data / "rules.json") as path:
+        rules = loaders.load_rules(conn, path, USE_CASE)
+    step(f"loaded {rules['rules_loaded']} rules")
+
+    first = api.create_snapshot(conn, use_case_id, COB, run_name="Initial Run", triggered_by="pnldb demo")
+    step(f"snapshot 'Initial Run': {first['status']} in {first['duration_ms']} ms")
+    with resources.as_file(data / "rules_v2.json") as path:
+        loaders.load_rules(conn, path, USE_CASE)
+    step("changed one rule: EMEA_RATES now also keeps the MACRO strategy")
+    second = api.create_snapshot(conn, use_case_id, COB, run_name="Adjusted v2", triggered_by="pnldb demo")
+    step(f"snapshot 'Adjusted v2': {second['status']} in {second['duration_ms']} ms")
+
+    click.echo(f"\nRuns of {COB}\n")
+    ctx.invoke(list_runs, pnl_date=COB, use_case=USE_CASE, limit=100, as_json=False)
+    click.echo(f"\nReport of 'Adjusted v2' (to depth {depth})\n")
+    ctx.invoke(report, run_id=str(second["id"]), depth=depth, html_file=None, as_json=False)
+    click.echo("\nWhat changed from 'Initial Run' to 'Adjusted v2'\n")
+    ctx.invoke(diff_runs, run_a=first["id"], run_b=second["id"], tolerance=0, as_json=False)

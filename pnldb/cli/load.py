@@ -1,1 +1,107 @@
-"""Commands of this area are added by their issue."""
+"""`pnldb load ...`: hierarchies and facts from CSV, rules from JSON. All or nothing, each one."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+import click
+
+from pnldb import loaders
+from pnldb.cli import emit_json, json_option, main, pass_settings
+
+PROGRESS_MIN_BYTES = 8 << 20  # show a progress bar for files from 8 MiB, on a terminal only
+
+file_argument = click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+
+
+@main.group("load")
+def load() -> None:
+    """Load hierarchies, facts and rules."""
+
+
+@load.command("hierarchy")
+@file_argument
+@click.option("--structure", "structure_id", required=True, help="Structure id to create or replace.")
+@click.option("--name", help="Display name of the structure (default: kept, or the id for a new one).")
+@json_option
+@pass_settings
+def hierarchy(settings, file: str, structure_id: str, name: str | None, as_json: bool) -> None:
+    """Create or replace structure S from a CSV of node_id,parent_node_id,node_name (blank parent = root)."""
+    summary = loaders.load_hierarchy(settings.conn, file, structure_id, name)
+    verb = "replaced" if summary["replaced"] else "created"
+    click.echo(f"{verb} structure {summary['structure_id']} ({summary['name']}): "
+               f"{summary['nodes_loaded']} nodes, root {summary['root']}"
+               + (f"; {summary['nodes_removed']} previous nodes removed" if summary["replaced"] else ""), err=True)
+    if as_json:
+        emit_json(summary)
+
+
+@load.command("facts")
+@file_argument
+@click.option("--use-case", "use_case", required=True, metavar="ID_OR_NAME", help="Use case to load into.")
+@click.option("--replace", is_flag=True,
+              help="First delete the use case's facts for the (pnl_date, scenario) slices in the file.")
+@json_option
+@pass_settings
+def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> None:
+    """Load P&L facts from CSV with COPY; all rows or none.
+
+    Columns: use_case_id (optional, blank = --use-case), pnl_date, category_code, daily_amount,
+    wtd_amount, ytd_amount, scenario (ACTUAL or PRIOR), amount (optional legacy copy of
+    daily_amount), then any dimension columns (legal_entity, region, book, ...), stored in attributes.
+    """
+    started = time.monotonic()
+    with _progress(file) as progress:
+        summary = loaders.load_facts(settings.conn, file, use_case, replace=replace, progress=progress)
+    elapsed = time.monotonic() - started
+    slices = summary["slices"]
+    listed = ", ".join(f"{s['pnl_date']} {s['scenario']}" for s in slices[:6]) + (" ..." if len(slices) > 6 else "")
+    click.echo(f"loaded {summary['rows_loaded']} rows into use case {summary['use_case_name']!r} "
+               f"({len(slices)} slice{'' if len(slices) == 1 else 's'}{': ' + listed if slices else ''}) "
+               f"in {elapsed:.1f}s", err=True)
+    if replace:
+        click.echo(f"replaced {summary['slices_replaced']} slice(s): {summary['rows_deleted']} previous rows deleted",
+                   err=True)
+    if summary["slices_added_to"]:
+        click.echo(f"warning: {summary['slices_added_to']} slice(s) already had facts; the new rows were added "
+                   f"to them (use --replace to replace those slices)", err=True)
+    if summary["unmapped_rows"]:
+        codes = summary["unmapped_codes"]
+        click.echo(f"warning: {summary['unmapped_rows']} rows have a category_code that is no node of the "
+                   f"structure ({', '.join(codes[:10])}{' ...' if len(codes) > 10 else ''}); "
+                   f"snapshots report them under __UNMAPPED__", err=True)
+    if as_json:
+        emit_json(summary)
+
+
+@load.command("rules")
+@file_argument
+@click.option("--use-case", "use_case", required=True, metavar="ID_OR_NAME", help="Use case the rules belong to.")
+@json_option
+@pass_settings
+def rules(settings, file: str, use_case: str, as_json: bool) -> None:
+    """Upsert rules from a JSON list of {node_id, predicate_json, logic_en}; all or none."""
+    summary = loaders.load_rules(settings.conn, file, use_case)
+    click.echo(f"loaded {summary['rules_loaded']} rules into use case {summary['use_case_name']!r} "
+               f"({summary['inserted']} new, {summary['updated']} updated)", err=True)
+    if as_json:
+        emit_json(summary)
+
+
+@contextlib.contextmanager
+def _progress(file: str):
+    """A byte-count callback driving a progress bar on stderr, for big files on a terminal; else None."""
+    size = os.path.getsize(file)
+    if size < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=size, label="reading", file=sys.stderr) as bar:
+        def update(n_bytes: int) -> None:
+            bar.update(n_bytes)
+            if bar.pos >= size and not bar.hidden:  # read and checked; the database's part follows
+                bar.render_finish()
+                bar.hidden = True
+                click.echo("writing to the database ...", err=True)
+        yield update

@@ -1,1 +1,140 @@
-"""Commands of this area are added by their issue."""
+"""`pnldb runs list | show | diff`: the runs of the SQL API (list_runs, get_run, compare_runs).
+
+Human output is an aligned table; `--json` prints exactly the SQL API's JSON (for `runs diff`, a list
+of compare_runs rows as objects).
+"""
+from __future__ import annotations
+
+import click
+
+from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli import format as fmt
+from pnldb.cli.params import DECIMAL, ISO_DATE
+from pnldb.jsonfmt import from_sql_json
+from pnldb.loaders import resolve_use_case
+
+
+
+
+def use_case_names(conn, ids) -> dict[str, str]:
+    rows = conn.execute("SELECT use_case_id::text, name FROM use_cases WHERE use_case_id = ANY(%s::uuid[])",
+                        (sorted({str(i) for i in ids}),)).fetchall()
+    return dict(rows)
+
+
+def echo_lines(lines) -> None:
+    for line in lines:
+        click.echo(line)
+
+
+# --- commands ------------------------------------------------------------------------------------------------
+
+@main.group("runs")
+def runs() -> None:
+    """Calculation runs: list, show, compare."""
+
+
+@runs.command("list")
+@click.option("--date", "pnl_date", type=ISO_DATE, help="Only runs of this COB date.")
+@click.option("--use-case", "use_case", metavar="ID_OR_NAME", help="Only runs of this use case (id or name).")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most this many runs.")
+@json_option
+@pass_settings
+def list_runs(settings, pnl_date, use_case, limit, as_json) -> None:
+    """Runs, newest first."""
+    conn = settings.conn
+    use_case_id = resolve_use_case(conn, use_case)[0] if use_case else None
+    result = conn.execute("SELECT list_runs(%s::date, %s::uuid, %s::integer)::text",
+                          (pnl_date, use_case_id, limit)).fetchone()[0]
+    if as_json:
+        click.echo(fmt.json_text(result))
+        return
+    data = from_sql_json(result)
+    if not data["runs"]:
+        click.echo("no runs")
+        return
+    names = use_case_names(conn, [r["use_case_id"] for r in data["runs"]])
+    echo_lines(fmt.table(
+        ["RUN ID", "DATE", "USE CASE", "RUN NAME", "STATUS", "EXECUTED (UTC)", "DURATION", "BY"],
+        [[r["id"], r["pnl_date"], names.get(r["use_case_id"], r["use_case_id"]), r["run_name"], r["status"],
+          fmt.timestamp(r["executed_at"]), fmt.duration(r["duration_ms"]), r["triggered_by"]] for r in data["runs"]],
+        align="llllllrl"))
+    shown, total = len(data["runs"]), data["total"]
+    more = f" (newest first; --limit {total} to see all)" if total > shown else ""
+    click.echo(f"{fmt.count(shown)} of {fmt.count(total)} run(s){more}")
+
+
+@runs.command("show")
+@click.argument("run_id", type=click.UUID)
+@json_option
+@pass_settings
+def show_run(settings, run_id, as_json) -> None:
+    """One run with its results count."""
+    result = settings.conn.execute("SELECT get_run(%s)::text", (run_id,)).fetchone()[0]
+    if as_json:
+        click.echo(fmt.json_text(result))
+        return
+    run = from_sql_json(result)
+    pairs = [
+        ("run", run["run_name"]),
+        ("id", run["id"]),
+        ("use case", f"{run['use_case_name']} ({run['use_case_id']})"),
+        ("pnl date", run["pnl_date"]),
+        ("status", run["status"]),
+        ("executed at", f"{fmt.timestamp(run['executed_at'])} UTC"),
+        ("duration", fmt.duration(run["duration_ms"])),
+        ("triggered by", run["triggered_by"]),
+        ("rules applied", fmt.count(run["rules_applied"])),
+        ("results", fmt.count(run["results_count"])),
+    ]
+    if run["error_message"] is not None:
+        pairs.append(("error", run["error_message"]))
+    echo_lines(fmt.key_values(pairs))
+
+
+@runs.command("diff")
+@click.argument("run_a", type=click.UUID)
+@click.argument("run_b", type=click.UUID)
+@click.option("--tolerance", type=DECIMAL, default="0", show_default=True,
+              help="Show only differences larger than this (absolute).")
+@json_option
+@pass_settings
+def diff_runs(settings, run_a, run_b, tolerance, as_json) -> None:
+    """Compare the adjusted values of two runs of one use case; difference = B - A."""
+    conn = settings.conn
+    notes: list[str] = []
+
+    def on_notice(diag) -> None:
+        if diag.severity_nonlocalized == "NOTICE" and diag.message_primary:
+            notes.append(diag.message_primary)
+
+    conn.add_notice_handler(on_notice)
+    try:
+        cur = conn.execute("SELECT * FROM compare_runs(%s::uuid, %s::uuid, %s::numeric)", (run_a, run_b, tolerance))
+        columns = [c.name for c in cur.description]
+        rows = [dict(zip(columns, row)) for row in cur.fetchall()]
+    finally:
+        conn.remove_notice_handler(on_notice)
+
+    if as_json:
+        for note in notes:
+            click.echo(f"pnldb: note: {note}", err=True)
+        emit_json(rows)
+        return
+    runs_ = [from_sql_json(conn.execute("SELECT get_run(%s)::text", (r,)).fetchone()[0]) for r in (run_a, run_b)]
+    echo_lines(fmt.key_values(
+        (f"run {side}", f"{r['run_name']} ({r['pnl_date']}, {r['id']})") for side, r in zip("AB", runs_)))
+    for note in notes:
+        click.echo(f"note: {note}")
+    click.echo(f"use case {runs_[0]['use_case_name']}; adjusted values; difference = B - A; "
+               f"shown where |difference| > {tolerance}")
+    if not rows:
+        click.echo("no differences")
+        return
+    click.echo()
+    echo_lines(fmt.table(
+        ["NODE", "SCENARIO", "MEASURE", "A", "B", "DIFFERENCE"],
+        [[r["node_id"], r["scenario"], r["measure"], fmt.money(r["value_a"]), fmt.money(r["value_b"]),
+          fmt.money(r["difference"])] for r in rows],
+        align="lllrrr"))
+    click.echo(f"{fmt.count(len(rows))} difference(s)")

@@ -1,17 +1,16 @@
-import datetime as dt
-
 import click
 
 from pnldb import api
 from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli.params import ISO_DATE
 from pnldb.errors import PnlError
-from pnldb.lookup import resolve_use_case
+from pnldb.loaders import resolve_use_case
 from pnldb.schema import MEASURES
 
 
 @main.command()
 @click.option("--use-case", "use_case", required=True, help="Use-case id or name.")
-@click.option("--date", "pnl_date", required=True, type=click.DateTime(["%Y-%m-%d"]), help="COB date, YYYY-MM-DD.")
+@click.option("--date", "pnl_date", required=True, type=ISO_DATE, help="COB date, YYYY-MM-DD.")
 @click.option("--name", "run_name", help="Run name; default 'Run N'.")
 @click.option("--by", "triggered_by", help="Who triggered it; default the database user.")
 @json_option
@@ -22,7 +21,7 @@ def snapshot(settings, use_case, pnl_date, run_name, triggered_by, as_json) -> N
     use_case_id, _, _ = resolve_use_case(conn, use_case)
     warnings = []
     conn.add_notice_handler(lambda diag: warnings.append(diag.message_primary))
-    run = api.create_snapshot(conn, use_case_id, pnl_date.date(), run_name=run_name, triggered_by=triggered_by)
+    run = api.create_snapshot(conn, use_case_id, pnl_date, run_name=run_name, triggered_by=triggered_by)
     if as_json:
         emit_json(run)
     else:

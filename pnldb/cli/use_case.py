@@ -1,1 +1,54 @@
-"""Commands of this area are added by their issue."""
+"""`pnldb use-case ...`: create (and, from its own issue, delete) use cases."""
+import click
+
+from pnldb import loaders
+from pnldb.cli import emit_json, json_option, main, pass_settings
+
+
+@main.group("use-case")
+def use_case() -> None:
+    """Create and delete use cases (reporting configurations)."""
+
+
+@use_case.command("create")
+@click.argument("name")
+@click.option("--structure", "structure_id", required=True, help="Hierarchy structure the use case reports on.")
+@click.option("--description", help="Free text.")
+@json_option
+@pass_settings
+def create(settings, name: str, structure_id: str, description: str | None, as_json: bool) -> None:
+    """Create use case NAME on structure S; prints its id, name and structure."""
+    created = loaders.create_use_case(settings.conn, name, structure_id, description)
+    if as_json:
+        emit_json(created)
+        return
+    click.echo(f"use_case_id  {created['use_case_id']}")
+    click.echo(f"name         {created['name']}")
+    click.echo(f"structure_id {created['structure_id']}")
+    if created["description"]:
+        click.echo(f"description  {created['description']}")
+    click.echo(f"created use case {created['name']!r}", err=True)
+
+
+@use_case.command("list")
+@json_option
+@pass_settings
+def list_(settings, as_json: bool) -> None:
+    """List use cases with their structure and how many facts, rules and runs they hold."""
+    cur = settings.conn.execute(
+        """SELECT u.use_case_id, u.name, u.structure_id, u.status, u.created_at,
+                  (SELECT count(*) FROM fact_pnl_entries f WHERE f.use_case_id = u.use_case_id) AS facts,
+                  (SELECT count(*) FROM metadata_rules r WHERE r.use_case_id = u.use_case_id) AS rules,
+                  (SELECT count(*) FROM calculation_runs c WHERE c.use_case_id = u.use_case_id) AS runs
+           FROM use_cases u ORDER BY u.name""")
+    names = [c.name for c in cur.description]
+    rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    if as_json:
+        emit_json(rows)
+        return
+    table = [["use_case_id", "name", "structure", "status", "facts", "rules", "runs"]]
+    table += [[str(r["use_case_id"]), r["name"], r["structure_id"], r["status"], f"{r['facts']:,}",
+               f"{r['rules']:,}", f"{r['runs']:,}"] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())

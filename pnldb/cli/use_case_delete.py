@@ -1,0 +1,84 @@
+"""`pnldb use-case delete ID_OR_NAME`: delete_use_case of the SQL API, with a preview and a confirmation.
+
+The `use-case` group belongs to pnldb.cli.use_case; this module adds its `delete` command to it (and
+creates the group when that module has not).
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pnldb.cli import json_option, main, pass_settings
+from pnldb.cli import format as fmt
+from pnldb.errors import PnlError
+from pnldb.jsonfmt import from_sql_json
+from pnldb.loaders import resolve_use_case
+
+group = main.commands.get("use-case")
+if group is None:
+    @main.group("use-case")
+    def group() -> None:
+        """Use cases."""
+
+# (label, key in use_case_footprint, key in delete_use_case's summary)
+COUNTS = [
+    ("rules", "rules", "rules_purged"),
+    ("legacy runs", "legacy_runs", "legacy_runs_purged"),
+    ("calculation runs", "calculation_runs", "calculation_runs_purged"),
+    ("facts", "facts", "facts_purged"),
+    ("total items", "total_items", "total_items_deleted"),
+    ("results", "results", "results_purged"),
+]
+
+
+def _stdin_is_a_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _footprint_lines(footprint: dict) -> list[str]:
+    return fmt.key_values(((label, fmt.count(footprint[key])) for label, key, _ in COUNTS), indent="  ", align="r")
+
+
+def _summary_lines(summary: dict) -> list[str]:
+    return fmt.key_values(((label, fmt.count(summary[key])) for label, _, key in COUNTS), indent="  ", align="r")
+
+
+@group.command("delete")
+@click.argument("id_or_name")
+@click.option("--yes", is_flag=True, help="Do not ask; required when stdin is not a terminal.")
+@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@json_option
+@pass_settings
+def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
+    """Delete a use case with its rules, facts, runs and results, and print what went."""
+    conn = settings.conn
+    use_case_id, name, _ = resolve_use_case(conn, id_or_name)
+    if dry_run or not yes:  # a preview: counted read-only; the delete reports what it really removed
+        footprint = conn.execute("SELECT use_case_footprint(%s)::text", (use_case_id,)).fetchone()[0]
+    if dry_run:
+        if as_json:
+            click.echo(fmt.json_text(footprint))
+        else:
+            click.echo(f"would delete use case '{name}' ({use_case_id}):")
+            for line in _footprint_lines(from_sql_json(footprint)):
+                click.echo(line)
+        click.echo("dry run: nothing deleted", err=True)
+        return
+    if not yes:
+        if not _stdin_is_a_terminal():
+            raise PnlError(f"not deleting use case '{name}' without confirmation: stdin is not a terminal; "
+                           "pass --yes (or --dry-run to see what would go)")
+        click.echo(f"use case '{name}' ({use_case_id}) with:", err=True)
+        for line in _footprint_lines(from_sql_json(footprint)):
+            click.echo(line, err=True)
+        if not click.confirm(f"Delete use case '{name}' and all of this?", default=False, err=True):
+            raise PnlError("not confirmed: nothing deleted")
+    summary = conn.execute("SELECT delete_use_case(%s)::text", (use_case_id,)).fetchone()[0]
+    if as_json:
+        click.echo(fmt.json_text(summary))
+        return
+    data = from_sql_json(summary)
+    click.echo(f"{data['message']} ({data['deleted_use_case']}):")
+    for line in _summary_lines(data):
+        click.echo(line)

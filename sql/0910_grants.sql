@@ -1,0 +1,29 @@
+-- Privileges, re-stated on every install so that new objects start closed. Nobody but the owner gets
+-- anything on the run tables beyond SELECT: runs are written by create_snapshot and removed by
+-- delete_use_case, both SECURITY DEFINER with a pinned search_path.
+REVOKE ALL ON SCHEMA {{ schema }} FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA {{ schema }} FROM PUBLIC;
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA {{ schema }} FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES IN SCHEMA {{ schema }} REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA {{ schema }} TO {{ schema }}_reader;
+GRANT SELECT ON {{ schema }}.v_calculation_runs, {{ schema }}.v_run_results, {{ schema }}.v_hierarchy_nodes,
+                {{ schema }}.calculation_runs, {{ schema }}.fact_calculated_results, {{ schema }}.calculation_run_rules,
+                {{ schema }}.use_cases, {{ schema }}.hierarchy_structures, {{ schema }}.dim_hierarchy,
+                {{ schema }}.use_case_runs
+    TO {{ schema }}_reader;
+GRANT EXECUTE ON FUNCTION {{ schema }}.get_run(uuid), {{ schema }}.list_runs(date, uuid, integer),
+                          {{ schema }}.compare_runs(uuid, uuid, numeric), {{ schema }}.run_json({{ schema }}.calculation_runs),
+                          {{ schema }}.predicate_sql(jsonb)
+    TO {{ schema }}_reader;
+
+GRANT SELECT ON {{ schema }}.fact_pnl_entries, {{ schema }}.metadata_rules TO {{ schema }}_operator;
+GRANT EXECUTE ON FUNCTION {{ schema }}.create_snapshot(uuid, date, text, text) TO {{ schema }}_operator;
+
+GRANT INSERT, UPDATE, DELETE ON {{ schema }}.hierarchy_structures, {{ schema }}.dim_hierarchy,
+                                {{ schema }}.metadata_rules, {{ schema }}.fact_pnl_entries
+    TO {{ schema }}_admin;
+GRANT INSERT, UPDATE ON {{ schema }}.use_cases TO {{ schema }}_admin;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA {{ schema }} TO {{ schema }}_admin;
+GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_case_footprint(uuid),
+                          {{ schema }}.lock_use_case(uuid, boolean) TO {{ schema }}_admin;

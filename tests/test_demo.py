@@ -1,0 +1,46 @@
+"""`pnldb demo` end to end: the runs it lists, the report's totals against the facts it loaded, the diff."""
+import csv
+from decimal import Decimal
+from importlib import resources
+
+import psycopg
+from click.testing import CliRunner
+
+from pnldb.cli import main
+
+
+def _sample_actual_daily_total(date: str) -> Decimal:
+    with resources.as_file(resources.files("pnldb") / "data" / "facts.csv") as path, open(path, newline="") as f:
+        return sum((Decimal(row["daily_amount"]) for row in csv.DictReader(f)
+                    if row["pnl_date"] == date and row["scenario"] == "ACTUAL"), Decimal(0))
+
+
+def test_demo_lists_both_runs_reports_the_loaded_totals_and_a_non_empty_diff(empty_db_url):
+    result = CliRunner().invoke(main, ["--dsn", empty_db_url, "demo"])
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    runs_section = out.split("Report of")[0]
+    assert "Initial Run" in runs_section and "Adjusted v2" in runs_section and "2 of 2 run(s)" in runs_section
+
+    with psycopg.connect(empty_db_url) as conn:
+        run_id, natural, adjusted = conn.execute(
+            """SELECT r.id, x.daily_natural, x.daily_adjusted FROM pnl.calculation_runs r
+               JOIN pnl.fact_calculated_results x ON x.calculation_run_id = r.id
+               WHERE r.run_name = 'Adjusted v2' AND x.depth = 0 AND x.scenario = 'ACTUAL'""").fetchone()
+        assert conn.execute("SELECT count(*) FROM pnl.calculation_runs WHERE status = 'COMPLETED'").fetchone()[0] == 2
+    assert natural == _sample_actual_daily_total("2025-12-24")
+    root_line = next(line for line in out.split("Report of")[1].splitlines() if "GLOBAL_MARKETS" in line)
+    assert f"{adjusted:,.2f}" in root_line.split()
+    assert str(run_id) in out
+
+    diff = out.split("What changed from 'Initial Run' to 'Adjusted v2'")[1]
+    assert "EMEA_RATES" in diff and "GLOBAL_MARKETS" in diff
+    count = int(diff.strip().splitlines()[-1].split()[0])
+    assert count > 0
+    assert "APAC" not in diff  # only EMEA_RATES' rule changed: nothing outside EMEA moves
+
+
+def test_demo_can_run_twice_on_the_same_database(empty_db_url):
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["--dsn", empty_db_url, "demo"])
+        assert result.exit_code == 0, result.stderr
