@@ -10,6 +10,11 @@
 -- writes nothing. A failure during the computation returns the id of a FAILED run, with the error in
 -- error_message and a WARNING, and no result rows: raising instead would roll back the FAILED header
 -- and lose the record of what went wrong.
+{#- The per-node values the main statement returns: each scenario's natural and adjusted, per measure. #}
+{%- set sides = [] %}
+{%- for sc in scenarios %}{% for m in measures %}{% for k in ("natural", "adjusted") %}
+{%- set _ = sides.append((sc, m, k, sc|lower ~ "_" ~ m ~ "_" ~ k)) %}
+{%- endfor %}{% endfor %}{% endfor %}
 CREATE OR REPLACE FUNCTION {{ schema }}.create_snapshot(
     use_case_id uuid, pnl_date date, run_name text DEFAULT NULL, triggered_by text DEFAULT NULL
 ) RETURNS uuid
@@ -42,10 +47,8 @@ DECLARE
     r_name       text[];
     r_depth      integer[];
     r_override   boolean[];
-    r_scenario   text[];
-{%- for m in measures %}
-    r_{{ m }}_natural  numeric[];
-    r_{{ m }}_adjusted numeric[];
+{%- for sc, m, k, col in sides %}
+    r_{{ col }} numeric[];
 {%- endfor %}
     error_text   text;
     error_state  text;
@@ -166,15 +169,16 @@ grouped AS (
           WHERE f.use_case_id = $1 AND f.pnl_date = $2) f
     GROUP BY 1, 2, 3
 ),
+-- Per node, both scenarios side by side: the facts mapped to it (own), then rolled up to every
+-- ancestor along the path. The VARIANCE row is made from the two sides when the rows are inserted.
 own AS (
-    SELECT g.scenario, coalesce(t.node_id, '__UNMAPPED__') AS node_id,
-{%- for m in measures %}
-           sum(g.{{ m }}) AS {{ m }}_natural,
-           coalesce(sum(g.{{ m }}) FILTER (WHERE g.included), 0) AS {{ m }}_adjusted{{ "," if not loop.last }}
+    SELECT coalesce(t.node_id, '__UNMAPPED__') AS node_id,
+{%- for sc, m, k, col in sides %}
+           sum(g.{{ m }}) FILTER (WHERE g.scenario = '{{ sc }}'{{ " AND g.included" if k == "adjusted" }}) AS {{ col }}{{ "," if not loop.last }}
 {%- endfor %}
     FROM grouped g
     LEFT JOIN tree t ON t.node_id = g.category_code
-    GROUP BY 1, 2
+    GROUP BY 1
 ),
 nodes AS (
     SELECT node_id, parent_node_id, node_name, depth, rule_id IS NOT NULL AS is_override, path FROM tree
@@ -184,50 +188,27 @@ nodes AS (
     WHERE t.depth = 0 AND EXISTS (SELECT 1 FROM own o WHERE o.node_id = '__UNMAPPED__')
 ),
 rolled AS (
-    SELECT ancestor.node_id, o.scenario,
-{%- for m in measures %}
-           sum(o.{{ m }}_natural) AS {{ m }}_natural,
-           sum(o.{{ m }}_adjusted) AS {{ m }}_adjusted{{ "," if not loop.last }}
+    SELECT ancestor.node_id,
+{%- for sc, m, k, col in sides %}
+           sum(o.{{ col }}) AS {{ col }}{{ "," if not loop.last }}
 {%- endfor %}
     FROM own o
     JOIN nodes n ON n.node_id = o.node_id
     CROSS JOIN LATERAL unnest(n.path) AS ancestor(node_id)
-    GROUP BY 1, 2
-),
-sides AS (
-    SELECT n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_override, s.scenario,
-{%- for m in measures %}
-           coalesce(r.{{ m }}_natural, 0) AS {{ m }}_natural,
-           coalesce(r.{{ m }}_adjusted, 0) AS {{ m }}_adjusted{{ "," if not loop.last }}
-{%- endfor %}
-    FROM nodes n
-    CROSS JOIN (VALUES {% for s in scenarios %}('{{ s }}'){{ ", " if not loop.last }}{% endfor %}) AS s(scenario)
-    LEFT JOIN rolled r ON r.node_id = n.node_id AND r.scenario = s.scenario
-),
-with_variance AS (
-    SELECT * FROM sides
-    UNION ALL
-    SELECT node_id, parent_node_id, node_name, depth, is_override, 'VARIANCE',
-{%- for m in measures %}
-           sum(CASE scenario WHEN 'ACTUAL' THEN {{ m }}_natural ELSE -{{ m }}_natural END),
-           sum(CASE scenario WHEN 'ACTUAL' THEN {{ m }}_adjusted ELSE -{{ m }}_adjusted END){{ "," if not loop.last }}
-{%- endfor %}
-    FROM sides
-    GROUP BY node_id, parent_node_id, node_name, depth, is_override
+    GROUP BY 1
 )
-SELECT array_agg(node_id), array_agg(parent_node_id), array_agg(node_name), array_agg(depth),
-       array_agg(is_override), array_agg(scenario),
-{%- for m in measures %}
-       array_agg({{ m }}_natural), array_agg({{ m }}_adjusted),
+SELECT array_agg(n.node_id), array_agg(n.parent_node_id), array_agg(n.node_name), array_agg(n.depth),
+       array_agg(n.is_override),
+{%- for sc, m, k, col in sides %}
+       array_agg(coalesce(r.{{ col }}, 0)),
 {%- endfor %}
        (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
        (SELECT t.governing_rule FROM tree t WHERE t.depth = 0)
-FROM with_variance
+FROM nodes n
+LEFT JOIN rolled r ON r.node_id = n.node_id
 $sql$, included)
-            INTO r_node, r_parent, r_name, r_depth, r_override, r_scenario,
-{%- for m in measures %}
-                 r_{{ m }}_natural, r_{{ m }}_adjusted,
-{%- endfor %}
+            INTO r_node, r_parent, r_name, r_depth, r_override,
+{%- for sc, m, k, col in sides %} r_{{ col }},{% endfor %}
                  applied, seen_root
             USING p_use_case, p_date, structure, rule_map;
             -- The root or its rule changed in between (a concurrent hierarchy load): compute again.
@@ -246,22 +227,27 @@ $sql$, included)
              AS r(rule_id, node_id, predicate_json, sql_where, logic_en)
         WHERE r.rule_id = ANY (applied);
 
+        -- Three rows per node: ACTUAL, PRIOR and VARIANCE (ACTUAL - PRIOR).
         INSERT INTO {{ schema }}.fact_calculated_results (
             calculation_run_id, node_id, parent_node_id, node_name, depth, scenario,
 {%- for m in measures %}
             {{ m }}_natural, {{ m }}_adjusted, {{ m }}_plug,
 {%- endfor %}
             is_override, is_reconciled)
-        SELECT run_id, v.node_id, v.parent_node_id, v.node_name, v.depth, v.scenario,
+        SELECT run_id, v.node_id, v.parent_node_id, v.node_name, v.depth, s.scenario,
 {%- for m in measures %}
-               v.{{ m }}_natural, v.{{ m }}_adjusted, v.{{ m }}_natural - v.{{ m }}_adjusted,
+               s.{{ m }}_natural, s.{{ m }}_adjusted, s.{{ m }}_natural - s.{{ m }}_adjusted,
 {%- endfor %}
                v.is_override,
-               {% for m in measures %}v.{{ m }}_natural = v.{{ m }}_adjusted{{ " AND " if not loop.last }}{% endfor %}
-        FROM unnest(r_node, r_parent, r_name, r_depth, r_override, r_scenario
-{%- for m in measures %}, r_{{ m }}_natural, r_{{ m }}_adjusted{% endfor %})
-             AS v(node_id, parent_node_id, node_name, depth, is_override, scenario
-{%- for m in measures %}, {{ m }}_natural, {{ m }}_adjusted{% endfor %});
+               {% for m in measures %}s.{{ m }}_natural = s.{{ m }}_adjusted{{ " AND " if not loop.last }}{% endfor %}
+        FROM unnest(r_node, r_parent, r_name, r_depth, r_override{% for sc, m, k, col in sides %}, r_{{ col }}{% endfor %})
+             AS v(node_id, parent_node_id, node_name, depth, is_override{% for sc, m, k, col in sides %}, {{ col }}{% endfor %})
+        CROSS JOIN LATERAL (VALUES
+{%- for sc in scenarios %}
+            ('{{ sc }}'{% for m in measures %}, v.{{ sc|lower }}_{{ m }}_natural, v.{{ sc|lower }}_{{ m }}_adjusted{% endfor %}),
+{%- endfor %}
+            ('VARIANCE'{% for m in measures %}{% for k in ("natural", "adjusted") %}, v.{{ scenarios[0]|lower }}_{{ m }}_{{ k }} - v.{{ scenarios[1]|lower }}_{{ m }}_{{ k }}{% endfor %}{% endfor %})
+        ) AS s(scenario{% for m in measures %}, {{ m }}_natural, {{ m }}_adjusted{% endfor %});
 
         UPDATE {{ schema }}.calculation_runs r
         SET status = 'COMPLETED',
