@@ -530,6 +530,14 @@ def prewarm(conn: psycopg.Connection, schema: str, fact_blocks: int) -> bool:
     return True
 
 
+def analyze(conn: psycopg.Connection, schema: str) -> None:
+    """Statistics for every table of the scratch schema, as autovacuum would gather after a load."""
+    tables = conn.execute("SELECT oid::regclass::text FROM pg_class WHERE relnamespace = %s::regnamespace "
+                          "AND relkind = 'r'", (schema,)).fetchall()
+    for (table,) in tables:
+        conn.execute(f"ANALYZE {table}")
+
+
 def relation_blocks(conn: psycopg.Connection, relation: str) -> int:
     return conn.execute("SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::integer",
                         (relation,)).fetchone()[0]
@@ -571,37 +579,46 @@ def check_run(conn: psycopg.Connection, s: str, floor_rows: list) -> tuple[uuid.
     return run_id, {"root_ties_out": True, "result_rows": count}
 
 
-def compare_with_reference(conn: psycopg.Connection, s: str, run_id: uuid.UUID, reference_rows: list[dict]) -> None:
-    """Every row of the engine's run equals the reference's, every node, scenario and measure column:
-    the reference rows go into a temporary table and the two sets are compared in SQL (exact numeric
-    equality), both ways."""
+REFERENCE_TABLE = "bench_reference_rows"
+
+
+def _reference_table_sql(s: str) -> str:
     numeric = {f"{m}_{k}" for m in MEASURES for k in KINDS}
     types = {"depth": "integer", "is_override": "boolean", "is_reconciled": "boolean"}
     columns = ", ".join(f"{c} {types.get(c, 'numeric' if c in numeric else 'text')}" for c in RESULT_COLUMNS)
-    listed = ", ".join(RESULT_COLUMNS)
+    return f"CREATE TABLE {s}.{REFERENCE_TABLE} ({columns})"
+
+
+def store_reference_rows(conn: psycopg.Connection, s: str, rows: list[dict]) -> None:
+    """The reference's rows into a table of the scratch schema, for compare_with_reference."""
     with conn.transaction():
-        conn.execute(f"CREATE TEMPORARY TABLE bench_reference ({columns}) ON COMMIT DROP")
-        with conn.cursor().copy(f"COPY bench_reference ({listed}) FROM STDIN") as copy:
-            for row in reference_rows:
+        conn.execute(f"DROP TABLE IF EXISTS {s}.{REFERENCE_TABLE}")
+        conn.execute(_reference_table_sql(s))
+        with conn.cursor().copy(f"COPY {s}.{REFERENCE_TABLE} ({', '.join(RESULT_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
                 copy.write_row([row[c] for c in RESULT_COLUMNS])
-        diff = conn.execute(
-            f"""WITH engine AS (SELECT {listed} FROM {s}.fact_calculated_results WHERE calculation_run_id = %s),
-                     only_engine AS (SELECT {listed} FROM engine EXCEPT ALL SELECT {listed} FROM bench_reference),
-                     only_reference AS (SELECT {listed} FROM bench_reference EXCEPT ALL SELECT {listed} FROM engine)
-                SELECT (SELECT count(*) FROM only_engine), (SELECT count(*) FROM only_reference),
-                       (SELECT row_to_json(x)::text FROM (SELECT * FROM only_engine ORDER BY node_id, scenario LIMIT 1) x),
-                       (SELECT row_to_json(x)::text FROM (SELECT * FROM bench_reference r
-                        WHERE (r.node_id, r.scenario) IN (SELECT node_id, scenario FROM only_engine
-                                                         ORDER BY node_id, scenario LIMIT 1)
-                        LIMIT 1) x),
-                       (SELECT row_to_json(x)::text FROM (SELECT * FROM only_reference ORDER BY node_id, scenario LIMIT 1) x)""",
-            (run_id,)).fetchone()
-    only_engine, only_reference, engine_row, its_reference, reference_row = diff
-    if only_engine or only_reference:
-        detail = (f"engine {engine_row} vs reference {its_reference}" if engine_row
-                  else f"reference row without an equal engine row: {reference_row}")
-        raise PnlError(f"the engine's results differ from the Python reference's: {only_engine} engine row(s) and "
-                       f"{only_reference} reference row(s) without an equal; first: {detail}")
+
+
+def compare_with_reference(conn: psycopg.Connection, s: str, run_id: uuid.UUID) -> None:
+    """Every row of the engine's run equals the reference's, every node, scenario and measure column,
+    compared in SQL (exact numeric equality), both ways."""
+    listed = ", ".join(RESULT_COLUMNS)
+    ref = f"{s}.{REFERENCE_TABLE}"
+    diff = conn.execute(
+        f"""WITH engine AS (SELECT {listed} FROM {s}.fact_calculated_results WHERE calculation_run_id = %s),
+                 only_engine AS (SELECT {listed} FROM engine EXCEPT ALL SELECT {listed} FROM {ref}),
+                 only_reference AS (SELECT {listed} FROM {ref} EXCEPT ALL SELECT {listed} FROM engine)
+            SELECT (SELECT count(*) FROM engine), (SELECT count(*) FROM {ref}),
+                   (SELECT count(*) FROM only_engine), (SELECT count(*) FROM only_reference),
+                   (SELECT row_to_json(x)::text FROM (SELECT * FROM only_engine ORDER BY node_id, scenario LIMIT 1) x),
+                   (SELECT row_to_json(x)::text FROM (SELECT * FROM only_reference ORDER BY node_id, scenario LIMIT 1) x)""",
+        (run_id,)).fetchone()
+    engine_rows, reference_rows, only_engine, only_reference, engine_row, reference_row = diff
+    if only_engine or only_reference or engine_rows != reference_rows:
+        raise PnlError(f"the engine's results differ from the Python reference's: {engine_rows} engine rows, "
+                       f"{reference_rows} reference rows, {only_engine} engine row(s) and {only_reference} reference "
+                       f"row(s) without an equal; first engine row without an equal: {engine_row}; first reference "
+                       f"row without an equal: {reference_row}")
 
 
 def load_reference() -> tuple[Callable | None, str]:
@@ -620,7 +637,65 @@ def run_reference(function: Callable, conn: psycopg.Connection, schema: str) -> 
     parameters = inspect.signature(function).parameters
     if "schema" in parameters:
         return function(conn, MAIN_USE_CASE, COB_DATE, schema=schema)
+    if schema != "pnl":
+        raise PnlError("pnldb.reference.snapshot_from_database takes no schema; the bench needs one")
     return function(conn, MAIN_USE_CASE, COB_DATE)
+
+
+def reference_process(dsn: str, schema: str, repeat: int) -> None:
+    """The Python reference's own process (so its memory is not the bench's): times `repeat` runs of
+    snapshot_from_database on the measured use case and date, stores the first run's rows for the
+    comparison, and prints the timings as JSON."""
+    from pnldb.db import connect
+
+    function, why = load_reference()
+    if function is None:
+        raise SystemExit(why)
+    seconds = []
+    with connect(dsn, autocommit=True) as conn:
+        for i in range(repeat):
+            started = time.perf_counter()
+            rows = run_reference(function, conn, schema)
+            seconds.append(time.perf_counter() - started)
+            if i == 0:
+                store_reference_rows(conn, pgsql.Identifier(schema).as_string(conn), rows)
+            del rows
+    print(json.dumps({"seconds": seconds}))
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    """Peak resident set of a running process, from /proc (0 when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_process(command: list[str], what: str) -> tuple[float, float, str]:
+    """Run a command; (seconds, its peak RSS in MB, its stdout). Peak RSS is polled from /proc: a child's
+    ru_maxrss would count the pages it shared with this process before exec."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, _vm_hwm_mb(process.pid))
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            message = err.read().decode(errors="replace").strip().splitlines()
+            raise PnlError(f"{what} failed: {message[-1] if message else f'exit status {process.returncode}'}")
+        return elapsed, peak, out.read().decode()
+
+
+def python_command(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -649,19 +724,10 @@ def export_csv(conn: psycopg.Connection, s: str, path: Path) -> int:
 
 def timed_load(dsn: str, schema: str, path: Path) -> tuple[float, float]:
     """Run `pnldb load facts` as its own process; (seconds, peak RSS of that process in MB)."""
-    command = [sys.executable, "-c", "from pnldb.cli import main; main()", "--dsn", dsn, "--schema", schema,
-               "load", "facts", str(path), "--use-case", USE_CASE_NAMES[LOAD_USE_CASE]]
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        elapsed = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            err.seek(0)
-            message = err.read().decode(errors="replace").strip().splitlines()
-            raise PnlError(f"`pnldb load facts` failed: {message[-1] if message else process.returncode}")
-    return elapsed, usage.ru_maxrss / 1024
+    command = python_command("from pnldb.cli import main; main()") + [
+        "--dsn", dsn, "--schema", schema, "load", "facts", str(path), "--use-case", USE_CASE_NAMES[LOAD_USE_CASE]]
+    seconds, peak, _ = run_process(command, "`pnldb load facts`")
+    return seconds, peak
 
 
 # --------------------------------------------------------------------------------------------------
@@ -693,7 +759,7 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     progress(f"{label}: generating the measured slice ({2 * size:,} facts)")
     with bulk_mode(conn, schema):
         generate_slice(conn, schema, MAIN_USE_CASE, COB_DATE, size, salt=options.seed * 1000)
-    conn.execute(f"ANALYZE {s}.fact_pnl_entries")
+    analyze(conn, schema)
     slice_blocks = relation_blocks(conn, f"{schema}.fact_pnl_entries")
     result["prewarmed"] = prewarm(conn, schema, slice_blocks)
     only = measure(conn, s, options.repeat, progress, f"{label}, only this date")
@@ -705,7 +771,7 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
             progress(f"{label}: generating other dates and use case {i}/{len(others)} ({2 * volume:,} facts each)")
             generate_slice(conn, schema, use_case, day, volume, salt=options.seed * 1000 + i)
         progress(f"{label}: building the fact table's indexes")
-    conn.execute(f"ANALYZE {s}.fact_pnl_entries")
+    analyze(conn, schema)
     result["fact_rows_total"] = 2 * size + 2 * volume * len(others)
     result["fact_table_mb"] = round(conn.execute("SELECT pg_total_relation_size(%s::regclass)",
                                                  (f"{schema}.fact_pnl_entries",)).fetchone()[0] / MB)
@@ -729,17 +795,14 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     elif size > options.reference_max:
         result["reference"] = {"skipped": f"above --reference-max {options.reference_max:,}"}
     else:
-        samples = []
-        for i in range(options.repeat):
-            progress(f"{label}: Python reference {i + 1}/{options.repeat}")
-            started = time.perf_counter()
-            rows = run_reference(reference, conn, schema)
-            samples.append(time.perf_counter() - started)
-            if i == 0:
-                progress(f"{label}: comparing the engine with the Python reference")
-                compare_with_reference(conn, s, run_id, rows)
-            del rows
-        result["reference"] = {"seconds": samples, "matches_engine": True}
+        progress(f"{label}: Python reference x{options.repeat} (own process)")
+        code = (f"from pnldb.bench import reference_process; "
+                f"reference_process({dsn!r}, {schema!r}, {options.repeat})")
+        _, peak, out = run_process(python_command(code), "the Python reference")
+        progress(f"{label}: comparing the engine with the Python reference")
+        compare_with_reference(conn, s, run_id)
+        result["reference"] = {"seconds": json.loads(out.strip().splitlines()[-1])["seconds"],
+                               "matches_engine": True, "peak_rss_mb": peak}
 
     if not load_command_available():
         result["load"] = {"skipped": "`pnldb load facts` is not available"}
@@ -849,7 +912,7 @@ def summarize(report: dict) -> dict:
             "snapshot_only_date_s": only, "floor_only_date_s": median(size["scope_only_date"]["floor_s"]),
             "scope_ratio": _ratio(snap, only),
             "reference_s": ref_median, "reference_over_engine": _ratio(ref_median, snap),
-            "reference_note": ref.get("skipped"),
+            "reference_note": ref.get("skipped"), "reference_peak_rss_mb": ref.get("peak_rss_mb"),
             "load_rows_per_s": size["load"].get("rows_per_s"), "load_note": size["load"].get("skipped"),
             "load_peak_rss_mb": size["load"].get("peak_rss_mb"),
             "peak_rss_mb": size["peak_rss_mb"],
@@ -942,6 +1005,9 @@ def format_report(report: dict) -> str:
                 notes.append(f"{r['facts_per_scenario']:,}: {what} n/a: {note}")
         if r["load_peak_rss_mb"] is not None:
             notes.append(f"{r['facts_per_scenario']:,}: `pnldb load facts` process peak RSS {r['load_peak_rss_mb']:.0f} MB")
+        if r["reference_peak_rss_mb"] is not None:
+            notes.append(f"{r['facts_per_scenario']:,}: Python reference process peak RSS "
+                         f"{r['reference_peak_rss_mb']:.0f} MB (not part of the target)")
     if notes:
         lines += [""] + notes
     lines += ["", "correctness: root ties out to the in-scope facts at every size"
