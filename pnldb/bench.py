@@ -18,7 +18,6 @@ of the bench sees the same data:
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
 import importlib
 import inspect
@@ -26,14 +25,13 @@ import json
 import os
 import random
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable
@@ -757,15 +755,18 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     generate_structure(conn, schema, rules)
 
     progress(f"{label}: generating the measured slice ({2 * size:,} facts)")
+    generating = time.perf_counter()
     with bulk_mode(conn, schema):
         generate_slice(conn, schema, MAIN_USE_CASE, COB_DATE, size, salt=options.seed * 1000)
     analyze(conn, schema)
+    result["generate_slice_s"] = round(time.perf_counter() - generating, 1)
     slice_blocks = relation_blocks(conn, f"{schema}.fact_pnl_entries")
     result["prewarmed"] = prewarm(conn, schema, slice_blocks)
     only = measure(conn, s, options.repeat, progress, f"{label}, only this date")
 
     others = other_slices(options)
     volume = options.other_volume(size)
+    generating = time.perf_counter()
     with bulk_mode(conn, schema):
         for i, (use_case, day) in enumerate(others, start=1):
             progress(f"{label}: generating other dates and use case {i}/{len(others)} ({2 * volume:,} facts each)")
@@ -775,7 +776,7 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     result["fact_rows_total"] = 2 * size + 2 * volume * len(others)
     result["fact_table_mb"] = round(conn.execute("SELECT pg_total_relation_size(%s::regclass)",
                                                  (f"{schema}.fact_pnl_entries",)).fetchone()[0] / MB)
-    result["generate_s"] = round(time.perf_counter() - started, 1)
+    result["generate_others_s"] = round(time.perf_counter() - generating, 1)
     prewarm(conn, schema, slice_blocks)
 
     timings = measure(conn, s, options.repeat, progress, label)
@@ -825,6 +826,7 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     conn.execute("SET search_path TO DEFAULT")
     drop_schema(conn, schema)
     result["peak_rss_mb"] = peak_rss_mb()
+    result["total_s"] = round(time.perf_counter() - started, 1)
     return result
 
 
