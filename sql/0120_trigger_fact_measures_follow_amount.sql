@@ -20,22 +20,16 @@ BEGIN
     IF NEW.amount IS NULL THEN
         NEW.amount := NEW.daily_amount;
     END IF;
-    IF NEW.wtd_amount IS NULL THEN
-        NEW.wtd_amount := NEW.daily_amount + coalesce((
+{%- for measure, period in [("wtd", "week"), ("ytd", "year")] %}
+    IF NEW.{{ measure }}_amount IS NULL THEN
+        NEW.{{ measure }}_amount := NEW.daily_amount + coalesce((
             SELECT sum(f.daily_amount) FROM {{ schema }}.fact_pnl_entries f
             WHERE f.use_case_id = NEW.use_case_id AND f.scenario = NEW.scenario
               AND f.category_code = NEW.category_code AND f.attributes = NEW.attributes
-              AND f.pnl_date >= date_trunc('week', NEW.pnl_date)::date
+              AND f.pnl_date >= date_trunc('{{ period }}', NEW.pnl_date)::date
               AND (f.pnl_date, f.id) < (NEW.pnl_date, NEW.id)), 0);
     END IF;
-    IF NEW.ytd_amount IS NULL THEN
-        NEW.ytd_amount := NEW.daily_amount + coalesce((
-            SELECT sum(f.daily_amount) FROM {{ schema }}.fact_pnl_entries f
-            WHERE f.use_case_id = NEW.use_case_id AND f.scenario = NEW.scenario
-              AND f.category_code = NEW.category_code AND f.attributes = NEW.attributes
-              AND f.pnl_date >= date_trunc('year', NEW.pnl_date)::date
-              AND (f.pnl_date, f.id) < (NEW.pnl_date, NEW.id)), 0);
-    END IF;
+{%- endfor %}
     RETURN NEW;
 END;
 $$;

@@ -43,26 +43,25 @@ def template_db(server_url):
         admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
 
 
-@pytest.fixture
-def empty_db_url(server_url):
-    """A database with nothing of pnldb in it."""
+def _fresh_database(server_url, template: str | None = None):
     name = f"pnldb_test_{uuid.uuid4().hex[:12]}"
     with _admin(server_url) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     yield make_conninfo(server_url, dbname=name)
     with _admin(server_url) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_db_url(server_url):
+    """A database with nothing of pnldb in it."""
+    yield from _fresh_database(server_url)
 
 
 @pytest.fixture
 def db_url(server_url, template_db):
     """A database cloned from the migrated template."""
-    name = f"pnldb_test_{uuid.uuid4().hex[:12]}"
-    with _admin(server_url) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    yield make_conninfo(server_url, dbname=name)
-    with _admin(server_url) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from _fresh_database(server_url, template_db)
 
 
 @pytest.fixture
