@@ -2,6 +2,7 @@ import click
 
 from pnldb import api
 from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli import format as fmt
 from pnldb.cli.params import ISO_DATE
 from pnldb.errors import PnlError
 from pnldb.loaders import resolve_use_case
@@ -46,10 +47,8 @@ def _print_run(conn, run: dict) -> None:
                WHERE r.calculation_run_id = %s AND r.depth = 0""", (list(MEASURES), run["id"]))
     }
     scenarios = ("ACTUAL", "PRIOR", "VARIANCE")
-    table = [["root (adjusted)", *scenarios]]
-    table += [[m, *(f"{values[(s, m, 'adjusted')]:,.2f}" for s in scenarios)] for m in MEASURES]
+    rows = [[m, *(fmt.money(values[(s, m, "adjusted")]) for s in scenarios)] for m in MEASURES]
     if any(values[(s, m, "plug")] for s in scenarios for m in MEASURES):
-        table += [[f"{m} plug", *(f"{values[(s, m, 'plug')]:,.2f}" for s in scenarios)] for m in MEASURES]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        rows += [[f"{m} plug", *(fmt.money(values[(s, m, "plug")]) for s in scenarios)] for m in MEASURES]
+    for line in fmt.table(["root (adjusted)", *scenarios], rows, align="lrrr"):
+        click.echo(line)

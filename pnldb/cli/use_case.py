@@ -3,6 +3,7 @@ import click
 
 from pnldb import loaders
 from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli import format as fmt
 
 
 @main.group("use-case")
@@ -46,9 +47,8 @@ def list_(settings, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = [["use_case_id", "name", "structure", "status", "facts", "rules", "runs"]]
-    table += [[str(r["use_case_id"]), r["name"], r["structure_id"], r["status"], f"{r['facts']:,}",
-               f"{r['rules']:,}", f"{r['runs']:,}"] for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        click.echo("  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    cells = [[r["use_case_id"], r["name"], r["structure_id"], r["status"], fmt.count(r["facts"]),
+              fmt.count(r["rules"]), fmt.count(r["runs"])] for r in rows]
+    for line in fmt.table(["use_case_id", "name", "structure", "status", "facts", "rules", "runs"], cells,
+                          align="llllrrr"):
+        click.echo(line)
