@@ -158,6 +158,21 @@ def test_rolling_everything_back_leaves_no_table(empty_conn):
     assert left == []
 
 
+def _identity_caches(conn):
+    return dict(conn.execute(
+        "SELECT sequencename, cache_size FROM pg_sequences WHERE schemaname = 'pnl' "
+        "AND sequencename IN ('fact_calculated_results_result_id_seq', 'fact_pnl_entries_id_seq')").fetchall())
+
+
+def test_result_and_fact_ids_are_cached_a_thousand_at_a_time_and_the_rollback_restores_one(empty_conn):
+    schema.migrate(empty_conn)
+    assert _identity_caches(empty_conn) == {"fact_calculated_results_result_id_seq": 1000,
+                                            "fact_pnl_entries_id_seq": 1000}
+    schema.rollback(empty_conn, to="0003_run_rules")
+    assert _identity_caches(empty_conn) == {"fact_calculated_results_result_id_seq": 1,
+                                            "fact_pnl_entries_id_seq": 1}
+
+
 @pytest.fixture
 def use_case(conn):
     conn.execute("INSERT INTO hierarchy_structures VALUES ('S', 'S'), ('T', 'T')")
