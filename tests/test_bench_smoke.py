@@ -23,7 +23,7 @@ def test_bench_runs_prints_its_table_and_passes_its_checks(db_url):
     result = CliRunner().invoke(main, ["--dsn", db_url, "bench", *SMALL])
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert "facts/scenario" in out and "floor" in out and "snapshot" in out
+    assert "facts/scenario" in out and "floor" in out and "write floor" in out and "snapshot" in out
     assert "2,000" in out
     assert "correctness: root ties out to the in-scope facts at every size" in out
     assert "engine equals the Python reference row for row" in out
@@ -40,6 +40,7 @@ def test_bench_json_has_every_measurement(db_url):
     assert size["facts_per_scenario"] == 2000
     assert len(size["floor_s"]) == len(size["snapshot_s"]) == 1
     assert len(size["scope_only_date"]["snapshot_s"]) == 1
+    assert len(size["write_floor_s"]) == 1 and size["write_floor_s"][0] > 0
     assert size["check"]["root_ties_out"] is True
     assert size["check"]["result_rows"] == 3 * (bench.node_count() + 1)  # the data has unmapped codes
     assert size["reference"]["matches_engine"] is True
@@ -47,6 +48,7 @@ def test_bench_json_has_every_measurement(db_url):
     assert size["fact_rows_total"] == 2 * 2000 * (1 + 2 + 1)  # the date, 2 other dates, a second use case
     row = report["summary"]["rows"][0]
     assert row["snapshot_over_floor"] > 0 and row["scope_ratio"] > 0
+    assert row["reference_over_floors"] == row["reference_s"] / (row["floor_s"] + row["write_floor_s"])
     assert {t["target"].split(" ")[0] for t in report["summary"]["targets"]} >= {"create_snapshot", "engine", "pnldb"}
 
 
