@@ -995,6 +995,8 @@ def _x(ratio: float | None) -> str:
 
 
 def format_report(report: dict) -> str:
+    from pnldb.cli import format as fmt
+
     m, st = report["machine"], report["settings"]
     lines = [
         f"pnldb bench, {report['started_at']}: {m['cpus']} CPUs, {m['memory_gb']} GiB, {m['platform']}; "
@@ -1009,21 +1011,12 @@ def format_report(report: dict) -> str:
     ]
     header = ("facts/scenario", "floor", "write floor", "snapshot", "x floor", "1 date alone", "x alone",
               "reference", "ref/engine", "load rows/s", "peak RSS")
-    table = [header]
-    for r in report["summary"]["rows"]:
-        table.append((
-            f"{r['facts_per_scenario']:,}", _s(r["floor_s"]), _s(r["write_floor_s"]), _s(r["snapshot_s"]),
-            _x(r["snapshot_over_floor"]),
-            _s(r["snapshot_only_date_s"]), _x(r["scope_ratio"]),
-            _s(r["reference_s"]) if r["reference_s"] is not None else "n/a",
-            _x(r["reference_over_engine"]),
-            f"{r['load_rows_per_s']:,.0f}" if r["load_rows_per_s"] is not None else "n/a",
-            f"{r['peak_rss_mb']:.0f} MB"))
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for i, row in enumerate(table):
-        lines.append("  ".join(cell.rjust(w) for cell, w in zip(row, widths)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    rows = [(f"{r['facts_per_scenario']:,}", _s(r["floor_s"]), _s(r["write_floor_s"]), _s(r["snapshot_s"]),
+             _x(r["snapshot_over_floor"]), _s(r["snapshot_only_date_s"]), _x(r["scope_ratio"]),
+             _s(r["reference_s"]), _x(r["reference_over_engine"]),
+             f"{r['load_rows_per_s']:,.0f}" if r["load_rows_per_s"] is not None else "n/a",
+             f"{r['peak_rss_mb']:.0f} MB") for r in report["summary"]["rows"]]
+    lines += fmt.table(header, rows, align="r" * len(header), rule=True)
     notes = ["write floor: one INSERT of a run's result rows (3 per node) with their indexes and foreign key "
              "checks, the least any engine that stores them pays"]
     for r in report["summary"]["rows"]:
@@ -1035,8 +1028,7 @@ def format_report(report: dict) -> str:
         if r["reference_peak_rss_mb"] is not None:
             notes.append(f"{r['facts_per_scenario']:,}: Python reference process peak RSS "
                          f"{r['reference_peak_rss_mb']:.0f} MB (not part of the target)")
-    if notes:
-        lines += [""] + notes
+    lines += [""] + notes
     lines += ["", "correctness: root ties out to the in-scope facts at every size"
               + ("; engine equals the Python reference row for row where it ran"
                  if any(s["reference"].get("matches_engine") for s in report["sizes"]) else ""), "", "targets:"]

@@ -79,6 +79,14 @@ def test_table_aligns_columns_left_or_right():
     ]
 
 
+def test_table_can_rule_its_header_off():
+    assert fmt.table(["N", "AMOUNT"], [["a", "1.00"]], align="lr", rule=True) == [
+        "N  AMOUNT",
+        "-  ------",
+        "a    1.00",
+    ]
+
+
 def test_key_values_align_keys_and_values():
     assert fmt.key_values([("rules", "1"), ("calculation runs", "1,234")], indent="  ", align="r") == [
         "  rules                 1",

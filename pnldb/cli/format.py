@@ -58,9 +58,11 @@ def text(value) -> str:
     return MISSING if value is None else str(value)
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence], align: str | None = None, gap: str = "  ") -> list[str]:
-    """Lines of an aligned table: a header row, then the rows. `align` has one letter per column,
-    `l` or `r` (default all left); cells are str()-ed, None shown as `-`. No trailing blanks."""
+def table(headers: Sequence[str], rows: Iterable[Sequence], align: str | None = None, gap: str = "  ",
+          rule: bool = False) -> list[str]:
+    """Lines of an aligned table: a header row, a line of dashes under it if `rule`, then the rows.
+    `align` has one letter per column, `l` or `r` (default all left); cells are str()-ed, None shown as
+    `-`. No trailing blanks."""
     cells = [[text(c) for c in row] for row in rows]
     align = align or "l" * len(headers)
     widths = [len(h) for h in headers]
@@ -71,7 +73,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], align: str | None = 
         parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align)]
         return gap.join(parts).rstrip()
 
-    return [line(list(headers))] + [line(row) for row in cells]
+    dashes = [gap.join("-" * w for w in widths)] if rule else []
+    return [line(list(headers))] + dashes + [line(row) for row in cells]
 
 
 def key_values(pairs: Iterable[tuple[str, object]], indent: str = "", align: str = "l") -> list[str]:
