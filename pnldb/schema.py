@@ -12,9 +12,9 @@ from psycopg import sql as pgsql
 from pnldb.db import DEFAULT_SCHEMA, check_identifier
 from pnldb.errors import PnlError
 
-ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = ROOT / "sql"
-MIGRATIONS_DIR = ROOT / "migrations"
+PACKAGE_DIR = Path(__file__).resolve().parent
+SQL_DIR = PACKAGE_DIR / "sql"
+MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 
 MEASURES = ("daily", "wtd", "ytd")
 SCENARIOS = ("ACTUAL", "PRIOR")
