@@ -41,6 +41,7 @@ from psycopg import sql as pgsql
 
 from pnldb import schema as schema_mod
 from pnldb.errors import PnlError
+from pnldb.vocabulary import KINDS, MEASURES
 
 BENCH_SCHEMA = "pnldb_bench"
 SCHEMA_MARKER = "pnldb bench scratch schema: created and dropped by `pnldb bench`"
@@ -430,8 +431,6 @@ def other_slices(options: Options) -> list[tuple[uuid.UUID, dt.date]]:
 
 FLOOR_SQL = ("SELECT scenario, category_code, sum(daily_amount), sum(wtd_amount), sum(ytd_amount) "
              "FROM {s}.fact_pnl_entries WHERE use_case_id = %s AND pnl_date = %s GROUP BY 1, 2")
-MEASURES = schema_mod.MEASURES
-KINDS = schema_mod.KINDS
 RESULT_COLUMNS = (["node_id", "parent_node_id", "node_name", "depth", "scenario"]
                   + [f"{m}_{k}" for m in MEASURES for k in KINDS] + ["is_override", "is_reconciled"])
 
@@ -995,7 +994,7 @@ def _x(ratio: float | None) -> str:
 
 
 def format_report(report: dict) -> str:
-    from pnldb.cli import format as fmt
+    from pnldb import format as fmt
 
     m, st = report["machine"], report["settings"]
     lines = [

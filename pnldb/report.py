@@ -19,7 +19,7 @@ from psycopg import sql as pgsql
 
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import to_json
-from pnldb.schema import KINDS, MEASURES
+from pnldb.vocabulary import KINDS, MEASURES
 
 UNMAPPED = "__UNMAPPED__"
 SCENARIOS = ("ACTUAL", "PRIOR", "VARIANCE")

@@ -11,14 +11,12 @@ from psycopg import sql as pgsql
 
 from pnldb.db import DEFAULT_SCHEMA, check_identifier
 from pnldb.errors import PnlError
+from pnldb.vocabulary import KINDS, MEASURES, SCENARIOS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SQL_DIR = PACKAGE_DIR / "sql"
 MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 
-MEASURES = ("daily", "wtd", "ytd")
-SCENARIOS = ("ACTUAL", "PRIOR")
-KINDS = ("natural", "adjusted", "plug")
 
 
 def template_context(schema: str = DEFAULT_SCHEMA) -> dict:

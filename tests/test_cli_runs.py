@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from pnldb.cli import format as fmt
+from pnldb import format as fmt
 from pnldb.cli import main
 from tests.builders import COB, cond, rule, snapshot
 from tests.test_delete_use_case import table_counts

@@ -2,11 +2,11 @@ import click
 
 from pnldb import api
 from pnldb.cli import emit_json, json_option, main, pass_settings
-from pnldb.cli import format as fmt
+from pnldb import format as fmt
 from pnldb.cli.params import ISO_DATE
 from pnldb.errors import PnlError
 from pnldb.loaders import resolve_use_case
-from pnldb.schema import MEASURES
+from pnldb.vocabulary import MEASURES
 
 
 @main.command()

@@ -3,7 +3,7 @@ import click
 
 from pnldb import loaders
 from pnldb.cli import emit_json, json_option, main, pass_settings
-from pnldb.cli import format as fmt
+from pnldb import format as fmt
 
 
 @main.group("use-case")
