@@ -2,4 +2,4 @@
 from pnldb.api import compare_runs, connect, create_snapshot, delete_use_case, get_run, list_runs
 from pnldb.errors import PnlError
 
-__all__ = ["connect", "create_snapshot", "list_runs", "get_run", "compare_runs", "delete_use_case", "PnlError"]
+__all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "get_run", "list_runs"]

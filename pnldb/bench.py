@@ -31,10 +31,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 from psycopg import sql as pgsql
@@ -726,7 +726,7 @@ def load_command_available() -> bool:
 def export_csv(conn: psycopg.Connection, s: str, path: Path) -> int:
     """The measured slice as a CSV for `pnldb load facts`, streamed to disk."""
     dims = ("strategy", "region", "book", "legal_entity")
-    select = (f"SELECT pnl_date, category_code, daily_amount, wtd_amount, ytd_amount, scenario, "
+    select = ("SELECT pnl_date, category_code, daily_amount, wtd_amount, ytd_amount, scenario, "
               + ", ".join(f"attributes ->> '{d}' AS {d}" for d in dims)
               + f" FROM {s}.fact_pnl_entries WHERE use_case_id = '{MAIN_USE_CASE}' AND pnl_date = '{COB_DATE}'"
               + " ORDER BY id")
@@ -851,8 +851,8 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
 def run_bench(options: Options, dsn: str | None = None, progress: Progress | None = None,
               schema: str = BENCH_SCHEMA) -> dict:
     """Run the bench; a dict with the environment, every sample and the summary (see summarize)."""
-    from pnldb.embedded import EmbeddedPostgres
     from pnldb.db import connect
+    from pnldb.embedded import EmbeddedPostgres
 
     progress = progress or Progress(enabled=False)
     if not options.sizes or any(n < 1 for n in options.sizes):
@@ -862,7 +862,7 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
     if options.rules < 0 or options.rules > node_count():
         raise PnlError(f"--rules must be between 0 and {node_count():,} (one rule per node at most)")
     rules = make_rules(options.rules, options.seed)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     report: dict = {
         "started_at": started.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "memory_gb": round(machine_memory() / (1 << 30), 1),

@@ -62,7 +62,7 @@ class EmbeddedPostgres:
     def url(self) -> str:
         return self._server.url()
 
-    def start(self) -> "EmbeddedPostgres":
+    def start(self) -> EmbeddedPostgres:
         import testing.postgresql
 
         bindir = find_server_bindir()
@@ -112,7 +112,7 @@ class EmbeddedPostgres:
             shutil.rmtree(self._base_dir, ignore_errors=True)
             self._base_dir = None
 
-    def __enter__(self) -> "EmbeddedPostgres":
+    def __enter__(self) -> EmbeddedPostgres:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -14,9 +14,10 @@ import datetime as dt
 import json
 import re
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO
 
 import psycopg
 from psycopg import sql as pgsql
@@ -428,74 +429,73 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
         if len(problems) < MAX_REPORTED:
             problems.append(f"line {line}, column {column}: {message}")
 
-    with conn.cursor() as cur:
-        with cur.copy(pgsql.SQL("COPY pnldb_fact_stage FROM STDIN")) as cp:
-            write = cp.write_row
-            try:
-                for row in reader:
-                    if len(row) != ncols:
-                        if not row:
-                            continue  # blank line
-                        line = reader.line_num
-                        bad_rows += 1
-                        if len(problems) < MAX_REPORTED:
-                            problems.append(f"line {line}: {len(row)} cells, expected {ncols} (as in the header)")
-                        continue
-                    # the cheap checks first; anything unusual goes the slow way and may fail there
-                    c = -1
-                    try:
-                        if i_uc is not None and row[i_uc] not in good_ucs:
-                            c = i_uc
-                            _check_use_case_cell(row[i_uc], uc_id, uc_name)
-                            good_ucs.add(row[i_uc])
-                        c = i_date
-                        d = good_dates.get(row[i_date])
-                        if d is None:
-                            d = good_dates[row[i_date]] = _date_text(row[i_date])
-                        c = i_scen
-                        sc = row[i_scen]
+    with conn.cursor() as cur, cur.copy(pgsql.SQL("COPY pnldb_fact_stage FROM STDIN")) as cp:
+        write = cp.write_row
+        try:
+            for row in reader:
+                if len(row) != ncols:
+                    if not row:
+                        continue  # blank line
+                    line = reader.line_num
+                    bad_rows += 1
+                    if len(problems) < MAX_REPORTED:
+                        problems.append(f"line {line}: {len(row)} cells, expected {ncols} (as in the header)")
+                    continue
+                # the cheap checks first; anything unusual goes the slow way and may fail there
+                c = -1
+                try:
+                    if i_uc is not None and row[i_uc] not in good_ucs:
+                        c = i_uc
+                        _check_use_case_cell(row[i_uc], uc_id, uc_name)
+                        good_ucs.add(row[i_uc])
+                    c = i_date
+                    d = good_dates.get(row[i_date])
+                    if d is None:
+                        d = good_dates[row[i_date]] = _date_text(row[i_date])
+                    c = i_scen
+                    sc = row[i_scen]
+                    if sc not in scenarios:
+                        sc = sc.strip()
                         if sc not in scenarios:
-                            sc = sc.strip()
-                            if sc not in scenarios:
-                                raise _Bad(f"{_q(row[i_scen])} is not a scenario (expected ACTUAL or PRIOR)")
-                        c = i_cat
-                        cat = row[i_cat].strip()
-                        if not cat:
-                            raise _Bad("is blank; expected a node_id of the structure")
-                        c = i_daily
-                        daily = row[i_daily]
-                        if not fast_amount(daily):
-                            daily = _amount_text(daily)
-                        c = i_wtd
-                        wtd = row[i_wtd]
-                        if not fast_amount(wtd):
-                            wtd = _amount_text(wtd)
-                        c = i_ytd
-                        ytd = row[i_ytd]
-                        if not fast_amount(ytd):
-                            ytd = _amount_text(ytd)
-                        if i_amount is not None and row[i_amount] and row[i_amount] != daily:
-                            c = i_amount
-                            _check_legacy_amount(row[i_amount], daily)
-                    except _Bad as exc:
-                        bad(reader.line_num, header[c], str(exc))
-                        continue
-                    if bad_rows:
-                        continue  # keep validating, stop writing
-                    key = (d, sc)
-                    slices[key] = slices.get(key, 0) + 1
-                    codes[cat] = codes.get(cat, 0) + 1
-                    if i_dims:
-                        write((d, sc, cat, daily, wtd, ytd, *[row[i] for i in i_dims]))
-                    else:
-                        write((d, sc, cat, daily, wtd, ytd))
-            except _BadLine as exc:
-                column = _nul_column(exc.text, header) if exc.text is not None else ""
-                bad_rows += 1
-                problems.append(f"line {reader.line_num + 1}{column}: {exc}")
-            except csv.Error as exc:
-                bad_rows += 1
-                problems.append(f"line {reader.line_num}: {exc}")
+                            raise _Bad(f"{_q(row[i_scen])} is not a scenario (expected ACTUAL or PRIOR)")
+                    c = i_cat
+                    cat = row[i_cat].strip()
+                    if not cat:
+                        raise _Bad("is blank; expected a node_id of the structure")
+                    c = i_daily
+                    daily = row[i_daily]
+                    if not fast_amount(daily):
+                        daily = _amount_text(daily)
+                    c = i_wtd
+                    wtd = row[i_wtd]
+                    if not fast_amount(wtd):
+                        wtd = _amount_text(wtd)
+                    c = i_ytd
+                    ytd = row[i_ytd]
+                    if not fast_amount(ytd):
+                        ytd = _amount_text(ytd)
+                    if i_amount is not None and row[i_amount] and row[i_amount] != daily:
+                        c = i_amount
+                        _check_legacy_amount(row[i_amount], daily)
+                except _Bad as exc:
+                    bad(reader.line_num, header[c], str(exc))
+                    continue
+                if bad_rows:
+                    continue  # keep validating, stop writing
+                key = (d, sc)
+                slices[key] = slices.get(key, 0) + 1
+                codes[cat] = codes.get(cat, 0) + 1
+                if i_dims:
+                    write((d, sc, cat, daily, wtd, ytd, *[row[i] for i in i_dims]))
+                else:
+                    write((d, sc, cat, daily, wtd, ytd))
+        except _BadLine as exc:
+            column = _nul_column(exc.text, header) if exc.text is not None else ""
+            bad_rows += 1
+            problems.append(f"line {reader.line_num + 1}{column}: {exc}")
+        except csv.Error as exc:
+            bad_rows += 1
+            problems.append(f"line {reader.line_num}: {exc}")
     if bad_rows:
         raise _report(fname, "bad rows", problems, bad_rows)
 

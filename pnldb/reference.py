@@ -21,10 +21,11 @@ import decimal
 import json
 import re
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 MEASURES = ("daily", "wtd", "ytd")
 UNMAPPED = "__UNMAPPED__"

@@ -124,7 +124,7 @@ def adjusted(node: dict, scenario: str, measure: str) -> Decimal | None:
 def _executed_at(run: dict) -> str:
     text = run.get("executed_at")
     try:
-        return dt.datetime.fromisoformat(text).astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return dt.datetime.fromisoformat(text).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (TypeError, ValueError):
         return str(text)
 

@@ -4,7 +4,7 @@ import json
 from click.testing import CliRunner
 
 from pnldb.cli import main
-from tests.builders import COB, cond, facts, rule, structure, use_case
+from tests.builders import cond, facts, rule, structure, use_case
 
 
 def invoke(db_url, *args):

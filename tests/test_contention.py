@@ -11,7 +11,6 @@ import time
 from decimal import Decimal
 
 import psycopg
-import pytest
 
 from pnldb import loaders, reference
 from tests.builders import COB, structure, use_case
@@ -75,7 +74,7 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
                     mine.execute("SET search_path TO pnl")
                     mine.execute("SET lock_timeout = '20s'")
                     work(mine)
-            except Exception as exc:  # noqa: BLE001 - every error is inspected below
+            except Exception as exc:
                 errors.append(exc)
         return threading.Thread(target=run)
 

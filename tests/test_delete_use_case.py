@@ -184,7 +184,7 @@ def in_thread(target):
     def run():
         try:
             outcome["value"] = target()
-        except Exception as exc:  # noqa: BLE001 - checked by the test
+        except Exception as exc:
             outcome["error"] = exc
 
     thread = threading.Thread(target=run, daemon=True)

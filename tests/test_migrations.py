@@ -46,9 +46,9 @@ def test_migrate_creates_every_contract_table_and_index_in_schema_pnl(empty_conn
     assert applied[:2] == ["0001_baseline", "0002_step_4_2"]
     tables = {r[0] for r in empty_conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'pnl' AND table_type = 'BASE TABLE'")}
-    assert CONTRACT_TABLES <= tables
+    assert tables >= CONTRACT_TABLES
     indexes = {r[0] for r in empty_conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'pnl'")}
-    assert CONTRACT_INDEXES <= indexes
+    assert indexes >= CONTRACT_INDEXES
     composite = empty_conn.execute(
         "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_calculation_runs_date_use_case'").fetchone()[0]
     assert "(pnl_date, use_case_id)" in composite

@@ -66,7 +66,7 @@ def expected_run_json(conn, run_id) -> dict:
         "pnl_date": h["pnl_date"].isoformat(),
         "use_case_id": str(h["use_case_id"]),
         "run_name": h["run_name"],
-        "executed_at": h["executed_at"].astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
+        "executed_at": h["executed_at"].astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
         "status": h["status"],
         "triggered_by": h["triggered_by"],
         "duration_ms": h["calculation_duration_ms"],

@@ -340,7 +340,7 @@ def test_two_concurrent_snapshots_each_complete_as_their_own_run(db_url, conn, f
                 mine.execute("SELECT pg_sleep(0.3)")  # hold the transaction open: the other must wait, not fail
                 mine.commit()
                 runs.append(run)
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=take) for _ in range(2)]

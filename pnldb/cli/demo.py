@@ -8,7 +8,7 @@ import click
 
 from pnldb import api, loaders
 from pnldb import schema as schema_mod
-from pnldb.cli import main, pass_settings
+from pnldb.cli import main
 from pnldb.cli.report import report
 from pnldb.cli.runs import diff_runs, list_runs
 from pnldb.embedded import EmbeddedPostgres

@@ -1,8 +1,8 @@
 import click
 
 from pnldb import api
-from pnldb.cli import emit_json, json_option, main, pass_settings
 from pnldb import format as fmt
+from pnldb.cli import emit_json, json_option, main, pass_settings
 from pnldb.cli.params import ISO_DATE
 from pnldb.errors import PnlError
 from pnldb.loaders import resolve_use_case

@@ -1,9 +1,9 @@
 """`pnldb use-case ...`: create (and, from its own issue, delete) use cases."""
 import click
 
+from pnldb import format as fmt
 from pnldb import loaders
 from pnldb.cli import emit_json, json_option, main, pass_settings
-from pnldb import format as fmt
 
 
 @main.group("use-case")

@@ -9,8 +9,8 @@ import sys
 
 import click
 
-from pnldb.cli import json_option, main, pass_settings
 from pnldb import format as fmt
+from pnldb.cli import json_option, main, pass_settings
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
 from pnldb.loaders import resolve_use_case
