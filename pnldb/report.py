@@ -1,6 +1,6 @@
-"""A calculation run as a report: fetched with three queries, rendered as a text tree, JSON or HTML.
+"""A calculation run as a report, rendered as a text tree, JSON or HTML.
 
-`fetch_report` returns {"run": get_run's JSON, "nodes": [...], "rules": [...]}, nodes in tree order
+`pnldb.api.fetch_report` returns {"run": get_run's JSON, "nodes": [...], "rules": [...]}, nodes in tree order
 (depth first, children by node_id, __UNMAPPED__ last), each node with its ACTUAL, PRIOR and VARIANCE
 values as Decimal. `render_text` and `render_html` only format that; `report_json` is it as the CLI's
 --json prints it.
@@ -8,16 +8,12 @@ values as Decimal. `render_text` and `render_html` only format that; `report_jso
 from __future__ import annotations
 
 import datetime as dt
-import json
 import unicodedata
-import uuid
 from decimal import Decimal
 
 import jinja2
-import psycopg
-from psycopg import sql as pgsql
 
-from pnldb.errors import PnlError
+from pnldb.api.reports import fetch_report  # noqa: F401  (re-exported until the report split)
 from pnldb.jsonfmt import to_json
 from pnldb.vocabulary import KINDS, MEASURES
 
@@ -28,74 +24,6 @@ TEXT_WIDTH = 160  # the text report aims to fit this many columns
 RULE_MARK, PLUG_MARK = "*", "~"
 LEGEND = (f"{RULE_MARK} a rule sits on the node    {PLUG_MARK} plug is non-zero (adjusted differs from natural "
           f"in ACTUAL or PRIOR)    values are adjusted")
-
-
-# --------------------------------------------------------------------------------------------------
-# fetch
-
-def fetch_report(conn: psycopg.Connection, run_id, depth: int | None = None) -> dict:
-    """The run header, its result nodes in tree order (down to `depth` when given) and its rules.
-
-    Three queries whatever the size of the tree; on an autocommit connection they share one
-    REPEATABLE READ snapshot, so a run deleted meanwhile cannot show a header without its nodes.
-    """
-    try:
-        key = uuid.UUID(str(run_id).strip())
-    except ValueError:
-        raise PnlError(f"invalid run id {str(run_id)!r}: expected a UUID; list runs with `pnldb runs list`") from None
-    if conn.autocommit:
-        with conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            return _fetch(conn, key, depth)
-    return _fetch(conn, key, depth)
-
-
-def _fetch(conn: psycopg.Connection, key: uuid.UUID, depth: int | None) -> dict:
-    try:
-        text = conn.execute("SELECT get_run(%s)::text", (key,)).fetchone()[0]
-    except psycopg.errors.NoDataFound:
-        raise PnlError(f"unknown run {key}; list runs with `pnldb runs list`") from None
-    run = json.loads(text, parse_float=Decimal)
-
-    columns = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in VALUE_COLUMNS)
-    cur = conn.execute(
-        pgsql.SQL("""SELECT node_id, parent_node_id, node_name, depth, is_override, scenario, is_reconciled, {}
-                     FROM fact_calculated_results
-                     WHERE calculation_run_id = %(run)s AND (%(depth)s::integer IS NULL OR depth <= %(depth)s)""")
-        .format(columns), {"run": key, "depth": depth})
-    by_id: dict[str, dict] = {}
-    for node_id, parent, name, node_depth, is_override, scenario, is_reconciled, *values in cur:
-        node = by_id.get(node_id)
-        if node is None:
-            node = by_id[node_id] = {"node_id": node_id, "parent_node_id": parent, "node_name": name,
-                                     "depth": node_depth, "is_override": is_override,
-                                     **{s: None for s in SCENARIOS}}
-        node[scenario] = {**dict(zip(VALUE_COLUMNS, values)), "is_reconciled": is_reconciled}
-
-    rules = []
-    for rule_id, node_id, predicate, sql_where, logic_en in conn.execute(
-            """SELECT rule_id, node_id, predicate_json::text, sql_where, logic_en
-               FROM calculation_run_rules WHERE calculation_run_id = %s ORDER BY rule_id""", (key,)):
-        rules.append({"rule_id": rule_id, "node_id": node_id,
-                      "predicate_json": json.loads(predicate, parse_float=Decimal),
-                      "sql_where": sql_where, "logic_en": logic_en})
-    return {"run": run, "nodes": tree_order(by_id), "rules": rules}
-
-
-def tree_order(by_id: dict[str, dict]) -> list[dict]:
-    """Depth first; children sorted by node_id, __UNMAPPED__ last; iterative (deep trees are fine)."""
-    children: dict[str | None, list[str]] = {}
-    for node_id, node in by_id.items():
-        parent = node["parent_node_id"] if node["parent_node_id"] in by_id else None
-        children.setdefault(parent, []).append(node_id)
-    for ids in children.values():
-        ids.sort(key=lambda i: (i == UNMAPPED, i))
-    ordered, stack = [], list(reversed(children.get(None, [])))
-    while stack:
-        node_id = stack.pop()
-        ordered.append(by_id[node_id])
-        stack.extend(reversed(children.get(node_id, [])))
-    return ordered
 
 
 def report_json(report: dict) -> dict:
