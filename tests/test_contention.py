@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import psycopg
 
-from pnldb import loaders, reference
+from pnldb import api, reference
 from tests.builders import COB, structure, use_case
 
 NODES = [("ROOT", None), ("EMEA", "ROOT"), ("AMER", "ROOT")] + [
@@ -55,8 +55,8 @@ PREDICATES = [
 def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
     structure(conn, "S", NODES)
     main_uc, doomed_uc = use_case(conn, "Main", "S"), use_case(conn, "Doomed", "S")
-    loaders.load_facts(conn, io.BytesIO(facts_csv(1).encode()), "Main")
-    loaders.load_facts(conn, io.BytesIO(facts_csv(2).encode()), "Doomed")
+    api.load_facts(conn, io.BytesIO(facts_csv(1).encode()), "Main")
+    api.load_facts(conn, io.BytesIO(facts_csv(2).encode()), "Doomed")
     for node, predicate in zip(("EMEA", "EMEA_1", "ROOT"), PREDICATES):
         for uc in (main_uc, doomed_uc):
             conn.execute("INSERT INTO metadata_rules (use_case_id, node_id, predicate_json) VALUES (%s, %s, %s)",
@@ -94,7 +94,7 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
         version = 2
         while time.monotonic() < stop:
             version += 1
-            loaders.load_facts(mine, io.BytesIO(facts_csv(version).encode()), "Main", replace=True)
+            api.load_facts(mine, io.BytesIO(facts_csv(version).encode()), "Main", replace=True)
             with lock:
                 counts["reloads"] += 1
 

@@ -1,8 +1,21 @@
 """The Python API: the one Python caller of the SQL API. Each function is a thin call of a SQL function
-and returns its JSON as Python objects (dates as datetime.date, money as Decimal)."""
+and returns its JSON as Python objects (dates as datetime.date, money as Decimal); a `*_text` variant
+returns the JSON text exactly as the SQL wrote it. The use-case services and the file loads live here
+too, so that the CLI, notebooks and schedulers reach the database one way."""
 from pnldb.api.connection import connect, open_connection
+from pnldb.api.loads import load_facts, load_hierarchy, load_rules
 from pnldb.api.reports import fetch_report
 from pnldb.api.runs import compare_runs, create_snapshot, delete_use_case, get_run, list_runs
+from pnldb.api.use_cases import (
+    create_use_case,
+    find_use_case,
+    list_use_cases,
+    resolve_use_case,
+    use_case_footprint,
+    use_case_footprint_text,
+    use_case_names,
+)
 
-__all__ = ["compare_runs", "connect", "create_snapshot", "delete_use_case", "fetch_report", "get_run", "list_runs",
-           "open_connection"]
+__all__ = ["compare_runs", "connect", "create_snapshot", "create_use_case", "delete_use_case", "fetch_report",
+           "find_use_case", "get_run", "list_runs", "list_use_cases", "load_facts", "load_hierarchy", "load_rules",
+           "open_connection", "resolve_use_case", "use_case_footprint", "use_case_footprint_text", "use_case_names"]

@@ -6,7 +6,7 @@ from importlib import resources
 
 import click
 
-from pnldb import api, loaders
+from pnldb import api
 from pnldb import schema as schema_mod
 from pnldb.cli import main
 from pnldb.cli.report import report
@@ -51,22 +51,22 @@ def _run_demo(ctx: click.Context, settings, depth: int) -> None:
     conn.execute("SELECT set_config('search_path', %s, false)", (f"{settings.schema}, public",))
 
     with resources.as_file(data / "hierarchy.csv") as path:
-        nodes = loaders.load_hierarchy(conn, path, STRUCTURE, "Global Markets")
+        nodes = api.load_hierarchy(conn, path, STRUCTURE, "Global Markets")
     step(f"loaded hierarchy {STRUCTURE}: {nodes['nodes_loaded']} nodes")
     if conn.execute("SELECT 1 FROM use_cases WHERE name = %s", (USE_CASE,)).fetchone():
-        api.delete_use_case(conn, loaders.resolve_use_case(conn, USE_CASE)[0])
-    use_case_id = loaders.create_use_case(conn, USE_CASE, STRUCTURE)["use_case_id"]
+        api.delete_use_case(conn, api.resolve_use_case(conn, USE_CASE)[0])
+    use_case_id = api.create_use_case(conn, USE_CASE, STRUCTURE)["use_case_id"]
     with resources.as_file(data / "facts.csv") as path:
-        loaded = loaders.load_facts(conn, path, USE_CASE)
+        loaded = api.load_facts(conn, path, USE_CASE)
     step(f"loaded {loaded['rows_loaded']:,} facts into use case {USE_CASE!r}")
     with resources.as_file(data / "rules.json") as path:
-        rules = loaders.load_rules(conn, path, USE_CASE)
+        rules = api.load_rules(conn, path, USE_CASE)
     step(f"loaded {rules['rules_loaded']} rules")
 
     first = api.create_snapshot(conn, use_case_id, COB, run_name="Initial Run", triggered_by="pnldb demo")
     step(f"snapshot 'Initial Run': {first['status']} in {first['duration_ms']} ms")
     with resources.as_file(data / "rules_v2.json") as path:
-        loaders.load_rules(conn, path, USE_CASE)
+        api.load_rules(conn, path, USE_CASE)
     step("changed one rule: EMEA_RATES now also keeps the MACRO strategy")
     second = api.create_snapshot(conn, use_case_id, COB, run_name="Adjusted v2", triggered_by="pnldb demo")
     step(f"snapshot 'Adjusted v2': {second['status']} in {second['duration_ms']} ms")

@@ -8,10 +8,10 @@ from __future__ import annotations
 import click
 
 from pnldb import format as fmt
+from pnldb.api import resolve_use_case
 from pnldb.cli import emit_json, json_option, main, pass_settings
 from pnldb.cli.params import DECIMAL, ISO_DATE
 from pnldb.jsonfmt import from_sql_json
-from pnldb.loaders import resolve_use_case
 
 
 def use_case_names(conn, ids) -> dict[str, str]:

@@ -2,10 +2,10 @@ import click
 
 from pnldb import api
 from pnldb import format as fmt
+from pnldb.api import resolve_use_case
 from pnldb.cli import emit_json, json_option, main, pass_settings
 from pnldb.cli.params import ISO_DATE
 from pnldb.errors import PnlError
-from pnldb.loaders import resolve_use_case
 from pnldb.vocabulary import MEASURES
 
 

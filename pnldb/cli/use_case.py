@@ -1,8 +1,8 @@
 """`pnldb use-case ...`: create (and, from its own issue, delete) use cases."""
 import click
 
+from pnldb import api
 from pnldb import format as fmt
-from pnldb import loaders
 from pnldb.cli import emit_json, json_option, main, pass_settings
 
 
@@ -19,7 +19,7 @@ def use_case() -> None:
 @pass_settings
 def create(settings, name: str, structure_id: str, description: str | None, as_json: bool) -> None:
     """Create use case NAME on structure S; prints its id, name and structure."""
-    created = loaders.create_use_case(settings.conn, name, structure_id, description)
+    created = api.create_use_case(settings.conn, name, structure_id, description)
     if as_json:
         emit_json(created)
         return

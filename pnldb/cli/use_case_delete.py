@@ -10,10 +10,10 @@ import sys
 import click
 
 from pnldb import format as fmt
+from pnldb.api import resolve_use_case
 from pnldb.cli import json_option, main, pass_settings
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
-from pnldb.loaders import resolve_use_case
 
 group = main.commands.get("use-case")
 if group is None:

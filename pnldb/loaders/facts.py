@@ -23,7 +23,6 @@ from pnldb.loaders.reading import (
     read_header,
     read_lines,
 )
-from pnldb.loaders.use_cases import resolve_use_case
 from pnldb.vocabulary import FACT_MEASURES, SCENARIOS
 
 FACT_REQUIRED = ("pnl_date", "category_code", *FACT_MEASURES, "scenario")
@@ -74,9 +73,10 @@ def _date_text(text: str) -> str:
     return s
 
 
-def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False,
+def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str], replace: bool = False,
                progress: Progress | None = None) -> dict:
-    """Load P&L facts from CSV into use case `use_case` (id or name): all rows or none.
+    """Load P&L facts from CSV into `use_case`, (use_case_id, name, structure_id) as
+    pnldb.api.resolve_use_case finds it: all rows or none.
 
     Columns are matched by name, in any order: pnl_date, category_code, daily_amount, wtd_amount,
     ytd_amount, scenario are required; use_case_id is optional (a blank cell means `use_case`, any
@@ -88,7 +88,7 @@ def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False
 
     `progress`, if given, is called with the number of bytes read since its previous call.
     """
-    uc_id, uc_name, structure_id = resolve_use_case(conn, use_case)
+    uc_id, uc_name, structure_id = use_case
     binary, fname, owned = open_source(source)
     try:
         with conn.transaction():

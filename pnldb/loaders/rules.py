@@ -3,6 +3,7 @@ reported with the database's reason."""
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 
 import psycopg
@@ -10,20 +11,20 @@ import psycopg
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import to_json
 from pnldb.loaders.reading import open_source, problems_error, quoted, source_name
-from pnldb.loaders.use_cases import resolve_use_case
 
 RULE_KEYS = ("node_id", "predicate_json", "logic_en")
 
 
-def load_rules(conn: psycopg.Connection, source, use_case) -> dict:
-    """Upsert rules from a JSON list of {node_id, predicate_json, logic_en}: all or none.
+def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str]) -> dict:
+    """Upsert rules of `use_case`, (use_case_id, name, structure_id) as pnldb.api.resolve_use_case finds
+    it, from a JSON list of {node_id, predicate_json, logic_en}: all or none.
 
     A rule without the logic_en key keeps the text it has (null sets it to null). The database
     validates each rule (predicate, node of the structure). Each rule is written in its
     own savepoint so that every rejected rule is reported, with its reason, in one PnlError; if any
     is rejected nothing is written.
     """
-    uc_id, uc_name, _ = resolve_use_case(conn, use_case)
+    uc_id, uc_name, _ = use_case
     rules = _read_rules(source)
     fname = source_name(source)
     rejected: list[str] = []
