@@ -2,7 +2,7 @@
 and returns its JSON as Python objects (dates as datetime.date, money as Decimal); a `*_text` variant
 returns the JSON text exactly as the SQL wrote it. The use-case services and the file loads live here
 too, so that the CLI, notebooks and schedulers reach the database one way."""
-from pnldb.api.connection import connect, open_connection
+from pnldb.api.connection import DEFAULT_SCHEMA, connect, open_connection
 from pnldb.api.loads import load_facts, load_hierarchy, load_rules
 from pnldb.api.reports import fetch_report
 from pnldb.api.runs import compare_runs, create_snapshot, delete_use_case, get_run, list_runs
@@ -16,6 +16,9 @@ from pnldb.api.use_cases import (
     use_case_names,
 )
 
-__all__ = ["compare_runs", "connect", "create_snapshot", "create_use_case", "delete_use_case", "fetch_report",
-           "find_use_case", "get_run", "list_runs", "list_use_cases", "load_facts", "load_hierarchy", "load_rules",
-           "open_connection", "resolve_use_case", "use_case_footprint", "use_case_footprint_text", "use_case_names"]
+__all__ = [
+    "DEFAULT_SCHEMA", "compare_runs", "connect", "create_snapshot", "create_use_case", "delete_use_case",
+    "fetch_report", "find_use_case", "get_run", "list_runs", "list_use_cases", "load_facts", "load_hierarchy",
+    "load_rules", "open_connection", "resolve_use_case", "use_case_footprint", "use_case_footprint_text",
+    "use_case_names",
+]

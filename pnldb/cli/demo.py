@@ -8,7 +8,6 @@ import click
 
 from pnldb import api
 from pnldb import schema as schema_mod
-from pnldb.cli import main
 from pnldb.cli.report import report
 from pnldb.cli.runs import diff_runs, list_runs
 from pnldb.embedded import EmbeddedPostgres
@@ -18,7 +17,7 @@ USE_CASE = "Global Markets (demo)"
 COB = dt.date(2025, 12, 24)
 
 
-@main.command()
+@click.command()
 @click.option("--depth", type=click.IntRange(min=0), default=2, show_default=True,
               help="Depth of the report's tree.")
 @click.pass_context

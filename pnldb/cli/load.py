@@ -9,14 +9,14 @@ import time
 import click
 
 from pnldb import api
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli.common import emit_json, json_option, pass_settings
 
 PROGRESS_MIN_BYTES = 8 << 20  # show a progress bar for files from 8 MiB, on a terminal only
 
 file_argument = click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 
 
-@main.group("load")
+@click.group("load")
 def load() -> None:
     """Load hierarchies, facts and rules."""
 

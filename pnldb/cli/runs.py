@@ -9,7 +9,7 @@ import click
 
 from pnldb import format as fmt
 from pnldb.api import resolve_use_case
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli.common import echo_lines, emit_json, json_option, pass_settings
 from pnldb.cli.params import DECIMAL, ISO_DATE
 from pnldb.jsonfmt import from_sql_json
 
@@ -20,14 +20,9 @@ def use_case_names(conn, ids) -> dict[str, str]:
     return dict(rows)
 
 
-def echo_lines(lines) -> None:
-    for line in lines:
-        click.echo(line)
-
-
 # --- commands ------------------------------------------------------------------------------------------------
 
-@main.group("runs")
+@click.group("runs")
 def runs() -> None:
     """Calculation runs: list, show, compare."""
 

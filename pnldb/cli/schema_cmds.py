@@ -1,10 +1,10 @@
 import click
 
 from pnldb import schema as schema_mod
-from pnldb.cli import main, pass_settings
+from pnldb.cli.common import pass_settings
 
 
-@main.command()
+@click.command()
 @pass_settings
 def migrate(settings) -> None:
     """Apply pending migrations and (re)install the SQL layer."""
@@ -16,7 +16,7 @@ def migrate(settings) -> None:
     click.echo(f"installed {len(schema_mod.sql_files())} SQL object file(s) into schema {settings.schema}", err=True)
 
 
-@main.command()
+@click.command()
 @pass_settings
 def render(settings) -> None:
     """Print the rendered SQL layer, for a DBA to read or apply by hand."""

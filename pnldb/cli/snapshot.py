@@ -3,13 +3,13 @@ import click
 from pnldb import api
 from pnldb import format as fmt
 from pnldb.api import resolve_use_case
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli.common import emit_json, json_option, pass_settings
 from pnldb.cli.params import ISO_DATE
 from pnldb.errors import PnlError
 from pnldb.vocabulary import MEASURES
 
 
-@main.command()
+@click.command()
 @click.option("--use-case", "use_case", required=True, help="Use-case id or name.")
 @click.option("--date", "pnl_date", required=True, type=ISO_DATE, help="COB date, YYYY-MM-DD.")
 @click.option("--name", "run_name", help="Run name; default 'Run N'.")

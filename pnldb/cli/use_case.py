@@ -1,14 +1,18 @@
-"""`pnldb use-case ...`: create (and, from its own issue, delete) use cases."""
+"""`pnldb use-case ...`: create, list and (from pnldb.cli.use_case_delete) delete use cases."""
 import click
 
 from pnldb import api
 from pnldb import format as fmt
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli.common import emit_json, json_option, pass_settings
+from pnldb.cli.use_case_delete import delete
 
 
-@main.group("use-case")
+@click.group("use-case")
 def use_case() -> None:
     """Create and delete use cases (reporting configurations)."""
+
+
+use_case.add_command(delete)
 
 
 @use_case.command("create")

@@ -1,8 +1,5 @@
 """`pnldb use-case delete ID_OR_NAME`: delete_use_case of the SQL API, with a preview and a confirmation.
-
-The `use-case` group belongs to pnldb.cli.use_case; this module adds its `delete` command to it (and
-creates the group when that module has not).
-"""
+(pnldb.cli.use_case adds it to the `use-case` group.)"""
 from __future__ import annotations
 
 import sys
@@ -11,15 +8,9 @@ import click
 
 from pnldb import format as fmt
 from pnldb.api import resolve_use_case
-from pnldb.cli import json_option, main, pass_settings
+from pnldb.cli.common import json_option, pass_settings
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
-
-group = main.commands.get("use-case")
-if group is None:
-    @main.group("use-case")
-    def group() -> None:
-        """Use cases."""
 
 # (label, key in use_case_footprint, key in delete_use_case's summary)
 COUNTS = [
@@ -44,7 +35,7 @@ def _summary_lines(summary: dict) -> list[str]:
     return fmt.key_values(((label, fmt.count(summary[key])) for label, _, key in COUNTS), indent="  ", align="r")
 
 
-@group.command("delete")
+@click.command("delete")
 @click.argument("id_or_name")
 @click.option("--yes", is_flag=True, help="Do not ask; required when stdin is not a terminal.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
