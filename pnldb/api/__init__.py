@@ -3,9 +3,21 @@ and returns its JSON as Python objects (dates as datetime.date, money as Decimal
 returns the JSON text exactly as the SQL wrote it. The use-case services and the file loads live here
 too, so that the CLI, notebooks and schedulers reach the database one way."""
 from pnldb.api.connection import DEFAULT_SCHEMA, connect, open_connection
+from pnldb.api.database import EmbeddedPostgres, migrate, render_sql, sql_files
 from pnldb.api.loads import load_facts, load_hierarchy, load_rules
 from pnldb.api.reports import fetch_report
-from pnldb.api.runs import compare_runs, create_snapshot, delete_use_case, get_run, list_runs
+from pnldb.api.runs import (
+    compare_runs,
+    create_snapshot,
+    create_snapshot_text,
+    delete_use_case,
+    delete_use_case_text,
+    get_run,
+    get_run_text,
+    list_runs,
+    list_runs_text,
+    run_root,
+)
 from pnldb.api.use_cases import (
     create_use_case,
     find_use_case,
@@ -17,8 +29,9 @@ from pnldb.api.use_cases import (
 )
 
 __all__ = [
-    "DEFAULT_SCHEMA", "compare_runs", "connect", "create_snapshot", "create_use_case", "delete_use_case",
-    "fetch_report", "find_use_case", "get_run", "list_runs", "list_use_cases", "load_facts", "load_hierarchy",
-    "load_rules", "open_connection", "resolve_use_case", "use_case_footprint", "use_case_footprint_text",
-    "use_case_names",
+    "DEFAULT_SCHEMA", "EmbeddedPostgres", "compare_runs", "connect", "create_snapshot", "create_snapshot_text",
+    "create_use_case", "delete_use_case", "delete_use_case_text", "fetch_report", "find_use_case", "get_run",
+    "get_run_text", "list_runs", "list_runs_text", "list_use_cases", "load_facts", "load_hierarchy", "load_rules",
+    "migrate", "open_connection", "render_sql", "resolve_use_case", "run_root", "sql_files", "use_case_footprint",
+    "use_case_footprint_text", "use_case_names",
 ]

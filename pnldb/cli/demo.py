@@ -7,10 +7,8 @@ from importlib import resources
 import click
 
 from pnldb import api
-from pnldb import schema as schema_mod
 from pnldb.cli.report import report
 from pnldb.cli.runs import diff_runs, list_runs
-from pnldb.embedded import EmbeddedPostgres
 
 STRUCTURE = "GLOBAL_MARKETS"
 USE_CASE = "Global Markets (demo)"
@@ -29,7 +27,7 @@ def demo(ctx: click.Context, depth: int) -> None:
         _run_demo(ctx, settings, depth)
         return
     step("starting an embedded PostgreSQL")
-    with EmbeddedPostgres() as pg:
+    with api.EmbeddedPostgres() as pg:
         settings.dsn = pg.url
         try:
             _run_demo(ctx, settings, depth)
@@ -46,14 +44,14 @@ def _run_demo(ctx: click.Context, settings, depth: int) -> None:
     data = resources.files("pnldb") / "data"
     conn = settings.conn
     step(f"migrating schema {settings.schema}")
-    schema_mod.migrate(conn, settings.schema)
-    conn.execute("SELECT set_config('search_path', %s, false)", (f"{settings.schema}, public",))
+    api.migrate(conn, settings.schema)
 
     with resources.as_file(data / "hierarchy.csv") as path:
         nodes = api.load_hierarchy(conn, path, STRUCTURE, "Global Markets")
     step(f"loaded hierarchy {STRUCTURE}: {nodes['nodes_loaded']} nodes")
-    if conn.execute("SELECT 1 FROM use_cases WHERE name = %s", (USE_CASE,)).fetchone():
-        api.delete_use_case(conn, api.resolve_use_case(conn, USE_CASE)[0])
+    existing = api.find_use_case(conn, USE_CASE)
+    if existing is not None:
+        api.delete_use_case(conn, existing[0])
     use_case_id = api.create_use_case(conn, USE_CASE, STRUCTURE)["use_case_id"]
     with resources.as_file(data / "facts.csv") as path:
         loaded = api.load_facts(conn, path, USE_CASE)

@@ -40,14 +40,7 @@ def create(settings, name: str, structure_id: str, description: str | None, as_j
 @pass_settings
 def list_(settings, as_json: bool) -> None:
     """List use cases with their structure and how many facts, rules and runs they hold."""
-    cur = settings.conn.execute(
-        """SELECT u.use_case_id, u.name, u.structure_id, u.status, u.created_at,
-                  (SELECT count(*) FROM fact_pnl_entries f WHERE f.use_case_id = u.use_case_id) AS facts,
-                  (SELECT count(*) FROM metadata_rules r WHERE r.use_case_id = u.use_case_id) AS rules,
-                  (SELECT count(*) FROM calculation_runs c WHERE c.use_case_id = u.use_case_id) AS runs
-           FROM use_cases u ORDER BY u.name""")
-    names = [c.name for c in cur.description]
-    rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    rows = api.list_use_cases(settings.conn)
     if as_json:
         emit_json(rows)
         return

@@ -6,8 +6,8 @@ import sys
 
 import click
 
+from pnldb import api
 from pnldb import format as fmt
-from pnldb.api import resolve_use_case
 from pnldb.cli.common import json_option, pass_settings
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
@@ -44,9 +44,9 @@ def _summary_lines(summary: dict) -> list[str]:
 def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
     """Delete a use case with its rules, facts, runs and results, and print what went."""
     conn = settings.conn
-    use_case_id, name, _ = resolve_use_case(conn, id_or_name)
+    use_case_id, name, _ = api.resolve_use_case(conn, id_or_name)
     if dry_run or not yes:  # a preview: counted read-only; the delete reports what it really removed
-        footprint = conn.execute("SELECT use_case_footprint(%s)::text", (use_case_id,)).fetchone()[0]
+        footprint = api.use_case_footprint_text(conn, use_case_id)
     if dry_run:
         if as_json:
             click.echo(fmt.json_text(footprint))
@@ -65,7 +65,7 @@ def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
             click.echo(line, err=True)
         if not click.confirm(f"Delete use case '{name}' and all of this?", default=False, err=True):
             raise PnlError("not confirmed: nothing deleted")
-    summary = conn.execute("SELECT delete_use_case(%s)::text", (use_case_id,)).fetchone()[0]
+    summary = api.delete_use_case_text(conn, use_case_id)
     if as_json:
         click.echo(fmt.json_text(summary))
         return
