@@ -1,7 +1,10 @@
-"""The Python API: the one Python caller of the SQL API. Each function is a thin call of a SQL function
-and returns its JSON as Python objects (dates as datetime.date, money as Decimal); a `*_text` variant
-returns the JSON text exactly as the SQL wrote it. The use-case services and the file loads live here
-too, so that the CLI, notebooks and schedulers reach the database one way."""
+"""The Python API: the one way Python reaches the database, for the CLI, notebooks and schedulers alike.
+
+Each SQL API function has a thin Python function of the same name that returns its JSON as Python
+objects (dates as datetime.date, money as Decimal); its `*_text` variant returns the JSON text exactly
+as the SQL wrote it (what `--json` prints). Beside them: the use-case services, the file loads
+(pnldb.loaders, with the use case given by id or name) and setting a database up (migrate, render_sql,
+a throw-away EmbeddedPostgres)."""
 from pnldb.api.connection import DEFAULT_SCHEMA, connect, open_connection
 from pnldb.api.database import EmbeddedPostgres, migrate, render_sql, sql_files
 from pnldb.api.loads import load_facts, load_hierarchy, load_rules

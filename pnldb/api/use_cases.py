@@ -26,7 +26,7 @@ def find_use_case(conn: psycopg.Connection, id_or_name) -> UseCase | None:
     if row is None:
         row = conn.execute("SELECT use_case_id, name, structure_id FROM use_cases WHERE name = %s",
                            (text,)).fetchone()
-    return None if row is None else (row[0], row[1], row[2])
+    return row
 
 
 def resolve_use_case(conn: psycopg.Connection, id_or_name) -> UseCase:
