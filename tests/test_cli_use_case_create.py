@@ -7,7 +7,7 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
-from pnldb import loaders
+from pnldb import api
 from pnldb.cli import main
 from pnldb.errors import PnlError
 
@@ -70,16 +70,17 @@ def test_blank_name_is_a_clear_error(db_url, structure):
 
 
 def test_resolve_use_case_by_id_or_name(conn, structure):
-    created = loaders.create_use_case(conn, "Project Sterling", structure)
+    created = api.create_use_case(conn, "Project Sterling", structure)
     expected = (created["use_case_id"], "Project Sterling", "STERLING")
-    assert loaders.resolve_use_case(conn, "Project Sterling") == expected
-    assert loaders.resolve_use_case(conn, str(created["use_case_id"])) == expected
-    assert loaders.resolve_use_case(conn, str(created["use_case_id"]).upper()) == expected
-    assert loaders.resolve_use_case(conn, created["use_case_id"]) == expected
-    with pytest.raises(PnlError, match=r"unknown use case 'Nope'; give a use-case id or exact name \(see `pnldb use-case list`\)"):
-        loaders.resolve_use_case(conn, "Nope")
+    assert api.resolve_use_case(conn, "Project Sterling") == expected
+    assert api.resolve_use_case(conn, str(created["use_case_id"])) == expected
+    assert api.resolve_use_case(conn, str(created["use_case_id"]).upper()) == expected
+    assert api.resolve_use_case(conn, created["use_case_id"]) == expected
+    with pytest.raises(PnlError, match=r"unknown use case 'Nope'; give a use-case id or exact name "
+                                        r"\(see `pnldb use-case list`\)"):
+        api.resolve_use_case(conn, "Nope")
     with pytest.raises(PnlError, match="unknown use case"):
-        loaders.resolve_use_case(conn, str(uuid.uuid4()))
+        api.resolve_use_case(conn, str(uuid.uuid4()))
 
 
 def test_use_case_list_shows_each_use_case_with_its_counts(conn, db_url):

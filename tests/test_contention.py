@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import psycopg
 
-from pnldb import loaders, reference
+from pnldb import api, reference
 from tests.builders import COB, structure, use_case
 
 NODES = [("ROOT", None), ("EMEA", "ROOT"), ("AMER", "ROOT")] + [
@@ -37,7 +37,7 @@ def facts_csv(version: int) -> str:
 def facts_as_reference(version: int, uc) -> list[dict]:
     rows = []
     for line in facts_csv(version).splitlines()[1:]:
-        date, code, daily, wtd, ytd, scenario, book, tag = line.split(",")
+        _date, code, daily, wtd, ytd, scenario, book, tag = line.split(",")
         rows.append({"use_case_id": uc, "pnl_date": COB, "scenario": scenario, "category_code": code,
                      "daily_amount": Decimal(daily), "wtd_amount": Decimal(wtd), "ytd_amount": Decimal(ytd),
                      "attributes": {"book": book, "version": tag}})
@@ -55,8 +55,8 @@ PREDICATES = [
 def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
     structure(conn, "S", NODES)
     main_uc, doomed_uc = use_case(conn, "Main", "S"), use_case(conn, "Doomed", "S")
-    loaders.load_facts(conn, io.BytesIO(facts_csv(1).encode()), "Main")
-    loaders.load_facts(conn, io.BytesIO(facts_csv(2).encode()), "Doomed")
+    api.load_facts(conn, io.BytesIO(facts_csv(1).encode()), "Main")
+    api.load_facts(conn, io.BytesIO(facts_csv(2).encode()), "Doomed")
     for node, predicate in zip(("EMEA", "EMEA_1", "ROOT"), PREDICATES):
         for uc in (main_uc, doomed_uc):
             conn.execute("INSERT INTO metadata_rules (use_case_id, node_id, predicate_json) VALUES (%s, %s, %s)",
@@ -94,7 +94,7 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
         version = 2
         while time.monotonic() < stop:
             version += 1
-            loaders.load_facts(mine, io.BytesIO(facts_csv(version).encode()), "Main", replace=True)
+            api.load_facts(mine, io.BytesIO(facts_csv(version).encode()), "Main", replace=True)
             with lock:
                 counts["reloads"] += 1
 
@@ -137,9 +137,11 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
                           ("calculation_runs", "use_case_id")):
         assert conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = %s", (doomed_uc,)).fetchone()[0] == 0
     assert conn.execute("""SELECT count(*) FROM fact_calculated_results x WHERE x.calculation_run_id IS NOT NULL
-                           AND NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)""").fetchone()[0] == 0
+                           AND NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)"""
+                        ).fetchone()[0] == 0
     assert conn.execute("""SELECT count(*) FROM calculation_run_rules x
-                           WHERE NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)""").fetchone()[0] == 0
+                           WHERE NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)"""
+                        ).fetchone()[0] == 0
 
     # every completed run matches the reference on exactly the facts version and rules it saw
     runs = conn.execute("SELECT id, status FROM calculation_runs WHERE use_case_id = %s", (main_uc,)).fetchall()
@@ -155,6 +157,7 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
         expected = {(r["node_id"], r["scenario"]): [r[c] for c in columns] for r in reference.snapshot(
             [(n, p, f"Name of {n}") for n, p in NODES], facts_as_reference(version, main_uc), rules, main_uc, COB)}
         got = {(r[0], r[1]): list(r[2:]) for r in conn.execute(
-            f"SELECT node_id, scenario, {', '.join(columns)} FROM fact_calculated_results WHERE calculation_run_id = %s",
+            f"SELECT node_id, scenario, {', '.join(columns)} FROM fact_calculated_results "
+            "WHERE calculation_run_id = %s",
             (run_id,))}
         assert got == expected, f"run {run_id} (facts v{version}) differs from the reference"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pnldb import loaders
+from pnldb import api
 from pnldb.cli import main
 from pnldb.errors import PnlError
 
@@ -54,7 +54,7 @@ def sterling(conn, db_url):
     """Structure STERLING from tests/data/hierarchy.csv and use case 'Project Sterling' on it."""
     result = cli(db_url, "load", "hierarchy", DATA / "hierarchy.csv", "--structure", "STERLING")
     assert result.exit_code == 0, result.stderr
-    uc = loaders.create_use_case(conn, "Project Sterling", "STERLING")
+    uc = api.create_use_case(conn, "Project Sterling", "STERLING")
     return uc["use_case_id"]
 
 
@@ -77,23 +77,23 @@ def test_load_hierarchy_in_any_row_order(conn, db_url):
 
 
 def test_reload_replaces_the_nodes_and_keeps_the_name(conn, tmp_path):
-    loaders.load_hierarchy(conn, DATA / "hierarchy.csv", "STERLING", name="Sterling reporting")
+    api.load_hierarchy(conn, DATA / "hierarchy.csv", "STERLING", name="Sterling reporting")
     smaller = write(tmp_path, "h.csv", "node_id,parent_node_id,node_name\nFIRM,,Firm\nEMEA,FIRM,Europe\n")
-    summary = loaders.load_hierarchy(conn, smaller, "STERLING")
+    summary = api.load_hierarchy(conn, smaller, "STERLING")
     assert summary["replaced"] is True and summary["nodes_removed"] == 9
     assert table(conn, "dim_hierarchy") == [("STERLING", "EMEA", "FIRM", "Europe"), ("STERLING", "FIRM", None, "Firm")]
     assert table(conn, "hierarchy_structures") == [("STERLING", "Sterling reporting")]
 
 
 def test_a_new_structure_is_named_after_its_id(conn):
-    loaders.load_hierarchy(conn, DATA / "hierarchy.csv", "ATLAS")
+    api.load_hierarchy(conn, DATA / "hierarchy.csv", "ATLAS")
     assert table(conn, "hierarchy_structures") == [("ATLAS", "ATLAS")]
 
 
 def test_hierarchy_cells_are_trimmed_and_a_bom_is_ignored(conn, tmp_path):
     path = write(tmp_path, "h.csv", b"\xef\xbb\xbfnode_id,parent_node_id,node_name\r\n"
                                     b" FIRM ,  ,Firm\r\nEMEA, FIRM,Europe \r\n\r\n")
-    loaders.load_hierarchy(conn, path, "S")
+    api.load_hierarchy(conn, path, "S")
     assert table(conn, "dim_hierarchy") == [("S", "EMEA", "FIRM", "Europe"), ("S", "FIRM", None, "Firm")]
 
 
@@ -115,7 +115,7 @@ BAD_HIERARCHIES = {
 
 @pytest.mark.parametrize("case", sorted(BAD_HIERARCHIES))
 def test_bad_hierarchy_names_the_rows_and_changes_nothing(conn, db_url, tmp_path, case):
-    loaders.load_hierarchy(conn, DATA / "hierarchy.csv", "STERLING")
+    api.load_hierarchy(conn, DATA / "hierarchy.csv", "STERLING")
     before = table(conn, "dim_hierarchy"), table(conn, "hierarchy_structures")
     rows, expected = BAD_HIERARCHIES[case]
     path = write(tmp_path, "bad.csv", "node_id,parent_node_id,node_name\n" + rows)
@@ -129,19 +129,20 @@ def test_bad_hierarchy_names_the_rows_and_changes_nothing(conn, db_url, tmp_path
 def test_several_hierarchy_problems_are_reported_together(conn, tmp_path):
     path = write(tmp_path, "bad.csv", "node_id,parent_node_id,node_name\nFIRM,,Firm\nA,X,A\nB,Y,B\n")
     with pytest.raises(PnlError, match=r"2 problems, nothing loaded: line 3: .*'X'.*; line 4: .*'Y'"):
-        loaders.load_hierarchy(conn, path, "S")
+        api.load_hierarchy(conn, path, "S")
 
 
 @pytest.mark.parametrize("header", ["node_id,node_name", "node_id,parent_node_id,node_name,level", ""])
 def test_hierarchy_header_must_be_the_three_columns(conn, tmp_path, header):
     path = write(tmp_path, "bad.csv", header + ("\n" if header else ""))
-    with pytest.raises(PnlError, match="line 1|empty"):
-        loaders.load_hierarchy(conn, path, "S")
+    with pytest.raises(PnlError, match=r"line 1|empty"):
+        api.load_hierarchy(conn, path, "S")
 
 
 def test_replacing_refuses_to_orphan_a_rule(conn, db_url, sterling, tmp_path):
     conn.execute("""INSERT INTO metadata_rules (use_case_id, node_id, predicate_json)
-                    VALUES (%s, 'DESK_FX', '{"conditions": [{"field": "book", "operator": "equals", "value": "FX_1"}]}')""",
+                    VALUES (%s, 'DESK_FX', """
+                 """'{"conditions": [{"field": "book", "operator": "equals", "value": "FX_1"}]}')""",
                  (sterling,))
     before = table(conn, "dim_hierarchy")
     path = write(tmp_path, "h.csv", "node_id,parent_node_id,node_name\nFIRM,,Firm\nAMER,FIRM,Americas\n")
@@ -170,7 +171,8 @@ def test_load_facts_in_the_pnl_export_layout(conn, db_url, sterling):
     assert summary["unmapped_rows"] == 1 and summary["unmapped_codes"] == ["SUSPENSE"]
 
     rows = conn.execute("""SELECT daily_amount, wtd_amount, ytd_amount, amount, attributes FROM fact_pnl_entries
-                           WHERE category_code = 'BOOK_RATES_1' AND scenario = 'ACTUAL' ORDER BY daily_amount""").fetchall()
+                           WHERE category_code = 'BOOK_RATES_1' AND scenario = 'ACTUAL' ORDER BY daily_amount"""
+                        ).fetchall()
     assert rows[0][:4] == (Decimal("-250.25"), Decimal("-100.00"), Decimal("-5000.75"), Decimal("-250.25"))
     assert rows[0][4] == {"legal_entity": "LE_US", "region": "AMER", "strategy": "Hedge",
                           "risk_officer": "Alice", "book": "RATES_1"}
@@ -210,10 +212,10 @@ def test_loading_twice_without_replace_appends_and_warns(conn, db_url, sterling)
 
 
 def test_replace_leaves_other_use_cases_alone(conn, sterling):
-    other = loaders.create_use_case(conn, "Other", "STERLING")["use_case_id"]
-    loaders.load_facts(conn, DATA / "facts.csv", other)
-    loaders.load_facts(conn, DATA / "facts.csv", sterling)
-    loaders.load_facts(conn, DATA / "facts.csv", sterling, replace=True)
+    other = api.create_use_case(conn, "Other", "STERLING")["use_case_id"]
+    api.load_facts(conn, DATA / "facts.csv", other)
+    api.load_facts(conn, DATA / "facts.csv", sterling)
+    api.load_facts(conn, DATA / "facts.csv", sterling, replace=True)
     counts = dict(conn.execute("SELECT use_case_id, count(*) FROM fact_pnl_entries GROUP BY 1"))
     assert counts == {other: 12, sterling: 12}
 
@@ -224,7 +226,7 @@ def test_columns_in_any_order_without_use_case_id_with_legacy_amount(conn, sterl
                  "ACTUAL,B1,BOOK_FX_1,2025-12-24,3.00,2.00,1.50,1.50\n"
                  "PRIOR, B2 ,BOOK_FX_1,2025-12-24,3,2,1.5,\n"
                  "ACTUAL,,BOOK_FX_2,2025-12-24,+3.000,2e1,.5,0.50\n")
-    summary = loaders.load_facts(conn, path, "Project Sterling")
+    summary = api.load_facts(conn, path, "Project Sterling")
     assert summary["rows_loaded"] == 3
     rows = conn.execute("""SELECT scenario, category_code, daily_amount, wtd_amount, ytd_amount, amount, attributes
                            FROM fact_pnl_entries ORDER BY category_code, scenario""").fetchall()
@@ -239,14 +241,16 @@ def test_use_case_id_cells_may_name_the_use_case(conn, sterling, tmp_path):
     path = write(tmp_path, "f.csv", f"{HEADER}\n{sterling},2025-12-24,BOOK_FX_1,1,1,1,ACTUAL\n"
                                     f"{str(sterling).upper()},2025-12-24,BOOK_FX_1,1,1,1,ACTUAL\n"
                                     f",2025-12-24,BOOK_FX_1,1,1,1,ACTUAL\n")
-    assert loaders.load_facts(conn, path, sterling)["rows_loaded"] == 3
+    assert api.load_facts(conn, path, sterling)["rows_loaded"] == 3
 
 
 def test_amounts_are_exact_at_the_limits_of_numeric_18_2(conn, sterling, tmp_path):
-    path = write(tmp_path, "f.csv", f"{HEADER}\n,2025-12-24,BOOK_FX_1,9999999999999999.99,-9999999999999999.99,0.01,ACTUAL\n"
+    path = write(tmp_path, "f.csv", f"{HEADER}\n"
+                                    f",2025-12-24,BOOK_FX_1,9999999999999999.99,-9999999999999999.99,0.01,ACTUAL\n"
                                     f",2025-12-24,BOOK_FX_1,0.10,0.20,-0.30,ACTUAL\n")
-    loaders.load_facts(conn, path, sterling)
-    assert conn.execute("SELECT sum(daily_amount), sum(wtd_amount), sum(ytd_amount) FROM fact_pnl_entries").fetchone() == (
+    api.load_facts(conn, path, sterling)
+    assert conn.execute("SELECT sum(daily_amount), sum(wtd_amount), sum(ytd_amount) FROM fact_pnl_entries"
+                        ).fetchone() == (
         Decimal("10000000000000000.09"), Decimal("-9999999999999999.79"), Decimal("-0.29"))
 
 
@@ -257,7 +261,8 @@ BAD_FACTS = {
     "unparseable amount": (",2025-12-24,BOOK_FX_1,1,\"2,5\",3,ACTUAL,X", "line 3, column wtd_amount", "not a number"),
     "blank amount": (",2025-12-24,BOOK_FX_1,,2,3,ACTUAL,X", "line 3, column daily_amount", "empty"),
     "not a finite amount": (",2025-12-24,BOOK_FX_1,1,2,NaN,ACTUAL,X", "line 3, column ytd_amount", "not a number"),
-    "three decimals": (",2025-12-24,BOOK_FX_1,1.234,2,3,ACTUAL,X", "line 3, column daily_amount", "more than 2 decimal"),
+    "three decimals": (",2025-12-24,BOOK_FX_1,1.234,2,3,ACTUAL,X", "line 3, column daily_amount",
+                       "more than 2 decimal"),
     "too large": (",2025-12-24,BOOK_FX_1,1,2,10000000000000000,ACTUAL,X", "line 3, column ytd_amount", "out of range"),
     "too large negative": (",2025-12-24,BOOK_FX_1,-1e16,2,3,ACTUAL,X", "line 3, column daily_amount", "out of range"),
     "unknown scenario": (",2025-12-24,BOOK_FX_1,1,2,3,BUDGET,X", "line 3, column scenario", "'BUDGET'"),
@@ -275,7 +280,7 @@ BAD_FACTS = {
 
 @pytest.mark.parametrize("case", sorted(BAD_FACTS))
 def test_bad_fact_row_names_line_and_column_and_loads_nothing(conn, db_url, sterling, tmp_path, case):
-    loaders.load_facts(conn, DATA / "facts.csv", sterling)
+    api.load_facts(conn, DATA / "facts.csv", sterling)
     before = table(conn, "fact_pnl_entries")
     row, where, what = BAD_FACTS[case]
     head = f"{HEADER},legal_entity\n{GOOD_ROW}\n".encode()
@@ -292,7 +297,7 @@ def test_legacy_amount_must_equal_daily_amount(conn, sterling, tmp_path):
     path = write(tmp_path, "f.csv", f"{HEADER},amount\n,2025-12-24,BOOK_FX_1,1.00,2,3,ACTUAL,1\n"
                                     f",2025-12-24,BOOK_FX_1,1.00,2,3,ACTUAL,1.01\n")
     with pytest.raises(PnlError, match=r"line 3, column amount: '1.01' differs from daily_amount 1.00"):
-        loaders.load_facts(conn, path, sterling)
+        api.load_facts(conn, path, sterling)
     assert table(conn, "fact_pnl_entries") == []
 
 
@@ -312,7 +317,7 @@ def test_many_bad_rows_are_counted_and_the_first_ones_shown(conn, sterling, tmp_
     rows = "".join(f",2025-12-24,BOOK_FX_1,{i}.123,1,1,ACTUAL\n" for i in range(25))
     path = write(tmp_path, "bad.csv", f"{HEADER}\n{rows}")
     with pytest.raises(PnlError) as info:
-        loaders.load_facts(conn, path, sterling)
+        api.load_facts(conn, path, sterling)
     message = str(info.value)
     assert "25 bad rows, nothing loaded" in message and "line 2, column daily_amount" in message
     assert "line 11," in message and "line 12," not in message and "and 15 more" in message
@@ -321,7 +326,7 @@ def test_many_bad_rows_are_counted_and_the_first_ones_shown(conn, sterling, tmp_
 
 def test_header_only_file_loads_nothing(conn, sterling, tmp_path):
     path = write(tmp_path, "f.csv", HEADER + "\n")
-    summary = loaders.load_facts(conn, path, sterling, replace=True)
+    summary = api.load_facts(conn, path, sterling, replace=True)
     assert summary["rows_loaded"] == 0 and summary["slices"] == []
 
 
@@ -344,7 +349,7 @@ def test_a_200k_row_generated_file_loads(conn, sterling, tmp_path):
         lines.append(f",2025-12-{1 + i % 23:02d},{books[i % 5]},{amount},{amount},{amount},{scenario},"
                      f"LE{i % 7},{regions[i % 3]},S{i % 11},RO{i % 13},B{i % 101}\n")
     path = write(tmp_path, "big.csv", "".join(lines))
-    summary = loaders.load_facts(conn, path, sterling)
+    summary = api.load_facts(conn, path, sterling)
     assert summary["rows_loaded"] == 200_000 and len(summary["slices"]) == 46
     assert conn.execute("SELECT count(*), sum(daily_amount), sum(amount) FROM fact_pnl_entries").fetchone() == (
         200_000, expected, expected)
@@ -369,8 +374,10 @@ def test_load_rules_and_upsert_them(conn, db_url, sterling, tmp_path):
     changed = write(tmp_path, "r.json", json.dumps([
         {"node_id": "DESK_RATES", "logic_en": "hedges too",
          "predicate_json": {"conditions": [{"field": "strategy", "operator": "in", "value": ["Carry", "Hedge"]}]}},
-        {"node_id": "AMER", "predicate_json": {"conditions": [{"field": "region", "operator": "equals", "value": "AMER"}]}},
-        {"node_id": "DESK_FX", "predicate_json": {"conditions": [{"field": "book", "operator": "equals", "value": "FX_1"}]}},
+        {"node_id": "AMER",
+         "predicate_json": {"conditions": [{"field": "region", "operator": "equals", "value": "AMER"}]}},
+        {"node_id": "DESK_FX",
+         "predicate_json": {"conditions": [{"field": "book", "operator": "equals", "value": "FX_1"}]}},
     ]))
     result = cli(db_url, "load", "rules", changed, "--use-case", sterling)
     assert result.exit_code == 0, result.stderr
@@ -378,7 +385,8 @@ def test_load_rules_and_upsert_them(conn, db_url, sterling, tmp_path):
     rows = {r[0]: r[1:] for r in conn.execute("SELECT node_id, logic_en, predicate_json #>> '{conditions,0,value}' "
                                               "FROM metadata_rules")}
     # a rule without logic_en keeps its text
-    assert rows == {"DESK_RATES": ("hedges too", '["Carry", "Hedge"]'), "DESK_FX": ("FX desk: named books, no large losses", "FX_1"),
+    assert rows == {"DESK_RATES": ("hedges too", '["Carry", "Hedge"]'),
+                    "DESK_FX": ("FX desk: named books, no large losses", "FX_1"),
                     "AMER": (None, "AMER")}
 
 
@@ -398,7 +406,7 @@ BAD_RULE_FILES = {
 
 @pytest.mark.parametrize("case", sorted(BAD_RULE_FILES))
 def test_bad_rule_file_shape_loads_nothing(conn, db_url, sterling, tmp_path, case):
-    loaders.load_rules(conn, DATA / "rules.json", sterling)
+    api.load_rules(conn, DATA / "rules.json", sterling)
     before = table(conn, "metadata_rules")
     text, expected = BAD_RULE_FILES[case]
     message = error_line(cli(db_url, "load", "rules", write(tmp_path, "bad.json", text), "--use-case", sterling))
@@ -407,7 +415,7 @@ def test_bad_rule_file_shape_loads_nothing(conn, db_url, sterling, tmp_path, cas
 
 
 def test_every_rule_the_database_rejects_is_reported_and_nothing_is_written(conn, db_url, sterling, tmp_path):
-    loaders.load_rules(conn, DATA / "rules.json", sterling)
+    api.load_rules(conn, DATA / "rules.json", sterling)
     before = table(conn, "metadata_rules")
     contains = {"conditions": [{"field": "book", "operator": "contains", "value": "FX"}]}
     good = {"conditions": [{"field": "book", "operator": "equals", "value": "FX_1"}]}
@@ -421,7 +429,8 @@ def test_every_rule_the_database_rejects_is_reported_and_nothing_is_written(conn
     lines = result.stderr.strip().splitlines()
     assert lines[0] == "pnldb: error: " + f"{path}: 2 of 3 rules rejected, nothing loaded"
     assert len(lines) == 3
-    assert lines[1].startswith("  rule 1 (node 'DESK_FX'): ") and "unknown operator" in lines[1] and "contains" in lines[1]
+    assert (lines[1].startswith("  rule 1 (node 'DESK_FX'): ") and "unknown operator" in lines[1]
+            and "contains" in lines[1])
     assert lines[2].startswith("  rule 3 (node 'NOT_A_NODE'): ") and "no such node in structure STERLING" in lines[2]
     assert table(conn, "metadata_rules") == before
 
@@ -436,8 +445,9 @@ def test_a_savepoint_per_rule_keeps_collecting_after_any_database_error(conn, st
     conn.execute("CREATE TRIGGER refuse_emea BEFORE INSERT OR UPDATE ON metadata_rules "
                  "FOR EACH ROW EXECUTE FUNCTION refuse_emea()")
     good = {"conditions": [{"field": "region", "operator": "equals", "value": "EMEA"}]}
-    path = write(tmp_path, "r.json", json.dumps([{"node_id": n, "predicate_json": good} for n in ("AMER", "EMEA", "FIRM")]))
+    path = write(tmp_path, "r.json",
+                 json.dumps([{"node_id": n, "predicate_json": good} for n in ("AMER", "EMEA", "FIRM")]))
     with pytest.raises(PnlError) as info:
-        loaders.load_rules(conn, path, sterling)
+        api.load_rules(conn, path, sterling)
     assert str(info.value).splitlines()[1:] == ["  rule 2 (node 'EMEA'): EMEA is frozen"]
     assert table(conn, "metadata_rules") == []

@@ -1,8 +1,40 @@
-"""The Python API: the one Python caller of the SQL API. Each function is a thin call of a SQL function
-and returns its JSON as Python objects (dates as datetime.date, money as Decimal)."""
-from pnldb.api.connection import connect, open_connection
-from pnldb.api.reports import fetch_report
-from pnldb.api.runs import compare_runs, create_snapshot, delete_use_case, get_run, list_runs
+"""The Python API: the one way Python reaches the database, for the CLI, notebooks and schedulers alike.
 
-__all__ = ["compare_runs", "connect", "create_snapshot", "delete_use_case", "fetch_report", "get_run", "list_runs",
-           "open_connection"]
+Each SQL API function has a thin Python function of the same name that returns its JSON as Python
+objects (dates as datetime.date, money as Decimal); its `*_text` variant returns the JSON text exactly
+as the SQL wrote it (what `--json` prints). Beside them: the use-case services, the file loads
+(pnldb.loaders, with the use case given by id or name) and setting a database up (migrate, render_sql,
+a throw-away EmbeddedPostgres)."""
+from pnldb.api.connection import DEFAULT_SCHEMA, connect, open_connection
+from pnldb.api.database import EmbeddedPostgres, migrate, render_sql, sql_files
+from pnldb.api.loads import load_facts, load_hierarchy, load_rules
+from pnldb.api.reports import fetch_report
+from pnldb.api.runs import (
+    compare_runs,
+    create_snapshot,
+    create_snapshot_text,
+    delete_use_case,
+    delete_use_case_text,
+    get_run,
+    get_run_text,
+    list_runs,
+    list_runs_text,
+    run_root,
+)
+from pnldb.api.use_cases import (
+    create_use_case,
+    find_use_case,
+    list_use_cases,
+    resolve_use_case,
+    use_case_footprint,
+    use_case_footprint_text,
+    use_case_names,
+)
+
+__all__ = [
+    "DEFAULT_SCHEMA", "EmbeddedPostgres", "compare_runs", "connect", "create_snapshot", "create_snapshot_text",
+    "create_use_case", "delete_use_case", "delete_use_case_text", "fetch_report", "find_use_case", "get_run",
+    "get_run_text", "list_runs", "list_runs_text", "list_use_cases", "load_facts", "load_hierarchy", "load_rules",
+    "migrate", "open_connection", "render_sql", "resolve_use_case", "run_root", "sql_files", "use_case_footprint",
+    "use_case_footprint_text", "use_case_names",
+]

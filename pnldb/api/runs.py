@@ -1,34 +1,69 @@
-"""Runs: create_snapshot, list_runs, get_run, compare_runs, delete_use_case — one SQL call each."""
+"""Runs: create_snapshot, list_runs, get_run, compare_runs, delete_use_case — one SQL call each — and
+the root of a run's results."""
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 from uuid import UUID
 
-from pnldb.api.connection import call_json, call_rows
+from psycopg import sql as pgsql
+
+from pnldb.api.connection import call_json_text, call_rows
+from pnldb.jsonfmt import from_sql_json
+from pnldb.vocabulary import RESULT_VALUE_COLUMNS
 
 
 def create_snapshot(conn, use_case_id: UUID | str, pnl_date: dt.date, run_name: str | None = None,
                     triggered_by: str | None = None) -> dict:
     """Take a snapshot; returns the run as get_run reports it."""
+    return from_sql_json(create_snapshot_text(conn, use_case_id, pnl_date, run_name, triggered_by))
+
+
+def create_snapshot_text(conn, use_case_id: UUID | str, pnl_date: dt.date, run_name: str | None = None,
+                         triggered_by: str | None = None) -> str:
     run_id = conn.execute("SELECT create_snapshot(%s::uuid, %s::date, %s, %s)",
                           (str(use_case_id), pnl_date, run_name, triggered_by)).fetchone()[0]
-    return get_run(conn, run_id)
+    return get_run_text(conn, run_id)
 
 
 def list_runs(conn, pnl_date: dt.date | None = None, use_case_id: UUID | str | None = None,
               max_runs: int = 100) -> dict:
-    return call_json(conn, "list_runs", pnl_date, None if use_case_id is None else str(use_case_id), max_runs)
+    return from_sql_json(list_runs_text(conn, pnl_date, use_case_id, max_runs))
+
+
+def list_runs_text(conn, pnl_date: dt.date | None = None, use_case_id: UUID | str | None = None,
+                   max_runs: int = 100) -> str:
+    # Cast: psycopg sends a large Python int as bigint, and list_runs(..., bigint) does not exist; out of
+    # range should say so.
+    return conn.execute("SELECT list_runs(%s::date, %s::uuid, %s::integer)::text",
+                        (pnl_date, None if use_case_id is None else str(use_case_id), max_runs)).fetchone()[0]
 
 
 def get_run(conn, run_id: UUID | str) -> dict:
-    return call_json(conn, "get_run", str(run_id))
+    return from_sql_json(get_run_text(conn, run_id))
+
+
+def get_run_text(conn, run_id: UUID | str) -> str:
+    return call_json_text(conn, "get_run", str(run_id))
 
 
 def delete_use_case(conn, use_case_id: UUID | str) -> dict:
-    return call_json(conn, "delete_use_case", str(use_case_id))
+    return from_sql_json(delete_use_case_text(conn, use_case_id))
+
+
+def delete_use_case_text(conn, use_case_id: UUID | str) -> str:
+    return call_json_text(conn, "delete_use_case", str(use_case_id))
 
 
 def compare_runs(conn, run_a: UUID | str, run_b: UUID | str, tolerance: Decimal = Decimal(0)) -> list[dict]:
     return call_rows(conn, "SELECT * FROM compare_runs(%s::uuid, %s::uuid, %s::numeric)",
                      (str(run_a), str(run_b), tolerance))
+
+
+def run_root(conn, run_id: UUID | str) -> dict[str, dict]:
+    """The root node's values in a run, by scenario: {"ACTUAL": {"daily_natural": Decimal, ...}, ...}."""
+    columns = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in RESULT_VALUE_COLUMNS)
+    rows = call_rows(conn, pgsql.SQL("SELECT scenario, {} FROM fact_calculated_results "
+                                     "WHERE calculation_run_id = %s::uuid AND depth = 0").format(columns),
+                     (str(run_id),))
+    return {row.pop("scenario"): row for row in rows}

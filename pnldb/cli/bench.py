@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from pnldb import bench as bench_mod
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli.common import emit_json, json_option, pass_settings
 from pnldb.errors import PnlError
 
 
@@ -18,7 +18,7 @@ def _sizes(_ctx, _param, value: str) -> list[int]:
     return sizes
 
 
-@main.command()
+@click.command()
 @click.option("--sizes", default="100000,1000000", show_default=True, callback=_sizes,
               help="Facts per scenario (ACTUAL and PRIOR each) of the measured use case and date, comma-separated.")
 @click.option("--rules", default=1000, show_default=True, type=click.IntRange(0), help="Rules on the hierarchy.")

@@ -6,19 +6,16 @@ from importlib import resources
 
 import click
 
-from pnldb import api, loaders
-from pnldb import schema as schema_mod
-from pnldb.cli import main
+from pnldb import api
 from pnldb.cli.report import report
 from pnldb.cli.runs import diff_runs, list_runs
-from pnldb.embedded import EmbeddedPostgres
 
 STRUCTURE = "GLOBAL_MARKETS"
 USE_CASE = "Global Markets (demo)"
 COB = dt.date(2025, 12, 24)
 
 
-@main.command()
+@click.command()
 @click.option("--depth", type=click.IntRange(min=0), default=2, show_default=True,
               help="Depth of the report's tree.")
 @click.pass_context
@@ -30,7 +27,7 @@ def demo(ctx: click.Context, depth: int) -> None:
         _run_demo(ctx, settings, depth)
         return
     step("starting an embedded PostgreSQL")
-    with EmbeddedPostgres() as pg:
+    with api.EmbeddedPostgres() as pg:
         settings.dsn = pg.url
         try:
             _run_demo(ctx, settings, depth)
@@ -47,26 +44,26 @@ def _run_demo(ctx: click.Context, settings, depth: int) -> None:
     data = resources.files("pnldb") / "data"
     conn = settings.conn
     step(f"migrating schema {settings.schema}")
-    schema_mod.migrate(conn, settings.schema)
-    conn.execute("SELECT set_config('search_path', %s, false)", (f"{settings.schema}, public",))
+    api.migrate(conn, settings.schema)
 
     with resources.as_file(data / "hierarchy.csv") as path:
-        nodes = loaders.load_hierarchy(conn, path, STRUCTURE, "Global Markets")
+        nodes = api.load_hierarchy(conn, path, STRUCTURE, "Global Markets")
     step(f"loaded hierarchy {STRUCTURE}: {nodes['nodes_loaded']} nodes")
-    if conn.execute("SELECT 1 FROM use_cases WHERE name = %s", (USE_CASE,)).fetchone():
-        api.delete_use_case(conn, loaders.resolve_use_case(conn, USE_CASE)[0])
-    use_case_id = loaders.create_use_case(conn, USE_CASE, STRUCTURE)["use_case_id"]
+    existing = api.find_use_case(conn, USE_CASE)
+    if existing is not None:
+        api.delete_use_case(conn, existing[0])
+    use_case_id = api.create_use_case(conn, USE_CASE, STRUCTURE)["use_case_id"]
     with resources.as_file(data / "facts.csv") as path:
-        loaded = loaders.load_facts(conn, path, USE_CASE)
+        loaded = api.load_facts(conn, path, USE_CASE)
     step(f"loaded {loaded['rows_loaded']:,} facts into use case {USE_CASE!r}")
     with resources.as_file(data / "rules.json") as path:
-        rules = loaders.load_rules(conn, path, USE_CASE)
+        rules = api.load_rules(conn, path, USE_CASE)
     step(f"loaded {rules['rules_loaded']} rules")
 
     first = api.create_snapshot(conn, use_case_id, COB, run_name="Initial Run", triggered_by="pnldb demo")
     step(f"snapshot 'Initial Run': {first['status']} in {first['duration_ms']} ms")
     with resources.as_file(data / "rules_v2.json") as path:
-        loaders.load_rules(conn, path, USE_CASE)
+        api.load_rules(conn, path, USE_CASE)
     step("changed one rule: EMEA_RATES now also keeps the MACRO strategy")
     second = api.create_snapshot(conn, use_case_id, COB, run_name="Adjusted v2", triggered_by="pnldb demo")
     step(f"snapshot 'Adjusted v2': {second['status']} in {second['duration_ms']} ms")

@@ -8,15 +8,15 @@ import time
 
 import click
 
-from pnldb import loaders
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb import api
+from pnldb.cli.common import emit_json, json_option, pass_settings
 
 PROGRESS_MIN_BYTES = 8 << 20  # show a progress bar for files from 8 MiB, on a terminal only
 
 file_argument = click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 
 
-@main.group("load")
+@click.group("load")
 def load() -> None:
     """Load hierarchies, facts and rules."""
 
@@ -29,7 +29,7 @@ def load() -> None:
 @pass_settings
 def hierarchy(settings, file: str, structure_id: str, name: str | None, as_json: bool) -> None:
     """Create or replace structure S from a CSV of node_id,parent_node_id,node_name (blank parent = root)."""
-    summary = loaders.load_hierarchy(settings.conn, file, structure_id, name)
+    summary = api.load_hierarchy(settings.conn, file, structure_id, name)
     verb = "replaced" if summary["replaced"] else "created"
     click.echo(f"{verb} structure {summary['structure_id']} ({summary['name']}): "
                f"{summary['nodes_loaded']} nodes, root {summary['root']}"
@@ -54,7 +54,7 @@ def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> N
     """
     started = time.monotonic()
     with _progress(file) as progress:
-        summary = loaders.load_facts(settings.conn, file, use_case, replace=replace, progress=progress)
+        summary = api.load_facts(settings.conn, file, use_case, replace=replace, progress=progress)
     elapsed = time.monotonic() - started
     slices = summary["slices"]
     listed = ", ".join(f"{s['pnl_date']} {s['scenario']}" for s in slices[:6]) + (" ..." if len(slices) > 6 else "")
@@ -83,7 +83,7 @@ def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> N
 @pass_settings
 def rules(settings, file: str, use_case: str, as_json: bool) -> None:
     """Upsert rules from a JSON list of {node_id, predicate_json, logic_en}; all or none."""
-    summary = loaders.load_rules(settings.conn, file, use_case)
+    summary = api.load_rules(settings.conn, file, use_case)
     click.echo(f"loaded {summary['rules_loaded']} rules into use case {summary['use_case_name']!r} "
                f"({summary['inserted']} new, {summary['updated']} updated)", err=True)
     if as_json:

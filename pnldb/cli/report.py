@@ -6,11 +6,11 @@ from pathlib import Path
 import click
 
 from pnldb import report as report_mod
-from pnldb.cli import emit_json, main, pass_settings
+from pnldb.cli.common import emit_json, pass_settings
 from pnldb.errors import PnlError
 
 
-@main.command()
+@click.command()
 @click.argument("run_id")
 @click.option("--depth", type=click.IntRange(min=0), metavar="N",
               help="Show the tree down to depth N (the root is depth 0).")

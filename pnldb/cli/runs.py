@@ -7,27 +7,14 @@ from __future__ import annotations
 
 import click
 
+from pnldb import api
 from pnldb import format as fmt
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli.common import echo_lines, emit_json, json_option, pass_settings
 from pnldb.cli.params import DECIMAL, ISO_DATE
 from pnldb.jsonfmt import from_sql_json
-from pnldb.loaders import resolve_use_case
 
 
-def use_case_names(conn, ids) -> dict[str, str]:
-    rows = conn.execute("SELECT use_case_id::text, name FROM use_cases WHERE use_case_id = ANY(%s::uuid[])",
-                        (sorted({str(i) for i in ids}),)).fetchall()
-    return dict(rows)
-
-
-def echo_lines(lines) -> None:
-    for line in lines:
-        click.echo(line)
-
-
-# --- commands ------------------------------------------------------------------------------------------------
-
-@main.group("runs")
+@click.group("runs")
 def runs() -> None:
     """Calculation runs: list, show, compare."""
 
@@ -41,9 +28,8 @@ def runs() -> None:
 def list_runs(settings, pnl_date, use_case, limit, as_json) -> None:
     """Runs, newest first."""
     conn = settings.conn
-    use_case_id = resolve_use_case(conn, use_case)[0] if use_case else None
-    result = conn.execute("SELECT list_runs(%s::date, %s::uuid, %s::integer)::text",
-                          (pnl_date, use_case_id, limit)).fetchone()[0]
+    use_case_id = api.resolve_use_case(conn, use_case)[0] if use_case else None
+    result = api.list_runs_text(conn, pnl_date, use_case_id, limit)
     if as_json:
         click.echo(fmt.json_text(result))
         return
@@ -51,7 +37,7 @@ def list_runs(settings, pnl_date, use_case, limit, as_json) -> None:
     if not data["runs"]:
         click.echo("no runs")
         return
-    names = use_case_names(conn, [r["use_case_id"] for r in data["runs"]])
+    names = api.use_case_names(conn, [r["use_case_id"] for r in data["runs"]])
     echo_lines(fmt.table(
         ["RUN ID", "DATE", "USE CASE", "RUN NAME", "STATUS", "EXECUTED (UTC)", "DURATION", "BY"],
         [[r["id"], r["pnl_date"], names.get(r["use_case_id"], r["use_case_id"]), r["run_name"], r["status"],
@@ -68,7 +54,7 @@ def list_runs(settings, pnl_date, use_case, limit, as_json) -> None:
 @pass_settings
 def show_run(settings, run_id, as_json) -> None:
     """One run with its results count."""
-    result = settings.conn.execute("SELECT get_run(%s)::text", (run_id,)).fetchone()[0]
+    result = api.get_run_text(settings.conn, run_id)
     if as_json:
         click.echo(fmt.json_text(result))
         return
@@ -108,9 +94,7 @@ def diff_runs(settings, run_a, run_b, tolerance, as_json) -> None:
 
     conn.add_notice_handler(on_notice)
     try:
-        cur = conn.execute("SELECT * FROM compare_runs(%s::uuid, %s::uuid, %s::numeric)", (run_a, run_b, tolerance))
-        columns = [c.name for c in cur.description]
-        rows = [dict(zip(columns, row)) for row in cur.fetchall()]
+        rows = api.compare_runs(conn, run_a, run_b, tolerance)
     finally:
         conn.remove_notice_handler(on_notice)
 
@@ -119,7 +103,7 @@ def diff_runs(settings, run_a, run_b, tolerance, as_json) -> None:
             click.echo(f"pnldb: note: {note}", err=True)
         emit_json(rows)
         return
-    runs_ = [from_sql_json(conn.execute("SELECT get_run(%s)::text", (r,)).fetchone()[0]) for r in (run_a, run_b)]
+    runs_ = [api.get_run(conn, r) for r in (run_a, run_b)]
     echo_lines(fmt.key_values(
         (f"run {side}", f"{r['run_name']} ({r['pnl_date']}, {r['id']})") for side, r in zip("AB", runs_)))
     for note in notes:

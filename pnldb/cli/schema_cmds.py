@@ -1,23 +1,24 @@
+"""`pnldb migrate` and `pnldb render`: the schema and the SQL layer."""
 import click
 
-from pnldb import schema as schema_mod
-from pnldb.cli import main, pass_settings
+from pnldb import api
+from pnldb.cli.common import pass_settings
 
 
-@main.command()
+@click.command()
 @pass_settings
 def migrate(settings) -> None:
     """Apply pending migrations and (re)install the SQL layer."""
-    applied = schema_mod.migrate(settings.conn, settings.schema)
+    applied = api.migrate(settings.conn, settings.schema)
     if applied:
         click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}", err=True)
     else:
         click.echo("no pending migrations", err=True)
-    click.echo(f"installed {len(schema_mod.sql_files())} SQL object file(s) into schema {settings.schema}", err=True)
+    click.echo(f"installed {len(api.sql_files())} SQL object file(s) into schema {settings.schema}", err=True)
 
 
-@main.command()
+@click.command()
 @pass_settings
 def render(settings) -> None:
     """Print the rendered SQL layer, for a DBA to read or apply by hand."""
-    click.echo(schema_mod.render_sql(settings.schema), nl=False)
+    click.echo(api.render_sql(settings.schema), nl=False)

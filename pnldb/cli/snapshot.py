@@ -1,15 +1,16 @@
+"""`pnldb snapshot`: take a snapshot of a use case for a COB date and print the run with its root."""
 import click
 
 from pnldb import api
 from pnldb import format as fmt
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli.common import json_option, pass_settings
 from pnldb.cli.params import ISO_DATE
 from pnldb.errors import PnlError
-from pnldb.loaders import resolve_use_case
-from pnldb.vocabulary import MEASURES
+from pnldb.jsonfmt import from_sql_json
+from pnldb.vocabulary import MEASURES, RESULT_SCENARIOS
 
 
-@main.command()
+@click.command()
 @click.option("--use-case", "use_case", required=True, help="Use-case id or name.")
 @click.option("--date", "pnl_date", required=True, type=ISO_DATE, help="COB date, YYYY-MM-DD.")
 @click.option("--name", "run_name", help="Run name; default 'Run N'.")
@@ -19,12 +20,11 @@ from pnldb.vocabulary import MEASURES
 def snapshot(settings, use_case, pnl_date, run_name, triggered_by, as_json) -> None:
     """Take a snapshot of a use case for a COB date and print the run."""
     conn = settings.conn
-    use_case_id, _, _ = resolve_use_case(conn, use_case)
-    warnings = []
-    conn.add_notice_handler(lambda diag: warnings.append(diag.message_primary))
-    run = api.create_snapshot(conn, use_case_id, pnl_date, run_name=run_name, triggered_by=triggered_by)
+    use_case_id, _, _ = api.resolve_use_case(conn, use_case)
+    text = api.create_snapshot_text(conn, use_case_id, pnl_date, run_name=run_name, triggered_by=triggered_by)
+    run = from_sql_json(text)
     if as_json:
-        emit_json(run)
+        click.echo(fmt.json_text(text))
     else:
         _print_run(conn, run)
     if run["status"] != "COMPLETED":
@@ -39,16 +39,9 @@ def _print_run(conn, run: dict) -> None:
                f"{run['results_count']} result rows")
     if run["status"] != "COMPLETED":
         return
-    values = {
-        (scenario, measure, kind): value
-        for scenario, measure, kind, value in conn.execute(
-            """SELECT r.scenario, m.measure, k.kind, (to_jsonb(r) ->> (m.measure || '_' || k.kind))::numeric
-               FROM fact_calculated_results r, unnest(%s::text[]) m(measure), unnest(ARRAY['adjusted', 'plug']) k(kind)
-               WHERE r.calculation_run_id = %s AND r.depth = 0""", (list(MEASURES), run["id"]))
-    }
-    scenarios = ("ACTUAL", "PRIOR", "VARIANCE")
-    rows = [[m, *(fmt.money(values[(s, m, "adjusted")]) for s in scenarios)] for m in MEASURES]
-    if any(values[(s, m, "plug")] for s in scenarios for m in MEASURES):
-        rows += [[f"{m} plug", *(fmt.money(values[(s, m, "plug")]) for s in scenarios)] for m in MEASURES]
-    for line in fmt.table(["root (adjusted)", *scenarios], rows, align="lrrr"):
+    root = api.run_root(conn, run["id"])
+    rows = [[m, *(fmt.money(root[s][f"{m}_adjusted"]) for s in RESULT_SCENARIOS)] for m in MEASURES]
+    if any(root[s][f"{m}_plug"] for s in RESULT_SCENARIOS for m in MEASURES):
+        rows += [[f"{m} plug", *(fmt.money(root[s][f"{m}_plug"]) for s in RESULT_SCENARIOS)] for m in MEASURES]
+    for line in fmt.table(["root (adjusted)", *RESULT_SCENARIOS], rows, align="lrrr"):
         click.echo(line)

@@ -1,14 +1,18 @@
-"""`pnldb use-case ...`: create (and, from its own issue, delete) use cases."""
+"""`pnldb use-case ...`: create, list and (from pnldb.cli.use_case_delete) delete use cases."""
 import click
 
+from pnldb import api
 from pnldb import format as fmt
-from pnldb import loaders
-from pnldb.cli import emit_json, json_option, main, pass_settings
+from pnldb.cli.common import emit_json, json_option, pass_settings
+from pnldb.cli.use_case_delete import delete
 
 
-@main.group("use-case")
+@click.group("use-case")
 def use_case() -> None:
     """Create and delete use cases (reporting configurations)."""
+
+
+use_case.add_command(delete)
 
 
 @use_case.command("create")
@@ -19,7 +23,7 @@ def use_case() -> None:
 @pass_settings
 def create(settings, name: str, structure_id: str, description: str | None, as_json: bool) -> None:
     """Create use case NAME on structure S; prints its id, name and structure."""
-    created = loaders.create_use_case(settings.conn, name, structure_id, description)
+    created = api.create_use_case(settings.conn, name, structure_id, description)
     if as_json:
         emit_json(created)
         return
@@ -36,14 +40,7 @@ def create(settings, name: str, structure_id: str, description: str | None, as_j
 @pass_settings
 def list_(settings, as_json: bool) -> None:
     """List use cases with their structure and how many facts, rules and runs they hold."""
-    cur = settings.conn.execute(
-        """SELECT u.use_case_id, u.name, u.structure_id, u.status, u.created_at,
-                  (SELECT count(*) FROM fact_pnl_entries f WHERE f.use_case_id = u.use_case_id) AS facts,
-                  (SELECT count(*) FROM metadata_rules r WHERE r.use_case_id = u.use_case_id) AS rules,
-                  (SELECT count(*) FROM calculation_runs c WHERE c.use_case_id = u.use_case_id) AS runs
-           FROM use_cases u ORDER BY u.name""")
-    names = [c.name for c in cur.description]
-    rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    rows = api.list_use_cases(settings.conn)
     if as_json:
         emit_json(rows)
         return

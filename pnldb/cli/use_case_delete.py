@@ -1,25 +1,16 @@
 """`pnldb use-case delete ID_OR_NAME`: delete_use_case of the SQL API, with a preview and a confirmation.
-
-The `use-case` group belongs to pnldb.cli.use_case; this module adds its `delete` command to it (and
-creates the group when that module has not).
-"""
+(pnldb.cli.use_case adds it to the `use-case` group.)"""
 from __future__ import annotations
 
 import sys
 
 import click
 
+from pnldb import api
 from pnldb import format as fmt
-from pnldb.cli import json_option, main, pass_settings
+from pnldb.cli.common import json_option, pass_settings
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
-from pnldb.loaders import resolve_use_case
-
-group = main.commands.get("use-case")
-if group is None:
-    @main.group("use-case")
-    def group() -> None:
-        """Use cases."""
 
 # (label, key in use_case_footprint, key in delete_use_case's summary)
 COUNTS = [
@@ -44,7 +35,7 @@ def _summary_lines(summary: dict) -> list[str]:
     return fmt.key_values(((label, fmt.count(summary[key])) for label, _, key in COUNTS), indent="  ", align="r")
 
 
-@group.command("delete")
+@click.command("delete")
 @click.argument("id_or_name")
 @click.option("--yes", is_flag=True, help="Do not ask; required when stdin is not a terminal.")
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
@@ -53,9 +44,9 @@ def _summary_lines(summary: dict) -> list[str]:
 def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
     """Delete a use case with its rules, facts, runs and results, and print what went."""
     conn = settings.conn
-    use_case_id, name, _ = resolve_use_case(conn, id_or_name)
+    use_case_id, name, _ = api.resolve_use_case(conn, id_or_name)
     if dry_run or not yes:  # a preview: counted read-only; the delete reports what it really removed
-        footprint = conn.execute("SELECT use_case_footprint(%s)::text", (use_case_id,)).fetchone()[0]
+        footprint = api.use_case_footprint_text(conn, use_case_id)
     if dry_run:
         if as_json:
             click.echo(fmt.json_text(footprint))
@@ -74,7 +65,7 @@ def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
             click.echo(line, err=True)
         if not click.confirm(f"Delete use case '{name}' and all of this?", default=False, err=True):
             raise PnlError("not confirmed: nothing deleted")
-    summary = conn.execute("SELECT delete_use_case(%s)::text", (use_case_id,)).fetchone()[0]
+    summary = api.delete_use_case_text(conn, use_case_id)
     if as_json:
         click.echo(fmt.json_text(summary))
         return

@@ -1,0 +1,24 @@
+"""Loads from files: the loaders of pnldb.loaders, with the use case given by id or name."""
+from __future__ import annotations
+
+import psycopg
+
+from pnldb import loaders
+from pnldb.api.use_cases import resolve_use_case
+from pnldb.loaders import load_hierarchy
+from pnldb.loaders.reading import Progress
+
+__all__ = ["load_facts", "load_hierarchy", "load_rules"]
+
+
+def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False,
+               progress: Progress | None = None) -> dict:
+    """Load P&L facts from CSV into use case `use_case` (id or name): all rows or none.
+    See pnldb.loaders.load_facts for the columns, `replace` and `progress`."""
+    return loaders.load_facts(conn, source, resolve_use_case(conn, use_case), replace=replace, progress=progress)
+
+
+def load_rules(conn: psycopg.Connection, source, use_case) -> dict:
+    """Upsert rules from a JSON list of {node_id, predicate_json, logic_en} into use case `use_case`
+    (id or name): all or none. See pnldb.loaders.load_rules."""
+    return loaders.load_rules(conn, source, resolve_use_case(conn, use_case))

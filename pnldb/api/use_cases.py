@@ -1,0 +1,89 @@
+"""Use cases: found by id or name, created, listed, and what deleting one would remove."""
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+
+from pnldb.api.connection import call_json, call_json_text, call_rows
+from pnldb.errors import PnlError
+from pnldb.loaders.reading import quoted
+
+UseCase = tuple[uuid.UUID, str, str]  # (use_case_id, name, structure_id)
+
+
+def find_use_case(conn: psycopg.Connection, id_or_name) -> UseCase | None:
+    """(use_case_id, name, structure_id) of the use case with this id or, failing that, this name."""
+    text = str(id_or_name).strip()
+    row = None
+    try:
+        as_uuid = uuid.UUID(text)
+    except ValueError:
+        as_uuid = None
+    if as_uuid is not None:
+        row = conn.execute("SELECT use_case_id, name, structure_id FROM use_cases WHERE use_case_id = %s",
+                           (as_uuid,)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT use_case_id, name, structure_id FROM use_cases WHERE name = %s",
+                           (text,)).fetchone()
+    return row
+
+
+def resolve_use_case(conn: psycopg.Connection, id_or_name) -> UseCase:
+    """find_use_case, or a PnlError naming what was asked for."""
+    found = find_use_case(conn, id_or_name)
+    if found is None:
+        raise PnlError(f"unknown use case {quoted(str(id_or_name).strip())}; give a use-case id or exact name "
+                       "(see `pnldb use-case list`)")
+    return found
+
+
+def create_use_case(conn: psycopg.Connection, name: str, structure_id: str,
+                    description: str | None = None) -> dict:
+    """Insert a use case; returns its row as a dict. Unknown structure or a taken name: PnlError."""
+    name, structure_id = (name or "").strip(), (structure_id or "").strip()
+    if not name:
+        raise PnlError("use case name must not be blank")
+    with conn.transaction():
+        if conn.execute("SELECT 1 FROM hierarchy_structures WHERE structure_id = %s",
+                        (structure_id,)).fetchone() is None:
+            raise PnlError(f"unknown structure {quoted(structure_id)}; load it first with "
+                           f"pnldb load hierarchy FILE --structure {structure_id}")
+        existing = conn.execute("SELECT use_case_id FROM use_cases WHERE name = %s", (name,)).fetchone()
+        if existing is not None:
+            raise PnlError(f"use case {quoted(name)} already exists (id {existing[0]})")
+        try:
+            with conn.transaction():
+                (created,) = call_rows(
+                    conn, """INSERT INTO use_cases (name, structure_id, description) VALUES (%s, %s, %s)
+                             RETURNING use_case_id, name, structure_id, description, status, created_at""",
+                    (name, structure_id, description))
+        except psycopg.errors.UniqueViolation:  # created concurrently since the check above
+            raise PnlError(f"use case {quoted(name)} already exists") from None
+        return created
+
+
+def list_use_cases(conn: psycopg.Connection) -> list[dict]:
+    """Every use case by name, with its structure and how many facts, rules and runs it holds."""
+    return call_rows(
+        conn, """SELECT u.use_case_id, u.name, u.structure_id, u.status, u.created_at,
+                        (SELECT count(*) FROM fact_pnl_entries f WHERE f.use_case_id = u.use_case_id) AS facts,
+                        (SELECT count(*) FROM metadata_rules r WHERE r.use_case_id = u.use_case_id) AS rules,
+                        (SELECT count(*) FROM calculation_runs c WHERE c.use_case_id = u.use_case_id) AS runs
+                 FROM use_cases u ORDER BY u.name""")
+
+
+def use_case_names(conn: psycopg.Connection, ids) -> dict[str, str]:
+    """{use_case_id as text: name} of these use cases (ids unknown to the database are left out)."""
+    rows = conn.execute("SELECT use_case_id::text, name FROM use_cases WHERE use_case_id = ANY(%s::uuid[])",
+                        (sorted({str(i) for i in ids}),)).fetchall()
+    return dict(rows)
+
+
+def use_case_footprint(conn: psycopg.Connection, use_case_id) -> dict:
+    """What delete_use_case would remove, counted read-only."""
+    return call_json(conn, "use_case_footprint", str(use_case_id))
+
+
+def use_case_footprint_text(conn: psycopg.Connection, use_case_id) -> str:
+    return call_json_text(conn, "use_case_footprint", str(use_case_id))

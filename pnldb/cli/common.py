@@ -1,0 +1,74 @@
+"""What every command shares: the settings and their one connection, the --json option, and the group
+that turns every error into one line on stderr."""
+from __future__ import annotations
+
+import sys
+
+import click
+import psycopg
+
+from pnldb import api
+from pnldb.errors import PnlError
+from pnldb.jsonfmt import to_json
+
+
+def describe_db_error(exc: psycopg.Error) -> str:
+    diag = getattr(exc, "diag", None)
+    primary = (diag.message_primary if diag else None) or str(exc).strip().splitlines()[0]
+    parts = [primary]
+    if diag is not None and diag.message_detail:
+        parts.append(diag.message_detail)
+    if diag is not None and diag.message_hint:
+        parts.append(f"hint: {diag.message_hint}")
+    return " ".join(" ".join(p.split()) for p in parts)
+
+
+class PnlGroup(click.Group):
+    """Every error a subcommand meets becomes one line on stderr: usage errors (a malformed date or
+    uuid, a missing argument) exit 2 as in click, everything else exits 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            click.echo(f"pnldb: error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(2)
+        except PnlError as exc:
+            click.echo(f"pnldb: error: {exc}", err=True)
+            sys.exit(1)
+        except psycopg.Error as exc:
+            click.echo(f"pnldb: error: {describe_db_error(exc)}", err=True)
+            sys.exit(1)
+
+
+class Settings:
+    """--dsn and --schema, and the command's one connection, opened on first use."""
+
+    def __init__(self, dsn: str | None, schema: str):
+        self.dsn = dsn
+        self.schema = schema
+        self._conn = None
+
+    @property
+    def conn(self) -> psycopg.Connection:
+        if self._conn is None:
+            self._conn = api.open_connection(self.dsn, self.schema)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+pass_settings = click.pass_obj
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the SQL API's JSON.")
+
+
+def emit_json(value) -> None:
+    click.echo(to_json(value))
+
+
+def echo_lines(lines) -> None:
+    for line in lines:
+        click.echo(line)

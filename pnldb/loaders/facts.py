@@ -1,0 +1,279 @@
+"""P&L facts from CSV: every cell checked in Python while the good rows stream into a staging table with
+COPY, then one INSERT under the use case's exclusive lock; all rows or none."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import uuid
+from decimal import Decimal
+
+import psycopg
+from psycopg import sql as pgsql
+
+from pnldb.errors import PnlError
+from pnldb.loaders.reading import (
+    MAX_REPORTED,
+    BadLine,
+    Progress,
+    nul_column,
+    open_source,
+    problems_error,
+    quoted,
+    read_header,
+    read_lines,
+)
+from pnldb.vocabulary import FACT_MEASURES, SCENARIOS
+
+FACT_REQUIRED = ("pnl_date", "category_code", *FACT_MEASURES, "scenario")
+FACT_OPTIONAL = ("use_case_id", "amount")
+
+_AMOUNT_FAST = re.compile(r"-?\d{1,16}(?:\.\d{1,2})?")
+_AMOUNT_SLOW = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_CENT = Decimal("0.01")
+_LIMIT = Decimal(10) ** 16
+
+
+class _Bad(Exception):
+    """One bad cell: the message names the value; the caller adds line and column."""
+
+
+def parse_amount(text: str) -> Decimal:
+    """A numeric(18,2) amount: at most 2 decimals (trailing zeros aside), |x| < 1e16."""
+    s = text.strip()
+    if not s:
+        raise _Bad("is empty; expected an amount")
+    if not _AMOUNT_SLOW.fullmatch(s):
+        raise _Bad(f"{quoted(text)} is not a number")
+    value = Decimal(s)
+    if abs(value) >= _LIMIT:
+        raise _Bad(f"{quoted(text)} is out of range for numeric(18,2) (|amount| must be below 1e16)")
+    cents = value.quantize(_CENT)
+    if cents != value:
+        raise _Bad(f"{quoted(text)} has more than 2 decimal places")
+    return cents
+
+
+def _amount_text(text: str) -> str:
+    """The exact text sent to PostgreSQL for an amount cell."""
+    if _AMOUNT_FAST.fullmatch(text):
+        return text
+    return format(parse_amount(text), "f")
+
+
+def _date_text(text: str) -> str:
+    s = text.strip()
+    if not _DATE.fullmatch(s):
+        raise _Bad(f"{quoted(text)} is not a date (expected YYYY-MM-DD)")
+    try:
+        dt.date.fromisoformat(s)
+    except ValueError:
+        raise _Bad(f"{quoted(text)} is not a valid date") from None
+    return s
+
+
+def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str], replace: bool = False,
+               progress: Progress | None = None) -> dict:
+    """Load P&L facts from CSV into `use_case`, (use_case_id, name, structure_id) as
+    pnldb.api.resolve_use_case finds it: all rows or none.
+
+    Columns are matched by name, in any order: pnl_date, category_code, daily_amount, wtd_amount,
+    ytd_amount, scenario are required; use_case_id is optional (a blank cell means `use_case`, any
+    other value must be that use case); amount is optional (the legacy copy of daily_amount: blank,
+    or equal to daily_amount); every other column is a dimension, stored in `attributes` as a string
+    (blank cells omitted, surrounding spaces trimmed). With `replace`, existing facts of the use case
+    for exactly the (pnl_date, scenario) slices in the file are deleted first, in the same
+    transaction, so reloading a corrected file is idempotent.
+
+    `progress`, if given, is called with the number of bytes read since its previous call.
+    """
+    uc_id, uc_name, structure_id = use_case
+    binary, fname, owned = open_source(source)
+    try:
+        with conn.transaction():
+            return _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, progress)
+    finally:
+        if owned:
+            binary.close()
+
+
+def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, progress) -> dict:
+    reader = csv.reader(read_lines(binary, progress))
+    header = read_header(reader, fname, FACT_REQUIRED)
+    ncols = len(header)
+    col = {c: i for i, c in enumerate(header)}
+    dims = [c for c in header if c not in FACT_REQUIRED and c not in FACT_OPTIONAL]
+    i_date, i_cat, i_scen = col["pnl_date"], col["category_code"], col["scenario"]
+    i_daily, i_wtd, i_ytd = (col[m] for m in FACT_MEASURES)
+    i_uc, i_amount = col.get("use_case_id"), col.get("amount")
+    i_dims = [col[d] for d in dims]
+
+    stage_cols = [pgsql.Identifier(f"d{k}") for k in range(len(dims))]
+    conn.execute("DROP TABLE IF EXISTS pg_temp.pnldb_fact_stage")
+    conn.execute(pgsql.SQL(
+        "CREATE TEMP TABLE pnldb_fact_stage (pnl_date date, scenario text, category_code text, "
+        "daily_amount numeric, wtd_amount numeric, ytd_amount numeric{dims}) ON COMMIT DROP").format(
+        dims=pgsql.SQL("").join(pgsql.SQL(", {} text").format(c) for c in stage_cols)))
+
+    problems: list[str] = []
+    bad_rows = 0
+    good_dates: dict[str, str] = {}
+    good_ucs = {"", str(uc_id)}
+    scenarios = set(SCENARIOS)
+    slices: dict[tuple[str, str], int] = {}
+    codes: dict[str, int] = {}
+    fast_amount = _AMOUNT_FAST.fullmatch
+
+    def bad(line: int, column: str, message: str) -> None:
+        nonlocal bad_rows
+        bad_rows += 1
+        if len(problems) < MAX_REPORTED:
+            problems.append(f"line {line}, column {column}: {message}")
+
+    with conn.cursor() as cur, cur.copy(pgsql.SQL("COPY pnldb_fact_stage FROM STDIN")) as cp:
+        write = cp.write_row
+        try:
+            for row in reader:
+                if len(row) != ncols:
+                    if not row:
+                        continue  # blank line
+                    line = reader.line_num
+                    bad_rows += 1
+                    if len(problems) < MAX_REPORTED:
+                        problems.append(f"line {line}: {len(row)} cells, expected {ncols} (as in the header)")
+                    continue
+                # the cheap checks first; anything unusual goes the slow way and may fail there
+                c = -1
+                try:
+                    if i_uc is not None and row[i_uc] not in good_ucs:
+                        c = i_uc
+                        _check_use_case_cell(row[i_uc], uc_id, uc_name)
+                        good_ucs.add(row[i_uc])
+                    c = i_date
+                    d = good_dates.get(row[i_date])
+                    if d is None:
+                        d = good_dates[row[i_date]] = _date_text(row[i_date])
+                    c = i_scen
+                    sc = row[i_scen]
+                    if sc not in scenarios:
+                        sc = sc.strip()
+                        if sc not in scenarios:
+                            raise _Bad(f"{quoted(row[i_scen])} is not a scenario (expected {' or '.join(SCENARIOS)})")
+                    c = i_cat
+                    cat = row[i_cat].strip()
+                    if not cat:
+                        raise _Bad("is blank; expected a node_id of the structure")
+                    c = i_daily
+                    daily = row[i_daily]
+                    if not fast_amount(daily):
+                        daily = _amount_text(daily)
+                    c = i_wtd
+                    wtd = row[i_wtd]
+                    if not fast_amount(wtd):
+                        wtd = _amount_text(wtd)
+                    c = i_ytd
+                    ytd = row[i_ytd]
+                    if not fast_amount(ytd):
+                        ytd = _amount_text(ytd)
+                    if i_amount is not None and row[i_amount] and row[i_amount] != daily:
+                        c = i_amount
+                        _check_legacy_amount(row[i_amount], daily)
+                except _Bad as exc:
+                    bad(reader.line_num, header[c], str(exc))
+                    continue
+                if bad_rows:
+                    continue  # keep validating, stop writing
+                key = (d, sc)
+                slices[key] = slices.get(key, 0) + 1
+                codes[cat] = codes.get(cat, 0) + 1
+                if i_dims:
+                    write((d, sc, cat, daily, wtd, ytd, *[row[i] for i in i_dims]))
+                else:
+                    write((d, sc, cat, daily, wtd, ytd))
+        except BadLine as exc:
+            column = nul_column(exc.text, header) if exc.text is not None else ""
+            bad_rows += 1
+            problems.append(f"line {reader.line_num + 1}{column}: {exc}")
+        except csv.Error as exc:
+            bad_rows += 1
+            problems.append(f"line {reader.line_num}: {exc}")
+    if bad_rows:
+        raise problems_error(fname, "bad rows", problems, bad_rows)
+
+    # Checked and staged; now the writes, under the use case's exclusive lock (see lock_use_case): one
+    # loader at a time, after running snapshots of the use case, before the next ones.
+    conn.execute("SELECT lock_use_case(%s, true)", (uc_id,))
+    if conn.execute("SELECT 1 FROM use_cases WHERE use_case_id = %s", (uc_id,)).fetchone() is None:
+        raise PnlError(f"use case {quoted(uc_name)} was deleted while {fname} was being read; nothing loaded")
+    slice_dates = [d for d, _ in slices]
+    slice_scens = [s for _, s in slices]
+    existing = {(r[0].isoformat(), r[1]) for r in conn.execute(
+        """SELECT s.pnl_date, s.scenario FROM unnest(%s::date[], %s::text[]) AS s (pnl_date, scenario)
+           WHERE EXISTS (SELECT 1 FROM fact_pnl_entries f WHERE f.use_case_id = %s
+                         AND f.pnl_date = s.pnl_date AND f.scenario = s.scenario)""",
+        (slice_dates, slice_scens, uc_id)).fetchall()} if slices else set()
+    deleted = 0
+    if replace and existing:
+        deleted = conn.execute(
+            """DELETE FROM fact_pnl_entries f USING unnest(%s::date[], %s::text[]) AS s (pnl_date, scenario)
+               WHERE f.use_case_id = %s AND f.pnl_date = s.pnl_date AND f.scenario = s.scenario""",
+            (slice_dates, slice_scens, uc_id)).rowcount
+
+    inserted = conn.execute(pgsql.SQL(
+        """INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code,
+                                         daily_amount, wtd_amount, ytd_amount, amount, attributes)
+           SELECT %s, pnl_date, scenario, category_code, daily_amount, wtd_amount, ytd_amount, daily_amount,
+                  {attributes}
+           FROM pnldb_fact_stage""").format(attributes=_attributes_sql(dims, stage_cols)), (uc_id,)).rowcount
+    conn.execute("DROP TABLE pg_temp.pnldb_fact_stage")
+
+    nodes = {r[0] for r in conn.execute(
+        "SELECT node_id FROM dim_hierarchy WHERE structure_id = %s AND node_id = ANY (%s::text[])",
+        (structure_id, list(codes))).fetchall()}
+    unmapped = sorted(c for c in codes if c not in nodes)
+    return {
+        "use_case_id": uc_id,
+        "use_case_name": uc_name,
+        "rows_loaded": inserted,
+        "slices": [{"pnl_date": d, "scenario": s, "rows": n} for (d, s), n in sorted(slices.items())],
+        "replace": replace,
+        "slices_replaced": len(existing) if replace else 0,
+        "rows_deleted": deleted,
+        "slices_added_to": 0 if replace else len(existing),
+        "dimensions": dims,
+        "unmapped_rows": sum(codes[c] for c in unmapped),
+        "unmapped_codes": unmapped,
+    }
+
+
+def _check_use_case_cell(text: str, uc_id: uuid.UUID, uc_name: str) -> None:
+    s = text.strip()
+    if not s:
+        return
+    try:
+        if uuid.UUID(s) == uc_id:
+            return
+    except ValueError:
+        raise _Bad(f"{quoted(text)} is not a use case id (a uuid)") from None
+    raise _Bad(f"{quoted(text)} is not the use case being loaded ({uc_name}, {uc_id})")
+
+
+def _check_legacy_amount(text: str, daily: str) -> None:
+    if not text.strip():
+        return
+    amount = parse_amount(text)
+    if amount != Decimal(daily):
+        raise _Bad(f"{quoted(text)} differs from daily_amount {daily}; amount is the legacy copy of "
+                   f"daily_amount: leave it blank or equal")
+
+
+def _attributes_sql(dims: list[str], stage_cols: list[pgsql.Identifier]) -> pgsql.Composable:
+    """jsonb of the non-blank, trimmed dimension cells; keys are the header names, as literals."""
+    if not dims:
+        return pgsql.SQL("'{}'::jsonb")
+    pairs = [pgsql.SQL("{}, NULLIF(btrim({}), '')").format(pgsql.Literal(d), c) for d, c in zip(dims, stage_cols)]
+    chunks = [pairs[i:i + 50] for i in range(0, len(pairs), 50)]  # 100 arguments per function call
+    return pgsql.SQL(" || ").join(
+        pgsql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(pgsql.SQL(", ").join(chunk))
+        for chunk in chunks)

@@ -1,0 +1,153 @@
+"""A hierarchy structure from a CSV of node_id,parent_node_id,node_name: checked to be one tree, then
+its nodes replaced in one transaction."""
+from __future__ import annotations
+
+import csv
+
+import psycopg
+
+from pnldb.errors import PnlError
+from pnldb.loaders.reading import (
+    MAX_REPORTED,
+    BadLine,
+    nul_column,
+    open_source,
+    problems_error,
+    quoted,
+    read_header,
+    read_lines,
+    source_name,
+)
+from pnldb.vocabulary import UNMAPPED
+
+HIERARCHY_COLUMNS = ("node_id", "parent_node_id", "node_name")
+
+
+def load_hierarchy(conn: psycopg.Connection, source, structure_id: str, name: str | None = None) -> dict:
+    """Create or replace structure `structure_id` from a CSV of node_id,parent_node_id,node_name.
+
+    Rows may come in any order; a blank parent marks the root. The structure row is upserted (its
+    name set to `name` when given, else kept, else the id) and its nodes replaced, in one transaction.
+    Refuses, changing nothing, when the file is not one tree or when a rule sits on a node the file
+    drops.
+    """
+    structure_id = (structure_id or "").strip()
+    if not structure_id:
+        raise PnlError("--structure must not be blank")
+    nodes, lines = _read_hierarchy(source)
+    problems = _check_tree(nodes, lines)
+    fname = source_name(source)
+    if problems:
+        raise problems_error(fname, "problems", problems, len(problems))
+
+    with conn.transaction():
+        existed = conn.execute(
+            "SELECT name FROM hierarchy_structures WHERE structure_id = %s FOR UPDATE", (structure_id,)).fetchone()
+        orphans = conn.execute(
+            """SELECT r.node_id, u.name FROM metadata_rules r JOIN use_cases u USING (use_case_id)
+               WHERE u.structure_id = %s AND NOT (r.node_id = ANY (%s::text[]))
+               ORDER BY r.node_id, u.name""", (structure_id, list(nodes))).fetchall()
+        if orphans:
+            listed = ", ".join(f"node {quoted(n)} (use case {quoted(u)})" for n, u in orphans[:MAX_REPORTED])
+            more = f" and {len(orphans) - MAX_REPORTED} more" if len(orphans) > MAX_REPORTED else ""
+            raise PnlError(f"{fname}: cannot replace structure {structure_id}: rules sit on nodes the file "
+                           f"drops: {listed}{more}; delete those rules or keep the nodes; nothing loaded")
+        final_name = name if name else (existed[0] if existed else structure_id)
+        conn.execute(
+            """INSERT INTO hierarchy_structures (structure_id, name) VALUES (%s, %s)
+               ON CONFLICT (structure_id) DO UPDATE SET name = EXCLUDED.name""", (structure_id, final_name))
+        removed = conn.execute("DELETE FROM dim_hierarchy WHERE structure_id = %s", (structure_id,)).rowcount
+        copy_sql = "COPY dim_hierarchy (structure_id, node_id, parent_node_id, node_name) FROM STDIN"
+        with conn.cursor() as cur, cur.copy(copy_sql) as cp:
+            for node_id, (parent, node_name) in nodes.items():
+                cp.write_row((structure_id, node_id, parent, node_name))
+        root = next(n for n, (p, _) in nodes.items() if p is None)
+    return {"structure_id": structure_id, "name": final_name, "nodes_loaded": len(nodes),
+            "root": root, "replaced": existed is not None, "nodes_removed": removed}
+
+
+def _read_hierarchy(source) -> tuple[dict[str, tuple[str | None, str]], dict[str, int]]:
+    """{node_id: (parent or None, name)} and {node_id: line}; row-level problems raise at once."""
+    binary, fname, owned = open_source(source)
+    problems: list[str] = []
+    nodes: dict[str, tuple[str | None, str]] = {}
+    lines: dict[str, int] = {}
+    header: list[str] = []
+    try:
+        reader = csv.reader(read_lines(binary, None))
+        try:
+            header = read_header(reader, fname, HIERARCHY_COLUMNS)
+            extra = [c for c in header if c not in HIERARCHY_COLUMNS]
+            if extra:
+                raise PnlError(f"{fname}: line 1: unexpected column{'s' if len(extra) > 1 else ''} "
+                               f"{', '.join(extra)}; the header is node_id,parent_node_id,node_name")
+            i_node, i_parent, i_name = (header.index(c) for c in HIERARCHY_COLUMNS)
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    problems.append(f"line {line}: {len(row)} cells, expected {len(header)}")
+                    continue
+                node_id, parent, node_name = row[i_node].strip(), row[i_parent].strip(), row[i_name].strip()
+                if not node_id:
+                    problems.append(f"line {line}: node_id is blank")
+                    continue
+                if node_id == UNMAPPED:
+                    problems.append(f"line {line}: node_id {UNMAPPED} is reserved for unmapped facts")
+                    continue
+                if not node_name:
+                    problems.append(f"line {line}: node_name of node {quoted(node_id)} is blank")
+                if node_id in nodes:
+                    problems.append(f"line {line}: node {quoted(node_id)} already defined on line {lines[node_id]}")
+                    continue
+                nodes[node_id] = (parent or None, node_name)
+                lines[node_id] = line
+        except BadLine as exc:
+            col = nul_column(exc.text, header) if exc.text is not None else ""
+            problems.append(f"line {reader.line_num + 1}{col}: {exc}")
+        except csv.Error as exc:
+            problems.append(f"line {reader.line_num}: {exc}")
+    finally:
+        if owned:
+            binary.close()
+    if problems:
+        raise problems_error(fname, "problems", problems, len(problems))
+    if not nodes:
+        raise PnlError(f"{fname}: no nodes; a structure needs at least a root")
+    return nodes, lines
+
+
+def _check_tree(nodes: dict[str, tuple[str | None, str]], lines: dict[str, int]) -> list[str]:
+    """Unknown parents, roots other than exactly one, cycles; each problem names its line(s)."""
+    problems: list[str] = []
+    roots = [n for n, (p, _) in nodes.items() if p is None]
+    for node_id, (parent, _) in nodes.items():
+        if parent is not None and parent not in nodes:
+            problems.append(f"line {lines[node_id]}: parent_node_id {quoted(parent)} of node {quoted(node_id)} "
+                            f"is not a node of the file")
+    if len(roots) > 1:
+        first = roots[0]
+        for other in roots[1:]:
+            problems.append(f"line {lines[other]}: node {quoted(other)} has no parent, but {quoted(first)} "
+                            f"(line {lines[first]}) is already the root")
+    # cycles: walk up from every node; a walk that meets its own trail has found a cycle
+    state: dict[str, int] = {}  # 1 = on the current trail, 2 = leads to a root or a dead end
+    for start in nodes:
+        if start in state:
+            continue
+        trail = []
+        node = start
+        while node is not None and node in nodes and node not in state:
+            state[node] = 1
+            trail.append(node)
+            node = nodes[node][0]
+        if node is not None and state.get(node) == 1:
+            cycle = trail[trail.index(node):]
+            shown = " -> ".join(f"{quoted(n)} (line {lines[n]})" for n in cycle)
+            problems.append(f"cycle: {shown} -> {quoted(node)}")
+        for n in trail:
+            state[n] = 2
+    if not roots and not any(p.startswith("cycle") for p in problems):
+        problems.append("no root: every node has a parent")
+    return problems
