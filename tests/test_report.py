@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from pnldb import report as report_mod
+from pnldb.api import fetch_report
 from pnldb.cli import main
 from tests.builders import cond, facts, rule, snapshot, structure, use_case
 from tests.test_sample_data import load_sample, read_hierarchy
@@ -209,7 +210,7 @@ def test_a_few_queries_whatever_the_size(conn, run_id):
 
     conn.execute = counting
     try:
-        report = report_mod.fetch_report(conn, run_id)
+        report = fetch_report(conn, run_id)
     finally:
         del conn.execute
     assert len(report["nodes"]) == len(TREE_ORDER)
