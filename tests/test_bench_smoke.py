@@ -7,7 +7,7 @@ import json
 import psycopg
 from click.testing import CliRunner
 
-from pnldb import bench
+from pnldb.bench import generation
 from pnldb.cli import main
 
 SMALL = ["--sizes", "2000", "--rules", "20", "--repeat", "1", "--other-dates", "2"]
@@ -16,7 +16,7 @@ SMALL = ["--sizes", "2000", "--rules", "20", "--repeat", "1", "--other-dates", "
 def _no_scratch_schema_left(db_url) -> bool:
     with psycopg.connect(db_url) as conn:
         return conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
-                            (bench.BENCH_SCHEMA,)).fetchone()[0] == 0
+                            (generation.BENCH_SCHEMA,)).fetchone()[0] == 0
 
 
 def test_bench_runs_prints_its_table_and_passes_its_checks(db_url):
@@ -42,7 +42,7 @@ def test_bench_json_has_every_measurement(db_url):
     assert len(size["scope_only_date"]["snapshot_s"]) == 1
     assert len(size["write_floor_s"]) == 1 and size["write_floor_s"][0] > 0
     assert size["check"]["root_ties_out"] is True
-    assert size["check"]["result_rows"] == 3 * (bench.node_count() + 1)  # the data has unmapped codes
+    assert size["check"]["result_rows"] == 3 * (generation.node_count() + 1)  # the data has unmapped codes
     assert size["reference"]["matches_engine"] is True
     assert size["load"]["rows"] == 4000
     assert size["fact_rows_total"] == 2 * 2000 * (1 + 2 + 1)  # the date, 2 other dates, a second use case
@@ -54,14 +54,14 @@ def test_bench_json_has_every_measurement(db_url):
 
 def test_a_wrong_answer_fails_the_bench(db_url, monkeypatch):
     """An engine that ignores every rule is fast and wrong: the comparison with the reference catches it."""
-    prepare = bench.prepare_schema
+    prepare = generation.prepare_schema
 
     def prepare_then_break_the_rules(conn, schema):
         prepare(conn, schema)
         conn.execute(f"CREATE OR REPLACE FUNCTION {schema}.predicate_sql(p_predicate jsonb) RETURNS text "
                      "LANGUAGE sql IMMUTABLE AS $$ SELECT 'true' $$")
 
-    monkeypatch.setattr(bench, "prepare_schema", prepare_then_break_the_rules)
+    monkeypatch.setattr(generation, "prepare_schema", prepare_then_break_the_rules)
     result = CliRunner().invoke(main, ["--dsn", db_url, "bench", *SMALL, "--load-max", "0"])
     assert result.exit_code == 1
     assert "differ from the Python reference" in result.stderr
@@ -75,14 +75,15 @@ def test_bad_sizes_are_refused():
 
 
 def test_rules_are_deterministic_nested_and_cover_every_operator():
-    rules = bench.make_rules(1000)
-    assert rules == bench.make_rules(1000)
+    rules = generation.make_rules(1000)
+    assert rules == generation.make_rules(1000)
     assert len({r["node_id"] for r in rules}) == 1000
     operators = {c["operator"] for r in rules for c in r["predicate_json"]["conditions"]}
     assert operators == {"equals", "not_equals", "in", "not_in", "greater_than", "less_than"}
     assert {r["predicate_json"]["conjunction"] for r in rules} == {"AND", "OR"}
-    levels = {bench.LEVELS[i][0] for i in range(len(bench.LEVELS))}
+    levels = {generation.LEVELS[i][0] for i in range(len(generation.LEVELS))}
     assert {r["node_id"][:2] for r in rules} >= {p[:2] for p in levels}  # every depth carries rules
     ruled = {r["node_id"] for r in rules}
-    nested = [n for n in ruled if n.startswith("SD") and bench.node_id(2, bench.parent_number(3, int(n[2:]))) in ruled]
+    nested = [n for n in ruled if n.startswith("SD")
+              and generation.node_id(2, generation.parent_number(3, int(n[2:]))) in ruled]
     assert nested  # some sub-desk rules sit below a desk rule
