@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -12,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from pnldb import report as report_mod
+from pnldb.api import fetch_report
 from pnldb.cli import main
 from tests.builders import cond, facts, rule, snapshot, structure, use_case
 from tests.test_sample_data import load_sample, read_hierarchy
@@ -24,6 +27,8 @@ TREE = [
     ("EMEA", "FIRM"), ("RATES", "EMEA"), ("RATES_1", "RATES"), ("RATES_2", "RATES"), ("FX", "EMEA"), ("FX_1", "FX"),
     ("AMER", "FIRM"), ("EQ", "AMER"), ("EQ_1", "EQ"),
 ]
+LEGEND = ("* a rule sits on the node    ~ plug is non-zero (adjusted differs from natural in ACTUAL or PRIOR)    "
+          "values are adjusted")
 TREE_ORDER = ["FIRM", "AMER", "EQ", "EQ_1", "EMEA", "FX", "FX_1", "RATES", "RATES_1", "RATES_2", "__UNMAPPED__"]
 DEPTH = {"FIRM": 0, "AMER": 1, "EMEA": 1, "__UNMAPPED__": 1, "EQ": 2, "FX": 2, "RATES": 2,
          "EQ_1": 3, "FX_1": 3, "RATES_1": 3, "RATES_2": 3}
@@ -86,6 +91,22 @@ def tree_lines(stdout: str) -> dict[str, str]:
     return lines
 
 
+def text_header(stdout: str) -> dict[str, str]:
+    """{label: value} of the header of the text report (label and value are two or more blanks apart)."""
+    return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in stdout.split("\n\n")[0].splitlines())
+
+
+def expected_header(conn, run_id) -> dict[str, str]:
+    """The header of the report of the `run_id` fixture's run, from the database."""
+    use_case_id, executed_at, duration_ms = conn.execute(
+        "SELECT use_case_id, executed_at, calculation_duration_ms FROM calculation_runs WHERE id = %s",
+        (run_id,)).fetchone()
+    return {"run": f"{run_id}  Initial Run", "use case": f"Project Sterling  ({use_case_id})",
+            "COB date": "2025-12-24", "status": "COMPLETED", "triggered by": "user123",
+            "executed at": executed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "duration": f"{duration_ms:,} ms", "rules applied": "1", "result rows": "33"}
+
+
 # ---------------------------------------------------------------------------------------------- text
 
 def test_text_report_prints_the_header_and_the_tree_in_order(conn, db_url, run_id):
@@ -93,18 +114,12 @@ def test_text_report_prints_the_header_and_the_tree_in_order(conn, db_url, run_i
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert result.stderr == ""
-    header = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in out.split("\n\n")[0].splitlines())
-    assert header["run"].startswith(str(run_id)) and header["run"].endswith("Initial Run")
-    assert header["use case"].startswith("Project Sterling")
-    assert header["COB date"] == "2025-12-24" and header["status"] == "COMPLETED"
-    assert header["triggered by"] == "user123" and header["rules applied"] == "1"
-    assert header["duration"].endswith(" ms") and header["executed at"].endswith(" UTC")
-    assert header["result rows"] == "33"
+    assert text_header(out) == expected_header(conn, run_id)
     lines = tree_lines(out)
     assert list(lines) == TREE_ORDER  # children by node_id, __UNMAPPED__ last
     for node, line in lines.items():
         assert line[3:].index(node) == 2 * DEPTH[node], line  # indented two spaces per level
-    assert "* a rule sits on the node" in out and "~ plug is non-zero" in out
+    assert out.splitlines()[-1] == LEGEND
 
 
 def test_text_values_are_the_adjusted_amounts_exactly_formatted(conn, db_url, run_id):
@@ -143,7 +158,7 @@ def test_columns_are_aligned_and_fit_160_columns(conn, db_url, run_id):
 def test_depth_cuts_the_tree(conn, db_url, run_id):
     out = invoke(db_url, "report", str(run_id), "--depth", "1").stdout
     assert list(tree_lines(out)) == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
-    assert "tree cut below depth 1" in out
+    assert out.splitlines()[-1] == LEGEND + "    tree cut below depth 1"
     assert list(tree_lines(invoke(db_url, "report", str(run_id), "--depth", "0").stdout)) == ["FIRM"]
     bad = invoke(db_url, "report", str(run_id), "--depth", "-1")
     assert bad.exit_code == 2
@@ -158,6 +173,7 @@ def test_hostile_and_unicode_names_are_safe_on_a_terminal_and_stay_aligned(conn,
     out = invoke(db_url, "report", str(snapshot(conn, uc))).stdout
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
     assert "東京 Rates ✓" in out
+    assert "red\ufffd[31m bell\ufffd \ufffdevil" in out  # each control or format character shown as U+FFFD
     rows = [line for line in out.splitlines() if re.match(r"^[ *~]{3}\s*(ROOT|TOKYO|EVIL)\b", line)]
     assert len(rows) == 3
     assert len({report_mod.display_width(line) for line in rows}) == 1
@@ -180,7 +196,8 @@ def test_json_is_the_run_the_nodes_and_the_rules_with_exact_money(conn, db_url, 
         assert node["is_override"] == (node["node_id"] == "RATES")
         for s in SCENARIOS:
             row = node[s]
-            assert set(row) == {f"{m}_{k}" for m in MEASURES for k in ("natural", "adjusted", "plug")} | {"is_reconciled"}
+            kinds = ("natural", "adjusted", "plug")
+            assert set(row) == {f"{m}_{k}" for m in MEASURES for k in kinds} | {"is_reconciled"}
             for m in MEASURES:
                 assert row[f"{m}_adjusted"] == want[(node["node_id"], s, m)]
                 assert row[f"{m}_natural"] - row[f"{m}_adjusted"] == row[f"{m}_plug"]
@@ -189,7 +206,9 @@ def test_json_is_the_run_the_nodes_and_the_rules_with_exact_money(conn, db_url, 
     assert rates["ACTUAL"]["is_reconciled"] is False and data["nodes"][1]["ACTUAL"]["is_reconciled"] is True
     [r] = data["rules"]
     assert r["node_id"] == "RATES" and r["logic_en"] == "Rates: FLOW only"
-    assert r["predicate_json"] == cond("strategy", "in", ["FLOW"]) and "strategy" in r["sql_where"]
+    assert r["predicate_json"] == cond("strategy", "in", ["FLOW"])
+    assert r["sql_where"] == conn.execute("SELECT sql_where FROM calculation_run_rules WHERE calculation_run_id = %s",
+                                          (run_id,)).fetchone()[0]
     assert set(r) == {"rule_id", "node_id", "predicate_json", "sql_where", "logic_en"}
 
 
@@ -209,7 +228,7 @@ def test_a_few_queries_whatever_the_size(conn, run_id):
 
     conn.execute = counting
     try:
-        report = report_mod.fetch_report(conn, run_id)
+        report = fetch_report(conn, run_id)
     finally:
         del conn.execute
     assert len(report["nodes"]) == len(TREE_ORDER)
@@ -292,6 +311,54 @@ def parse(text: str) -> Page:
     return page
 
 
+class Elements(HTMLParser):
+    """Every element as (tag, attrs, its text and its descendants', the classes of the tables it sits in)."""
+
+    VOID = frozenset({"br", "meta", "img", "input", "link", "hr"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found: list[tuple[str, dict, str, list]] = []
+        self._open: list[tuple[str, dict, list[str]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self._open.append((tag, dict(attrs), []))
+
+    def handle_endtag(self, tag):
+        if self._open and self._open[-1][0] == tag:
+            _, attrs, chunks = self._open.pop()
+            tables = [a.get("class") for t, a, _ in self._open if t == "table"]
+            self.found.append((tag, attrs, "".join(chunks), tables))
+
+    def handle_data(self, data):
+        for _, _, chunks in self._open:
+            chunks.append(data)
+
+
+def elements(text: str) -> list[tuple[str, dict, str, list]]:
+    parser = Elements()
+    parser.feed(text)
+    parser.close()
+    return parser.found
+
+
+def html_header(text: str) -> dict[str, str]:
+    found = elements(text)
+    return dict(zip([t for tag, _, t, _ in found if tag == "dt"], [t for tag, _, t, _ in found if tag == "dd"]))
+
+
+def html_rules(text: str) -> list[list[str]]:
+    """The text of each cell of each row of the rules table."""
+    cells = [t for tag, _, t, tables in elements(text) if tag == "td" and "rules" in tables]
+    return [cells[i:i + 5] for i in range(0, len(cells), 5)]
+
+
+def html_notes(text: str) -> list[str]:
+    """The texts that stand in for an empty tree or rules table."""
+    return [t for tag, attrs, t, _ in elements(text) if tag == "p" and attrs.get("class") == "empty"]
+
+
 def assert_self_contained(text: str, page: Page) -> None:
     for tag, attrs in page.tags:
         for name, value in attrs.items():
@@ -327,9 +394,13 @@ def test_html_is_a_self_contained_collapsible_tree_with_correct_totals(conn, db_
     assert "plug" not in next(r for r in page.rows if r["nid"] == "AMER")["marks"]
     assert next(r for r in page.rows if r["nid"] == "FIRM")["cells"][0]["adjusted"] == "999,016.41"
     # the run header, the rules table, the toggles
-    body = "".join(page.text)
-    assert "Initial Run" in body and "Project Sterling" in body and "COMPLETED" in body and "user123" in body
-    assert "Rates: FLOW only" in body and "strategy" in body
+    assert html_header(text) == expected_header(conn, run_id)
+    rule_id, sql_where = conn.execute("SELECT rule_id, sql_where FROM calculation_run_rules "
+                                      "WHERE calculation_run_id = %s", (run_id,)).fetchone()
+    [[number, node, logic, where, predicate]] = html_rules(text)
+    assert [number, node, logic, where] == [str(rule_id), "RATESName of RATES", "Rates: FLOW only", sql_where]
+    assert json.loads(predicate) == cond("strategy", "in", ["FLOW"])
+    assert [a["href"] for tag, a, t, _ in elements(text) if tag == "a"] == [f"#{rates['id']}"]
     assert sum(1 for tag, attrs in page.tags if tag == "button" and "tog" in (attrs.get("class") or "")) == 6
     assert any("collapsed" in s for s in page.scripts)
 
@@ -338,8 +409,8 @@ def test_html_escapes_hostile_text_from_the_database(conn, db_url, tmp_path):
     evil_name = """<script>alert("name")</script> & 'quotes' "double" Zürich ₿ ✓"""
     evil_id = """"><img src=x onerror=alert(1)>"""
     structure(conn, "S", [("ROOT", None), ("DESK", "ROOT")])
-    conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) VALUES ('S', %s, 'DESK', %s)",
-                 (evil_id, evil_name))
+    conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
+                 "VALUES ('S', %s, 'DESK', %s)", (evil_id, evil_name))
     uc = use_case(conn, "<b>Use</b> case", "S")
     facts(conn, uc, [("ACTUAL", evil_id, "1.00", "2.00", "3.00", {"book": "x"}),
                      ("ACTUAL", evil_id, "5.00", "5.00", "5.00", {"book": "y"})])
@@ -357,8 +428,12 @@ def test_html_escapes_hostile_text_from_the_database(conn, db_url, tmp_path):
     assert not [t for t, _ in page.tags if t in ("img", "b", "i")]
     evil_row = next(r for r in page.rows if r["depth"] == 2)
     assert evil_row["nid"] == evil_id and evil_row["name"] == evil_name  # shown as text, intact
-    body = "".join(page.text)
-    assert "<b>Use</b> case" in body and "<i>logic</i> \"&\"" in body and "</code><script>alert('v')</script>" in body
+    header = html_header(text)
+    assert header["use case"] == f"<b>Use</b> case  ({uc})" and header["run"] == f"{run}  <script>run</script>"
+    assert header["triggered by"] == "o'brien"
+    [[_, node, logic, _, predicate]] = html_rules(text)
+    assert node == evil_id + evil_name and logic == "<i>logic</i> \"&\""
+    assert json.loads(predicate) == cond("book", "equals", "</code><script>alert('v')</script>")
     rule_marks = [a for t, a in page.tags if t == "span" and "rule" in (a.get("class") or "")]
     assert any(a.get("title") == "<i>logic</i> \"&\"" for a in rule_marks)
     # and in the text report
@@ -371,14 +446,14 @@ def test_html_and_json_together(conn, db_url, run_id, tmp_path):
     result = invoke(db_url, "report", str(run_id), "--html", str(target), "--json", "--depth", "1")
     assert result.exit_code == 0, result.stderr
     assert [n["node_id"] for n in json.loads(result.stdout)["nodes"]] == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
-    assert [r["nid"] for r in parse(target.read_text(encoding="utf-8")).rows] == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
+    html_rows = parse(target.read_text(encoding="utf-8")).rows
+    assert [r["nid"] for r in html_rows] == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
 
 
 def test_html_to_a_path_that_cannot_be_written_is_one_line(conn, db_url, run_id, tmp_path):
     result = invoke(db_url, "report", str(run_id), "--html", str(tmp_path / "missing" / "r.html"))
     assert result.exit_code == 1
-    [line] = result.stderr.strip().splitlines()
-    assert line.startswith("pnldb: error: cannot write ") and "missing" in line
+    assert result.stderr == f"pnldb: error: cannot write {tmp_path / 'missing' / 'r.html'}: No such file or directory\n"
 
 
 # ---------------------------------------------------------------------------------------------- failed runs, errors
@@ -390,7 +465,8 @@ def failed_run(conn):
     facts(conn, uc, [("ACTUAL", "BOOK", "10", "0", "0", {"book": "x"})])
     rule(conn, uc, "BOOK", cond("book", "equals", "x"))
     conn.execute("ALTER TABLE metadata_rules DISABLE TRIGGER rule_is_valid")
-    conn.execute("""UPDATE metadata_rules SET predicate_json = '{"conditions": [{"field": "book", "operator": "like", "value": "x"}]}'""")
+    conn.execute("""UPDATE metadata_rules
+                    SET predicate_json = '{"conditions": [{"field": "book", "operator": "like", "value": "x"}]}'""")
     conn.execute("ALTER TABLE metadata_rules ENABLE TRIGGER rule_is_valid")
     run = snapshot(conn, uc)
     assert conn.execute("SELECT status FROM calculation_runs WHERE id = %s", (run,)).fetchone()[0] == "FAILED"
@@ -400,17 +476,21 @@ def failed_run(conn):
 def test_a_failed_run_reports_its_header_and_error_and_exits_zero(conn, db_url, failed_run, tmp_path):
     result = invoke(db_url, "report", str(failed_run))
     assert result.exit_code == 0, result.stderr
-    assert "FAILED" in result.stdout and "unknown operator" in result.stdout
-    assert re.search(r"^error\s+.*unknown operator", result.stdout, re.M)
-    assert "no results: the run failed" in result.stdout
+    error = conn.execute("SELECT error_message FROM calculation_runs WHERE id = %s", (failed_run,)).fetchone()[0]
+    assert "unknown operator" in error
+    header = text_header(result.stdout)
+    assert header["status"] == "FAILED" and header["error"] == error and header["result rows"] == "0"
+    assert list(header)[-1] == "error"
+    assert result.stdout.splitlines()[-1] == "no results: the run failed"
     assert tree_lines(result.stdout) == {}
     data = json.loads(invoke(db_url, "report", str(failed_run), "--json").stdout)
     assert data["nodes"] == [] and data["rules"] == [] and data["run"]["status"] == "FAILED"
     target = tmp_path / "failed.html"
     assert invoke(db_url, "report", str(failed_run), "--html", str(target)).exit_code == 0
-    page = parse(target.read_text(encoding="utf-8"))
-    body = "".join(page.text)
-    assert page.rows == [] and "unknown operator" in body and "the run failed" in body
+    text = target.read_text(encoding="utf-8")
+    assert parse(text).rows == []
+    assert html_header(text)["error"] == error and html_header(text)["status"] == "FAILED"
+    assert html_notes(text) == ["No results: the run failed.", "No rules were applied."]
 
 
 def test_unknown_run_is_one_line_and_exit_1(conn, db_url):
@@ -418,14 +498,14 @@ def test_unknown_run_is_one_line_and_exit_1(conn, db_url):
     result = invoke(db_url, "report", str(missing))
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.strip().splitlines() == [f"pnldb: error: unknown run {missing}; list runs with `pnldb runs list`"]
+    assert result.stderr == f"pnldb: error: unknown run {missing}; list runs with `pnldb runs list`\n"
 
 
 def test_a_run_id_that_is_no_uuid_is_one_line_and_exit_1(conn, db_url):
     result = invoke(db_url, "report", "last-tuesday")
     assert result.exit_code == 1
-    [line] = result.stderr.strip().splitlines()
-    assert line.startswith("pnldb: error: invalid run id 'last-tuesday'")
+    assert result.stderr == ("pnldb: error: invalid run id 'last-tuesday': expected a UUID; list runs with "
+                             "`pnldb runs list`\n")
 
 
 # ---------------------------------------------------------------------------------------------- the sample
@@ -446,7 +526,8 @@ def test_the_sample_reports_in_160_columns_and_html(conn, db_url, tmp_path):
     root = conn.execute("SELECT daily_adjusted, ytd_adjusted FROM fact_calculated_results "
                         "WHERE calculation_run_id = %s AND depth = 0 AND scenario = 'ACTUAL'", (run,)).fetchone()
     assert page.rows[0]["nid"] == "GLOBAL_MARKETS"
-    assert page.rows[0]["cells"][0]["adjusted"] == money(root[0]) and page.rows[0]["cells"][6]["adjusted"] == money(root[1])
+    assert page.rows[0]["cells"][0]["adjusted"] == money(root[0])
+    assert page.rows[0]["cells"][6]["adjusted"] == money(root[1])
 
 
 def tree_lines_any(stdout: str) -> list[str]:
@@ -455,3 +536,11 @@ def tree_lines_any(stdout: str) -> list[str]:
     for line in rows:
         ids.append(line[3:].split()[0])
     return ids
+
+
+def test_the_report_needs_neither_the_cli_nor_a_page_outside_the_package():
+    """pnldb.report is library code: it imports no CLI, and its page is a template file of the pnldb package."""
+    code = ("import sys, pnldb.report; from pnldb.report.html import _ENV; _ENV.get_template('report.html.j2'); "
+            "print('pnldb.cli' in sys.modules)")
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert imported.stdout.strip() == "False", imported.stderr

@@ -28,7 +28,8 @@ def _sizes(_ctx, _param, value: str) -> list[int]:
 @click.option("--load-max", default=1_000_000, show_default=True, type=click.IntRange(0),
               help="Time `pnldb load facts` at sizes up to this.")
 @click.option("--other-dates", default=20, show_default=True, type=click.IntRange(0),
-              help="Other COB dates of the measured use case (besides a second use case) that a snapshot must leave out.")
+              help="Other COB dates of the measured use case (besides a second use case) that a snapshot must "
+                   "leave out.")
 @click.option("--scope-volume", default=1_000_000, show_default=True, type=click.IntRange(1),
               help="Facts per scenario on each other date and use case: the size, capped at this.")
 @click.option("--workers", type=click.IntRange(0),

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from pnldb import report as report_mod
+from pnldb.api import fetch_report
 from pnldb.cli.common import emit_json, pass_settings
 from pnldb.errors import PnlError
 
@@ -24,7 +25,7 @@ def report(settings, run_id: str, depth: int | None, html_file: str | None, as_j
 
     A FAILED run prints its header and error, no tree, and exits 0: the report itself worked.
     """
-    data = report_mod.fetch_report(settings.conn, run_id, depth)
+    data = fetch_report(settings.conn, run_id, depth)
     if html_file:
         path = Path(html_file)
         try:

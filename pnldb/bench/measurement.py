@@ -1,0 +1,185 @@
+"""What the bench times: the floor (one GROUP BY over the in-scope facts), create_snapshot, the write
+floor, the Python reference and `pnldb load facts` in their own processes; and what it does before
+timing (ANALYZE, pg_prewarm) so that every measurement starts from the same warm state."""
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from psycopg import sql as pgsql
+
+from pnldb import api
+from pnldb.bench.checks import RESULT_COLUMNS, store_reference_rows
+from pnldb.bench.generation import COB_DATE, LOAD_USE_CASE, MAIN_USE_CASE, USE_CASE_NAMES
+from pnldb.db import connect
+from pnldb.errors import PnlError
+from pnldb.reference import snapshot_from_database
+
+FLOOR_SQL = ("SELECT scenario, category_code, sum(daily_amount), sum(wtd_amount), sum(ytd_amount) "
+             "FROM {s}.fact_pnl_entries WHERE use_case_id = %s AND pnl_date = %s GROUP BY 1, 2")
+
+
+def timed_floor(conn: psycopg.Connection, s: str) -> tuple[float, list]:
+    started = time.perf_counter()
+    rows = conn.execute(FLOOR_SQL.format(s=s), (MAIN_USE_CASE, COB_DATE)).fetchall()
+    return time.perf_counter() - started, rows
+
+
+def timed_snapshot(conn: psycopg.Connection, s: str) -> float:
+    """One create_snapshot, end to end, in a transaction that is rolled back: every repeat creates a
+    new run, and runs are immutable, so rolling back is the clean way to leave none behind."""
+    with conn.transaction(force_rollback=True):
+        started = time.perf_counter()
+        run_id = conn.execute(f"SELECT {s}.create_snapshot(%s, %s)", (MAIN_USE_CASE, COB_DATE)).fetchone()[0]
+        elapsed = time.perf_counter() - started
+        run = api.get_run(conn, run_id)
+    if run["status"] != "COMPLETED":
+        raise PnlError(f"create_snapshot did not complete: {run['status']}: {run['error_message']}")
+    return elapsed
+
+
+def measure(conn: psycopg.Connection, s: str, repeat: int, progress: Callable[[str], None], label: str) -> dict:
+    """Floor and snapshot, interleaved, after one untimed run of each."""
+    progress(f"{label}: warming up")
+    timed_floor(conn, s)
+    timed_snapshot(conn, s)
+    floors, snapshots = [], []
+    for i in range(repeat):
+        progress(f"{label}: floor {i + 1}/{repeat}")
+        floors.append(timed_floor(conn, s)[0])
+        progress(f"{label}: snapshot {i + 1}/{repeat}")
+        snapshots.append(timed_snapshot(conn, s))
+    return {"floor": floors, "snapshot": snapshots}
+
+
+def timed_write_floor(conn: psycopg.Connection, s: str, run_id: uuid.UUID) -> float:
+    """The least any engine that stores the contract's rows pays to write them: the rows of a finished run
+    copied under a new run header by one INSERT (heap, indexes, the foreign key check of each row),
+    timed alone, in a transaction that is rolled back."""
+    columns = ", ".join(RESULT_COLUMNS)
+    with conn.transaction(force_rollback=True):
+        conn.execute(f"CREATE TEMP TABLE bench_result_rows ON COMMIT DROP AS SELECT {columns} "
+                     f"FROM {s}.fact_calculated_results WHERE calculation_run_id = %s", (run_id,))
+        header = conn.execute(
+            f"INSERT INTO {s}.calculation_runs (pnl_date, use_case_id, run_name) VALUES (%s, %s, 'bench write floor') "
+            "RETURNING id", (COB_DATE, MAIN_USE_CASE)).fetchone()[0]
+        started = time.perf_counter()
+        conn.execute(f"INSERT INTO {s}.fact_calculated_results (calculation_run_id, {columns}) "
+                     f"SELECT %s, {columns} FROM bench_result_rows", (header,))
+        return time.perf_counter() - started
+
+
+def prewarm(conn: psycopg.Connection, schema: str, fact_blocks: int) -> bool:
+    """Load the measured slice (the first fact_blocks blocks of the fact table: it is generated first),
+    the index that finds it, and the small tables into shared buffers. False when pg_prewarm is not
+    available (it is in contrib; CREATE EXTENSION needs the right to)."""
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        where = conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension "
+                             "WHERE extname = 'pg_prewarm'").fetchone()[0]
+    except psycopg.Error:
+        return False
+    call = f"SELECT {where}.pg_prewarm(%s::regclass, 'buffer', 'main', %s, %s)"
+    facts = f"{schema}.fact_pnl_entries"
+    if fact_blocks > 0:
+        conn.execute(call, (facts, 0, fact_blocks - 1))
+    small = conn.execute(
+        """SELECT c.oid::regclass::text FROM pg_class c
+           WHERE c.relnamespace = %s::regnamespace AND c.relkind IN ('r', 'i')
+             AND (c.relname IN ('dim_hierarchy', 'metadata_rules', 'use_cases', 'hierarchy_structures',
+                                'ix_fact_pnl_entries_scope')
+                  OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN (
+                      %s::regclass, %s::regclass)))""",
+        (schema, f"{schema}.dim_hierarchy", f"{schema}.metadata_rules")).fetchall()
+    for (rel,) in small:
+        conn.execute(f"SELECT {where}.pg_prewarm(%s::regclass)", (rel,))
+    return True
+
+
+def analyze(conn: psycopg.Connection, schema: str) -> None:
+    """Statistics for every table of the scratch schema, as autovacuum would gather after a load."""
+    tables = conn.execute("SELECT oid::regclass::text FROM pg_class WHERE relnamespace = %s::regnamespace "
+                          "AND relkind = 'r'", (schema,)).fetchall()
+    for (table,) in tables:
+        conn.execute(f"ANALYZE {table}")
+
+
+def relation_blocks(conn: psycopg.Connection, relation: str) -> int:
+    return conn.execute("SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::integer",
+                        (relation,)).fetchone()[0]
+
+
+def reference_process(dsn: str, schema: str, repeat: int) -> None:
+    """The Python reference's own process (so its memory is not the bench's): times `repeat` runs of
+    snapshot_from_database on the measured use case and date, stores the first run's rows for the
+    comparison, and prints the timings as JSON."""
+    seconds = []
+    with connect(dsn, autocommit=True) as conn:
+        for i in range(repeat):
+            started = time.perf_counter()
+            rows = snapshot_from_database(conn, MAIN_USE_CASE, COB_DATE, schema=schema)
+            seconds.append(time.perf_counter() - started)
+            if i == 0:
+                store_reference_rows(conn, pgsql.Identifier(schema).as_string(conn), rows)
+            del rows
+    print(json.dumps({"seconds": seconds}))
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    """Peak resident set of a running process, from /proc (0 when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def run_process(command: list[str], what: str) -> tuple[float, float, str]:
+    """Run a command; (seconds, its peak RSS in MB, its stdout). Peak RSS is polled from /proc: a child's
+    ru_maxrss would count the pages it shared with this process before exec."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err)
+        peak = 0.0
+        while process.poll() is None:
+            peak = max(peak, _vm_hwm_mb(process.pid))
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        if process.returncode != 0:
+            message = err.read().decode(errors="replace").strip().splitlines()
+            raise PnlError(f"{what} failed: {message[-1] if message else f'exit status {process.returncode}'}")
+        return elapsed, peak, out.read().decode()
+
+
+def timed_reference(dsn: str, schema: str, repeat: int) -> tuple[list[float], float]:
+    """reference_process in a process of its own; (the seconds of each run, peak RSS of that process in MB)."""
+    code = f"from pnldb.bench.measurement import reference_process; reference_process({dsn!r}, {schema!r}, {repeat})"
+    _, peak, out = run_process([sys.executable, "-c", code], "the Python reference")
+    return json.loads(out.strip().splitlines()[-1])["seconds"], peak
+
+
+def timed_load(dsn: str, schema: str, path: Path) -> tuple[float, float]:
+    """The whole `pnldb load facts` command, the installed one, as its own process; (seconds, peak RSS
+    of that process in MB)."""
+    command = [sys.executable, "-m", "pnldb", "--dsn", dsn, "--schema", schema,
+               "load", "facts", str(path), "--use-case", USE_CASE_NAMES[LOAD_USE_CASE]]
+    seconds, peak, _ = run_process(command, "`pnldb load facts`")
+    return seconds, peak
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes

@@ -1,0 +1,138 @@
+"""The bench's verdict: medians and ratios per size, the targets met or missed, and the table."""
+from __future__ import annotations
+
+import itertools
+import statistics
+
+from pnldb import format as fmt
+
+TARGET_RATIO = 3.0  # create_snapshot within 3x the floor at 1,000,000 facts per scenario
+TARGET_REFERENCE = 10.0  # the engine at least 10x faster than the Python reference at 100,000
+TARGET_RSS_MB = 150.0
+TARGET_SCOPE = 1.2
+LINEAR_TOLERANCE = 1.1  # growth within 10% of linear still counts as linear (timing noise)
+
+
+def median(samples: list[float]) -> float | None:
+    return statistics.median(samples) if samples else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def summarize(report: dict) -> dict:
+    rows, targets = [], []
+    for size in report["sizes"]:
+        floor, snap = median(size["floor_s"]), median(size["snapshot_s"])
+        only = median(size["scope_only_date"]["snapshot_s"])
+        ref = size["reference"]
+        ref_median = median(ref.get("seconds", []))
+        write_floor = median(size["write_floor_s"])
+        rows.append({
+            "facts_per_scenario": size["facts_per_scenario"],
+            "floor_s": floor, "snapshot_s": snap, "snapshot_over_floor": _ratio(snap, floor),
+            "write_floor_s": write_floor,
+            "reference_over_floors": _ratio(ref_median, floor + write_floor),
+            "snapshot_only_date_s": only, "floor_only_date_s": median(size["scope_only_date"]["floor_s"]),
+            "scope_ratio": _ratio(snap, only),
+            "reference_s": ref_median, "reference_over_engine": _ratio(ref_median, snap),
+            "reference_note": ref.get("skipped"), "reference_peak_rss_mb": ref.get("peak_rss_mb"),
+            "load_rows_per_s": size["load"].get("rows_per_s"), "load_note": size["load"].get("skipped"),
+            "load_peak_rss_mb": size["load"].get("peak_rss_mb"),
+            "peak_rss_mb": size["peak_rss_mb"],
+        })
+
+    def target(name: str, met: bool | None, value: str) -> None:
+        targets.append({"target": name, "met": met, "measured": value})
+
+    big = [r for r in rows if r["facts_per_scenario"] >= 1_000_000]
+    if big:
+        worst = max(big, key=lambda r: r["snapshot_over_floor"])
+        target(f"create_snapshot within {TARGET_RATIO:g}x the floor at >= 1,000,000 facts/scenario",
+               worst["snapshot_over_floor"] <= TARGET_RATIO,
+               ", ".join(f"{r['snapshot_over_floor']:.2f}x at {r['facts_per_scenario']:,}" for r in big))
+    else:
+        target(f"create_snapshot within {TARGET_RATIO:g}x the floor at >= 1,000,000 facts/scenario", None,
+               "no size >= 1,000,000")
+    with_ref = [r for r in rows if r["reference_over_engine"] is not None]
+    if with_ref:
+        r = max(with_ref, key=lambda r: r["facts_per_scenario"])
+        target(f"engine >= {TARGET_REFERENCE:g}x faster than the Python reference",
+               r["reference_over_engine"] >= TARGET_REFERENCE,
+               f"{r['reference_over_engine']:.1f}x at {r['facts_per_scenario']:,}; an engine that took no more than "
+               f"the floor plus the write floor would be {r['reference_over_floors']:.1f}x")
+    else:
+        target(f"engine >= {TARGET_REFERENCE:g}x faster than the Python reference", None,
+               "reference not run" + (f" ({rows[0]['reference_note']})" if rows else ""))
+    load_rss = [r["load_peak_rss_mb"] for r in rows if r["load_peak_rss_mb"] is not None]
+    rss = max([report.get("peak_rss_mb") or 0] + load_rss)
+    target(f"pnldb process under {TARGET_RSS_MB:g} MB", rss < TARGET_RSS_MB,
+           f"bench {report.get('peak_rss_mb', 0):.0f} MB" + (f", load {max(load_rss):.0f} MB" if load_rss else ""))
+    worst_scope = max(rows, key=lambda r: r["scope_ratio"]) if rows else None
+    if worst_scope:
+        target(f"one date among 20 others and a second use case within {TARGET_SCOPE:g}x of that date alone",
+               worst_scope["scope_ratio"] <= TARGET_SCOPE,
+               ", ".join(f"{r['scope_ratio']:.2f}x at {r['facts_per_scenario']:,}" for r in rows))
+    if len(rows) >= 2:
+        ordered = sorted(rows, key=lambda r: r["facts_per_scenario"])
+        growth = [(_ratio(b["snapshot_s"], a["snapshot_s"]) / (b["facts_per_scenario"] / a["facts_per_scenario"]),
+                   a["facts_per_scenario"], b["facts_per_scenario"]) for a, b in itertools.pairwise(ordered)]
+        target("time grows no faster than linearly (snapshot time ratio / size ratio)",
+               all(g <= LINEAR_TOLERANCE for g, _, _ in growth),
+               ", ".join(f"{g:.2f} from {a:,} to {b:,}" for g, a, b in growth))
+    failed = [t for t in targets if t["met"] is False]
+    return {"rows": rows, "targets": targets, "targets_missed": len(failed)}
+
+
+def _s(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    return f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _x(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}x"
+
+
+def format_report(report: dict) -> str:
+    m, st = report["machine"], report["settings"]
+    lines = [
+        f"pnldb bench, {report['started_at']}: {m['cpus']} CPUs, {m['memory_gb']} GiB, {m['platform']}; "
+        f"load average {m['load_average_at_start'][0]:.2f} at start, {m['load_average_at_end'][0]:.2f} at end",
+        f"PostgreSQL {st['server_version']} ({report['server']}): shared_buffers {st['shared_buffers']}, "
+        f"work_mem {st['work_mem']}, max_parallel_workers_per_gather {st['max_parallel_workers_per_gather']}, "
+        f"jit {st['jit']}",
+        f"{report['hierarchy_nodes']:,} nodes in {report['hierarchy_depth']} levels, {report['options']['rules']:,} "
+        f"rules; scope: {report['options']['other_dates']} other dates + a second use case; "
+        f"medians of {report['options']['repeat']} (floor and snapshot interleaved)",
+        "",
+    ]
+    header = ("facts/scenario", "floor", "write floor", "snapshot", "x floor", "1 date alone", "x alone",
+              "reference", "ref/engine", "load rows/s", "peak RSS")
+    rows = [(f"{r['facts_per_scenario']:,}", _s(r["floor_s"]), _s(r["write_floor_s"]), _s(r["snapshot_s"]),
+             _x(r["snapshot_over_floor"]), _s(r["snapshot_only_date_s"]), _x(r["scope_ratio"]),
+             _s(r["reference_s"]), _x(r["reference_over_engine"]),
+             f"{r['load_rows_per_s']:,.0f}" if r["load_rows_per_s"] is not None else "n/a",
+             f"{r['peak_rss_mb']:.0f} MB") for r in report["summary"]["rows"]]
+    lines += fmt.table(header, rows, align="r" * len(header), rule=True)
+    notes = ["write floor: one INSERT of a run's result rows (3 per node) with their indexes and foreign key "
+             "checks, the least any engine that stores them pays"]
+    for r in report["summary"]["rows"]:
+        for what, note in (("reference", r["reference_note"]), ("load", r["load_note"])):
+            if note:
+                notes.append(f"{r['facts_per_scenario']:,}: {what} n/a: {note}")
+        if r["load_peak_rss_mb"] is not None:
+            notes.append(f"{r['facts_per_scenario']:,}: `pnldb load facts` process peak RSS "
+                         f"{r['load_peak_rss_mb']:.0f} MB")
+        if r["reference_peak_rss_mb"] is not None:
+            notes.append(f"{r['facts_per_scenario']:,}: Python reference process peak RSS "
+                         f"{r['reference_peak_rss_mb']:.0f} MB (not part of the target)")
+    lines += [""] + notes
+    lines += ["", "correctness: root ties out to the in-scope facts at every size"
+              + ("; engine equals the Python reference row for row where it ran"
+                 if any(s["reference"].get("matches_engine") for s in report["sizes"]) else ""), "", "targets:"]
+    for t in report["summary"]["targets"]:
+        mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        lines.append(f"  [{mark}] {t['target']}: {t['measured']}")
+    return "\n".join(lines)
