@@ -176,9 +176,10 @@ def _check_target(to: str | None) -> None:
         raise PnlError(f"unknown migration {to!r}; the migrations are {', '.join(migration_ids())}")
 
 
-def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None) -> list[str]:
+def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None,
+            notes: list[str] | None = None) -> list[str]:
     """Apply the pending migrations, then install the SQL layer, in one transaction: on any error nothing
-    changes. Idempotent. Returns the ids applied.
+    changes. Idempotent. Returns the ids applied; what the install dropped or re-created is added to `notes`.
 
     With `to`, only the migrations up to and including `to` are applied and the SQL layer is left alone
     (it is written against the newest schema): that is how an old deployment is reproduced."""
@@ -200,7 +201,7 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
             except psycopg.Error as exc:
                 raise PnlError(f"migration {migration.id} failed, nothing was changed: {_db_message(exc)}") from None
         if to is None:
-            _install_layer(conn, schema)
+            _install_layer(conn, schema, notes if notes is not None else [])
         return [m.id for m in pending]
 
 
@@ -321,7 +322,7 @@ def _it(names: list[str], one: str, many: str) -> str:
     return one if len(names) == 1 else many
 
 
-def _run_layer_file(conn: psycopg.Connection, schema: str, name: str, text: str) -> None:
+def _run_layer_file(conn: psycopg.Connection, schema: str, name: str, text: str, notes: list[str]) -> None:
     """Run one sql/ file. A view whose new columns CREATE OR REPLACE VIEW refuses (a column renamed,
     removed or retyped) is dropped and created again when nothing foreign depends on it; otherwise this
     stops, naming what depends on it."""
@@ -345,6 +346,7 @@ def _run_layer_file(conn: psycopg.Connection, schema: str, name: str, text: str)
                     f"run pnldb migrate again, then create {_it(blocking, 'it', 'them')} again on the new "
                     f"{schema}.{view}") from None
         _drop_views(conn, schema, changed, cascade=True)  # what cascades is the layer's own views only
+        notes += [f"re-created view {schema}.{view}: sql/{name} changes its columns" for view in changed]
     except psycopg.Error as exc:
         raise PnlError(f"installing sql/{name} failed, nothing was changed: {_db_message(exc)}") from None
     try:
@@ -374,13 +376,15 @@ def _row_versions(conn: psycopg.Connection, schema: str) -> dict[LayerObject, st
     return {(kind, oid): xmin for kind, oid, xmin in rows}
 
 
-def _install_layer(conn: psycopg.Connection, schema: str) -> None:
+def _install_layer(conn: psycopg.Connection, schema: str, notes: list[str]) -> None:
     before = _row_versions(conn, schema)
     for name, text in render_layer(schema):
-        _run_layer_file(conn, schema, name, text)
+        _run_layer_file(conn, schema, name, text, notes)
     stale = [key for key, xmin in _row_versions(conn, schema).items() if before.get(key) == xmin]
-    _drop_layer_objects(conn, schema, stale, ("is no longer part of pnldb's SQL layer",
-                                              "are no longer part of pnldb's SQL layer"), "run pnldb migrate again")
+    dropped = _drop_layer_objects(conn, schema, stale, ("is no longer part of pnldb's SQL layer",
+                                                        "are no longer part of pnldb's SQL layer"),
+                                  "run pnldb migrate again")
+    notes += [f"dropped {what}: no longer part of the SQL layer" for what in dropped]
 
 
 def _uninstall_layer(conn: psycopg.Connection, schema: str) -> None:
@@ -408,11 +412,11 @@ FROM unnest(%(classes)s::text[], %(oids)s::oid[]) AS o(classid, objid)
 
 
 def _drop_layer_objects(conn: psycopg.Connection, schema: str, objects: list[LayerObject],
-                        why: tuple[str, str], then: str) -> None:
-    """Drop layer objects: first their triggers, then views, then routines. Refused with one error naming
-    them when something foreign depends on one."""
+                        why: tuple[str, str], then: str) -> list[str]:
+    """Drop layer objects: first their triggers, then views, then routines; returns what was dropped, by
+    kind and name. Refused with one error naming them when something foreign depends on one."""
     if not objects:
-        return
+        return []
     names = {(kind, oid): name for kind, oid, name in conn.execute(
         _OBJECT_NAME_SQL, {"classes": [kind for kind, _ in objects], "oids": [oid for _, oid in objects]})}
     dependents = _Dependents(conn, schema)
@@ -427,21 +431,26 @@ def _drop_layer_objects(conn: psycopg.Connection, schema: str, objects: list[Lay
         raise PnlError(f"{', and '.join(clauses)}, which {_it(clauses, *why)}; nothing was changed. Drop or change "
                        f"{_it(sorted(blocking), 'it', 'them')}, then {then}")
 
-    def named(kind: str) -> list[pgsql.Composable]:
-        return [pgsql.SQL(name) for (k, _), name in sorted(names.items(), key=lambda item: item[1]) if k == kind]
+    def named(kind: str) -> list[str]:
+        return sorted(name for (k, _), name in names.items() if k == kind)
 
     for trigger in named("pg_trigger"):
-        conn.execute(pgsql.SQL("DROP TRIGGER {}").format(trigger))
+        conn.execute(pgsql.SQL("DROP TRIGGER {}").format(pgsql.SQL(trigger)))
     for kind, statement in (("pg_class", "DROP VIEW {}"), ("pg_proc", "DROP ROUTINE {}")):
         if named(kind):  # one statement each, so that objects of the list that depend on each other go together
-            conn.execute(pgsql.SQL(statement).format(pgsql.SQL(", ").join(named(kind))))
+            conn.execute(pgsql.SQL(statement).format(pgsql.SQL(", ").join(pgsql.SQL(n) for n in named(kind))))
+    return [f"{word} {name}" for kind, word in (("pg_trigger", "trigger"), ("pg_class", "view"), ("pg_proc", "routine"))
+            for name in named(kind)]
 
 
-def install_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> None:
+def install_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]:
     """(Re)install every sql/ object in one transaction, keeping what others built on it; drop the
-    routines, views and triggers of the schema that the layer no longer defines."""
+    routines, views and triggers of the schema that the layer no longer defines. Returns what it dropped
+    or re-created."""
+    notes: list[str] = []
     with conn.transaction():
-        _install_layer(conn, check_identifier(schema))
+        _install_layer(conn, check_identifier(schema), notes)
+    return notes
 
 
 def uninstall_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> None:

@@ -73,6 +73,7 @@ def test_a_users_view_on_v_run_results_survives_migrate_run_twice(conn, db_url, 
     for _ in range(2):
         result = migrate_cli(db_url)
         assert result.exit_code == 0, result.stderr
+        assert "dropped" not in result.stderr and "re-created" not in result.stderr
         assert view_definition(conn, "reporting.daily_pnl") == users_view
     assert conn.execute("SELECT runs FROM reporting.run_total").fetchone() == (0,)
     assert conn.execute("SELECT count(*) FROM reporting.daily_pnl").fetchone() == (0,)
@@ -136,6 +137,7 @@ def test_a_column_change_nothing_foreign_depends_on_rebuilds_the_view(conn, db_u
     monkeypatch.setattr(schema, "render_layer", layer_with(*INCOMPATIBLE["renamed"]))
     result = migrate_cli(db_url)
     assert result.exit_code == 0, result.stderr
+    assert f"re-created view pnl.v_run_results: sql/{RUN_RESULTS} changes its columns\n" in result.stderr
     assert "daily_actual_adjusted" in columns(conn, "pnl", "v_run_results")
     assert "daily_actual" not in columns(conn, "pnl", "v_run_results")
     assert conn.execute("SELECT has_table_privilege('pnl_reader', 'pnl.v_run_results', 'SELECT')").fetchone() == (True,)
@@ -153,6 +155,11 @@ def test_a_stale_function_signature_and_its_trigger_are_dropped_by_migrate(conn,
     result = migrate_cli(db_url)
 
     assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[:3] == [
+        "dropped trigger stamp_rule ON pnl.metadata_rules: no longer part of the SQL layer",
+        "dropped routine pnl.rule_case_tree(p_predicates text[], p_low integer, p_high integer): no longer part of "
+        "the SQL layer",
+        "dropped routine pnl.stamp_rule(): no longer part of the SQL layer"]
     assert routines(conn) == current
     assert "rule_case_tree(bigint[],text[],integer,integer)" in current
     assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'stamp_rule'").fetchone() == (0,)

@@ -8,7 +8,10 @@ from pnldb.cli import main, pass_settings
 @pass_settings
 def migrate(settings) -> None:
     """Apply pending migrations and (re)install the SQL layer."""
-    applied = schema_mod.migrate(settings.conn, settings.schema)
+    notes: list[str] = []
+    applied = schema_mod.migrate(settings.conn, settings.schema, notes=notes)
+    for note in notes:
+        click.echo(note, err=True)
     if applied:
         click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}", err=True)
     else:
