@@ -207,7 +207,18 @@ def test_rollback_refuses_while_a_users_view_depends_on_the_layer(conn, users_vi
     assert routines(conn) == set()
 
 
-def test_install_sql_alone_keeps_the_users_view(conn, db_url, users_view):
+def test_install_sql_and_uninstall_sql_on_their_own(conn, db_url, users_view):
+    layer = routines(conn)
     with psycopg.connect(db_url, autocommit=True) as other:
+        assert schema.install_sql(other) == []
+        assert view_definition(conn, "reporting.daily_pnl") == users_view
+        with pytest.raises(PnlError, match=r"^view reporting\.run_total depends on routine pnl\.list_runs\("):
+            schema.uninstall_sql(other)
+        assert routines(conn) == layer
+        conn.execute("DROP SCHEMA reporting CASCADE")
+        schema.uninstall_sql(other)
+        assert routines(conn) == set()
+        assert view_definition(conn, "pnl.v_run_results") is None
+        assert conn.execute("SELECT to_regclass('pnl.calculation_runs') IS NOT NULL").fetchone() == (True,)
         schema.install_sql(other)
-    assert view_definition(conn, "reporting.daily_pnl") == users_view
+    assert routines(conn) == layer

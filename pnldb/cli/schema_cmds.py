@@ -7,7 +7,10 @@ from pnldb.cli import main, pass_settings
 @main.command()
 @pass_settings
 def migrate(settings) -> None:
-    """Apply pending migrations and (re)install the SQL layer."""
+    """Apply pending migrations and (re)install the SQL layer, in one transaction: all or nothing.
+
+    Views and functions that others built on pnldb's are kept; a change that cannot keep them stops with
+    an error naming them. Routines, views and triggers the layer no longer defines are dropped."""
     notes: list[str] = []
     applied = schema_mod.migrate(settings.conn, settings.schema, notes=notes)
     for note in notes:
