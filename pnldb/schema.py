@@ -635,7 +635,7 @@ def describe_catalog(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> 
     comments and privileges; ordered by name, with the schema name written as `pnl` whatever it is."""
     check_identifier(schema)
     params = {"schema": schema, "skip": list(YOYO_TABLES)}
-    with conn.transaction():
+    with conn.transaction(force_rollback=True):  # rolled back: takes the SET LOCAL with it, also in a savepoint
         # Every name outside pg_catalog comes out schema-qualified, whatever the caller's search_path.
         conn.execute("SET LOCAL search_path = pg_catalog")
         rows = {key: conn.execute(query, params).fetchall() for key, query in _CATALOG_QUERIES.items()}
