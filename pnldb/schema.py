@@ -192,6 +192,7 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
         if to is not None:
             newer = set(migration_ids()[migration_ids().index(to) + 1:])
             pending = [m for m in pending if m.id not in newer]
+        grants = _view_grants(conn, schema)
         if pending and to is None:
             # The views are re-created below; without them a migration may alter the columns they read.
             _drop_views(conn, schema, _free_views(conn, schema))
@@ -201,7 +202,7 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
             except psycopg.Error as exc:
                 raise PnlError(f"migration {migration.id} failed, nothing was changed: {_db_message(exc)}") from None
         if to is None:
-            _install_layer(conn, schema, notes if notes is not None else [])
+            _install_layer(conn, schema, notes if notes is not None else [], grants)
         return [m.id for m in pending]
 
 
@@ -376,7 +377,24 @@ def _row_versions(conn: psycopg.Connection, schema: str) -> dict[LayerObject, st
     return {(kind, oid): xmin for kind, oid, xmin in rows}
 
 
-def _install_layer(conn: psycopg.Connection, schema: str, notes: list[str]) -> None:
+def _view_grants(conn: psycopg.Connection, schema: str) -> dict[str, tuple[int, list[str]]]:
+    """Each view's oid and the GRANTs on it to roles other than its owner: what a view that is dropped
+    and re-created must be given back. (Not those to PUBLIC: the layer's grants revoke them anyway.)"""
+    grants: dict[str, tuple[int, list[str]]] = {name: (oid, []) for name, oid in _views(conn, schema).items()}
+    for name, grant in conn.execute(
+            """SELECT c.relname, format('GRANT %%s ON %%I.%%I TO %%I%%s', a.privilege_type, n.nspname, c.relname,
+                                        pg_get_userbyid(a.grantee),
+                                        CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+               WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'v' AND a.grantee NOT IN (0, c.relowner)
+               ORDER BY 1, 2""", (schema,)):
+        grants[name][1].append(grant)
+    return grants
+
+
+def _install_layer(conn: psycopg.Connection, schema: str, notes: list[str],
+                   grants: dict[str, tuple[int, list[str]]] | None = None) -> None:
+    grants = _view_grants(conn, schema) if grants is None else grants
     before = _row_versions(conn, schema)
     for name, text in render_layer(schema):
         _run_layer_file(conn, schema, name, text, notes)
@@ -385,6 +403,11 @@ def _install_layer(conn: psycopg.Connection, schema: str, notes: list[str]) -> N
                                                         "are no longer part of pnldb's SQL layer"),
                                   "run pnldb migrate again")
     notes += [f"dropped {what}: no longer part of the SQL layer" for what in dropped]
+    views = _views(conn, schema)
+    for name, (oid, statements) in grants.items():
+        if views.get(name, oid) != oid:  # re-created: what was granted on it, by whoever, is granted again
+            for statement in statements:
+                conn.execute(statement)
 
 
 def _uninstall_layer(conn: psycopg.Connection, schema: str) -> None:

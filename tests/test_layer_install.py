@@ -62,6 +62,25 @@ def make_last_migration_pending(conn) -> str:
     return newest
 
 
+def view_oid(conn, view: str) -> int | None:
+    return conn.execute("SELECT to_regclass(%s)::oid", (view,)).fetchone()[0]
+
+
+def can_select(conn, role: str, view: str, grant_option: bool = False) -> bool:
+    privilege = "SELECT WITH GRANT OPTION" if grant_option else "SELECT"
+    return conn.execute("SELECT has_table_privilege(%s, %s, %s)", (role, view, privilege)).fetchone()[0]
+
+
+@pytest.fixture
+def bi_role(conn):
+    """A role of the reporting team's (roles belong to the cluster, so one per test database)."""
+    role = f"bi_{conn.info.dbname}"
+    conn.execute(f"CREATE ROLE {role} NOLOGIN")
+    yield role
+    conn.execute(f"DROP OWNED BY {role}")
+    conn.execute(f"DROP ROLE {role}")
+
+
 @pytest.fixture
 def users_view(conn):
     conn.execute(USERS_VIEW)
@@ -79,13 +98,16 @@ def test_a_users_view_on_v_run_results_survives_migrate_run_twice(conn, db_url, 
     assert conn.execute("SELECT count(*) FROM reporting.daily_pnl").fetchone() == (0,)
 
 
-def test_a_users_view_survives_a_migrate_that_applies_migrations(conn, db_url, users_view):
+def test_a_users_view_survives_a_migrate_that_applies_migrations(conn, db_url, users_view, bi_role):
+    conn.execute(f"GRANT SELECT ON pnl.v_hierarchy_nodes TO {bi_role}")
+    before = view_oid(conn, "pnl.v_hierarchy_nodes")
     pending = make_last_migration_pending(conn)
     result = migrate_cli(db_url)
     assert result.exit_code == 0, result.stderr
     assert pending in result.stderr
     assert view_definition(conn, "reporting.daily_pnl") == users_view
-    assert view_definition(conn, "pnl.v_hierarchy_nodes") is not None  # re-created after the migrations
+    assert view_oid(conn, "pnl.v_hierarchy_nodes") != before  # dropped for the migrations, re-created
+    assert can_select(conn, bi_role, "pnl.v_hierarchy_nodes")
 
 
 def test_a_view_gaining_a_column_at_the_end_is_replaced_in_place_under_the_users_view(
@@ -133,14 +155,17 @@ def test_a_column_change_the_users_view_cannot_survive_stops_migrate_naming_it_a
     assert view_definition(conn, "pnl.v_hierarchy_nodes") is not None  # dropped for the migrations, restored
 
 
-def test_a_column_change_nothing_foreign_depends_on_rebuilds_the_view(conn, db_url, monkeypatch):
+def test_a_column_change_nothing_foreign_depends_on_rebuilds_the_view_with_its_grants(
+        conn, db_url, monkeypatch, bi_role):
+    conn.execute(f"GRANT SELECT ON pnl.v_run_results TO {bi_role} WITH GRANT OPTION")
     monkeypatch.setattr(schema, "render_layer", layer_with(*INCOMPATIBLE["renamed"]))
     result = migrate_cli(db_url)
     assert result.exit_code == 0, result.stderr
     assert f"re-created view pnl.v_run_results: sql/{RUN_RESULTS} changes its columns\n" in result.stderr
     assert "daily_actual_adjusted" in columns(conn, "pnl", "v_run_results")
     assert "daily_actual" not in columns(conn, "pnl", "v_run_results")
-    assert conn.execute("SELECT has_table_privilege('pnl_reader', 'pnl.v_run_results', 'SELECT')").fetchone() == (True,)
+    assert can_select(conn, "pnl_reader", "pnl.v_run_results")
+    assert can_select(conn, bi_role, "pnl.v_run_results", grant_option=True)
 
 
 def test_a_stale_function_signature_and_its_trigger_are_dropped_by_migrate(conn, db_url, template_db):
