@@ -213,11 +213,8 @@ def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | N
     _check_target(to)
     with _yoyo(conn, schema) as (backend, migrations), _one_transaction(backend, schema):
         _uninstall_layer(conn, schema)
-        pending = []
-        for migration in backend.to_rollback(migrations):  # newest first
-            if migration.id == to:
-                break
-            pending.append(migration)
+        kept = set(migration_ids()[:migration_ids().index(to) + 1]) if to else set()
+        pending = [m for m in backend.to_rollback(migrations) if m.id not in kept]  # newest first
         for migration in pending:
             try:
                 backend.rollback_one(migration)

@@ -143,6 +143,8 @@ def test_migrate_to_a_migration_applies_up_to_it_and_no_sql_layer(empty_conn):
     assert empty_conn.execute("SELECT to_regclass('pnl.calculation_runs') IS NOT NULL, "
                               "to_regclass('pnl.v_run_results')").fetchone() == (True, None)
     assert schema.migrate(empty_conn, to="0002_step_4_2") == []
+    assert schema.rollback(empty_conn, to="0003_run_rules") == []  # nothing newer than 0003 is applied
+    assert schema.rollback(empty_conn, to=BASELINE) == ["0002_step_4_2"]
     with pytest.raises(PnlError, match=r"^unknown migration '0002'; the migrations are 0001_baseline, 0002_step_4_2, "):
         schema.migrate(empty_conn, to="0002")
 
