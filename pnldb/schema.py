@@ -1,9 +1,15 @@
-"""Render sql/ and migrations/ (Jinja2), apply migrations (yoyo), install the SQL layer."""
+"""Render sql/ and migrations/ (Jinja2 templates read as package resources), apply the migrations (yoyo)
+and install the SQL layer in one transaction, and describe the catalog that results."""
 from __future__ import annotations
 
+import contextlib
+import fnmatch
+import re
 import tempfile
+from collections import defaultdict
+from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
-from urllib.parse import quote
 
 import jinja2
 import psycopg
@@ -13,10 +19,11 @@ from pnldb.db import DEFAULT_SCHEMA, check_identifier
 from pnldb.errors import PnlError
 from pnldb.vocabulary import KINDS, MEASURES, SCENARIOS
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-SQL_DIR = PACKAGE_DIR / "sql"
-MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
-
+PACKAGE = "pnldb"
+SQL_RESOURCE = "sql"
+MIGRATIONS_RESOURCE = "migrations"
+YOYO_TABLES = ("_yoyo_log", "_yoyo_migration", "_yoyo_version", "yoyo_lock")
+DUMP_COMMAND = "scripts/dev dump-schema"
 
 
 def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
@@ -28,122 +35,741 @@ def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
     }
 
 
-def _environment(directory: Path) -> jinja2.Environment:
+def migration_context(schema: str = DEFAULT_SCHEMA) -> dict:
+    """What a migration template sees: the schema name and nothing else. A migration is history and
+    spells out its own columns, so it renders the same SQL whatever the vocabulary becomes."""
+    return {"schema": check_identifier(schema)}
+
+
+def _environment(resource: str) -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(directory)),
+        loader=jinja2.PackageLoader(PACKAGE, resource),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
 
 
-def sql_files() -> list[Path]:
-    """The sql/ objects in load order: by their number prefix."""
-    return sorted(SQL_DIR.glob("[0-9]*.sql"))
+def _resource_names(resource: str, pattern: str) -> list[str]:
+    folder = resources.files(PACKAGE) / resource
+    return sorted(entry.name for entry in folder.iterdir() if entry.is_file() and fnmatch.fnmatch(entry.name, pattern))
+
+
+def sql_files() -> list[str]:
+    """The sql/ object files in load order: by their number prefix."""
+    return _resource_names(SQL_RESOURCE, "[0-9]*.sql")
+
+
+def migration_ids() -> list[str]:
+    """Every migration id (file name without .sql), oldest first."""
+    return [name.removesuffix(".sql") for name in _resource_names(MIGRATIONS_RESOURCE, "[0-9]*.sql")
+            if not name.endswith(".rollback.sql")]
+
+
+def render_layer(schema: str = DEFAULT_SCHEMA) -> list[tuple[str, str]]:
+    """Each sql/ file rendered for the schema, as (file name, SQL), in load order."""
+    env = _environment(SQL_RESOURCE)
+    context = template_context(schema)
+    return [(name, env.get_template(name).render(context).rstrip() + "\n") for name in sql_files()]
 
 
 def render_sql(schema: str = DEFAULT_SCHEMA) -> str:
     """The whole SQL layer as one script, each object headed by its file name."""
-    env = _environment(SQL_DIR)
-    context = template_context(schema)
     parts = [f"-- pnldb SQL layer for schema {schema}\n"]
-    for path in sql_files():
-        parts.append(f"\n-- sql/{path.name}\n")
-        parts.append(env.get_template(path.name).render(context).rstrip() + "\n")
+    for name, text in render_layer(schema):
+        parts.append(f"\n-- sql/{name}\n{text}")
     return "".join(parts)
 
 
-def _render_migrations(schema: str, target: Path) -> None:
-    env = _environment(MIGRATIONS_DIR)
-    context = template_context(schema)
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        (target / path.name).write_text(env.get_template(path.name).render(context))
+def render_migration(source: str, schema: str = DEFAULT_SCHEMA, name: str = "migration") -> str:
+    """One migration template rendered for the schema."""
+    try:
+        return _environment(MIGRATIONS_RESOURCE).from_string(source).render(migration_context(schema))
+    except jinja2.UndefinedError as exc:
+        raise PnlError(f"{name}: {exc.message}; a migration is rendered with the schema name only, "
+                       "so write out the columns it creates") from None
 
 
-def _yoyo_url(conn: psycopg.Connection, schema: str) -> str:
-    info = conn.info
-    user = quote(info.user or "", safe="")
-    password = f":{quote(info.password, safe='')}" if info.password else ""
-    host = info.host or ""
-    args = f"schema={schema}"
-    if host.startswith("/"):
-        args += f"&host={quote(host, safe='')}"
-        host = ""
-    return f"postgresql+psycopg://{user}{password}@{host}:{info.port}/{quote(info.dbname, safe='')}?{args}"
+def render_migrations(schema: str = DEFAULT_SCHEMA) -> dict[str, str]:
+    """Every migration file (apply and rollback) rendered for the schema, by file name."""
+    folder = resources.files(PACKAGE) / MIGRATIONS_RESOURCE
+    return {name: render_migration((folder / name).read_text(encoding="utf-8"), schema, name)
+            for name in _resource_names(MIGRATIONS_RESOURCE, "*.sql")}
 
 
-def _migrate_with_yoyo(conn: psycopg.Connection, schema: str, action: str, keep: str | None = None) -> list[str]:
-    from yoyo import get_backend, read_migrations
+def _db_message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    parts = [diag.message_primary or str(exc).strip().splitlines()[0]]
+    if diag.message_detail:
+        parts.append(diag.message_detail)
+    if diag.message_hint:
+        parts.append(f"hint: {diag.message_hint}")
+    return " ".join(" ".join(part.split()) for part in parts)
 
-    with tempfile.TemporaryDirectory(prefix="pnldb-migrations-") as tmp:
-        _render_migrations(schema, Path(tmp))
-        migrations = read_migrations(tmp)
-        backend = get_backend(_yoyo_url(conn, schema))
-        try:
-            with backend.lock():
-                if action == "apply":
-                    pending = backend.to_apply(migrations)
-                    backend.apply_migrations(pending)
-                else:
-                    pending = []
-                    for migration in backend.to_rollback(migrations):  # newest first
-                        if migration.id == keep:
-                            break
-                        pending.append(migration)
-                    backend.rollback_migrations(pending)
-        finally:
-            backend.connection.close()
+
+# --- migrations --------------------------------------------------------------------------------------
+
+
+def _backend_class():
+    from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
+
+    class CallerConnectionBackend(PostgresqlPsycopgBackend):
+        """yoyo's psycopg backend on pnldb's connection. yoyo alone applies each migration on a connection
+        of its own and commits it; here every migration runs as a savepoint of the caller's transaction,
+        so the migrations and the SQL layer commit, or roll back, together."""
+
+        def __init__(self, conn: psycopg.Connection, schema: str):
+            from yoyo.connections import parse_uri
+
+            self._caller_conn = conn
+            super().__init__(parse_uri(f"postgresql+psycopg:///?schema={schema}"), "_yoyo_migration")
+
+        def connect(self, dburi):
+            self.schema = dburi.args["schema"]
+            return self._caller_conn
+
+        def copy(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            pass  # the connection is the caller's to close
+
+    return CallerConnectionBackend
+
+
+@contextlib.contextmanager
+def _yoyo(conn: psycopg.Connection, schema: str) -> Iterator[tuple]:
+    """(backend, migrations) for the schema, with yoyo's bookkeeping tables in place. yoyo sets the
+    session's search_path to the schema; the caller's is restored on the way out."""
+    from yoyo import read_migrations
+
+    conn.autocommit = True
+    search_path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
+    try:
+        with tempfile.TemporaryDirectory(prefix="pnldb-migrations-") as tmp:
+            for name, text in render_migrations(schema).items():
+                (Path(tmp) / name).write_text(text, encoding="utf-8")
+            backend = _backend_class()(conn, schema)
+            backend.init_database()
+            backend.ensure_internal_schema_updated()  # commits: must run before our transaction begins
+            yield backend, read_migrations(tmp)
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT set_config('search_path', %s, false)", (search_path,))
+
+
+@contextlib.contextmanager
+def _one_transaction(backend, schema: str) -> Iterator[None]:
+    backend.begin()
+    try:
+        # Two migrates of one schema queue here instead of interleaving their DDL.
+        backend.connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                                   (f"pnldb.migrate:{schema}",))
+        yield
+    except BaseException:
+        backend.rollback()
+        raise
+    backend.commit()
+
+
+def _check_target(to: str | None) -> None:
+    if to is not None and to not in migration_ids():
+        raise PnlError(f"unknown migration {to!r}; the migrations are {', '.join(migration_ids())}")
+
+
+def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None,
+            notes: list[str] | None = None) -> list[str]:
+    """Apply the pending migrations, then install the SQL layer, in one transaction: on any error nothing
+    changes. Idempotent. Returns the ids applied; what the install dropped or re-created is added to `notes`.
+
+    With `to`, only the migrations up to and including `to` are applied and the SQL layer is left alone
+    (it is written against the newest schema): that is how an old deployment is reproduced."""
+    check_identifier(schema)
+    _check_target(to)
+    conn.autocommit = True
+    conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))
+    with _yoyo(conn, schema) as (backend, migrations), _one_transaction(backend, schema):
+        pending = list(backend.to_apply(migrations))
+        if to is not None:
+            newer = set(migration_ids()[migration_ids().index(to) + 1:])
+            pending = [m for m in pending if m.id not in newer]
+        grants = _view_grants(conn, schema)
+        if pending and to is None:
+            # The views are re-created below; without them a migration may alter the columns they read.
+            _drop_views(conn, schema, _free_views(conn, schema))
+        for migration in pending:
+            try:
+                backend.apply_one(migration)
+            except psycopg.Error as exc:
+                raise PnlError(f"migration {migration.id} failed, nothing was changed: {_db_message(exc)}") from None
+        if to is None:
+            _install_layer(conn, schema, notes if notes is not None else [], grants)
         return [m.id for m in pending]
 
 
-def install_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> None:
-    """(Re)install every sql/ object in one transaction."""
-    script = render_sql(schema)
+def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None) -> list[str]:
+    """Roll back every migration applied after `to` (all of them when None), in one transaction. The SQL
+    layer is dropped first because it is written against the newest schema; `migrate` brings both back."""
+    check_identifier(schema)
+    _check_target(to)
+    with _yoyo(conn, schema) as (backend, migrations), _one_transaction(backend, schema):
+        _uninstall_layer(conn, schema)
+        kept = set(migration_ids()[:migration_ids().index(to) + 1]) if to else set()
+        pending = [m for m in backend.to_rollback(migrations) if m.id not in kept]  # newest first
+        for migration in pending:
+            try:
+                backend.rollback_one(migration)
+            except psycopg.Error as exc:
+                raise PnlError(f"rolling back {migration.id} failed, nothing was changed: {_db_message(exc)}") from None
+        return [m.id for m in pending]
+
+
+# --- the SQL layer -------------------------------------------------------------------------------------
+#
+# The schema is pnldb's: every view, routine and trigger (on its tables, running its functions) in it
+# belongs to the layer. Objects that others build on the layer (a view in a reporting schema on
+# v_run_results, a function calling get_run) are kept: the layer replaces its objects in place where
+# PostgreSQL allows it and stops, naming those objects, where it does not.
+
+_LAYER_SQL = """
+SELECT 'pg_class'::regclass AS classid, c.oid AS objid, c.reltype AS typid
+FROM pg_class c WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'v'
+UNION ALL
+SELECT 'pg_proc'::regclass, p.oid, NULL FROM pg_proc p WHERE p.pronamespace = %(schema)s::regnamespace
+UNION ALL
+SELECT 'pg_trigger'::regclass, t.oid, NULL
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE c.relnamespace = %(schema)s::regnamespace AND p.pronamespace = %(schema)s::regnamespace AND NOT t.tgisinternal
+"""
+
+_DEPENDENTS_SQL = f"""
+WITH layer AS ({_LAYER_SQL}),
+edge AS (
+    -- a view's rewrite rule stands for its view; a view's row type, too
+    SELECT DISTINCT l.classid AS ref_classid, l.objid AS ref_objid,
+           CASE WHEN d.classid = 'pg_rewrite'::regclass THEN 'pg_class'::regclass ELSE d.classid END AS classid,
+           CASE WHEN d.classid = 'pg_rewrite'::regclass THEN r.ev_class ELSE d.objid END AS objid
+    FROM layer l
+    JOIN pg_depend d ON (d.refclassid = l.classid AND d.refobjid = l.objid)
+                     OR (d.refclassid = 'pg_type'::regclass AND d.refobjid = l.typid)
+    LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+    WHERE d.deptype IN ('n', 'a')
+)
+SELECT e.ref_classid::text, e.ref_objid, e.classid::text, e.objid,
+       EXISTS (SELECT 1 FROM layer l WHERE l.classid = e.classid AND l.objid = e.objid) AS in_layer,
+       CASE WHEN e.classid = 'pg_class'::regclass THEN
+                (SELECT CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' ELSE 'table ' END
+                        || format('%%I.%%I', n.nspname, c.relname)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = e.objid)
+            ELSE pg_describe_object(e.classid, e.objid, 0) END AS description
+FROM edge e
+WHERE (e.classid, e.objid) <> (e.ref_classid, e.ref_objid)
+"""
+
+# A layer object as the catalog names it: ('pg_class', oid) for a view, ('pg_proc', oid) for a routine,
+# ('pg_trigger', oid) for a trigger.
+LayerObject = tuple[str, int]
+
+
+class _Dependents:
+    """What depends on the layer's views and routines, and whether it is part of the layer itself (its
+    views, routines, and triggers running its functions) or foreign."""
+
+    def __init__(self, conn: psycopg.Connection, schema: str):
+        self._on: dict[LayerObject, list[tuple[LayerObject, bool, str]]] = defaultdict(list)
+        for ref_class, ref_oid, dep_class, dep_oid, in_layer, description in conn.execute(
+                _DEPENDENTS_SQL, {"schema": schema}):
+            self._on[(ref_class, ref_oid)].append(((dep_class, dep_oid), in_layer, description))
+
+    def foreign(self, objects: list[LayerObject]) -> list[str]:
+        """The foreign objects that depend on any of `objects`, directly or through other layer objects."""
+        seen, todo, found = set(objects), list(objects), set()
+        while todo:
+            for dependent, in_layer, description in self._on.get(todo.pop(), []):
+                if not in_layer:
+                    found.add(description)
+                elif dependent not in seen:
+                    seen.add(dependent)
+                    todo.append(dependent)
+        return sorted(found)
+
+
+def _views(conn: psycopg.Connection, schema: str) -> dict[str, int]:
+    rows = conn.execute("SELECT relname, oid FROM pg_class WHERE relnamespace = %s::regnamespace AND relkind = 'v'",
+                        (schema,))
+    return dict(rows.fetchall())
+
+
+def _free_views(conn: psycopg.Connection, schema: str) -> list[str]:
+    """The layer's views that nothing foreign depends on, directly or through another view of the layer."""
+    dependents = _Dependents(conn, schema)
+    return [name for name, oid in _views(conn, schema).items() if not dependents.foreign([("pg_class", oid)])]
+
+
+def _drop_views(conn: psycopg.Connection, schema: str, names: list[str], cascade: bool = False) -> None:
+    if names:  # one statement, so that views of the list that depend on each other go together
+        conn.execute(pgsql.SQL("DROP VIEW {}{}").format(
+            pgsql.SQL(", ").join(pgsql.Identifier(schema, name) for name in sorted(names)),
+            pgsql.SQL(" CASCADE" if cascade else "")))
+
+
+def _defined_views(text: str, schema: str) -> list[str]:
+    return sorted(set(re.findall(rf"CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+{schema}\.(\w+)", text, re.IGNORECASE)))
+
+
+def _it(names: list[str], one: str, many: str) -> str:
+    return one if len(names) == 1 else many
+
+
+def _run_layer_file(conn: psycopg.Connection, schema: str, name: str, text: str, notes: list[str]) -> None:
+    """Run one sql/ file. A view whose new columns CREATE OR REPLACE VIEW refuses (a column renamed,
+    removed or retyped) is dropped and created again when nothing foreign depends on it; otherwise this
+    stops, naming what depends on it."""
+    try:
+        with conn.transaction():
+            conn.execute(text)
+        return
+    except psycopg.errors.InvalidTableDefinition as exc:
+        views = _views(conn, schema)
+        changed = [view for view in _defined_views(text, schema) if view in views]
+        if not changed:
+            raise PnlError(f"installing sql/{name} failed, nothing was changed: {_db_message(exc)}") from None
+        dependents = _Dependents(conn, schema)
+        for view in changed:
+            blocking = dependents.foreign([("pg_class", views[view])])
+            if blocking:
+                raise PnlError(
+                    f"{', '.join(blocking)} {_it(blocking, 'depends', 'depend')} on view {schema}.{view}, whose "
+                    f"columns sql/{name} changes ({exc.diag.message_primary}); nothing was changed. Save "
+                    f"{_it(blocking, 'its definition', 'their definitions')}, drop {_it(blocking, 'it', 'them')}, "
+                    f"run pnldb migrate again, then create {_it(blocking, 'it', 'them')} again on the new "
+                    f"{schema}.{view}") from None
+        _drop_views(conn, schema, changed, cascade=True)  # what cascades is the layer's own views only
+        notes += [f"re-created view {schema}.{view}: sql/{name} changes its columns" for view in changed]
+    except psycopg.Error as exc:
+        raise PnlError(f"installing sql/{name} failed, nothing was changed: {_db_message(exc)}") from None
+    try:
+        with conn.transaction():
+            conn.execute(text)
+    except psycopg.Error as exc:
+        raise PnlError(f"installing sql/{name} failed, nothing was changed: {_db_message(exc)}") from None
+
+
+def _row_versions(conn: psycopg.Connection, schema: str) -> dict[LayerObject, str]:
+    """A catalog row version (xmin) per view, routine and trigger of the layer that changes exactly when the
+    layer script (re)defines the object: CREATE OR REPLACE writes a new version even when nothing changed,
+    so whatever the script did not define keeps its xmin. For a view that is its rewrite rule, for a
+    trigger its pg_trigger row. For a routine it is the pg_depend row on its schema, which CREATE OR
+    REPLACE FUNCTION records anew: the pg_proc row will not do, as the grants' REVOKE ... ON ALL FUNCTIONS
+    rewrites every one. (Nor will comparing xmin with the transaction's id: the script runs in savepoints,
+    whose rows carry their subtransaction's id.)"""
+    rows = conn.execute(
+        f"""WITH layer AS ({_LAYER_SQL})
+            SELECT l.classid::text, l.objid, coalesce(r.xmin, d.xmin, t.xmin)::text
+            FROM layer l
+            LEFT JOIN pg_rewrite r ON l.classid = 'pg_class'::regclass AND r.ev_class = l.objid
+            LEFT JOIN pg_depend d ON l.classid = 'pg_proc'::regclass AND d.classid = 'pg_proc'::regclass
+                                 AND d.objid = l.objid AND d.refclassid = 'pg_namespace'::regclass
+            LEFT JOIN pg_trigger t ON l.classid = 'pg_trigger'::regclass AND t.oid = l.objid""",
+        {"schema": schema}).fetchall()
+    return {(kind, oid): xmin for kind, oid, xmin in rows}
+
+
+def _view_grants(conn: psycopg.Connection, schema: str) -> dict[str, tuple[int, list[str]]]:
+    """Each view's oid and the GRANTs on it to roles other than its owner: what a view that is dropped
+    and re-created must be given back. (Not those to PUBLIC: the layer's grants revoke them anyway.)"""
+    grants: dict[str, tuple[int, list[str]]] = {name: (oid, []) for name, oid in _views(conn, schema).items()}
+    for name, grant in conn.execute(
+            """SELECT c.relname, format('GRANT %%s ON %%I.%%I TO %%I%%s', a.privilege_type, n.nspname, c.relname,
+                                        pg_get_userbyid(a.grantee),
+                                        CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+               WHERE c.relnamespace = %s::regnamespace AND c.relkind = 'v' AND a.grantee NOT IN (0, c.relowner)
+               ORDER BY 1, 2""", (schema,)):
+        grants[name][1].append(grant)
+    return grants
+
+
+def _install_layer(conn: psycopg.Connection, schema: str, notes: list[str],
+                   grants: dict[str, tuple[int, list[str]]] | None = None) -> None:
+    grants = _view_grants(conn, schema) if grants is None else grants
+    before = _row_versions(conn, schema)
+    for name, text in render_layer(schema):
+        _run_layer_file(conn, schema, name, text, notes)
+    stale = [key for key, xmin in _row_versions(conn, schema).items() if before.get(key) == xmin]
+    dropped = _drop_layer_objects(conn, schema, stale, ("is no longer part of pnldb's SQL layer",
+                                                        "are no longer part of pnldb's SQL layer"),
+                                  "run pnldb migrate again")
+    notes += [f"dropped {what}: no longer part of the SQL layer" for what in dropped]
+    views = _views(conn, schema)
+    for name, (oid, statements) in grants.items():
+        if views.get(name, oid) != oid:  # re-created: what was granted on it, by whoever, is granted again
+            for statement in statements:
+                conn.execute(statement)
+
+
+def _uninstall_layer(conn: psycopg.Connection, schema: str) -> None:
+    _drop_layer_objects(conn, schema, list(_row_versions(conn, schema)),
+                        ("is part of pnldb's SQL layer, which rollback drops",
+                         "are part of pnldb's SQL layer, which rollback drops"), "roll back again")
+
+
+_OBJECT_NAME_SQL = """
+SELECT o.classid, o.objid,
+       CASE o.classid
+           WHEN 'pg_class' THEN (
+               SELECT format('%%I.%%I', n.nspname, c.relname)
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = o.objid)
+           WHEN 'pg_proc' THEN (
+               SELECT format('%%I.%%I(%%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
+               FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = o.objid)
+           ELSE (
+               SELECT format('%%I ON %%I.%%I', t.tgname, n.nspname, c.relname)
+               FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE t.oid = o.objid)
+       END
+FROM unnest(%(classes)s::text[], %(oids)s::oid[]) AS o(classid, objid)
+"""
+
+
+def _drop_layer_objects(conn: psycopg.Connection, schema: str, objects: list[LayerObject],
+                        why: tuple[str, str], then: str) -> list[str]:
+    """Drop layer objects: first their triggers, then views, then routines; returns what was dropped, by
+    kind and name. Refused with one error naming them when something foreign depends on one."""
+    if not objects:
+        return []
+    names = {(kind, oid): name for kind, oid, name in conn.execute(
+        _OBJECT_NAME_SQL, {"classes": [kind for kind, _ in objects], "oids": [oid for _, oid in objects]})}
+    dependents = _Dependents(conn, schema)
+    clauses, blocking = [], set()
+    for kind, oid in sorted(objects, key=names.get):
+        foreign = dependents.foreign([(kind, oid)])
+        if foreign:
+            what = "view" if kind == "pg_class" else "routine"
+            clauses.append(f"{' and '.join(foreign)} {_it(foreign, 'depends', 'depend')} on {what} {names[kind, oid]}")
+            blocking.update(foreign)
+    if clauses:
+        raise PnlError(f"{', and '.join(clauses)}, which {_it(clauses, *why)}; nothing was changed. Drop or change "
+                       f"{_it(sorted(blocking), 'it', 'them')}, then {then}")
+
+    def named(kind: str) -> list[str]:
+        return sorted(name for (k, _), name in names.items() if k == kind)
+
+    for trigger in named("pg_trigger"):
+        conn.execute(pgsql.SQL("DROP TRIGGER {}").format(pgsql.SQL(trigger)))
+    for kind, statement in (("pg_class", "DROP VIEW {}"), ("pg_proc", "DROP ROUTINE {}")):
+        if named(kind):  # one statement each, so that objects of the list that depend on each other go together
+            conn.execute(pgsql.SQL(statement).format(pgsql.SQL(", ").join(pgsql.SQL(n) for n in named(kind))))
+    return [f"{word} {name}" for kind, word in (("pg_trigger", "trigger"), ("pg_class", "view"), ("pg_proc", "routine"))
+            for name in named(kind)]
+
+
+def install_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]:
+    """(Re)install every sql/ object in one transaction, keeping what others built on it; drop the
+    routines, views and triggers of the schema that the layer no longer defines. Returns what it dropped
+    or re-created."""
+    notes: list[str] = []
     with conn.transaction():
-        _drop_views(conn, schema)
-        conn.execute(script)
-
-
-def _drop_views(conn: psycopg.Connection, schema: str) -> None:
-    # CREATE OR REPLACE VIEW cannot change a view's columns; views hold no data, so rebuild them.
-    views = conn.execute(
-        "SELECT table_name FROM information_schema.views WHERE table_schema = %s", (schema,)
-    ).fetchall()
-    for (view,) in views:
-        conn.execute(pgsql.SQL("DROP VIEW IF EXISTS {}.{} CASCADE").format(
-            pgsql.Identifier(schema), pgsql.Identifier(view)))
+        _install_layer(conn, check_identifier(schema), notes)
+    return notes
 
 
 def uninstall_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> None:
-    """Drop the SQL layer (views, functions, procedures and their triggers); tables stay."""
+    """Drop the SQL layer (views, functions, procedures and their triggers); tables stay. Refused, naming
+    them, while others' objects depend on it."""
     with conn.transaction():
-        _drop_views(conn, schema)
-        routines = conn.execute(
-            """SELECT p.oid::regprocedure::text, p.prokind FROM pg_proc p
-               JOIN pg_namespace n ON n.oid = p.pronamespace
-               WHERE n.nspname = %s AND p.prokind IN ('f', 'p')""",
-            (schema,),
-        ).fetchall()
-        for signature, kind in routines:
-            word = "PROCEDURE" if kind == "p" else "FUNCTION"
-            conn.execute(f"DROP {word} IF EXISTS {signature} CASCADE")
+        _uninstall_layer(conn, check_identifier(schema))
 
 
-def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[str]:
-    """Apply pending migrations, then install the SQL layer. Idempotent. Returns applied ids."""
+# --- the catalog, described ------------------------------------------------------------------------------
+#
+# Everything migrations and the layer leave in the schema, as SQL-like text in a fixed order, without OIDs,
+# owners or dates, so that two databases compare equal exactly when their schemas are the same, and a
+# change to the schema shows as a diff of the committed dump (docs/schema.sql). yoyo's bookkeeping tables
+# are left out: they are yoyo's, and differ between its versions.
+
+_RELKIND = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE", "c": "TYPE",
+            "f": "FOREIGN TABLE", "i": "INDEX", "I": "INDEX"}
+
+_IDENTITY = {"a": " GENERATED ALWAYS AS IDENTITY", "d": " GENERATED BY DEFAULT AS IDENTITY"}
+
+_CATALOG_QUERIES = {
+    "relations": """
+        SELECT c.relname, c.relkind, c.reloptions::text, c.relrowsecurity, c.relforcerowsecurity,
+               CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid, true) END
+        FROM pg_class c
+        WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'f')
+          AND c.relname <> ALL (%(skip)s)""",
+    "columns": """
+        SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated,
+               CASE WHEN a.attcollation <> t.typcollation THEN quote_ident(co.collname) END
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_type t ON t.oid = a.atttypid
+        LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+        LEFT JOIN pg_collation co ON co.oid = a.attcollation
+        WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'c', 'f')
+          AND c.relname <> ALL (%(skip)s) AND a.attnum > 0 AND NOT a.attisdropped""",
+    "constraints": """
+        SELECT c.relname, k.conname, pg_get_constraintdef(k.oid, true)
+        FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+        WHERE c.relnamespace = %(schema)s::regnamespace AND c.relname <> ALL (%(skip)s)""",
+    "indexes": """
+        SELECT c.relname, i.relname, pg_get_indexdef(i.oid)
+        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
+        WHERE c.relnamespace = %(schema)s::regnamespace AND c.relname <> ALL (%(skip)s)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid AND k.conrelid = x.indrelid
+                          AND k.contype IN ('p', 'u', 'x'))""",
+    "triggers": """
+        SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid, true), t.tgenabled
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE c.relnamespace = %(schema)s::regnamespace AND NOT t.tgisinternal""",
+    "rules": """
+        SELECT c.relname, r.rulename, pg_get_ruledef(r.oid, true)
+        FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
+        WHERE c.relnamespace = %(schema)s::regnamespace AND r.rulename <> '_RETURN'""",
+    "policies": """
+        SELECT c.relname, p.polname,
+               format('CREATE POLICY %%I ON %%s AS %%s FOR %%s TO %%s%%s%%s;', p.polname, c.oid::regclass,
+                      CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+                      CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                    WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                      (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(r)) END, ', '
+                                         ORDER BY CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(r)::text END
+                                         COLLATE "C")
+                       FROM unnest(p.polroles) r),
+                      ' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')',
+                      ' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')')
+        FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+        WHERE c.relnamespace = %(schema)s::regnamespace""",
+    "sequences": """
+        SELECT c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache,
+               s.seqcycle, o.relname || '.' || quote_ident(a.attname), d.deptype
+        FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid
+        LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                             AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+        LEFT JOIN pg_class o ON o.oid = d.refobjid
+        LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+        WHERE c.relnamespace = %(schema)s::regnamespace AND coalesce(o.relname, '') <> ALL (%(skip)s)""",
+    "types": """
+        SELECT t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault,
+               (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+                FROM pg_enum e WHERE e.enumtypid = t.oid),
+               (SELECT string_agg(format('CONSTRAINT %%I %%s', k.conname, pg_get_constraintdef(k.oid, true)), ' '
+                                  ORDER BY k.conname COLLATE "C")
+                FROM pg_constraint k WHERE k.contypid = t.oid)
+        FROM pg_type t
+        WHERE t.typnamespace = %(schema)s::regnamespace AND t.typtype IN ('e', 'd')""",
+    "routines": """
+        SELECT p.oid::regprocedure::text, p.prokind,
+               CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END,
+               (SELECT format('CREATE AGGREGATE %%s (SFUNC = %%s, STYPE = %%s%%s%%s);', p.oid::regprocedure,
+                              g.aggtransfn, format_type(g.aggtranstype, NULL),
+                              ', FINALFUNC = ' || nullif(g.aggfinalfn::oid, 0)::regproc,
+                              ', INITCOND = ' || quote_literal(g.agginitval))
+                FROM pg_aggregate g WHERE g.aggfnoid = p.oid)
+        FROM pg_proc p WHERE p.pronamespace = %(schema)s::regnamespace""",
+    "comments": """
+        SELECT 'relation', c.relname,
+               CASE WHEN d.objsubid = 0 THEN CASE c.relkind WHEN 'r' THEN 'TABLE' WHEN 'p' THEN 'TABLE'
+                                                            WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                                            WHEN 'S' THEN 'SEQUENCE' WHEN 'c' THEN 'TYPE'
+                                                            WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'INDEX' END
+                                             || ' ' || c.oid::regclass::text
+                    ELSE 'COLUMN ' || c.oid::regclass::text || '.' || quote_ident(a.attname) END,
+               d.objsubid, quote_literal(d.description)
+        FROM pg_description d JOIN pg_class c ON d.classoid = 'pg_class'::regclass AND c.oid = d.objoid
+        LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid
+        WHERE c.relnamespace = %(schema)s::regnamespace AND c.relname <> ALL (%(skip)s)
+        UNION ALL
+        SELECT 'routine', p.oid::regprocedure::text,
+               CASE p.prokind WHEN 'p' THEN 'PROCEDURE ' WHEN 'a' THEN 'AGGREGATE ' ELSE 'FUNCTION ' END
+               || p.oid::regprocedure::text, 0, quote_literal(d.description)
+        FROM pg_description d JOIN pg_proc p ON d.classoid = 'pg_proc'::regclass AND p.oid = d.objoid
+        WHERE p.pronamespace = %(schema)s::regnamespace
+        UNION ALL
+        SELECT 'relation', c.relname, format('TRIGGER %%I ON %%s', t.tgname, c.oid::regclass), 0,
+               quote_literal(d.description)
+        FROM pg_description d JOIN pg_trigger t ON d.classoid = 'pg_trigger'::regclass AND t.oid = d.objoid
+        JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = %(schema)s::regnamespace
+        UNION ALL
+        SELECT 'relation', c.relname, format('CONSTRAINT %%I ON %%s', k.conname, c.oid::regclass), 0,
+               quote_literal(d.description)
+        FROM pg_description d JOIN pg_constraint k ON d.classoid = 'pg_constraint'::regclass AND k.oid = d.objoid
+        JOIN pg_class c ON c.oid = k.conrelid WHERE c.relnamespace = %(schema)s::regnamespace
+        UNION ALL
+        SELECT 'type', t.typname, 'TYPE ' || t.oid::regtype::text, 0, quote_literal(d.description)
+        FROM pg_description d JOIN pg_type t ON d.classoid = 'pg_type'::regclass AND t.oid = d.objoid
+        WHERE t.typnamespace = %(schema)s::regnamespace
+        UNION ALL
+        SELECT 'schema', n.nspname, 'SCHEMA ' || quote_ident(n.nspname), 0, quote_literal(d.description)
+        FROM pg_description d JOIN pg_namespace n ON d.classoid = 'pg_namespace'::regclass AND n.oid = d.objoid
+        WHERE n.oid = %(schema)s::regnamespace""",
+    # Privileges without the owner's own (the owner differs between installations) and without grantors.
+    "privileges": """
+        SELECT 'relation', c.relname,
+               CASE WHEN c.relkind = 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || c.oid::regclass::text,
+               acl.grantee, acl.privilege_type, acl.is_grantable
+        FROM pg_class c,
+             aclexplode(coalesce(c.relacl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char",
+                                                      c.relowner))) acl
+        WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+          AND c.relname <> ALL (%(skip)s) AND acl.grantee <> c.relowner
+        UNION ALL
+        SELECT 'relation', c.relname, 'TABLE ' || c.oid::regclass::text || ' (' || quote_ident(a.attname) || ')',
+               acl.grantee, acl.privilege_type, acl.is_grantable
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid, aclexplode(a.attacl) acl
+        WHERE c.relnamespace = %(schema)s::regnamespace AND a.attacl IS NOT NULL AND acl.grantee <> c.relowner
+        UNION ALL
+        SELECT 'routine', p.oid::regprocedure::text,
+               CASE p.prokind WHEN 'p' THEN 'PROCEDURE ' ELSE 'FUNCTION ' END || p.oid::regprocedure::text,
+               acl.grantee, acl.privilege_type, acl.is_grantable
+        FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) acl
+        WHERE p.pronamespace = %(schema)s::regnamespace AND acl.grantee <> p.proowner
+        UNION ALL
+        SELECT 'type', t.typname, 'TYPE ' || t.oid::regtype::text, acl.grantee, acl.privilege_type, acl.is_grantable
+        FROM pg_type t, aclexplode(coalesce(t.typacl, acldefault('T', t.typowner))) acl
+        WHERE t.typnamespace = %(schema)s::regnamespace AND t.typtype IN ('e', 'd') AND acl.grantee <> t.typowner
+        UNION ALL
+        SELECT 'schema', n.nspname, 'SCHEMA ' || quote_ident(n.nspname), acl.grantee, acl.privilege_type,
+               acl.is_grantable
+        FROM pg_namespace n, aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) acl
+        WHERE n.oid = %(schema)s::regnamespace AND acl.grantee <> n.nspowner
+        UNION ALL
+        SELECT 'schema', n.nspname,
+               'DEFAULT ' || CASE a.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES'
+                                 WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' ELSE 'SCHEMAS' END,
+               acl.grantee, acl.privilege_type, acl.is_grantable
+        FROM pg_default_acl a JOIN pg_namespace n ON n.oid = a.defaclnamespace, aclexplode(a.defaclacl) acl
+        WHERE n.oid = %(schema)s::regnamespace AND acl.grantee <> a.defaclrole""",
+}
+
+
+def _grantee(oid: int, names: dict[int, str]) -> str:
+    return "PUBLIC" if oid == 0 else names[oid]
+
+
+def describe_catalog(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> str:
+    """The schema's catalog as text: types, tables (columns, defaults, constraints, indexes, triggers,
+    rules, policies), sequences, views (definition and columns), routines (signature and definition),
+    comments and privileges; ordered by name, with the schema name written as `pnl` whatever it is."""
     check_identifier(schema)
-    conn.autocommit = True
-    conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))
-    try:
-        applied = _migrate_with_yoyo(conn, schema, "apply")
-    except psycopg.Error as exc:
-        raise PnlError(f"migration failed: {exc}") from None
-    install_sql(conn, schema)
-    return applied
+    params = {"schema": schema, "skip": list(YOYO_TABLES)}
+    with conn.transaction(force_rollback=True):  # rolled back: takes the SET LOCAL with it, also in a savepoint
+        # Every name outside pg_catalog comes out schema-qualified, whatever the caller's search_path.
+        conn.execute("SET LOCAL search_path = pg_catalog")
+        rows = {key: conn.execute(query, params).fetchall() for key, query in _CATALOG_QUERIES.items()}
+        roles = dict(conn.execute("SELECT oid::bigint, quote_ident(rolname) FROM pg_roles").fetchall())
+
+    qualified = f"{schema}."
+    per_object: dict[tuple[str, str], list[str]] = defaultdict(list)  # (kind, name) -> lines after the definition
+
+    for table, name, definition in sorted(rows["constraints"]):
+        per_object["relation", table].append(f"ALTER TABLE {qualified}{table} ADD CONSTRAINT {name} {definition};")
+    for table, _name, definition in sorted(rows["indexes"]):
+        per_object["relation", table].append(f"{definition};")
+    for table, _name, definition, enabled in sorted(rows["triggers"]):
+        per_object["relation", table].append(f"{definition};")
+        if enabled != "O":
+            per_object["relation", table].append(f"-- trigger above: tgenabled = {enabled}")
+    for table, _name, definition in sorted(rows["rules"]) + sorted(rows["policies"]):
+        per_object["relation", table].append(definition)
+    for kind, owner, target, _column, literal in sorted(rows["comments"], key=lambda r: (r[1], r[3], r[2])):
+        per_object[kind, owner].append(f"COMMENT ON {target} IS {literal};")
+    grants: dict[tuple[str, str, str, str, bool], list[str]] = defaultdict(list)
+    for kind, owner, target, grantee, privilege, grantable in rows["privileges"]:
+        grants[kind, owner, target, _grantee(grantee, roles), grantable].append(privilege)
+    for (kind, owner, target, grantee, grantable), privileges in sorted(grants.items()):
+        if target.startswith("DEFAULT "):
+            line = f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT {', '.join(sorted(privileges))} " \
+                   f"ON {target.removeprefix('DEFAULT ')} TO {grantee}"
+        else:
+            line = f"GRANT {', '.join(sorted(privileges))} ON {target} TO {grantee}"
+        per_object[kind, owner].append(line + (" WITH GRANT OPTION;" if grantable else ";"))
+
+    columns: dict[str, list[tuple]] = defaultdict(list)
+    for row in sorted(rows["columns"], key=lambda r: (r[0], r[1])):
+        columns[row[0]].append(row[2:])
+
+    out = [f"CREATE SCHEMA {schema};", *per_object["schema", schema]]
+    for name, kind, base, not_null, default, labels, checks in sorted(rows["types"]):
+        if kind == "e":
+            out += ["", f"CREATE TYPE {qualified}{name} AS ENUM ({labels});"]
+        else:
+            out += ["", f"CREATE DOMAIN {qualified}{name} AS {base}" + (" NOT NULL" if not_null else "")
+                    + (f" DEFAULT {default}" if default else "") + (f" {checks}" if checks else "") + ";"]
+        out += per_object["type", name]
+    for name, relkind, options, row_security, force_row_security, view_definition in sorted(rows["relations"]):
+        out.append("")
+        if relkind in ("v", "m"):
+            out.append(f"CREATE {_RELKIND[relkind]} {qualified}{name} AS")
+            out.append(view_definition.rstrip())
+            out.append(f"-- columns of {qualified}{name}:")
+            out += [f"--     {column} {data_type}" for column, data_type, *_ in columns[name]]
+        else:
+            lines = []
+            for column, data_type, not_null, default, identity, generated, collation in columns[name]:
+                line = f"    {column} {data_type}"
+                line += f" COLLATE {collation}" if collation else ""
+                if generated == "s":
+                    line += f" GENERATED ALWAYS AS ({default}) STORED"
+                elif default is not None:
+                    line += f" DEFAULT {default}"
+                line += _IDENTITY.get(identity, "")
+                line += " NOT NULL" if not_null else ""
+                lines.append(line)
+            out.append(f"CREATE {_RELKIND[relkind]} {qualified}{name}{' AS' if relkind == 'c' else ''} (")
+            out.append(",\n".join(lines))
+            out.append(")" + (f" WITH ({options[1:-1]})" if options else "") + ";")
+            if row_security:
+                out.append(f"ALTER TABLE {qualified}{name} ENABLE ROW LEVEL SECURITY;")
+            if force_row_security:
+                out.append(f"ALTER TABLE {qualified}{name} FORCE ROW LEVEL SECURITY;")
+        out += per_object["relation", name]
+    for name, data_type, start, increment, minimum, maximum, cache, cycle, owned_by, deptype in sorted(
+            rows["sequences"]):
+        out += ["", f"CREATE SEQUENCE {qualified}{name} AS {data_type} START WITH {start} INCREMENT BY {increment} "
+                    f"MINVALUE {minimum} MAXVALUE {maximum} CACHE {cache}{' CYCLE' if cycle else ''};"]
+        if owned_by:
+            out.append(f"-- {'identity of' if deptype == 'i' else 'owned by'} {qualified}{owned_by}")
+        out += per_object["relation", name]
+    for signature, _kind, definition, aggregate in sorted(rows["routines"]):
+        out += ["", (definition.rstrip() + ";") if definition else aggregate]
+        out += per_object["routine", signature]
+    return _normalise_schema("\n".join(out) + "\n", schema)
 
 
-def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None) -> list[str]:
-    """Roll back every migration applied after `to` (all of them when None). The SQL layer is dropped
-    first because it is written against the newest schema; `migrate` brings both back."""
-    conn.autocommit = True
-    uninstall_sql(conn, schema)
-    return _migrate_with_yoyo(conn, schema, "rollback", keep=to)
+def _normalise_schema(text: str, schema: str) -> str:
+    """The description of schema pnl_x reads as that of pnl: its name, as a word, a qualifier or the prefix
+    of the layer's role names (pnl_x_reader), becomes `pnl`."""
+    if schema == DEFAULT_SCHEMA:
+        return text
+    return re.sub(rf"(?<![\w$]){schema}(?=[._]|(?![\w$]))", DEFAULT_SCHEMA, text)
+
+
+def catalog_dump(conn: psycopg.Connection) -> str:
+    """docs/schema.sql: a header, then describe_catalog of schema pnl."""
+    major = conn.info.server_version // 10000
+    return (f"-- Schema pnl as `pnldb migrate` leaves it: every type, table, sequence, view and routine with its\n"
+            f"-- constraints, indexes, triggers, comments and privileges (owners left out), ordered by name.\n"
+            f"-- For review: a change to migrations/ or sql/ shows here. Generated by `{DUMP_COMMAND}`; do not edit.\n"
+            f"-- Deparsed by PostgreSQL {major}.\n\n") + describe_catalog(conn, DEFAULT_SCHEMA)
+
+
+def dump_major_version(dump: str) -> int | None:
+    """The PostgreSQL major version that deparsed a catalog dump, from its header."""
+    found = re.search(r"^-- Deparsed by PostgreSQL (\d+)\.$", dump, re.MULTILINE)
+    return int(found.group(1)) if found else None
+
+
+def fresh_catalog_dump() -> str:
+    """catalog_dump of a fresh `pnldb migrate` on a throw-away embedded PostgreSQL."""
+    from pnldb.embedded import EmbeddedPostgres
+
+    with EmbeddedPostgres() as pg, psycopg.connect(pg.url, autocommit=True) as conn:
+        migrate(conn)
+        return catalog_dump(conn)
+
+
+def write_catalog_dump(path: str | Path) -> None:
+    Path(path).write_text(fresh_catalog_dump(), encoding="utf-8")

@@ -1,4 +1,5 @@
-"""Migrations through Step 4.2: shape, idempotence, honest back-fill, rollback, constraints."""
+"""Migrations through Step 4.2: shape, idempotence, honest back-fill, upgrade = fresh install, rollback,
+constraints."""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,6 +11,7 @@ import psycopg
 import pytest
 
 from pnldb import schema
+from pnldb.errors import PnlError
 
 BASELINE = "0001_baseline"
 CONTRACT_TABLES = {
@@ -20,19 +22,6 @@ CONTRACT_INDEXES = {
     "ix_calculation_runs_pnl_date", "ix_calculation_runs_use_case_id",
     "ix_calculation_runs_date_use_case", "ix_fact_calculated_results_calc_run_id",
 }
-
-
-def catalog(conn, schema_name="pnl"):
-    """Everything migrations shape: columns with types and nullability, constraints, indexes."""
-    columns = conn.execute(
-        """SELECT table_name, column_name, data_type, numeric_precision, numeric_scale, is_nullable
-           FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2""", (schema_name,)).fetchall()
-    constraints = conn.execute(
-        """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
-           WHERE connamespace = %s::regnamespace ORDER BY 1, 2""", (schema_name,)).fetchall()
-    indexes = conn.execute(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s ORDER BY 1", (schema_name,)).fetchall()
-    return columns, constraints, indexes
 
 
 @pytest.fixture
@@ -56,9 +45,9 @@ def test_migrate_creates_every_contract_table_and_index_in_schema_pnl(empty_conn
 
 def test_second_migrate_is_a_no_op(empty_conn):
     schema.migrate(empty_conn)
-    before = catalog(empty_conn)
+    before = schema.describe_catalog(empty_conn)
     assert schema.migrate(empty_conn) == []
-    assert catalog(empty_conn) == before
+    assert schema.describe_catalog(empty_conn) == before
 
 
 def test_install_into_another_schema(empty_conn):
@@ -96,9 +85,8 @@ def _expected_running_sums(rows):
     return expected
 
 
-def _install_baseline_with_legacy_data(conn, rng):
-    schema.migrate(conn)
-    schema.rollback(conn, to=BASELINE)
+def _insert_legacy_data(conn, rng):
+    """Pre-4.2 data, written as a pre-4.2 deployment (baseline tables, no SQL layer) wrote it."""
     conn.execute("INSERT INTO pnl.hierarchy_structures VALUES ('S', 'Structure')")
     conn.execute("INSERT INTO pnl.dim_hierarchy (structure_id, node_id, parent_node_id, node_name) VALUES "
                  "('S', 'ROOT', NULL, 'Root'), ('S', 'BOOK_A', 'ROOT', 'A'), ('S', 'BOOK_B', 'ROOT', 'B')")
@@ -118,8 +106,13 @@ def _install_baseline_with_legacy_data(conn, rng):
     return use_case, rows, run
 
 
+def _install_baseline_with_legacy_data(conn, rng):
+    assert schema.migrate(conn, to=BASELINE) == [BASELINE]
+    return _insert_legacy_data(conn, rng)
+
+
 def test_upgrade_from_populated_baseline_keeps_legacy_rows_and_backfills_running_sums(empty_conn):
-    use_case, rows, run = _install_baseline_with_legacy_data(empty_conn, random.Random(7))
+    _, rows, run = _install_baseline_with_legacy_data(empty_conn, random.Random(7))
     assert schema.migrate(empty_conn)[0] == "0002_step_4_2"
     got = empty_conn.execute(
         "SELECT amount, daily_amount, wtd_amount, ytd_amount FROM pnl.fact_pnl_entries ORDER BY id").fetchall()
@@ -136,16 +129,36 @@ def test_upgrade_from_populated_baseline_keeps_legacy_rows_and_backfills_running
     assert legacy == [(run, None, Decimal("10.50"), Decimal("8.25"), Decimal("2.25"), None)] * 2
 
 
+def test_an_upgrade_from_a_populated_baseline_leaves_the_catalog_of_a_fresh_install(empty_conn, conn):
+    _install_baseline_with_legacy_data(empty_conn, random.Random(11))
+    assert schema.migrate(empty_conn) == schema.migration_ids()[1:]
+    upgraded = schema.describe_catalog(empty_conn).splitlines()
+    assert upgraded == schema.describe_catalog(conn).splitlines()  # conn: a fresh install (the template)
+    assert "CREATE VIEW pnl.v_run_results AS" in upgraded
+    assert empty_conn.execute("SELECT count(*) FROM pnl.fact_calculated_results").fetchone() == (2,)
+
+
+def test_migrate_to_a_migration_applies_up_to_it_and_no_sql_layer(empty_conn):
+    assert schema.migrate(empty_conn, to="0002_step_4_2") == ["0001_baseline", "0002_step_4_2"]
+    assert empty_conn.execute("SELECT to_regclass('pnl.calculation_runs') IS NOT NULL, "
+                              "to_regclass('pnl.v_run_results')").fetchone() == (True, None)
+    assert schema.migrate(empty_conn, to="0002_step_4_2") == []
+    assert schema.rollback(empty_conn, to="0003_run_rules") == []  # nothing newer than 0003 is applied
+    assert schema.rollback(empty_conn, to=BASELINE) == ["0002_step_4_2"]
+    with pytest.raises(PnlError, match=r"^unknown migration '0002'; the migrations are 0001_baseline, 0002_step_4_2, "):
+        schema.migrate(empty_conn, to="0002")
+
+
 def test_rolling_the_patch_back_returns_the_baseline_schema_with_its_data(empty_conn):
     schema.migrate(empty_conn)
     schema.rollback(empty_conn, to=BASELINE)
-    baseline = catalog(empty_conn)
-    _install_baseline_with_legacy_data(empty_conn, random.Random(3))  # migrates + rolls back again
+    baseline = schema.describe_catalog(empty_conn)  # with the layer's grants on the tables, which stay
+    _insert_legacy_data(empty_conn, random.Random(3))
     facts = empty_conn.execute("SELECT * FROM pnl.fact_pnl_entries ORDER BY id").fetchall()
     results = empty_conn.execute("SELECT * FROM pnl.fact_calculated_results ORDER BY result_id").fetchall()
     schema.migrate(empty_conn)
     schema.rollback(empty_conn, to=BASELINE)
-    assert catalog(empty_conn) == baseline
+    assert schema.describe_catalog(empty_conn) == baseline
     assert empty_conn.execute("SELECT * FROM pnl.fact_pnl_entries ORDER BY id").fetchall() == facts
     assert empty_conn.execute("SELECT * FROM pnl.fact_calculated_results ORDER BY result_id").fetchall() == results
 
@@ -178,14 +191,16 @@ def use_case(conn):
     conn.execute("INSERT INTO hierarchy_structures VALUES ('S', 'S'), ('T', 'T')")
     conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) VALUES "
                  "('S', 'ROOT', NULL, 'Root'), ('S', 'A', 'ROOT', 'A'), ('T', 'TROOT', NULL, 'T root')")
-    return conn.execute("INSERT INTO use_cases (name, structure_id) VALUES ('U', 'S') RETURNING use_case_id").fetchone()[0]
+    return conn.execute(
+        "INSERT INTO use_cases (name, structure_id) VALUES ('U', 'S') RETURNING use_case_id").fetchone()[0]
 
 
 def test_legacy_writer_setting_only_amount_gets_the_measures(conn, use_case):
     for date, amount in (("2025-01-06", "10.00"), ("2025-01-07", "5.50"), ("2025-01-13", "1.00")):
         conn.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, amount) "
                      "VALUES (%s, %s, 'ACTUAL', 'A', %s)", (use_case, date, amount))
-    rows = conn.execute("SELECT amount, daily_amount, wtd_amount, ytd_amount FROM fact_pnl_entries ORDER BY id").fetchall()
+    rows = conn.execute(
+        "SELECT amount, daily_amount, wtd_amount, ytd_amount FROM fact_pnl_entries ORDER BY id").fetchall()
     assert rows == [
         (Decimal("10.00"), Decimal("10.00"), Decimal("10.00"), Decimal("10.00")),
         (Decimal("5.50"), Decimal("5.50"), Decimal("15.50"), Decimal("15.50")),
@@ -193,7 +208,8 @@ def test_legacy_writer_setting_only_amount_gets_the_measures(conn, use_case):
     ]
     conn.execute("UPDATE fact_pnl_entries SET amount = 7.50 WHERE pnl_date = '2025-01-07'")
     assert conn.execute("SELECT daily_amount, wtd_amount, ytd_amount FROM fact_pnl_entries "
-                        "WHERE pnl_date = '2025-01-07'").fetchone() == (Decimal("7.50"), Decimal("17.50"), Decimal("17.50"))
+                        "WHERE pnl_date = '2025-01-07'").fetchone() == (
+        Decimal("7.50"), Decimal("17.50"), Decimal("17.50"))
 
 
 def test_new_writer_setting_only_measures_gets_amount_equal_to_daily(conn, use_case):
@@ -219,11 +235,11 @@ def test_second_root_is_refused_naming_both_roots(conn, use_case):
 
 def test_second_root_is_refused_at_commit_even_without_the_tree_trigger(conn, use_case):
     # the deferred unique constraint is the backstop for writers that bypass the trigger
-    with pytest.raises(psycopg.errors.UniqueViolation, match="dim_hierarchy_one_root_per_structure"):
-        with conn.transaction():
-            conn.execute("ALTER TABLE dim_hierarchy DISABLE TRIGGER hierarchy_is_a_tree_on_insert")
-            conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
-                         "VALUES ('S', 'ROOT2', NULL, 'Second root')")
+    with (pytest.raises(psycopg.errors.UniqueViolation, match="dim_hierarchy_one_root_per_structure"),
+          conn.transaction()):
+        conn.execute("ALTER TABLE dim_hierarchy DISABLE TRIGGER hierarchy_is_a_tree_on_insert")
+        conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
+                     "VALUES ('S', 'ROOT2', NULL, 'Second root')")
 
 
 def test_parent_from_another_structure_is_refused(conn, use_case):
@@ -240,7 +256,8 @@ def test_cycle_is_refused_naming_its_nodes(conn, use_case):
 
 
 def test_hierarchy_view_derives_depth_path_and_leafness(conn, use_case):
-    conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) VALUES ('S', 'B', 'A', 'B')")
+    conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
+                 "VALUES ('S', 'B', 'A', 'B')")
     rows = conn.execute("SELECT node_id, depth, path, is_leaf FROM v_hierarchy_nodes WHERE structure_id = 'S' "
                         "ORDER BY depth").fetchall()
     assert rows == [("ROOT", 0, ["ROOT"], False), ("A", 1, ["ROOT", "A"], False), ("B", 2, ["ROOT", "A", "B"], True)]

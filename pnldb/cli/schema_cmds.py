@@ -8,8 +8,14 @@ from pnldb.cli.common import pass_settings
 @click.command()
 @pass_settings
 def migrate(settings) -> None:
-    """Apply pending migrations and (re)install the SQL layer."""
-    applied = api.migrate(settings.conn, settings.schema)
+    """Apply pending migrations and (re)install the SQL layer, in one transaction: all or nothing.
+
+    Views and functions that others built on pnldb's are kept; a change that cannot keep them stops with
+    an error naming them. Routines, views and triggers the layer no longer defines are dropped."""
+    notes: list[str] = []
+    applied = api.migrate(settings.conn, settings.schema, notes=notes)
+    for note in notes:
+        click.echo(note, err=True)
     if applied:
         click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}", err=True)
     else:

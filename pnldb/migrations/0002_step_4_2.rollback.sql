@@ -4,14 +4,15 @@ DROP INDEX {{ schema }}.ix_fact_calculated_results_calc_run_id;
 ALTER TABLE {{ schema }}.fact_calculated_results
     DROP CONSTRAINT fact_calculated_results_belongs_to_a_run,
     DROP COLUMN calculation_run_id,
-{%- for m in measures[1:] %}
-{%- for k in kinds %}
-    DROP COLUMN {{ m }}_{{ k }},
-{%- endfor %}
-{%- endfor %}
-{%- for k in kinds %}
-    ALTER COLUMN {{ measures[0] }}_{{ k }} TYPE numeric(18, 2),
-{%- endfor %}
+    DROP COLUMN wtd_natural,
+    DROP COLUMN wtd_adjusted,
+    DROP COLUMN wtd_plug,
+    DROP COLUMN ytd_natural,
+    DROP COLUMN ytd_adjusted,
+    DROP COLUMN ytd_plug,
+    ALTER COLUMN daily_natural TYPE numeric(18, 2),
+    ALTER COLUMN daily_adjusted TYPE numeric(18, 2),
+    ALTER COLUMN daily_plug TYPE numeric(18, 2),
     ALTER COLUMN run_id SET NOT NULL;
 ALTER TABLE {{ schema }}.fact_calculated_results RENAME COLUMN daily_natural TO natural_value;
 ALTER TABLE {{ schema }}.fact_calculated_results RENAME COLUMN daily_adjusted TO adjusted_value;
@@ -19,6 +20,6 @@ ALTER TABLE {{ schema }}.fact_calculated_results RENAME COLUMN daily_plug TO plu
 DROP TABLE {{ schema }}.calculation_runs;
 DROP INDEX {{ schema }}.ix_fact_pnl_entries_series;
 ALTER TABLE {{ schema }}.fact_pnl_entries
-{%- for m in measures %}
-    DROP COLUMN {{ m }}_amount{{ "," if not loop.last else ";" }}
-{%- endfor %}
+    DROP COLUMN daily_amount,
+    DROP COLUMN wtd_amount,
+    DROP COLUMN ytd_amount;

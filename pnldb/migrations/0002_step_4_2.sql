@@ -2,9 +2,9 @@
 -- Step 4.2: explicit daily/WTD/YTD measures, calculation_runs as the run header, results per measure.
 
 ALTER TABLE {{ schema }}.fact_pnl_entries
-{%- for m in measures %}
-    ADD COLUMN {{ m }}_amount numeric(18, 2){{ "," if not loop.last else ";" }}
-{%- endfor %}
+    ADD COLUMN daily_amount numeric(18, 2),
+    ADD COLUMN wtd_amount numeric(18, 2),
+    ADD COLUMN ytd_amount numeric(18, 2);
 
 -- Back-fill: daily is the legacy amount; WTD and YTD are running sums of the daily amounts within the
 -- ISO week and the calendar year of each series. A series is (use case, scenario, category_code,
@@ -23,9 +23,9 @@ FROM running r
 WHERE r.id = f.id;
 
 ALTER TABLE {{ schema }}.fact_pnl_entries
-{%- for m in measures %}
-    ALTER COLUMN {{ m }}_amount SET NOT NULL{{ "," if not loop.last else ";" }}
-{%- endfor %}
+    ALTER COLUMN daily_amount SET NOT NULL,
+    ALTER COLUMN wtd_amount SET NOT NULL,
+    ALTER COLUMN ytd_amount SET NOT NULL;
 
 CREATE INDEX ix_fact_pnl_entries_series
     ON {{ schema }}.fact_pnl_entries (use_case_id, scenario, category_code, pnl_date);
@@ -58,15 +58,15 @@ ALTER TABLE {{ schema }}.fact_calculated_results RENAME COLUMN plug_value TO dai
 ALTER TABLE {{ schema }}.fact_calculated_results
     ALTER COLUMN run_id DROP NOT NULL,
     ADD COLUMN calculation_run_id uuid REFERENCES {{ schema }}.calculation_runs (id) ON DELETE CASCADE,
-{%- for m in measures %}
-{%- for k in kinds %}
-{%- if m == measures[0] %}
-    ALTER COLUMN {{ m }}_{{ k }} TYPE numeric(38, 2),
-{%- else %}
-    ADD COLUMN {{ m }}_{{ k }} numeric(38, 2),
-{%- endif %}
-{%- endfor %}
-{%- endfor %}
+    ALTER COLUMN daily_natural TYPE numeric(38, 2),
+    ALTER COLUMN daily_adjusted TYPE numeric(38, 2),
+    ALTER COLUMN daily_plug TYPE numeric(38, 2),
+    ADD COLUMN wtd_natural numeric(38, 2),
+    ADD COLUMN wtd_adjusted numeric(38, 2),
+    ADD COLUMN wtd_plug numeric(38, 2),
+    ADD COLUMN ytd_natural numeric(38, 2),
+    ADD COLUMN ytd_adjusted numeric(38, 2),
+    ADD COLUMN ytd_plug numeric(38, 2),
     ADD CONSTRAINT fact_calculated_results_belongs_to_a_run CHECK (run_id IS NOT NULL OR calculation_run_id IS NOT NULL);
 CREATE INDEX ix_fact_calculated_results_calc_run_id
     ON {{ schema }}.fact_calculated_results (calculation_run_id);

@@ -1,7 +1,6 @@
 -- Rule predicates as one expression: a balanced CASE over the governing rule's id, so a fact evaluates
 -- about log2(rules) integer comparisons and then only its own rule's predicate. p_rule_ids is sorted
 -- ascending and p_predicates[i] is the predicate of rule p_rule_ids[i].
-DROP FUNCTION IF EXISTS {{ schema }}.rule_case_tree(text[], integer, integer);  -- keyed by ordinal, before
 CREATE OR REPLACE FUNCTION {{ schema }}.rule_case_tree(p_rule_ids bigint[], p_predicates text[], p_low integer,
                                                        p_high integer) RETURNS text
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
