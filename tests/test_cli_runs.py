@@ -9,9 +9,7 @@ from click.testing import CliRunner
 
 from pnldb import format as fmt
 from pnldb.cli import main
-from tests.builders import COB, cond, rule, snapshot
-from tests.test_delete_use_case import table_counts
-from tests.test_runs_api import EARLIER, NO_SUCH, sql_json, trading_use_case
+from tests.builders import COB, EARLIER, NO_SUCH, cond, rule, snapshot, sql_json, table_counts, trading_use_case
 
 D = Decimal
 UUID_LEN = 36
@@ -141,7 +139,8 @@ def test_runs_list_by_use_case_id_and_limit(cli, book):
 
 def test_runs_list_json_is_exactly_list_runs(cli, conn, book):
     out = ok(cli("runs", "list", "--json", "--date", "2025-12-24", "--use-case", "Project Sterling", "--limit", "1"))
-    assert json.loads(out, parse_float=D) == sql_json(conn, "SELECT list_runs(%s, %s, 1)::text", (COB, book["sterling"]))
+    expected = sql_json(conn, "SELECT list_runs(%s, %s, 1)::text", (COB, book["sterling"]))
+    assert json.loads(out, parse_float=D) == expected
     assert json.loads(out)["total"] == 2
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from tests.builders import COB, cond, facts, results, rule, snapshot, structure, use_case
+from tests.builders import COB, cond, facts, header, results, rule, snapshot, structure, use_case
 
 MEASURES = ("daily", "wtd", "ytd")
 D = Decimal
@@ -172,11 +172,6 @@ def test_sums_are_exact_and_do_not_overflow_numeric_18_2(conn, firm):
 
 
 # --- the run header -------------------------------------------------------------------------------
-
-def header(conn, run_id) -> dict:
-    cur = conn.execute("SELECT * FROM calculation_runs WHERE id = %s", (run_id,))
-    return dict(zip([c.name for c in cur.description], cur.fetchone()))
-
 
 def test_a_completed_run_has_its_header_counts_and_default_names(conn, firm):
     facts(conn, firm, [("ACTUAL", "RATES_1", "1", "1", "1", {})])
