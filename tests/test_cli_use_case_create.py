@@ -76,7 +76,8 @@ def test_resolve_use_case_by_id_or_name(conn, structure):
     assert loaders.resolve_use_case(conn, str(created["use_case_id"])) == expected
     assert loaders.resolve_use_case(conn, str(created["use_case_id"]).upper()) == expected
     assert loaders.resolve_use_case(conn, created["use_case_id"]) == expected
-    with pytest.raises(PnlError, match=r"unknown use case 'Nope'; give a use-case id or exact name \(see `pnldb use-case list`\)"):
+    with pytest.raises(PnlError, match=r"unknown use case 'Nope'; give a use-case id or exact name "
+                                       r"\(see `pnldb use-case list`\)"):
         loaders.resolve_use_case(conn, "Nope")
     with pytest.raises(PnlError, match="unknown use case"):
         loaders.resolve_use_case(conn, str(uuid.uuid4()))
