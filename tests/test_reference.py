@@ -173,11 +173,31 @@ def test_arithmetic_is_exact_decimal():
     assert all(isinstance(v, Decimal) for r in out.values() for k, v in r.items() if k.startswith(MEASURES))
 
 
-def test_float_amounts_are_refused():
+@pytest.mark.parametrize("field", ["daily_amount", "wtd_amount", "ytd_amount"])
+@pytest.mark.parametrize("position", [0, 1])  # the first fact of its node, or one added to running sums
+def test_float_amounts_are_refused(field, position):
     bad = fact("FX", "1")
-    bad["daily_amount"] = 0.1
-    with pytest.raises(TypeError):
+    bad[field] = 0.1
+    facts = [fact("FX", "2"), fact("FX", "3")]
+    facts.insert(position, bad)
+    with pytest.raises(TypeError) as caught:
+        snapshot(NODES, facts, [], UC, D)
+    assert str(caught.value) == (f"fact 'FX' (ACTUAL, 2025-12-24): {field} must be a Decimal (or an int), "
+                                 "got float 0.1; amounts are exact, never float")
+
+
+@pytest.mark.parametrize("value", [True, "1.00", None])
+def test_other_non_decimal_amounts_are_refused_and_ints_count_exactly(value):
+    bad = fact("FX", "1")
+    bad["wtd_amount"] = value
+    with pytest.raises(TypeError, match=f"wtd_amount must be a Decimal \\(or an int\\), got {type(value).__name__} "):
         snapshot(NODES, [bad], [], UC, D)
+    whole = fact("FX", "0", "0", "0")
+    whole.update(daily_amount=7, wtd_amount=-3, ytd_amount=10**20)
+    out = run([whole, fact("FX", "0.25")])
+    assert vals(out[("ROOT", "ACTUAL")], "daily") == dec("7.25", "7.25", 0)
+    assert vals(out[("ROOT", "ACTUAL")], "ytd") == dec("100000000000000000002.50", "100000000000000000002.50", 0)
+    assert all(isinstance(v, Decimal) for r in out.values() for k, v in r.items() if k.startswith(MEASURES))
 
 
 def test_empty_prior_side_gives_zeros_and_variance_equals_actual():
@@ -588,7 +608,13 @@ def test_invalid_predicates_are_rejected_with_a_clear_message(predicate, message
 
 
 def test_predicate_error_is_a_value_error():
-    assert issubclass(PredicateError, ValueError)
+    # a caller catching ValueError catches an invalid predicate from every entry point
+    bad = pred(("region", "like", "EU"))
+    for call in (lambda: validate_predicate(bad), lambda: evaluate_predicate(bad, WITH_REGION),
+                 lambda: snapshot(NODES, [], [("FX", bad)], UC, D)):
+        with pytest.raises(ValueError, match=r"conditions\[0\]: unknown operator 'like'") as caught:
+            call()
+        assert isinstance(caught.value, PredicateError)
 
 
 # --------------------------------------------------------------------------------------------------
