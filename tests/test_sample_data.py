@@ -149,9 +149,16 @@ def test_rules_v2_changes_emea_rates_and_what_is_above_it(conn):
            JOIN fact_calculated_results b ON b.node_id = a.node_id AND b.scenario = a.scenario
            WHERE a.calculation_run_id = %s AND b.calculation_run_id = %s AND a.scenario = 'ACTUAL'
              AND a.daily_adjusted <> b.daily_adjusted""", (v1, v2))}
-    assert {"EMEA_RATES", "EMEA", "GLOBAL_MARKETS"} <= changed
-    assert all(n in {"EMEA_RATES", "EMEA", "GLOBAL_MARKETS"} or n.startswith(("LDN_RT_", "FRA_RT_"))
-               for n in changed), changed
+    parent = {r["node_id"]: r["parent_node_id"] or None for r in read_hierarchy()}
+
+    def ancestors(node):
+        while parent[node] is not None:
+            node = parent[node]
+            yield node
+
+    below = {n for n in parent if "EMEA_RATES" in ancestors(n)}
+    assert {"EMEA_RATES", "EMEA", "GLOBAL_MARKETS"} <= changed <= {"EMEA_RATES", "EMEA", "GLOBAL_MARKETS"} | below
+    assert below  # the rule sits on a desk with books under it
 
 
 @pytest.mark.parametrize("name", ["rules.json", "rules_v2.json"])
