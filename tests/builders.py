@@ -179,9 +179,11 @@ def load_sample(conn, rules_file: str | None = "rules.json", name: str = "Global
 # --- other sessions -------------------------------------------------------------------------------
 
 def open_conn(db_url, autocommit: bool) -> psycopg.Connection:
-    """A connection of its own, schema pnl first; not autocommit: no transaction open yet."""
+    """A connection of its own, schema pnl first; not autocommit: no transaction open yet. A lock wait
+    longer than a minute fails, so a test whose lock is never released fails instead of hanging."""
     c = psycopg.connect(db_url, autocommit=autocommit)
     c.execute("SET search_path TO pnl, public")
+    c.execute("SET lock_timeout = '60s'")
     if not autocommit:
         c.commit()
     return c
