@@ -77,6 +77,11 @@ def test_sql_where_is_derived_and_cannot_be_set_by_hand(conn, uc):
     assert conn.execute("SELECT sql_where FROM metadata_rules").fetchone()[0] == expected
     conn.execute("UPDATE metadata_rules SET sql_where = 'true' WHERE rule_id = %s", (rule_id,))
     assert conn.execute("SELECT sql_where FROM metadata_rules").fetchone()[0] == expected
+    conn.execute("""INSERT INTO metadata_rules (use_case_id, node_id, predicate_json, sql_where)
+                    VALUES (%s, 'B', '{"conditions": [{"field": "r", "operator": "equals", "value": "x"}]}', 'true')""",
+                 (uc,))
+    assert conn.execute("SELECT sql_where FROM metadata_rules WHERE node_id = 'B'").fetchone()[0] == \
+        "(coalesce((attributes ->> 'r') = 'x', false))"
 
 
 def test_updating_a_rule_revalidates_it_and_stamps_who_and_when(conn, uc, login):

@@ -51,6 +51,8 @@ def test_root_equals_the_sum_of_all_in_scope_facts_including_unmapped(conn, firm
     res = results(conn, snapshot(conn, firm))
     root = res[("FIRM", "ACTUAL")]
     assert (root["daily_natural"], root["wtd_natural"], root["ytd_natural"]) == (D("68.06"), D("219.22"), D("330.33"))
+    assert set(res) == {(node, s) for node in [n for n, _ in TREE] + ["__UNMAPPED__"]
+                        for s in ("ACTUAL", "PRIOR", "VARIANCE")}
     unmapped = res[("__UNMAPPED__", "ACTUAL")]
     assert (unmapped["node_name"], unmapped["parent_node_id"], unmapped["depth"]) == ("Unmapped", "FIRM", 1)
     assert unmapped["daily_natural"] == D("1.01")
