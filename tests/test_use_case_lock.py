@@ -89,6 +89,19 @@ def test_a_snapshot_waits_for_a_rule_write_and_applies_the_new_rule(db_url, conn
     assert fx == Decimal("7.50")  # book b only
 
 
+def test_a_snapshot_waits_for_a_fact_load_and_sees_its_facts(db_url, conn):
+    uc = trading_use_case(conn)
+    with open_conn(db_url, autocommit=True) as snapshotter, open_conn(db_url, autocommit=False) as loader:
+        _load_facts(loader, uc)  # one more ACTUAL fact of 1.00 on EQ_1; the transaction stays open
+        thread, outcome = in_thread(lambda: snapshot(snapshotter, uc))
+        wait_until_blocked(conn, snapshotter.info.backend_pid, thread)
+        loader.commit()
+        thread.join(timeout=30)
+    eq = conn.execute("SELECT daily_natural FROM fact_calculated_results WHERE calculation_run_id = %s "
+                      "AND node_id = 'EQ_1' AND scenario = 'ACTUAL'", (outcome["value"],)).fetchone()[0]
+    assert eq == Decimal("1000001.00")
+
+
 def test_a_waiting_writer_is_not_overtaken_by_later_snapshots(db_url, conn):
     """The lock is queued fairly: a snapshot that arrives while a rule write waits for a running snapshot
     waits behind the write, so a stream of snapshots cannot starve it."""
