@@ -263,10 +263,24 @@ def _build_tree(nodes: Iterable) -> tuple[dict, str, list[str], dict[str, int]]:
     return info, root, order, depth
 
 
+def _amount(fact: dict, field: str) -> Decimal:
+    """An amount of a fact as an exact Decimal: a Decimal or an int; a float (inexact) or anything else
+    is refused."""
+    value = fact[field]
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    raise TypeError(f"fact {fact.get('category_code')!r} ({fact.get('scenario')}, {fact.get('pnl_date')}): "
+                    f"{field} must be a Decimal (or an int), got {type(value).__name__} {value!r}; "
+                    "amounts are exact, never float")
+
+
 def snapshot(nodes, facts, rules, use_case_id, pnl_date) -> list[dict]:
     """nodes: iterable of (node_id, parent_node_id, node_name) of the use case's structure (parent None = root).
     facts: iterable of dicts with keys use_case_id, pnl_date (datetime.date), scenario ('ACTUAL'|'PRIOR'),
-           category_code (str), daily_amount, wtd_amount, ytd_amount (Decimal), attributes (dict str->str).
+           category_code (str), daily_amount, wtd_amount, ytd_amount (Decimal or int; a float is refused with
+           a TypeError), attributes (dict str->str).
            May contain facts of other use cases / dates: they must be ignored (scope).
     rules: iterable of (node_id, predicate_dict).
     Returns one dict per (node, scenario) with keys: node_id, parent_node_id, node_name, depth (root = 0),
@@ -319,6 +333,8 @@ def snapshot(nodes, facts, rules, use_case_id, pnl_date) -> list[dict]:
             else:
                 node_id, rule = UNMAPPED, unmapped_rule
             d, w, y = fact["daily_amount"], fact["wtd_amount"], fact["ytd_amount"]
+            if type(d) is not Decimal or type(w) is not Decimal or type(y) is not Decimal:
+                d, w, y = (_amount(fact, f) for f in MEASURE_FIELDS)
             key = (scenario, node_id)
             sums = natural.get(key)
             if sums is None:

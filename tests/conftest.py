@@ -70,3 +70,24 @@ def conn(db_url):
     with psycopg.connect(db_url, autocommit=True) as connection:
         connection.execute("SET search_path TO pnl, public")
         yield connection
+
+
+@pytest.fixture
+def login(conn, db_url):
+    """login('reader') -> a connection of a new LOGIN role that is a member of pnl_reader."""
+    created, connections = [], []
+
+    def make(group: str) -> psycopg.Connection:
+        name = f"t_{group}_{uuid.uuid4().hex[:8]}"
+        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw' IN ROLE pnl_{group}")
+        created.append(name)
+        connection = psycopg.connect(make_conninfo(db_url, user=name, password="pw"), autocommit=True)
+        connection.execute("SET search_path TO pnl")
+        connections.append(connection)
+        return connection
+
+    yield make
+    for connection in connections:
+        connection.close()
+    for name in created:
+        conn.execute(f"DROP ROLE {name}")

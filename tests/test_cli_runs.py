@@ -9,9 +9,18 @@ from click.testing import CliRunner
 
 from pnldb import format as fmt
 from pnldb.cli import main
-from tests.builders import COB, cond, rule, snapshot
-from tests.test_delete_use_case import table_counts
-from tests.test_runs_api import EARLIER, NO_SUCH, sql_json, trading_use_case
+from tests.builders import (
+    COB,
+    EARLIER,
+    NO_SUCH,
+    cond,
+    header,
+    rule,
+    snapshot,
+    sql_json,
+    table_counts,
+    trading_use_case,
+)
 
 D = Decimal
 UUID_LEN = 36
@@ -108,19 +117,25 @@ def test_json_text_keeps_numbers_exact():
 
 # --- runs list ----------------------------------------------------------------------------------------------
 
-def test_runs_list_is_a_table_newest_first(cli, book):
+def test_runs_list_is_a_table_newest_first(cli, conn, book):
     lines = ok(cli("runs", "list")).splitlines()
     assert lines[0].split() == ["RUN", "ID", "DATE", "USE", "CASE", "RUN", "NAME", "STATUS", "EXECUTED", "(UTC)",
                                 "DURATION", "BY"]
     body = lines[1:-1]
-    assert [line[:UUID_LEN] for line in body] == [str(book[k]) for k in ("other_run", "earlier", "after", "before")]
-    assert "Other Book" in body[0] and "elsewhere" in body[0] and "2025-12-24" in body[0]
-    assert "Project Sterling" in body[3] and "COMPLETED" in body[3] and body[3].endswith("user123")
-    assert " ms" in body[3] or " s" in body[3]
+    runs = [header(conn, book[k]) for k in ("other_run", "earlier", "after", "before")]
+    assert [line.split() for line in body] == [
+        [str(h["id"]), h["pnl_date"].isoformat(), *use_case.split(), h["run_name"], "COMPLETED",
+         *fmt.timestamp(h["executed_at"].isoformat()).split(), *fmt.duration(h["calculation_duration_ms"]).split(),
+         h["triggered_by"]]
+        for h, use_case in zip(runs, ["Other Book", "Project Sterling", "Project Sterling", "Project Sterling"])]
+    assert body[3].endswith("user123")
     assert lines[-1] == "4 of 4 run(s)"
-    # columns line up: every row starts its DATE column where the header does
-    start = lines[0].index("DATE")
-    assert all(line[start:start + 10] in ("2025-12-24", "2025-12-23") for line in body)
+    # columns line up: DATE starts, DURATION ends (right-aligned) and BY starts where the header says
+    date_at, by_at = lines[0].index("DATE"), lines[0].index("  BY") + 2
+    assert [line[date_at:date_at + 10] for line in body] == ["2025-12-24", "2025-12-23", "2025-12-24", "2025-12-24"]
+    for line, h in zip(body, runs):
+        assert line[:by_at].endswith(fmt.duration(h["calculation_duration_ms"]) + "  ")
+        assert line[by_at:] == h["triggered_by"]
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -141,7 +156,8 @@ def test_runs_list_by_use_case_id_and_limit(cli, book):
 
 def test_runs_list_json_is_exactly_list_runs(cli, conn, book):
     out = ok(cli("runs", "list", "--json", "--date", "2025-12-24", "--use-case", "Project Sterling", "--limit", "1"))
-    assert json.loads(out, parse_float=D) == sql_json(conn, "SELECT list_runs(%s, %s, 1)::text", (COB, book["sterling"]))
+    expected = sql_json(conn, "SELECT list_runs(%s, %s, 1)::text", (COB, book["sterling"]))
+    assert json.loads(out, parse_float=D) == expected
     assert json.loads(out)["total"] == 2
 
 

@@ -47,7 +47,8 @@ def test_unknown_use_case_is_one_line(conn, db_url):
     setup_firm(conn)
     result = invoke(db_url, "snapshot", "--use-case", "Nope", "--date", "2025-12-24")
     assert result.exit_code == 1
-    assert result.stderr.strip().splitlines() == ["pnldb: error: unknown use case 'Nope'; give a use-case id or exact name (see `pnldb use-case list`)"]
+    assert result.stderr.strip().splitlines() == [
+        "pnldb: error: unknown use case 'Nope'; give a use-case id or exact name (see `pnldb use-case list`)"]
 
 
 def test_no_facts_for_the_date_is_one_line(conn, db_url):
@@ -67,7 +68,8 @@ def test_malformed_date_is_refused(conn, db_url):
 def test_a_failed_run_prints_its_error_and_exits_non_zero(conn, db_url):
     uc = setup_firm(conn)
     conn.execute("ALTER TABLE metadata_rules DISABLE TRIGGER rule_is_valid")
-    conn.execute("""UPDATE metadata_rules SET predicate_json = '{"conditions": [{"field": "book", "operator": "like", "value": "x"}]}'""")
+    conn.execute("""UPDATE metadata_rules
+                    SET predicate_json = '{"conditions": [{"field": "book", "operator": "like", "value": "x"}]}'""")
     conn.execute("ALTER TABLE metadata_rules ENABLE TRIGGER rule_is_valid")
     result = invoke(db_url, "snapshot", "--use-case", str(uc), "--date", "2025-12-24")
     assert result.exit_code == 1

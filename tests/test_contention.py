@@ -37,8 +37,8 @@ def facts_csv(version: int) -> str:
 def facts_as_reference(version: int, uc) -> list[dict]:
     rows = []
     for line in facts_csv(version).splitlines()[1:]:
-        _date, code, daily, wtd, ytd, scenario, book, tag = line.split(",")
-        rows.append({"use_case_id": uc, "pnl_date": COB, "scenario": scenario, "category_code": code,
+        date, code, daily, wtd, ytd, scenario, book, tag = line.split(",")
+        rows.append({"use_case_id": uc, "pnl_date": date, "scenario": scenario, "category_code": code,
                      "daily_amount": Decimal(daily), "wtd_amount": Decimal(wtd), "ytd_amount": Decimal(ytd),
                      "attributes": {"book": book, "version": tag}})
     return rows
@@ -110,7 +110,12 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
     def reads(mine):
         while time.monotonic() < stop:
             for run in mine.execute("SELECT list_runs(max_runs => 5)").fetchone()[0]["runs"]:
-                mine.execute("SELECT get_run(%s)", (run["id"],))
+                try:
+                    mine.execute("SELECT get_run(%s)", (run["id"],))
+                except psycopg.errors.NoDataFound as exc:  # listed, then deleted with the doomed use case
+                    if run["use_case_id"] != str(doomed_uc):
+                        raise
+                    expected_errors.append(exc)
             with lock:
                 counts["reads"] += 1
 
@@ -137,11 +142,9 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
                           ("calculation_runs", "use_case_id")):
         assert conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = %s", (doomed_uc,)).fetchone()[0] == 0
     assert conn.execute("""SELECT count(*) FROM fact_calculated_results x WHERE x.calculation_run_id IS NOT NULL
-                           AND NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)"""
-                        ).fetchone()[0] == 0
+        AND NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)""").fetchone()[0] == 0
     assert conn.execute("""SELECT count(*) FROM calculation_run_rules x
-                           WHERE NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)"""
-                        ).fetchone()[0] == 0
+        WHERE NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)""").fetchone()[0] == 0
 
     # every completed run matches the reference on exactly the facts version and rules it saw
     runs = conn.execute("SELECT id, status FROM calculation_runs WHERE use_case_id = %s", (main_uc,)).fetchall()
@@ -158,6 +161,5 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
             [(n, p, f"Name of {n}") for n, p in NODES], facts_as_reference(version, main_uc), rules, main_uc, COB)}
         got = {(r[0], r[1]): list(r[2:]) for r in conn.execute(
             f"SELECT node_id, scenario, {', '.join(columns)} FROM fact_calculated_results "
-            "WHERE calculation_run_id = %s",
-            (run_id,))}
+            "WHERE calculation_run_id = %s", (run_id,))}
         assert got == expected, f"run {run_id} (facts v{version}) differs from the reference"

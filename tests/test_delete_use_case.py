@@ -2,28 +2,25 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import psycopg
 import pytest
 
-from tests.builders import COB, cond, facts, rule, snapshot
-from tests.test_runs_api import NO_SUCH, sql_json, trading_use_case
-
-# what delete_use_case reports, as SQL over the whole database (every use case)
-TABLE_COUNTS = {
-    "rules": "SELECT count(*) FROM metadata_rules",
-    "legacy_runs": "SELECT count(*) FROM use_case_runs",
-    "calculation_runs": "SELECT count(*) FROM calculation_runs",
-    "facts": "SELECT count(*) FROM fact_pnl_entries",
-    "results": "SELECT count(*) FROM fact_calculated_results",
-    "run_rules": "SELECT count(*) FROM calculation_run_rules",
-}
-
-
-def table_counts(conn) -> dict:
-    return {name: conn.execute(query).fetchone()[0] for name, query in TABLE_COUNTS.items()}
+from tests.builders import (
+    COB,
+    NO_SUCH,
+    TABLE_COUNTS,
+    cond,
+    facts,
+    in_thread,
+    open_conn,
+    rule,
+    snapshot,
+    sql_json,
+    table_counts,
+    trading_use_case,
+    wait_until_blocked,
+)
 
 
 def removed(before: dict, after: dict) -> dict:
@@ -49,7 +46,8 @@ def legacy_run(conn, use_case_id, n_results: int = 2):
 
 def assert_nothing_left_of(conn, use_case_id) -> None:
     for table in ("use_cases", "metadata_rules", "fact_pnl_entries", "use_case_runs", "calculation_runs"):
-        assert conn.execute(f"SELECT count(*) FROM {table} WHERE use_case_id = %s", (use_case_id,)).fetchone()[0] == 0, table
+        left = conn.execute(f"SELECT count(*) FROM {table} WHERE use_case_id = %s", (use_case_id,)).fetchone()[0]
+        assert left == 0, table
     orphans = {
         "results without a run": """SELECT count(*) FROM fact_calculated_results x
             WHERE NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)
@@ -165,46 +163,11 @@ def test_the_contract_calls_delete_rows_of_immutable_runs_only_through_this_path
 
 # --- concurrency --------------------------------------------------------------------------------------------
 
-def wait_until_blocked(observer, pid: int, thread: threading.Thread, seconds: float = 20) -> None:
-    """Until backend `pid` waits on a lock; fails if the thread finishes first (it did not wait)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        waiting = observer.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
-                                   (pid,)).fetchone()
-        if waiting and waiting[0]:
-            return
-        assert thread.is_alive(), "the second transaction did not wait"
-        time.sleep(0.02)
-    raise AssertionError("the second transaction never blocked")
-
-
-def in_thread(target):
-    outcome = {}
-
-    def run():
-        try:
-            outcome["value"] = target()
-        except Exception as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def open_conn(db_url, autocommit: bool) -> psycopg.Connection:
-    c = psycopg.connect(db_url, autocommit=autocommit)
-    c.execute("SET search_path TO pnl, public")
-    if not autocommit:
-        c.commit()
-    return c
-
-
 def add_calculation_result(c, use_case_id):
     run = c.execute("SELECT id FROM calculation_runs WHERE use_case_id = %s ORDER BY executed_at LIMIT 1",
                     (use_case_id,)).fetchone()[0]
-    c.execute("INSERT INTO fact_calculated_results (calculation_run_id, node_id, scenario) VALUES (%s, 'LATE', 'ACTUAL')",
-              (run,))
+    c.execute("INSERT INTO fact_calculated_results (calculation_run_id, node_id, scenario) "
+              "VALUES (%s, 'LATE', 'ACTUAL')", (run,))
 
 
 WRITERS = {

@@ -83,8 +83,8 @@ def _insert(conn, nodes, in_scope, noise, rules):
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
                         "VALUES ('S', %s, %s, %s)", nodes)
-    uc = conn.execute("INSERT INTO use_cases (name, structure_id) VALUES ('U', 'S') RETURNING use_case_id").fetchone()[0]
-    other = conn.execute("INSERT INTO use_cases (name, structure_id) VALUES ('V', 'S') RETURNING use_case_id").fetchone()[0]
+    uc, other = (conn.execute("INSERT INTO use_cases (name, structure_id) VALUES (%s, 'S') RETURNING use_case_id",
+                              (name,)).fetchone()[0] for name in ("U", "V"))
     rows = [(uc, COB, *f) for f in in_scope]
     rows += [(other if kind == "other_use_case" else uc, COB if kind == "other_use_case" else OTHER_DATE, *f)
              for kind, f in noise]
@@ -125,8 +125,7 @@ def test_engine_agrees_exactly_with_the_reference(tx_conn, case):
         assert status == "COMPLETED", error
         engine = {(r[0], r[4]): list(r) for r in tx_conn.execute(
             f"SELECT {', '.join(COLUMNS)} FROM fact_calculated_results WHERE calculation_run_id = %s", (run,))}
+    exact_rules = [(node, json.loads(json.dumps(p), parse_float=Decimal)) for node, p in rules]
     expected = {(r["node_id"], r["scenario"]): [r[c] for c in COLUMNS]
-                for r in reference.snapshot([(n, p, name) for n, p, name in nodes], facts,
-                                            [(node, json.loads(json.dumps(p), parse_float=Decimal)) for node, p in rules],
-                                            uc, COB)}
+                for r in reference.snapshot([(n, p, name) for n, p, name in nodes], facts, exact_rules, uc, COB)}
     assert engine == expected

@@ -173,11 +173,31 @@ def test_arithmetic_is_exact_decimal():
     assert all(isinstance(v, Decimal) for r in out.values() for k, v in r.items() if k.startswith(MEASURES))
 
 
-def test_float_amounts_are_refused():
+@pytest.mark.parametrize("field", ["daily_amount", "wtd_amount", "ytd_amount"])
+@pytest.mark.parametrize("position", [0, 1])  # the first fact of its node, or one added to running sums
+def test_float_amounts_are_refused(field, position):
     bad = fact("FX", "1")
-    bad["daily_amount"] = 0.1
-    with pytest.raises(TypeError):
+    bad[field] = 0.1
+    facts = [fact("FX", "2"), fact("FX", "3")]
+    facts.insert(position, bad)
+    with pytest.raises(TypeError) as caught:
+        snapshot(NODES, facts, [], UC, D)
+    assert str(caught.value) == (f"fact 'FX' (ACTUAL, 2025-12-24): {field} must be a Decimal (or an int), "
+                                 "got float 0.1; amounts are exact, never float")
+
+
+@pytest.mark.parametrize("value", [True, "1.00", None])
+def test_other_non_decimal_amounts_are_refused_and_ints_count_exactly(value):
+    bad = fact("FX", "1")
+    bad["wtd_amount"] = value
+    with pytest.raises(TypeError, match=f"wtd_amount must be a Decimal \\(or an int\\), got {type(value).__name__} "):
         snapshot(NODES, [bad], [], UC, D)
+    whole = fact("FX", "0", "0", "0")
+    whole.update(daily_amount=7, wtd_amount=-3, ytd_amount=10**20)
+    out = run([whole, fact("FX", "0.25")])
+    assert vals(out[("ROOT", "ACTUAL")], "daily") == dec("7.25", "7.25", 0)
+    assert vals(out[("ROOT", "ACTUAL")], "ytd") == dec("100000000000000000002.50", "100000000000000000002.50", 0)
+    assert all(isinstance(v, Decimal) for r in out.values() for k, v in r.items() if k.startswith(MEASURES))
 
 
 def test_empty_prior_side_gives_zeros_and_variance_equals_actual():
@@ -527,7 +547,8 @@ def test_valid_predicates_pass(predicate):
         ({"conditions": [cond(operator="EQUALS")]}, r"conditions\[0\]: unknown operator 'EQUALS'"),
         ({"conditions": [cond(operator=None)]}, r"conditions\[0\]: unknown operator None"),
         # field
-        ({"conditions": [cond(field="region; DROP TABLE")]}, r"conditions\[0\]: field 'region; DROP TABLE' is not a plain identifier"),
+        ({"conditions": [cond(field="region; DROP TABLE")]},
+         r"conditions\[0\]: field 'region; DROP TABLE' is not a plain identifier"),
         ({"conditions": [cond(field="9lives")]}, r"conditions\[0\]: field '9lives' is not a plain identifier"),
         ({"conditions": [cond(field="a" * 64)]}, r"conditions\[0\]: field 'a+' is not a plain identifier"),
         ({"conditions": [cond(field="")]}, r"conditions\[0\]: field '' is not a plain identifier"),
@@ -535,29 +556,48 @@ def test_valid_predicates_pass(predicate):
         ({"conditions": [cond(field="region\n")]}, r"conditions\[0\]: field 'region\\n' is not a plain identifier"),
         ({"conditions": [cond(field=1)]}, r"conditions\[0\]: field must be a string"),
         # greater_than / less_than only on measures
-        ({"conditions": [cond("region", "greater_than", "EU")]}, r"conditions\[0\]: operator 'greater_than' applies only to a measure"),
-        ({"conditions": [cond("region", "less_than", 5)]}, r"conditions\[0\]: operator 'less_than' applies only to a measure"),
-        ({"conditions": [cond("category_code", "greater_than", "A")]}, r"conditions\[0\]: operator 'greater_than' applies only to a measure"),
+        ({"conditions": [cond("region", "greater_than", "EU")]},
+         r"conditions\[0\]: operator 'greater_than' applies only to a measure"),
+        ({"conditions": [cond("region", "less_than", 5)]},
+         r"conditions\[0\]: operator 'less_than' applies only to a measure"),
+        ({"conditions": [cond("category_code", "greater_than", "A")]},
+         r"conditions\[0\]: operator 'greater_than' applies only to a measure"),
         # value types on attributes and category_code: strings
-        ({"conditions": [cond("region", "equals", 5)]}, r"conditions\[0\]: value on 'region' must be a string, got number 5"),
-        ({"conditions": [cond("region", "equals", True)]}, r"conditions\[0\]: value on 'region' must be a string, got boolean true"),
-        ({"conditions": [cond("region", "equals", None)]}, r"conditions\[0\]: value on 'region' must be a string, got null"),
-        ({"conditions": [cond("category_code", "equals", 100)]}, r"conditions\[0\]: value on 'category_code' must be a string"),
-        ({"conditions": [cond("region", "in", ["EU", 3])]}, r"conditions\[0\]\.value\[1\]: value on 'region' must be a string, got number 3"),
-        ({"conditions": [cond("region", "equals", ["EU"])]}, r"conditions\[0\]: operator 'equals' takes a single value, not a list"),
-        ({"conditions": [cond("region", "in", {"EU": 1})]}, r"conditions\[0\]: value on 'region' must be a string, got dict"),
+        ({"conditions": [cond("region", "equals", 5)]},
+         r"conditions\[0\]: value on 'region' must be a string, got number 5"),
+        ({"conditions": [cond("region", "equals", True)]},
+         r"conditions\[0\]: value on 'region' must be a string, got boolean true"),
+        ({"conditions": [cond("region", "equals", None)]},
+         r"conditions\[0\]: value on 'region' must be a string, got null"),
+        ({"conditions": [cond("category_code", "equals", 100)]},
+         r"conditions\[0\]: value on 'category_code' must be a string"),
+        ({"conditions": [cond("region", "in", ["EU", 3])]},
+         r"conditions\[0\]\.value\[1\]: value on 'region' must be a string, got number 3"),
+        ({"conditions": [cond("region", "equals", ["EU"])]},
+         r"conditions\[0\]: operator 'equals' takes a single value, not a list"),
+        ({"conditions": [cond("region", "in", {"EU": 1})]},
+         r"conditions\[0\]: value on 'region' must be a string, got dict"),
         # value types on measures: numbers, not bools, not numeric strings
-        ({"conditions": [cond("daily_amount", "greater_than", "100")]}, r"conditions\[0\]: value on measure 'daily_amount' must be a number, got string '100'"),
-        ({"conditions": [cond("daily_amount", "equals", "1.5")]}, r"conditions\[0\]: value on measure 'daily_amount' must be a number, got string '1.5'"),
-        ({"conditions": [cond("wtd_amount", "less_than", True)]}, r"conditions\[0\]: value on measure 'wtd_amount' must be a number, got boolean true"),
-        ({"conditions": [cond("ytd_amount", "in", [1, False])]}, r"conditions\[0\]\.value\[1\]: value on measure 'ytd_amount' must be a number, got boolean false"),
-        ({"conditions": [cond("ytd_amount", "greater_than", [1])]}, r"conditions\[0\]: value on measure 'ytd_amount' must be a number"),
-        ({"conditions": [cond("daily_amount", "greater_than", float("nan"))]}, r"conditions\[0\]: value nan is not a finite number"),
-        ({"conditions": [cond("daily_amount", "less_than", float("inf"))]}, r"conditions\[0\]: value inf is not a finite number"),
-        ({"conditions": [cond("daily_amount", "less_than", Decimal("NaN"))]}, r"conditions\[0\]: value Decimal\('NaN'\) is not a finite number"),
+        ({"conditions": [cond("daily_amount", "greater_than", "100")]},
+         r"conditions\[0\]: value on measure 'daily_amount' must be a number, got string '100'"),
+        ({"conditions": [cond("daily_amount", "equals", "1.5")]},
+         r"conditions\[0\]: value on measure 'daily_amount' must be a number, got string '1.5'"),
+        ({"conditions": [cond("wtd_amount", "less_than", True)]},
+         r"conditions\[0\]: value on measure 'wtd_amount' must be a number, got boolean true"),
+        ({"conditions": [cond("ytd_amount", "in", [1, False])]},
+         r"conditions\[0\]\.value\[1\]: value on measure 'ytd_amount' must be a number, got boolean false"),
+        ({"conditions": [cond("ytd_amount", "greater_than", [1])]},
+         r"conditions\[0\]: value on measure 'ytd_amount' must be a number"),
+        ({"conditions": [cond("daily_amount", "greater_than", float("nan"))]},
+         r"conditions\[0\]: value nan is not a finite number"),
+        ({"conditions": [cond("daily_amount", "less_than", float("inf"))]},
+         r"conditions\[0\]: value inf is not a finite number"),
+        ({"conditions": [cond("daily_amount", "less_than", Decimal("NaN"))]},
+         r"conditions\[0\]: value Decimal\('NaN'\) is not a finite number"),
         # in / not_in: non-empty list
         ({"conditions": [OK, cond("region", "in", [])]}, r"conditions\[1\]: operator 'in' needs a non-empty list"),
-        ({"conditions": [cond("daily_amount", "not_in", [])]}, r"conditions\[0\]: operator 'not_in' needs a non-empty list"),
+        ({"conditions": [cond("daily_amount", "not_in", [])]},
+         r"conditions\[0\]: operator 'not_in' needs a non-empty list"),
     ],
 )
 def test_invalid_predicates_are_rejected_with_a_clear_message(predicate, message):
@@ -568,7 +608,13 @@ def test_invalid_predicates_are_rejected_with_a_clear_message(predicate, message
 
 
 def test_predicate_error_is_a_value_error():
-    assert issubclass(PredicateError, ValueError)
+    # a caller catching ValueError catches an invalid predicate from every entry point
+    bad = pred(("region", "like", "EU"))
+    for call in (lambda: validate_predicate(bad), lambda: evaluate_predicate(bad, WITH_REGION),
+                 lambda: snapshot(NODES, [], [("FX", bad)], UC, D)):
+        with pytest.raises(ValueError, match=r"conditions\[0\]: unknown operator 'like'") as caught:
+            call()
+        assert isinstance(caught.value, PredicateError)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -655,7 +701,8 @@ def scenarios(draw):
             "daily_amount": d, "wtd_amount": w, "ytd_amount": y,
             "attributes": {} if region is None else {"region": region},
         },
-        st.sampled_from(codes), amounts, amounts, amounts, st.sampled_from(["ACTUAL", "PRIOR", "ACTUAL", "PRIOR", "BUDGET"]),
+        st.sampled_from(codes), amounts, amounts, amounts,
+        st.sampled_from(["ACTUAL", "PRIOR", "ACTUAL", "PRIOR", "BUDGET"]),
         st.sampled_from([UC, UC, UC, OTHER_UC]), st.sampled_from([D, D, D, date(2025, 12, 23)]),
         st.none() | regions,
     ), max_size=25))

@@ -16,8 +16,7 @@ from click.testing import CliRunner
 from pnldb import report as report_mod
 from pnldb.api import fetch_report
 from pnldb.cli import main
-from tests.builders import cond, facts, rule, snapshot, structure, use_case
-from tests.test_sample_data import load_sample, read_hierarchy
+from tests.builders import cond, facts, load_sample, read_hierarchy, rule, snapshot, structure, use_case
 
 D = Decimal
 MEASURES = ("daily", "wtd", "ytd")

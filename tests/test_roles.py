@@ -1,36 +1,12 @@
 """Roles: log in as each of reader, operator and admin and prove what it can and cannot do."""
 from __future__ import annotations
 
-import uuid
-
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from tests.builders import COB, cond, facts, rule, snapshot, structure, use_case
 
 DENIED = psycopg.errors.InsufficientPrivilege
-
-
-@pytest.fixture
-def login(conn, db_url):
-    """login('reader') -> a connection of a new LOGIN role that is a member of pnl_reader."""
-    created, connections = [], []
-
-    def make(group: str) -> psycopg.Connection:
-        name = f"t_{group}_{uuid.uuid4().hex[:8]}"
-        conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw' IN ROLE pnl_{group}")
-        created.append(name)
-        connection = psycopg.connect(make_conninfo(db_url, user=name, password="pw"), autocommit=True)
-        connection.execute("SET search_path TO pnl")
-        connections.append(connection)
-        return connection
-
-    yield make
-    for connection in connections:
-        connection.close()
-    for name in created:
-        conn.execute(f"DROP ROLE {name}")
 
 
 @pytest.fixture
@@ -44,7 +20,8 @@ def world(conn):
 
 
 def test_roles_are_nologin_groups_nested_reader_operator_admin(conn):
-    rows = conn.execute("SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname IN ('pnl_reader', 'pnl_operator', 'pnl_admin') ORDER BY 1").fetchall()
+    rows = conn.execute("SELECT rolname, rolcanlogin FROM pg_roles "
+                        "WHERE rolname IN ('pnl_reader', 'pnl_operator', 'pnl_admin') ORDER BY 1").fetchall()
     assert rows == [("pnl_admin", False), ("pnl_operator", False), ("pnl_reader", False)]
     assert conn.execute("SELECT pg_has_role('pnl_admin', 'pnl_reader', 'MEMBER')").fetchone()[0]
     assert not conn.execute("SELECT pg_has_role('pnl_reader', 'pnl_operator', 'MEMBER')").fetchone()[0]
@@ -79,10 +56,12 @@ def test_an_operator_takes_snapshots_but_writes_no_data(login, world, conn):
     for statement, args in [
         ("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, wtd_amount, "
          "ytd_amount) VALUES (%s, %s, 'ACTUAL', 'A', 1, 1, 1)", (uc, COB)),
-        ("""INSERT INTO metadata_rules (use_case_id, node_id, predicate_json) VALUES (%s, 'ROOT', '{"conditions": []}')""", (uc,)),
+        ("""INSERT INTO metadata_rules (use_case_id, node_id, predicate_json)
+            VALUES (%s, 'ROOT', '{"conditions": []}')""", (uc,)),
         ("DELETE FROM fact_pnl_entries", None),
         ("SELECT delete_use_case(%s)", (uc,)),
-        ("INSERT INTO calculation_runs (pnl_date, use_case_id, run_name, status) VALUES (%s, %s, 'fake', 'COMPLETED')", (COB, uc)),
+        ("INSERT INTO calculation_runs (pnl_date, use_case_id, run_name, status) "
+         "VALUES (%s, %s, 'fake', 'COMPLETED')", (COB, uc)),
         ("DELETE FROM fact_calculated_results", None),
     ]:
         with pytest.raises(DENIED):
@@ -94,12 +73,15 @@ def test_an_admin_writes_data_and_deletes_use_cases_only_through_delete_use_case
     uc, run = world
     admin = login("admin")
     admin.execute("INSERT INTO hierarchy_structures (structure_id, name) VALUES ('T', 'T')")
-    admin.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) VALUES ('T', 'R', NULL, 'R')")
-    other = admin.execute("INSERT INTO use_cases (name, structure_id) VALUES ('V', 'T') RETURNING use_case_id").fetchone()[0]
-    admin.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, wtd_amount, "
-                  "ytd_amount) VALUES (%s, %s, 'ACTUAL', 'R', 1, 1, 1)", (other, COB))
+    admin.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
+                  "VALUES ('T', 'R', NULL, 'R')")
+    other = admin.execute("INSERT INTO use_cases (name, structure_id) VALUES ('V', 'T') "
+                          "RETURNING use_case_id").fetchone()[0]
+    admin.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, "
+                  "wtd_amount, ytd_amount) VALUES (%s, %s, 'ACTUAL', 'R', 1, 1, 1)", (other, COB))
     admin.execute("""INSERT INTO metadata_rules (use_case_id, node_id, predicate_json)
-                     VALUES (%s, 'R', '{"conditions": [{"field": "book", "operator": "equals", "value": "x"}]}')""", (other,))
+                     VALUES (%s, 'R', '{"conditions": [{"field": "book", "operator": "equals", "value": "x"}]}')""",
+                  (other,))
     admin.execute("SELECT create_snapshot(%s, %s)", (other, COB))
     for statement, error in [
         ("UPDATE calculation_runs SET run_name = 'x'", DENIED),

@@ -21,7 +21,8 @@ BAD_PREDICATES = [
     ([], "must be a JSON object"),
     ({"conditions": []}, "non-empty \"conditions\" list"),
     ({"conditions": "region = 'x'"}, "non-empty \"conditions\" list"),
-    ({"conditions": [cond("r", "equals", "x")["conditions"][0]], "conjunction": "XOR"}, "conjunction must be \"AND\" or \"OR\""),
+    ({"conditions": [cond("r", "equals", "x")["conditions"][0]], "conjunction": "XOR"},
+     "conjunction must be \"AND\" or \"OR\""),
     ({"conditions": [cond("r", "equals", "x")["conditions"][0]], "conjunction": 1}, "conjunction must be"),
     ({"conditions": [cond("r", "equals", "x")["conditions"][0]], "extra": 1}, "unknown key(s): extra"),
     (cond("region", "contains", "x"), "condition 1: unknown operator \"contains\""),
@@ -76,16 +77,40 @@ def test_sql_where_is_derived_and_cannot_be_set_by_hand(conn, uc):
     assert conn.execute("SELECT sql_where FROM metadata_rules").fetchone()[0] == expected
     conn.execute("UPDATE metadata_rules SET sql_where = 'true' WHERE rule_id = %s", (rule_id,))
     assert conn.execute("SELECT sql_where FROM metadata_rules").fetchone()[0] == expected
+    conn.execute("""INSERT INTO metadata_rules (use_case_id, node_id, predicate_json, sql_where)
+                    VALUES (%s, 'B', '{"conditions": [{"field": "r", "operator": "equals", "value": "x"}]}', 'true')""",
+                 (uc,))
+    assert conn.execute("SELECT sql_where FROM metadata_rules WHERE node_id = 'B'").fetchone()[0] == \
+        "(coalesce((attributes ->> 'r') = 'x', false))"
 
 
-def test_updating_a_rule_revalidates_it_and_stamps_who_and_when(conn, uc):
-    rule_id = rule(conn, uc, "A", cond("r", "equals", "x"))
-    with pytest.raises(psycopg.errors.InvalidParameterValue):
-        conn.execute("""UPDATE metadata_rules SET predicate_json = '{"conditions": []}' WHERE rule_id = %s""", (rule_id,))
-    created = conn.execute("SELECT last_modified_at FROM metadata_rules").fetchone()[0]
-    conn.execute("UPDATE metadata_rules SET logic_en = 'why' WHERE rule_id = %s", (rule_id,))
-    modified, by = conn.execute("SELECT last_modified_at, last_modified_by FROM metadata_rules").fetchone()
-    assert modified >= created and by == conn.execute("SELECT session_user").fetchone()[0]
+def test_updating_a_rule_revalidates_it_and_stamps_who_and_when(conn, uc, login):
+    rule_id = rule(conn, uc, "A", cond("r", "equals", "x"), "first")
+    created = conn.execute("SELECT predicate_json, logic_en, sql_where, last_modified_by, last_modified_at "
+                           "FROM metadata_rules").fetchone()
+    assert created[3] == conn.info.user
+    admin = login("admin")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="non-empty \"conditions\" list"):
+        admin.execute("""UPDATE metadata_rules SET predicate_json = '{"conditions": []}' WHERE rule_id = %s""",
+                      (rule_id,))
+    assert conn.execute("SELECT predicate_json, logic_en, sql_where, last_modified_by, last_modified_at "
+                        "FROM metadata_rules").fetchone() == created
+    # another role, in a later transaction: now() of the update is not the creation's now()
+    with admin.transaction():
+        admin.execute("UPDATE metadata_rules SET predicate_json = %s::jsonb WHERE rule_id = %s",
+                      (json.dumps(cond("r", "equals", "y")), rule_id))
+        updated_at = admin.execute("SELECT now()").fetchone()[0]
+    sql_where, by, at = conn.execute("SELECT sql_where, last_modified_by, last_modified_at "
+                                     "FROM metadata_rules").fetchone()
+    assert sql_where == "(coalesce((attributes ->> 'r') = 'y', false))"
+    assert (by, at) == (admin.info.user, updated_at) and at > created[4]
+    # a writer may name who it writes for; the time is always the database's
+    with conn.transaction():
+        conn.execute("UPDATE metadata_rules SET logic_en = 'why', last_modified_by = 'loader for alice', "
+                     "last_modified_at = '2000-01-01' WHERE rule_id = %s", (rule_id,))
+        updated_at = conn.execute("SELECT now()").fetchone()[0]
+    assert conn.execute("SELECT last_modified_by, last_modified_at FROM metadata_rules").fetchone() == \
+        ("loader for alice", updated_at)
 
 
 HOSTILE_VALUES = [
@@ -96,7 +121,8 @@ HOSTILE_VALUES = [
 
 @pytest.mark.parametrize("value", HOSTILE_VALUES, ids=range(len(HOSTILE_VALUES)))
 def test_hostile_values_are_quoted_and_match_exactly(conn, uc, value):
-    facts(conn, uc, [("ACTUAL", "A", "1", "1", "1", {"book": value}), ("ACTUAL", "A", "2", "2", "2", {"book": value + "!"})])
+    facts(conn, uc, [("ACTUAL", "A", "1", "1", "1", {"book": value}),
+                     ("ACTUAL", "A", "2", "2", "2", {"book": value + "!"})])
     rule(conn, uc, "A", cond("book", "equals", value))
     res = results(conn, snapshot(conn, uc))
     assert res[("A", "ACTUAL")]["daily_adjusted"] == Decimal("1.00")

@@ -2,61 +2,30 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 
 import psycopg
 import pytest
 
 import pnldb
-from tests.builders import COB, cond, facts, results, rule, snapshot, structure, use_case
+from tests.builders import (
+    COB,
+    EARLIER,
+    NO_SUCH,
+    cond,
+    facts,
+    header,
+    results,
+    rule,
+    snapshot,
+    sql_json,
+    trading_use_case,
+)
 
 D = Decimal
 MEASURES = ("daily", "wtd", "ytd")
-EARLIER = COB - dt.timedelta(days=1)
-NO_SUCH = "00000000-0000-0000-0000-000000000000"
-
-TREE = [
-    ("FIRM", None),
-    ("EMEA", "FIRM"), ("RATES", "EMEA"), ("RATES_1", "RATES"), ("RATES_2", "RATES"), ("FX", "EMEA"), ("FX_1", "FX"),
-    ("AMER", "FIRM"), ("EQ", "AMER"), ("EQ_1", "EQ"),
-]
 TREE_DEPTH = {"FIRM": 0, "EMEA": 1, "AMER": 1, "RATES": 2, "FX": 2, "EQ": 2,
               "RATES_1": 3, "RATES_2": 3, "FX_1": 3, "EQ_1": 3, "__UNMAPPED__": 1}
-
-# (scenario, category_code, daily, wtd, ytd, attributes[, pnl_date])
-BOOK_FACTS = [
-    ("ACTUAL", "RATES_1", "100.00", "300.00", "1000.00", {"book": "a"}),
-    ("ACTUAL", "RATES_2", "-50.25", "10.00", "20.00", {"book": "b"}),
-    ("ACTUAL", "FX_1", "40.00", "80.00", "400.00", {"book": "a"}),
-    ("ACTUAL", "FX_1", "7.50", "7.50", "7.50", {"book": "b"}),
-    ("ACTUAL", "EQ_1", "1000000.00", "2000000.00", "3000000.55", {"book": "a"}),
-    ("PRIOR", "RATES_1", "90.00", "200.00", "900.00", {"book": "a"}),
-    ("PRIOR", "FX_1", "5.00", "5.00", "5.00", {"book": "b"}),
-    ("PRIOR", "EQ_1", "10.00", "10.00", "10.00", {"book": "a"}),
-    ("ACTUAL", "RATES_1", "1.00", "1.00", "1.00", {"book": "a"}, EARLIER),
-    ("PRIOR", "RATES_1", "2.00", "2.00", "2.00", {"book": "a"}, EARLIER),
-]
-
-
-def trading_use_case(conn, name: str = "Project Sterling", structure_id: str = "TRADING"):
-    """A use case on the TRADING tree (created once) with ACTUAL and PRIOR facts on COB and the day before."""
-    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM hierarchy_structures WHERE structure_id = %s)",
-                    (structure_id,)).fetchone()[0]:
-        structure(conn, structure_id, TREE)
-    uc = use_case(conn, name, structure_id)
-    facts(conn, uc, BOOK_FACTS)
-    return uc
-
-
-def sql_json(conn, query: str, params=()):
-    """The jsonb a query returns, as its exact text parsed (numbers as Decimal, nothing else decoded)."""
-    return json.loads(conn.execute(query, params).fetchone()[0], parse_float=Decimal)
-
-
-def header(conn, run_id) -> dict:
-    cur = conn.execute("SELECT * FROM calculation_runs WHERE id = %s", (run_id,))
-    return dict(zip([c.name for c in cur.description], cur.fetchone()))
 
 
 def expected_run_json(conn, run_id) -> dict:
@@ -97,7 +66,7 @@ def test_list_runs_item_is_exactly_the_run_json_of_the_contract(conn, sterling):
     item = expected_run_json(conn, run)
     assert got == {"runs": [item], "total": 1, "filters": {"pnl_date": None, "use_case_id": None}}
     assert item["run_name"] == "Initial Run" and item["triggered_by"] == "user123" and item["status"] == "COMPLETED"
-    assert isinstance(item["duration_ms"], int) and item["duration_ms"] >= 0
+    assert isinstance(item["duration_ms"], int)
 
 
 @pytest.fixture
@@ -290,7 +259,8 @@ def test_a_node_present_in_one_run_only_counts_zero_on_the_other_side(conn, ster
     ]
     assert [r[0] for r in got] == ["FIRM"] * 6 + ["__UNMAPPED__"] * 6
     back = compare(conn, run_b, run_a)
-    assert [r[3:] for r in back if r[0] == "__UNMAPPED__"][0] == (D("3.00"), D(0), D("-3.00"))
+    assert [r[3:] for r in back if r[0] == "__UNMAPPED__"] == \
+        [(D(v), D(0), -D(v)) for v in ("3.00", "4.00", "5.00")] * 2
 
 
 def test_rows_come_in_depth_node_scenario_measure_order(conn, sterling):

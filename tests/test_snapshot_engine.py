@@ -3,12 +3,26 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from decimal import Decimal
 
 import psycopg
 import pytest
 
-from tests.builders import COB, cond, facts, results, rule, snapshot, structure, use_case
+from tests.builders import (
+    COB,
+    cond,
+    facts,
+    header,
+    in_thread,
+    open_conn,
+    results,
+    rule,
+    snapshot,
+    structure,
+    use_case,
+    wait_until_blocked,
+)
 
 MEASURES = ("daily", "wtd", "ytd")
 D = Decimal
@@ -37,6 +51,8 @@ def test_root_equals_the_sum_of_all_in_scope_facts_including_unmapped(conn, firm
     res = results(conn, snapshot(conn, firm))
     root = res[("FIRM", "ACTUAL")]
     assert (root["daily_natural"], root["wtd_natural"], root["ytd_natural"]) == (D("68.06"), D("219.22"), D("330.33"))
+    assert set(res) == {(node, s) for node in [n for n, _ in TREE] + ["__UNMAPPED__"]
+                        for s in ("ACTUAL", "PRIOR", "VARIANCE")}
     unmapped = res[("__UNMAPPED__", "ACTUAL")]
     assert (unmapped["node_name"], unmapped["parent_node_id"], unmapped["depth"]) == ("Unmapped", "FIRM", 1)
     assert unmapped["daily_natural"] == D("1.01")
@@ -173,11 +189,6 @@ def test_sums_are_exact_and_do_not_overflow_numeric_18_2(conn, firm):
 
 # --- the run header -------------------------------------------------------------------------------
 
-def header(conn, run_id) -> dict:
-    cur = conn.execute("SELECT * FROM calculation_runs WHERE id = %s", (run_id,))
-    return dict(zip([c.name for c in cur.description], cur.fetchone()))
-
-
 def test_a_completed_run_has_its_header_counts_and_default_names(conn, firm):
     facts(conn, firm, [("ACTUAL", "RATES_1", "1", "1", "1", {})])
     rule(conn, firm, "EMEA", cond("book", "equals", "x"))
@@ -186,7 +197,7 @@ def test_a_completed_run_has_its_header_counts_and_default_names(conn, firm):
     h1, h2 = header(conn, first), header(conn, second)
     assert (h1["run_name"], h2["run_name"]) == ("Run 1", "Run 2")
     assert h1["status"] == "COMPLETED" and h1["error_message"] is None
-    assert h1["rules_applied"] == 2 and h1["calculation_duration_ms"] >= 0
+    assert h1["rules_applied"] == 2
     assert h1["triggered_by"] == conn.execute("SELECT session_user").fetchone()[0]
     assert h2["triggered_by"] == "user123"
     assert (h1["pnl_date"], h1["use_case_id"]) == (COB, firm)
@@ -195,13 +206,36 @@ def test_a_completed_run_has_its_header_counts_and_default_names(conn, firm):
     assert header(conn, snapshot(conn, firm))["run_name"] == "Run 4"
 
 
+def test_a_runs_duration_is_the_milliseconds_it_took(db_url, conn, firm):
+    facts(conn, firm, [("ACTUAL", "RATES_1", "1", "1", "1", {})])
+    hold = 0.5
+    with open_conn(db_url, autocommit=False) as blocker, open_conn(db_url, autocommit=True) as snapshotter:
+        blocker.execute("LOCK TABLE fact_calculated_results IN SHARE MODE")  # the snapshot waits to write results
+
+        def take():
+            started = time.monotonic()
+            return snapshot(snapshotter, firm), time.monotonic() - started
+
+        thread, outcome = in_thread(take)
+        wait_until_blocked(conn, snapshotter.info.backend_pid, thread)
+        time.sleep(hold)
+        blocker.rollback()
+        thread.join(timeout=30)
+    run, elapsed = outcome["value"]
+    h = header(conn, run)
+    assert h["status"] == "COMPLETED"
+    # at least the wait, in milliseconds; at most what the client saw (+1: it is rounded up)
+    assert hold * 1000 <= h["calculation_duration_ms"] <= elapsed * 1000 + 1
+
+
 def test_a_run_keeps_the_hierarchy_and_rules_it_used(conn, firm):
     facts(conn, firm, [("ACTUAL", "RATES_1", "1", "1", "1", {"book": "x"})])
     rule_id = rule(conn, firm, "RATES", cond("book", "equals", "x"), "keep book x")
     run = snapshot(conn, firm)
     before = results(conn, run)
     conn.execute("UPDATE dim_hierarchy SET node_name = 'Renamed', parent_node_id = 'AMER' WHERE node_id = 'RATES'")
-    conn.execute("""UPDATE metadata_rules SET predicate_json = '{"conditions": [{"field": "book", "operator": "equals", "value": "y"}]}'""")
+    conn.execute("""UPDATE metadata_rules
+                    SET predicate_json = '{"conditions": [{"field": "book", "operator": "equals", "value": "y"}]}'""")
     assert results(conn, run) == before
     assert before[("RATES", "ACTUAL")]["node_name"] == "Name of RATES"
     recorded = conn.execute("SELECT rule_id, node_id, predicate_json, sql_where, logic_en FROM calculation_run_rules "
@@ -235,7 +269,8 @@ def test_a_structure_without_nodes_is_an_error(conn):
 
 def test_no_actual_facts_is_nothing_to_snapshot_but_an_empty_prior_side_is_fine(conn, firm):
     facts(conn, firm, [("PRIOR", "RATES_1", "1", "1", "1", {})])
-    with pytest.raises(psycopg.errors.NoDataFound, match="nothing to snapshot.*2025-12-24"):
+    with pytest.raises(psycopg.errors.NoDataFound,
+                       match='nothing to snapshot: use case "Project Sterling" has no ACTUAL facts for 2025-12-24'):
         snapshot(conn, firm)
     assert run_count(conn) == 0
     conn.execute("DELETE FROM fact_pnl_entries")
@@ -272,18 +307,22 @@ def test_a_failing_computation_records_failed_with_its_error_and_no_results(conn
     # a stored predicate that no longer validates, written behind the trigger's back
     conn.execute("ALTER TABLE metadata_rules DISABLE TRIGGER rule_is_valid")
     conn.execute("""INSERT INTO metadata_rules (use_case_id, node_id, predicate_json) VALUES
-                    (%s, 'RATES', '{"conditions": [{"field": "book", "operator": "contains", "value": "x"}]}')""", (firm,))
+                    (%s, 'RATES', '{"conditions": [{"field": "book", "operator": "contains", "value": "x"}]}')""",
+                 (firm,))
     conn.execute("ALTER TABLE metadata_rules ENABLE TRIGGER rule_is_valid")
     warnings = []
     conn.add_notice_handler(lambda diag: warnings.append((diag.severity_nonlocalized, diag.message_primary)))
+    started = time.monotonic()
     run = snapshot(conn, firm)
+    elapsed = time.monotonic() - started
     h = header(conn, run)
     assert h["status"] == "FAILED"
     assert "unknown operator" in h["error_message"] and "SQLSTATE 22023" in h["error_message"]
-    assert h["calculation_duration_ms"] >= 0
+    assert 1 <= h["calculation_duration_ms"] <= elapsed * 1000 + 1  # recorded, rounded up, in milliseconds
     assert results(conn, run) == {}
     assert conn.execute("SELECT count(*) FROM calculation_run_rules").fetchone()[0] == 0
-    assert any(sev == "WARNING" and "FAILED" in msg and "unknown operator" in msg for sev, msg in warnings)
+    assert [sev for sev, _ in warnings] == ["WARNING"]
+    assert str(run) in warnings[0][1] and "FAILED" in warnings[0][1] and "unknown operator" in warnings[0][1]
 
 
 # --- immutability -----------------------------------------------------------------------------------------
@@ -298,15 +337,21 @@ def test_a_failing_computation_records_failed_with_its_error_and_no_results(conn
     "TRUNCATE fact_calculated_results",
     "UPDATE calculation_run_rules SET sql_where = 'true'",
     "DELETE FROM calculation_run_rules",
+    "TRUNCATE calculation_run_rules",
 ])
 def test_a_finished_run_cannot_be_changed(conn, firm, statement):
     facts(conn, firm, [("ACTUAL", "RATES_1", "1", "1", "1", {})])
     rule(conn, firm, "EMEA", cond("book", "equals", "x"))
     run = snapshot(conn, firm)
-    before = (header(conn, run), results(conn, run))
+
+    def state():
+        return header(conn, run), results(conn, run), conn.execute("SELECT * FROM calculation_run_rules").fetchall()
+
+    before = state()
+    assert len(before[2]) == 1
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="calculation runs are immutable"):
         conn.execute(statement)
-    assert (header(conn, run), results(conn, run)) == before
+    assert state() == before
 
 
 def test_only_delete_use_case_removes_runs(conn, firm):
@@ -315,12 +360,14 @@ def test_only_delete_use_case_removes_runs(conn, firm):
     snapshot(conn, firm)
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="delete_use_case"):
         conn.execute("DELETE FROM use_cases WHERE use_case_id = %s", (firm,))
-    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="calculation runs are immutable"):
-        with conn.transaction():  # a hand-set purge mark does not help a plain DELETE of a run
-            conn.execute("SELECT set_config('pnl.purging_use_case', %s, true)", (str(firm),))
-            conn.execute("DELETE FROM calculation_runs")
+    # a hand-set purge mark does not help a plain DELETE of a run
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="calculation runs are immutable"), \
+            conn.transaction():
+        conn.execute("SELECT set_config('pnl.purging_use_case', %s, true)", (str(firm),))
+        conn.execute("DELETE FROM calculation_runs")
     conn.execute("SELECT delete_use_case(%s)", (firm,))
-    for table in ("calculation_runs", "fact_calculated_results", "calculation_run_rules", "metadata_rules", "fact_pnl_entries"):
+    for table in ("calculation_runs", "fact_calculated_results", "calculation_run_rules", "metadata_rules",
+                  "fact_pnl_entries"):
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
 
 

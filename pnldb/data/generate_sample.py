@@ -175,7 +175,7 @@ class Draws:
 
 
 def cents(value: float) -> int:
-    return int(round(value * 100))
+    return round(value * 100)
 
 
 def money(c: int) -> str:
@@ -232,7 +232,10 @@ def _positions(d: Draws) -> list[dict]:
                     elif desk == "FX" and region == "APAC" and d.chance(0.3):
                         entity = d.pick(("GM_ASIA_LTD", "GM_SINGAPORE_PTE", "GM_JAPAN_KK"))
                     strategy = d.pick(STRATEGIES, STRATEGY_WEIGHTS)
-                    who = UNASSIGNED if d.chance(0.015) else (officer if d.chance(0.85) else d.pick(RISK_OFFICERS[region]))
+                    if d.chance(0.015):
+                        who = UNASSIGNED
+                    else:
+                        who = officer if d.chance(0.85) else d.pick(RISK_OFFICERS[region])
                     sigma = book_scale * d.uniform(0.3, 1.5)
                     roll = d.uniform()
                     days = WEEK_DAYS if roll < 0.95 else (("2025-12-24",) if roll < 0.98 else WEEK_DAYS[:2])
@@ -264,7 +267,7 @@ def fact_rows(d: Draws) -> list[list[str]]:
             if date not in p["dates"]:
                 continue
             daily = p["moves"][date]
-            prior = int(round(daily * (1 + d.normal(0, 0.03))))
+            prior = round(daily * (1 + d.normal(0, 0.03)))
             roll = d.uniform()
             in_actual = in_prior = True
             if p["code"] == BIG_LOSS_BOOK and abs(daily) >= 100_000_000:
