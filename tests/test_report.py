@@ -47,15 +47,16 @@ FACTS = [
 PARENT = dict(TREE) | {"__UNMAPPED__": "FIRM"}
 
 
-def expected() -> dict:
-    """{(node, scenario, measure): adjusted} from FACTS by hand: sums over the subtree, MACRO under RATES out."""
+def expected(natural: bool = False) -> dict:
+    """{(node, scenario, measure): adjusted} from FACTS by hand: sums over the subtree, MACRO under RATES out
+    (kept with `natural`: the values before the rules)."""
     values = {(n, s, m): D(0) for n in TREE_ORDER for s in SCENARIOS for m in MEASURES}
     for scenario, code, *amounts, attrs in FACTS:
         node = code if code in PARENT else "__UNMAPPED__"
         chain = [node]
         while PARENT[chain[-1]] is not None:
             chain.append(PARENT[chain[-1]])
-        if "RATES" in chain and attrs.get("strategy") != "FLOW":
+        if not natural and "RATES" in chain and attrs.get("strategy") != "FLOW":
             continue
         for n in chain:
             for m, amount in zip(MEASURES, amounts):
@@ -68,8 +69,9 @@ def money(d: Decimal) -> str:
     return f"{d:,.2f}"
 
 
-def invoke(db_url, *args):
-    return CliRunner().invoke(main, ["--dsn", db_url, *args])
+def invoke(db_url, *args, columns: int | None = None):
+    """The CLI as in a pipe (no terminal), COLUMNS set only when `columns` is given."""
+    return CliRunner(env={"COLUMNS": None if columns is None else str(columns)}).invoke(main, ["--dsn", db_url, *args])
 
 
 @pytest.fixture
@@ -244,7 +246,9 @@ class Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict]] = []
         self.text: list[str] = []
-        self.rows: list[dict] = []  # tree rows: {"id", "nid", "name", "cells": [text], "marks": [text]}
+        # tree rows: {"id", "nid", "name", "cells": [{"adjusted", "nat", "plug": text}], "marks": [text],
+        # "hidden": bool, "classes": [text], "toggle": aria-expanded of its toggle or None}
+        self.rows: list[dict] = []
         self.styles: list[str] = []
         self.scripts: list[str] = []
         self._stack: list[tuple[str, dict]] = []
@@ -260,13 +264,15 @@ class Page(HTMLParser):
             self._raw = (tag, [])
         if tag == "tr" and "data-d" in attrs:
             self._row = {"id": attrs.get("id"), "depth": int(attrs["data-d"]), "nid": "", "name": "", "cells": [],
-                         "marks": [], "titles": []}
+                         "marks": [], "titles": [], "hidden": "hidden" in attrs, "classes": classes, "toggle": None}
             self.rows.append(self._row)
         elif self._row is not None and tag == "td" and "num" in classes:
             self._cell = [("adjusted", "")]
             self._row["titles"].append(attrs.get("title"))
         elif self._row is not None and tag == "small" and self._cell is not None:
-            self._cell.append(("plug", ""))
+            self._cell.append((classes[0], ""))
+        elif self._row is not None and tag == "button" and "tog" in classes:
+            self._row["toggle"] = attrs.get("aria-expanded")
         elif self._row is not None and tag == "span" and classes:
             self._cell = None
             self._span = classes[-1] if classes[0] == "mark" else classes[0]
@@ -387,9 +393,18 @@ def test_html_is_a_self_contained_collapsible_tree_with_correct_totals(conn, db_
     for row in page.rows:
         node = row["nid"]
         assert [c["adjusted"] for c in row["cells"]] == [money(want[(node, s, m)]) for m in MEASURES for s in SCENARIOS]
+    natural = expected(natural=True)
+    for row in page.rows:  # the natural value of every cell is in the page, beneath the adjusted one
+        node = row["nid"]
+        assert [c["nat"] for c in row["cells"]] == [money(natural[(node, s, m)]) for m in MEASURES for s in SCENARIOS]
+        assert not row["hidden"] and "collapsed" not in row["classes"]
     rates = next(r for r in page.rows if r["nid"] == "RATES")
     assert rates["marks"] == ["rule", "plug"]
-    assert rates["cells"][0]["plug"] == "plug 234,567.89" and rates["cells"][1]["plug"] == "plug -50.00"
+    assert rates["cells"][0] == {"adjusted": "999,999.90", "nat": "1,234,567.79", "plug": "234,567.89"}
+    assert rates["cells"][1] == {"adjusted": "900,000.00", "nat": "899,950.00", "plug": "-50.00"}
+    assert "plug" not in next(r for r in page.rows if r["nid"] == "FX_1")["cells"][0]  # a zero plug is not shown
+    page_text = " ".join(page.text)
+    assert "1,234,567.79" in page_text and "899,950.00" in page_text
     assert "natural 1,234,567.79, adjusted 999,999.90, plug 234,567.89" in rates["titles"][0]
     assert "plug" not in next(r for r in page.rows if r["nid"] == "AMER")["marks"]
     assert next(r for r in page.rows if r["nid"] == "FIRM")["cells"][0]["adjusted"] == "999,016.41"
@@ -447,7 +462,24 @@ def test_html_and_json_together(conn, db_url, run_id, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert [n["node_id"] for n in json.loads(result.stdout)["nodes"]] == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
     html_rows = parse(target.read_text(encoding="utf-8")).rows
-    assert [r["nid"] for r in html_rows] == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
+    assert [r["nid"] for r in html_rows] == TREE_ORDER  # the page has every node; deeper ones start collapsed
+    assert [r["nid"] for r in html_rows if not r["hidden"]] == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+def test_html_depth_keeps_every_node_and_starts_deeper_levels_collapsed(conn, db_url, run_id, tmp_path, depth):
+    target = tmp_path / "r.html"
+    assert invoke(db_url, "report", str(run_id), "--html", str(target), "--depth", str(depth)).exit_code == 0
+    page = parse(target.read_text(encoding="utf-8"))
+    assert [r["nid"] for r in page.rows] == TREE_ORDER
+    want = expected()
+    for row in page.rows:
+        node = row["nid"]
+        assert [c["adjusted"] for c in row["cells"]] == [money(want[(node, s, m)]) for m in MEASURES for s in SCENARIOS]
+        assert row["hidden"] == (DEPTH[node] > depth), node
+        has_children = node in PARENT.values()
+        assert ("collapsed" in row["classes"]) == (has_children and DEPTH[node] >= depth), node
+        assert row["toggle"] == (None if not has_children else "false" if DEPTH[node] >= depth else "true"), node
 
 
 def test_html_to_a_path_that_cannot_be_written_is_one_line(conn, db_url, run_id, tmp_path):

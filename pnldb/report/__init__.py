@@ -10,9 +10,16 @@ from __future__ import annotations
 from pnldb.report.html import render_html
 from pnldb.report.text import display_width, render_text
 
-__all__ = ["display_width", "render_html", "render_text", "report_json"]
+__all__ = ["display_width", "down_to", "render_html", "render_text", "report_json"]
 
 
 def report_json(report: dict) -> dict:
     """What `pnldb report --json` prints (money stays Decimal; pnldb.jsonfmt writes it exactly)."""
     return {"run": report["run"], "nodes": report["nodes"], "rules": report["rules"]}
+
+
+def down_to(report: dict, depth: int | None) -> dict:
+    """The report with the nodes deeper than `depth` left out, as fetch_report(..., depth) returns it."""
+    if depth is None:
+        return report
+    return {**report, "nodes": [n for n in report["nodes"] if n["depth"] <= depth]}
