@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -164,6 +166,104 @@ def test_depth_cuts_the_tree(conn, db_url, run_id):
     assert list(tree_lines(invoke(db_url, "report", str(run_id), "--depth", "0").stdout)) == ["FIRM"]
     bad = invoke(db_url, "report", str(run_id), "--depth", "-1")
     assert bad.exit_code == 2
+
+
+FIGURE = re.compile(r"-?\d{1,3}(?:,\d{3})*\.\d\d")
+
+
+def width_rows(out: str, nodes: list[str]) -> dict[str, list[str]]:
+    """{node_id: its figures, in order, over every block} of a text report; checks on each tree row that every
+    figure stands whole with two or more blanks before it."""
+    figures: dict[str, list[str]] = {n: [] for n in nodes}
+    for line in out.split("\n\n", 1)[1].splitlines():
+        m = re.match(r"^[ *~]{3}\s*(\S+)", line)
+        if not m or m.group(1) not in figures:
+            continue
+        found = list(FIGURE.finditer(line))
+        assert found, line
+        for figure in found:
+            assert line[figure.start() - 2:figure.start()] == "  ", line  # two or more blanks before it
+            assert figure.end() == len(line) or line[figure.end()] == " ", line  # and nothing glued after
+        figures[m.group(1)].extend(f.group() for f in found)
+    return figures
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_text_fits_the_width_in_columns_with_whole_figures(conn, db_url, run_id, columns):
+    result = invoke(db_url, "report", str(run_id), columns=columns)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert max(report_mod.display_width(line) for line in out.splitlines()) <= columns
+    want = expected()
+    assert width_rows(out, TREE_ORDER) == {n: [money(want[(n, s, m)]) for m in MEASURES for s in SCENARIOS]
+                                           for n in TREE_ORDER}
+    measures = [re.findall(r"- ([a-z]+) -", line) for line in out.splitlines() if re.search(r"-- [a-z]+ --", line)]
+    assert measures == {80: [["daily"], ["wtd"], ["ytd"]], 100: [["daily", "wtd"], ["ytd"]],
+                        160: [["daily", "wtd", "ytd"]]}[columns]  # side by side while they fit
+    assert text_header(out) == expected_header(conn, run_id)
+    assert LEGEND.split("    ")[0] in out and "plug is non-zero" in out
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_the_sample_text_fits_the_width_names_cut_not_figures(conn, db_url, columns):
+    run = snapshot(conn, load_sample(conn), dt.date(2025, 12, 24), name="Adjusted v1", by="demo")
+    out = invoke(db_url, "report", str(run), columns=columns).stdout
+    lines = out.splitlines()
+    assert max(report_mod.display_width(line) for line in lines) <= columns
+    rows = conn.execute("SELECT node_id, scenario, daily_adjusted, wtd_adjusted, ytd_adjusted "
+                        "FROM fact_calculated_results WHERE calculation_run_id = %s", (run,)).fetchall()
+    values = {(node, scenario): amounts for node, scenario, *amounts in rows}
+    nodes = [r["node_id"] for r in read_hierarchy()] + ["__UNMAPPED__"]
+    assert width_rows(out, nodes) == {n: [money(values[(n, s)][i]) for i in range(3) for s in SCENARIOS]
+                                      for n in nodes}
+    labels = [line[:re.search(r"\s+-?\d", line).start()] for line in lines
+              if re.match(r"^[ *~]{3}\s*(EMEA|CHI_CM_AGS) ", line)]
+    assert labels == {  # a name cut to what the block leaves it, or left out when under 12 columns would show
+        80: [" ~       CHI_CM_AGS  Chicago Commo…", "*~   EMEA  Europe, Middle East & A…",
+             " ~       CHI_CM_AGS  Chicago Comm…", "*~   EMEA  Europe, Middle East & …",
+             " ~       CHI_CM_AGS", "*~   EMEA  Europe, Middle East…"],
+        100: [" ~       CHI_CM_AGS  Chicago Commodities Agriculturals", "*~   EMEA  Europe, Middle East & Africa"] * 2
+        + [" ~       CHI_CM_AGS  Chicago Commodities Agricultu…", "*~   EMEA  Europe, Middle East & Africa"],
+        160: [" ~       CHI_CM_AGS", "*~   EMEA  Europe, Mid…"]}[columns]
+    legend = lines[lines.index("", len(lines) - 6):]
+    assert all(report_mod.display_width(line) <= columns for line in legend)
+
+
+def test_long_header_values_wrap_under_their_column(conn, db_url):
+    structure(conn, "S", [("ROOT", None)])
+    uc = use_case(conn, " ".join(["word"] * 30), "S")
+    facts(conn, uc, [("ACTUAL", "ROOT", "1", "2", "3", {})])
+    run = snapshot(conn, uc, name="x" * 120)
+    out = invoke(db_url, "report", str(run), columns=80).stdout
+    header = out.split("\n\n")[0].splitlines()
+    assert max(len(line) for line in header) <= 80
+    # words wrap into column 16; a word longer than the line starts a line of its own and is split
+    assert header[:6] == [f"run            {run}", " " * 15 + "x" * 65, " " * 15 + "x" * 55,
+                          "use case       " + " ".join(["word"] * 13), " " * 15 + " ".join(["word"] * 13),
+                          " " * 15 + " ".join(["word"] * 4) + f"  ({uc})"]
+    assert header[6] == "COB date       2025-12-24"
+
+
+def test_the_width_is_columns_else_the_terminal_else_160(monkeypatch):
+    report_cli = importlib.import_module("pnldb.cli.report")  # the module; pnldb.cli.report is the command
+
+    class Stdout:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    monkeypatch.setattr(report_cli.shutil, "get_terminal_size", lambda fallback: os.terminal_size((117, 40)))
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(report_cli.sys, "stdout", Stdout(True))
+    assert report_cli.text_width() == 117
+    monkeypatch.setattr(report_cli.sys, "stdout", Stdout(False))
+    assert report_cli.text_width() == 160  # a pipe or a file: today's width
+    monkeypatch.setenv("COLUMNS", "90")
+    assert report_cli.text_width() == 90
+    monkeypatch.setenv("COLUMNS", "wide")
+    assert report_cli.text_width() == 160
 
 
 def test_hostile_and_unicode_names_are_safe_on_a_terminal_and_stay_aligned(conn, db_url):
