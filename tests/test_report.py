@@ -229,6 +229,24 @@ def test_the_sample_text_fits_the_width_names_cut_not_figures(conn, db_url, colu
     assert all(report_mod.display_width(line) <= columns for line in legend)
 
 
+def test_too_narrow_for_the_node_ids_cuts_them_not_the_figures(conn, db_url, run_id):
+    out = invoke(db_url, "report", str(run_id), columns=56).stdout
+    lines = out.splitlines()
+    assert max(report_mod.display_width(line) for line in lines) <= 56
+    tree = out.split("\n\n", 1)[1].rsplit("\n\n", 1)[0]
+    blocks = [block.splitlines()[2:] for block in tree.split("\n\n")]
+    want = expected()
+    assert len(blocks) == 3
+    for m, rows in zip(MEASURES, blocks):
+        assert [FIGURE.findall(row) for row in rows] == [[money(want[(n, s, m)]) for s in SCENARIOS]
+                                                         for n in TREE_ORDER]
+        assert [row[:3] for row in rows] == [" ~ ", "   ", "   ", "   ", " ~ ", "   ", "   ", "*~ ", " ~ ", "   ",
+                                             "   "]
+    # each block's label column is what its figures leave: the ytd one cuts the id, keeping mark and indent
+    labels = [block[7][:FIGURE.search(block[7]).start()].rstrip() for block in blocks]
+    assert labels == ["*~     RATES", "*~     RATES", "*~     RAT…"]
+
+
 def test_long_header_values_wrap_under_their_column(conn, db_url):
     structure(conn, "S", [("ROOT", None)])
     uc = use_case(conn, " ".join(["word"] * 30), "S")

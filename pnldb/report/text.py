@@ -90,7 +90,7 @@ def render_text(report: dict, depth: int | None = None, width: int = TEXT_WIDTH)
     run, nodes = report["run"], report["nodes"]
     lines = []
     for label, value in header_fields(run):
-        wrapped = _wrap(_clean(value), width - LABEL_INDENT)
+        wrapped = _wrap(_clean(value), max(width - LABEL_INDENT, 24))  # no 1-letter columns when very narrow
         lines.append(f"{_pad(label, LABEL_INDENT - 1)} {wrapped[0]}".rstrip())
         lines.extend(" " * LABEL_INDENT + more for more in wrapped[1:])
     lines.append("")
