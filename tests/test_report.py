@@ -536,6 +536,8 @@ def test_html_is_a_self_contained_collapsible_tree_with_correct_totals(conn, db_
     assert [a["href"] for tag, a, t, _ in elements(text) if tag == "a"] == [f"#{rates['id']}"]
     assert sum(1 for tag, attrs in page.tags if tag == "button" and "tog" in (attrs.get("class") or "")) == 6
     assert any("collapsed" in s for s in page.scripts)
+    [detail] = [attrs for tag, attrs in page.tags if tag == "input"]
+    assert detail["type"] == "checkbox" and "checked" in detail  # natural and plug show unless switched off
 
 
 def test_html_escapes_hostile_text_from_the_database(conn, db_url, tmp_path):
@@ -673,11 +675,18 @@ def test_the_sample_reports_in_160_columns_and_html(conn, db_url, tmp_path):
     page = parse(text)
     assert_self_contained(text, page)
     assert sorted(r["nid"] for r in page.rows) == sorted(nodes)
-    root = conn.execute("SELECT daily_adjusted, ytd_adjusted FROM fact_calculated_results "
+    root = conn.execute("SELECT daily_adjusted, ytd_adjusted, daily_natural, ytd_natural FROM fact_calculated_results "
                         "WHERE calculation_run_id = %s AND depth = 0 AND scenario = 'ACTUAL'", (run,)).fetchone()
     assert page.rows[0]["nid"] == "GLOBAL_MARKETS"
     assert page.rows[0]["cells"][0]["adjusted"] == money(root[0])
     assert page.rows[0]["cells"][6]["adjusted"] == money(root[1])
+    assert page.rows[0]["cells"][0]["nat"] == money(root[2]) and page.rows[0]["cells"][6]["nat"] == money(root[3])
+    naturals = conn.execute("SELECT node_id, scenario, daily_natural, wtd_natural, ytd_natural "
+                            "FROM fact_calculated_results WHERE calculation_run_id = %s", (run,)).fetchall()
+    by_node = {(node, scenario): amounts for node, scenario, *amounts in naturals}
+    for row in page.rows:
+        want = [money(by_node[(row["nid"], s)][i]) for i in range(3) for s in SCENARIOS]
+        assert [c["nat"] for c in row["cells"]] == want, row["nid"]
 
 
 def tree_lines_any(stdout: str) -> list[str]:

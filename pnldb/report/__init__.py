@@ -3,7 +3,8 @@
 `pnldb.api.fetch_report` returns {"run": get_run's JSON, "nodes": [...], "rules": [...]}, nodes in tree order
 (depth first, children by node_id, __UNMAPPED__ last), each node with its ACTUAL, PRIOR and VARIANCE
 values as Decimal. `render_text` (pnldb.report.text) and `render_html` (pnldb.report.html, the page in
-pnldb/templates/report.html.j2) only format that; `report_json` is it as the CLI's --json prints it.
+pnldb/templates/report.html.j2) only format that; `report_json` is it as the CLI's --json prints it, and
+`down_to` cuts a whole report at a depth as fetch_report(..., depth) does (the page keeps every node).
 """
 from __future__ import annotations
 
