@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -46,15 +48,16 @@ FACTS = [
 PARENT = dict(TREE) | {"__UNMAPPED__": "FIRM"}
 
 
-def expected() -> dict:
-    """{(node, scenario, measure): adjusted} from FACTS by hand: sums over the subtree, MACRO under RATES out."""
+def expected(natural: bool = False) -> dict:
+    """{(node, scenario, measure): adjusted} from FACTS by hand: sums over the subtree, MACRO under RATES out
+    (kept with `natural`: the values before the rules)."""
     values = {(n, s, m): D(0) for n in TREE_ORDER for s in SCENARIOS for m in MEASURES}
     for scenario, code, *amounts, attrs in FACTS:
         node = code if code in PARENT else "__UNMAPPED__"
         chain = [node]
         while PARENT[chain[-1]] is not None:
             chain.append(PARENT[chain[-1]])
-        if "RATES" in chain and attrs.get("strategy") != "FLOW":
+        if not natural and "RATES" in chain and attrs.get("strategy") != "FLOW":
             continue
         for n in chain:
             for m, amount in zip(MEASURES, amounts):
@@ -67,8 +70,9 @@ def money(d: Decimal) -> str:
     return f"{d:,.2f}"
 
 
-def invoke(db_url, *args):
-    return CliRunner().invoke(main, ["--dsn", db_url, *args])
+def invoke(db_url, *args, columns: int | None = None):
+    """The CLI as in a pipe (no terminal), COLUMNS set only when `columns` is given."""
+    return CliRunner(env={"COLUMNS": None if columns is None else str(columns)}).invoke(main, ["--dsn", db_url, *args])
 
 
 @pytest.fixture
@@ -163,6 +167,122 @@ def test_depth_cuts_the_tree(conn, db_url, run_id):
     assert bad.exit_code == 2
 
 
+FIGURE = re.compile(r"-?\d{1,3}(?:,\d{3})*\.\d\d")
+
+
+def width_rows(out: str, nodes: list[str]) -> dict[str, list[str]]:
+    """{node_id: its figures, in order, over every block} of a text report; checks on each tree row that every
+    figure stands whole with two or more blanks before it."""
+    figures: dict[str, list[str]] = {n: [] for n in nodes}
+    for line in out.split("\n\n", 1)[1].splitlines():
+        m = re.match(r"^[ *~]{3}\s*(\S+)", line)
+        if not m or m.group(1) not in figures:
+            continue
+        found = list(FIGURE.finditer(line))
+        assert found, line
+        for figure in found:
+            assert line[figure.start() - 2:figure.start()] == "  ", line  # two or more blanks before it
+            assert figure.end() == len(line) or line[figure.end()] == " ", line  # and nothing glued after
+        figures[m.group(1)].extend(f.group() for f in found)
+    return figures
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_text_fits_the_width_in_columns_with_whole_figures(conn, db_url, run_id, columns):
+    result = invoke(db_url, "report", str(run_id), columns=columns)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert max(report_mod.display_width(line) for line in out.splitlines()) <= columns
+    want = expected()
+    assert width_rows(out, TREE_ORDER) == {n: [money(want[(n, s, m)]) for m in MEASURES for s in SCENARIOS]
+                                           for n in TREE_ORDER}
+    measures = [re.findall(r"- ([a-z]+) -", line) for line in out.splitlines() if re.search(r"-- [a-z]+ --", line)]
+    assert measures == {80: [["daily"], ["wtd"], ["ytd"]], 100: [["daily", "wtd"], ["ytd"]],
+                        160: [["daily", "wtd", "ytd"]]}[columns]  # side by side while they fit
+    assert text_header(out) == expected_header(conn, run_id)
+    assert LEGEND.split("    ")[0] in out and "plug is non-zero" in out
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+def test_the_sample_text_fits_the_width_names_cut_not_figures(conn, db_url, columns):
+    run = snapshot(conn, load_sample(conn), dt.date(2025, 12, 24), name="Adjusted v1", by="demo")
+    out = invoke(db_url, "report", str(run), columns=columns).stdout
+    lines = out.splitlines()
+    assert max(report_mod.display_width(line) for line in lines) <= columns
+    rows = conn.execute("SELECT node_id, scenario, daily_adjusted, wtd_adjusted, ytd_adjusted "
+                        "FROM fact_calculated_results WHERE calculation_run_id = %s", (run,)).fetchall()
+    values = {(node, scenario): amounts for node, scenario, *amounts in rows}
+    nodes = [r["node_id"] for r in read_hierarchy()] + ["__UNMAPPED__"]
+    assert width_rows(out, nodes) == {n: [money(values[(n, s)][i]) for i in range(3) for s in SCENARIOS]
+                                      for n in nodes}
+    labels = [line[:re.search(r"\s+-?\d", line).start()] for line in lines
+              if re.match(r"^[ *~]{3}\s*(EMEA|CHI_CM_AGS) ", line)]
+    assert labels == {  # a name cut to what the block leaves it, or left out when under 12 columns would show
+        80: [" ~       CHI_CM_AGS  Chicago Commo…", "*~   EMEA  Europe, Middle East & A…",
+             " ~       CHI_CM_AGS  Chicago Comm…", "*~   EMEA  Europe, Middle East & …",
+             " ~       CHI_CM_AGS", "*~   EMEA  Europe, Middle East…"],
+        100: [" ~       CHI_CM_AGS  Chicago Commodities Agriculturals", "*~   EMEA  Europe, Middle East & Africa"] * 2
+        + [" ~       CHI_CM_AGS  Chicago Commodities Agricultu…", "*~   EMEA  Europe, Middle East & Africa"],
+        160: [" ~       CHI_CM_AGS", "*~   EMEA  Europe, Mid…"]}[columns]
+    legend = lines[lines.index("", len(lines) - 6):]
+    assert all(report_mod.display_width(line) <= columns for line in legend)
+
+
+def test_too_narrow_for_the_node_ids_cuts_them_not_the_figures(conn, db_url, run_id):
+    out = invoke(db_url, "report", str(run_id), columns=56).stdout
+    lines = out.splitlines()
+    assert max(report_mod.display_width(line) for line in lines) <= 56
+    tree = out.split("\n\n", 1)[1].rsplit("\n\n", 1)[0]
+    blocks = [block.splitlines()[2:] for block in tree.split("\n\n")]
+    want = expected()
+    assert len(blocks) == 3
+    for m, rows in zip(MEASURES, blocks):
+        assert [FIGURE.findall(row) for row in rows] == [[money(want[(n, s, m)]) for s in SCENARIOS]
+                                                         for n in TREE_ORDER]
+        assert [row[:3] for row in rows] == [" ~ ", "   ", "   ", "   ", " ~ ", "   ", "   ", "*~ ", " ~ ", "   ",
+                                             "   "]
+    # each block's label column is what its figures leave: the ytd one cuts the id, keeping mark and indent
+    labels = [block[7][:FIGURE.search(block[7]).start()].rstrip() for block in blocks]
+    assert labels == ["*~     RATES", "*~     RATES", "*~     RAT…"]
+
+
+def test_long_header_values_wrap_under_their_column(conn, db_url):
+    structure(conn, "S", [("ROOT", None)])
+    uc = use_case(conn, " ".join(["word"] * 30), "S")
+    facts(conn, uc, [("ACTUAL", "ROOT", "1", "2", "3", {})])
+    run = snapshot(conn, uc, name="x" * 120)
+    out = invoke(db_url, "report", str(run), columns=80).stdout
+    header = out.split("\n\n")[0].splitlines()
+    assert max(len(line) for line in header) <= 80
+    # words wrap into column 16; a word longer than the line starts a line of its own and is split
+    assert header[:6] == [f"run            {run}", " " * 15 + "x" * 65, " " * 15 + "x" * 55,
+                          "use case       " + " ".join(["word"] * 13), " " * 15 + " ".join(["word"] * 13),
+                          " " * 15 + " ".join(["word"] * 4) + f"  ({uc})"]
+    assert header[6] == "COB date       2025-12-24"
+
+
+def test_the_width_is_columns_else_the_terminal_else_160(monkeypatch):
+    report_cli = importlib.import_module("pnldb.cli.report")  # the module; pnldb.cli.report is the command
+
+    class Stdout:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    monkeypatch.setattr(report_cli.shutil, "get_terminal_size", lambda fallback: os.terminal_size((117, 40)))
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(report_cli.sys, "stdout", Stdout(True))
+    assert report_cli.text_width() == 117
+    monkeypatch.setattr(report_cli.sys, "stdout", Stdout(False))
+    assert report_cli.text_width() == 160  # a pipe or a file: today's width
+    monkeypatch.setenv("COLUMNS", "90")
+    assert report_cli.text_width() == 90
+    monkeypatch.setenv("COLUMNS", "wide")
+    assert report_cli.text_width() == 160
+
+
 def test_hostile_and_unicode_names_are_safe_on_a_terminal_and_stay_aligned(conn, db_url):
     structure(conn, "S", [("ROOT", None), ("TOKYO", "ROOT"), ("EVIL", "ROOT")])
     conn.execute("UPDATE dim_hierarchy SET node_name = '東京 Rates ✓' WHERE node_id = 'TOKYO'")
@@ -243,7 +363,9 @@ class Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict]] = []
         self.text: list[str] = []
-        self.rows: list[dict] = []  # tree rows: {"id", "nid", "name", "cells": [text], "marks": [text]}
+        # tree rows: {"id", "nid", "name", "cells": [{"adjusted", "nat", "plug": text}], "marks": [text],
+        # "hidden": bool, "classes": [text], "toggle": aria-expanded of its toggle or None}
+        self.rows: list[dict] = []
         self.styles: list[str] = []
         self.scripts: list[str] = []
         self._stack: list[tuple[str, dict]] = []
@@ -259,13 +381,15 @@ class Page(HTMLParser):
             self._raw = (tag, [])
         if tag == "tr" and "data-d" in attrs:
             self._row = {"id": attrs.get("id"), "depth": int(attrs["data-d"]), "nid": "", "name": "", "cells": [],
-                         "marks": [], "titles": []}
+                         "marks": [], "titles": [], "hidden": "hidden" in attrs, "classes": classes, "toggle": None}
             self.rows.append(self._row)
         elif self._row is not None and tag == "td" and "num" in classes:
             self._cell = [("adjusted", "")]
             self._row["titles"].append(attrs.get("title"))
         elif self._row is not None and tag == "small" and self._cell is not None:
-            self._cell.append(("plug", ""))
+            self._cell.append((classes[0], ""))
+        elif self._row is not None and tag == "button" and "tog" in classes:
+            self._row["toggle"] = attrs.get("aria-expanded")
         elif self._row is not None and tag == "span" and classes:
             self._cell = None
             self._span = classes[-1] if classes[0] == "mark" else classes[0]
@@ -386,9 +510,18 @@ def test_html_is_a_self_contained_collapsible_tree_with_correct_totals(conn, db_
     for row in page.rows:
         node = row["nid"]
         assert [c["adjusted"] for c in row["cells"]] == [money(want[(node, s, m)]) for m in MEASURES for s in SCENARIOS]
+    natural = expected(natural=True)
+    for row in page.rows:  # the natural value of every cell is in the page, beneath the adjusted one
+        node = row["nid"]
+        assert [c["nat"] for c in row["cells"]] == [money(natural[(node, s, m)]) for m in MEASURES for s in SCENARIOS]
+        assert not row["hidden"] and "collapsed" not in row["classes"]
     rates = next(r for r in page.rows if r["nid"] == "RATES")
     assert rates["marks"] == ["rule", "plug"]
-    assert rates["cells"][0]["plug"] == "plug 234,567.89" and rates["cells"][1]["plug"] == "plug -50.00"
+    assert rates["cells"][0] == {"adjusted": "999,999.90", "nat": "1,234,567.79", "plug": "234,567.89"}
+    assert rates["cells"][1] == {"adjusted": "900,000.00", "nat": "899,950.00", "plug": "-50.00"}
+    assert "plug" not in next(r for r in page.rows if r["nid"] == "FX_1")["cells"][0]  # a zero plug is not shown
+    page_text = " ".join(page.text)
+    assert "1,234,567.79" in page_text and "899,950.00" in page_text
     assert "natural 1,234,567.79, adjusted 999,999.90, plug 234,567.89" in rates["titles"][0]
     assert "plug" not in next(r for r in page.rows if r["nid"] == "AMER")["marks"]
     assert next(r for r in page.rows if r["nid"] == "FIRM")["cells"][0]["adjusted"] == "999,016.41"
@@ -402,6 +535,8 @@ def test_html_is_a_self_contained_collapsible_tree_with_correct_totals(conn, db_
     assert [a["href"] for tag, a, t, _ in elements(text) if tag == "a"] == [f"#{rates['id']}"]
     assert sum(1 for tag, attrs in page.tags if tag == "button" and "tog" in (attrs.get("class") or "")) == 6
     assert any("collapsed" in s for s in page.scripts)
+    [detail] = [attrs for tag, attrs in page.tags if tag == "input"]
+    assert detail["type"] == "checkbox" and "checked" in detail  # natural and plug show unless switched off
 
 
 def test_html_escapes_hostile_text_from_the_database(conn, db_url, tmp_path):
@@ -446,7 +581,24 @@ def test_html_and_json_together(conn, db_url, run_id, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert [n["node_id"] for n in json.loads(result.stdout)["nodes"]] == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
     html_rows = parse(target.read_text(encoding="utf-8")).rows
-    assert [r["nid"] for r in html_rows] == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
+    assert [r["nid"] for r in html_rows] == TREE_ORDER  # the page has every node; deeper ones start collapsed
+    assert [r["nid"] for r in html_rows if not r["hidden"]] == ["FIRM", "AMER", "EMEA", "__UNMAPPED__"]
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3])
+def test_html_depth_keeps_every_node_and_starts_deeper_levels_collapsed(conn, db_url, run_id, tmp_path, depth):
+    target = tmp_path / "r.html"
+    assert invoke(db_url, "report", str(run_id), "--html", str(target), "--depth", str(depth)).exit_code == 0
+    page = parse(target.read_text(encoding="utf-8"))
+    assert [r["nid"] for r in page.rows] == TREE_ORDER
+    want = expected()
+    for row in page.rows:
+        node = row["nid"]
+        assert [c["adjusted"] for c in row["cells"]] == [money(want[(node, s, m)]) for m in MEASURES for s in SCENARIOS]
+        assert row["hidden"] == (DEPTH[node] > depth), node
+        has_children = node in PARENT.values()
+        assert ("collapsed" in row["classes"]) == (has_children and DEPTH[node] >= depth), node
+        assert row["toggle"] == (None if not has_children else "false" if DEPTH[node] >= depth else "true"), node
 
 
 def test_html_to_a_path_that_cannot_be_written_is_one_line(conn, db_url, run_id, tmp_path):
@@ -522,11 +674,18 @@ def test_the_sample_reports_in_160_columns_and_html(conn, db_url, tmp_path):
     page = parse(text)
     assert_self_contained(text, page)
     assert sorted(r["nid"] for r in page.rows) == sorted(nodes)
-    root = conn.execute("SELECT daily_adjusted, ytd_adjusted FROM fact_calculated_results "
+    root = conn.execute("SELECT daily_adjusted, ytd_adjusted, daily_natural, ytd_natural FROM fact_calculated_results "
                         "WHERE calculation_run_id = %s AND depth = 0 AND scenario = 'ACTUAL'", (run,)).fetchone()
     assert page.rows[0]["nid"] == "GLOBAL_MARKETS"
     assert page.rows[0]["cells"][0]["adjusted"] == money(root[0])
     assert page.rows[0]["cells"][6]["adjusted"] == money(root[1])
+    assert page.rows[0]["cells"][0]["nat"] == money(root[2]) and page.rows[0]["cells"][6]["nat"] == money(root[3])
+    naturals = conn.execute("SELECT node_id, scenario, daily_natural, wtd_natural, ytd_natural "
+                            "FROM fact_calculated_results WHERE calculation_run_id = %s", (run,)).fetchall()
+    by_node = {(node, scenario): amounts for node, scenario, *amounts in naturals}
+    for row in page.rows:
+        want = [money(by_node[(row["nid"], s)][i]) for i in range(3) for s in SCENARIOS]
+        assert [c["nat"] for c in row["cells"]] == want, row["nid"]
 
 
 def tree_lines_any(stdout: str) -> list[str]:

@@ -16,15 +16,18 @@ _ENV = jinja2.Environment(loader=jinja2.PackageLoader("pnldb", "templates"), aut
 def _cell(node: dict, scenario: str, measure: str) -> dict:
     row = node[scenario]
     if row is None:
-        return {"adjusted": "n/a", "plug": None, "negative": False, "title": "no row"}
+        return {"adjusted": "n/a", "natural": None, "plug": None, "negative": False, "title": "no row"}
     adj, nat, plug = (row[f"{measure}_{k}"] for k in ("adjusted", "natural", "plug"))
-    return {"adjusted": money(adj), "plug": money(plug) if plug else None,
+    return {"adjusted": money(adj), "natural": money(nat), "plug": money(plug) if plug else None,
             "negative": adj is not None and adj < 0,
             "title": f"{scenario} {measure}: natural {money(nat)}, adjusted {money(adj)}, plug {money(plug)}"}
 
 
 def render_html(report: dict, depth: int | None = None) -> str:
-    """A self-contained page (inline CSS and JS, no external resource); every database text is escaped."""
+    """A self-contained page (inline CSS and JS, no external resource); every database text is escaped.
+
+    Every node of `report` is in the page; with `depth`, the nodes at that depth and deeper start
+    collapsed (what the page's "down to depth" button does), so what is deeper starts hidden."""
     nodes = report["nodes"]
     rules_by_node = {r["node_id"]: r for r in report["rules"]}
     index = {n["node_id"]: i for i, n in enumerate(nodes)}
@@ -36,6 +39,8 @@ def render_html(report: dict, depth: int | None = None) -> str:
             "node_id": n["node_id"], "node_name": n["node_name"], "depth": n["depth"],
             "is_override": n["is_override"], "has_plug": has_plug(n),
             "has_children": n["node_id"] in parents,
+            "collapsed": depth is not None and n["depth"] >= depth and n["node_id"] in parents,
+            "hidden": depth is not None and n["depth"] > depth,
             "rule_text": (rule["logic_en"] or rule["sql_where"]) if rule else "a rule sits on this node",
             "cells": [_cell(n, s, m) for m in MEASURES for s in RESULT_SCENARIOS],
         })
