@@ -88,3 +88,15 @@ def test_demo_on_an_empty_database_says_what_it_creates_first_and_ends_with_what
         'then your own data: README.md, "Using it with your own data"; remove the demo\'s use case with '
         'pnldb use-case delete "Global Markets (demo)" --yes']
 
+
+
+def test_on_its_own_throw_away_server_the_demo_just_runs_and_ends_with_what_to_try_next():
+    result = CliRunner(env={"PNLDB_DSN": None}).invoke(main, ["demo"])
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[:2] == ["== starting an embedded PostgreSQL", "== migrating schema pnl (as pnldb migrate does)"]
+    assert lines[-3:] == [
+        "== stopped and removed the embedded PostgreSQL",
+        "next: keep the runs to explore them: pnldb --dsn URL demo on a database of yours (it creates only its "
+        "own structure and use case)",
+        'then your own data: README.md, "Using it with your own data"']
