@@ -36,6 +36,11 @@ def test_the_readme_shows_the_commands_this_test_expects():
         "scripts/dev demo     # creates .venv, installs pnldb, runs `pnldb demo` on a throw-away PostgreSQL",
         "scripts/dev test     # creates .venv, installs pnldb with its test extra, runs the test suite (pytest)"]
     assert commands.count(f"export PNLDB_DSN={PLACEHOLDER_DSN}") == 1
+    assert any(c.startswith("pnldb use-case list") for c in commands)
+    text = README.read_text()
+    assert "`pnldb --dsn URL demo`" in text and "demo --dsn" not in text  # --dsn is the group's option
+    assert "`scripts/dev shell`" in text  # how to get pnldb on PATH, before the walkthrough needs it
+    assert text.index("`scripts/dev shell`") < text.index(f"export PNLDB_DSN={PLACEHOLDER_DSN}")
 
 
 def test_every_command_of_the_readme_exits_0(empty_db_url, tmp_path):

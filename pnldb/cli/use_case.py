@@ -9,7 +9,7 @@ from pnldb.cli.use_case_delete import delete
 
 @click.group("use-case")
 def use_case() -> None:
-    """Create and delete use cases (reporting configurations)."""
+    """Create, list and delete use cases (reporting configurations)."""
 
 
 use_case.add_command(delete)
