@@ -83,7 +83,7 @@ def test_demo_on_an_empty_database_says_what_it_creates_first_and_ends_with_what
         first, second = (str(r[0]) for r in conn.execute(
             "SELECT id FROM pnl.calculation_runs ORDER BY run_name = 'Adjusted v2'").fetchall())
     assert lines[-2:] == [
-        f"next (with the same --dsn): pnldb report {second} --html run.html, "
+        f"next (on the same database): pnldb report {second} --html run.html, "
         f"pnldb runs diff {first} {second} --tolerance 1000",
         'then your own data: README.md, "Using it with your own data"; remove the demo\'s use case with '
         'pnldb use-case delete "Global Markets (demo)" --yes']

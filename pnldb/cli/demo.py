@@ -39,7 +39,7 @@ def demo(ctx: click.Context, depth: int) -> None:
         _announce(settings.schema)
         first, second = _run_demo(ctx, settings, depth)
         pnldb = _pnldb(settings.schema)
-        click.echo(f"next (with the same --dsn): {pnldb} report {second} --html run.html, "
+        click.echo(f"next (on the same database): {pnldb} report {second} --html run.html, "
                    f"{pnldb} runs diff {first} {second} --tolerance 1000", err=True)
         click.echo(f"then your own data: {README_SECTION}; remove the demo's use case with "
                    f"{pnldb} use-case delete \"{USE_CASE}\" --yes", err=True)
