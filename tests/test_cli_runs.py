@@ -119,7 +119,7 @@ def test_json_text_keeps_numbers_exact():
 
 def test_runs_list_is_a_table_newest_first(cli, conn, book):
     lines = ok(cli("runs", "list")).splitlines()
-    assert lines[0].split() == ["RUN", "ID", "DATE", "USE", "CASE", "RUN", "NAME", "STATUS", "EXECUTED", "(UTC)",
+    assert lines[0].split() == ["RUN", "ID", "COB", "DATE", "USE", "CASE", "RUN", "NAME", "STATUS", "EXECUTED", "(UTC)",
                                 "DURATION", "BY"]
     body = lines[1:-1]
     runs = [header(conn, book[k]) for k in ("other_run", "earlier", "after", "before")]
@@ -130,8 +130,8 @@ def test_runs_list_is_a_table_newest_first(cli, conn, book):
         for h, use_case in zip(runs, ["Other Book", "Project Sterling", "Project Sterling", "Project Sterling"])]
     assert body[3].endswith("user123")
     assert lines[-1] == "4 of 4 run(s)"
-    # columns line up: DATE starts, DURATION ends (right-aligned) and BY starts where the header says
-    date_at, by_at = lines[0].index("DATE"), lines[0].index("  BY") + 2
+    # columns line up: COB DATE starts, DURATION ends (right-aligned) and BY starts where the header says
+    date_at, by_at = lines[0].index("COB DATE"), lines[0].index("  BY") + 2
     assert [line[date_at:date_at + 10] for line in body] == ["2025-12-24", "2025-12-23", "2025-12-24", "2025-12-24"]
     for line, h in zip(body, runs):
         assert line[:by_at].endswith(fmt.duration(h["calculation_duration_ms"]) + "  ")
@@ -182,18 +182,24 @@ def test_runs_list_errors_are_one_line(cli, book, args, status, message):
 
 # --- runs show ----------------------------------------------------------------------------------------------
 
-def test_runs_show_is_one_run_with_its_results_count(cli, book):
+def test_runs_show_is_one_run_with_its_results_count_in_the_words_of_the_report(cli, conn, book):
     out = ok(cli("runs", "show", str(book["after"])))
-    fields = dict(line.split(None, 1) if not line.startswith(("use case", "pnl date", "executed at", "triggered by",
-                                                              "rules applied"))
-                  else (" ".join(line.split()[:2]), line.split(None, 2)[2]) for line in out.splitlines())
-    assert fields["run"] == "after" and fields["id"] == str(book["after"])
-    assert fields["use case"] == f"Project Sterling ({book['sterling']})"
-    assert fields["pnl date"] == "2025-12-24" and fields["status"] == "COMPLETED"
-    assert fields["rules applied"] == "1" and fields["results"] == "30"
-    assert fields["executed at"].endswith(" UTC") and "error" not in fields
-    values = [line[len("rules applied") + 2:] for line in out.splitlines()]
-    assert values[0] == "after"  # values line up after the longest key
+    executed_at, duration = conn.execute(
+        "SELECT to_char(executed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), (get_run(id) ->> 'duration_ms')::int "
+        "FROM calculation_runs WHERE id = %s", (book["after"],)).fetchone()
+    assert out.splitlines() == [
+        f"run            {book['after']}  after",
+        f"use case       Project Sterling  ({book['sterling']})",
+        "COB date       2025-12-24",
+        "status         COMPLETED",
+        f"triggered by   {conn.execute('SELECT session_user').fetchone()[0]}",
+        f"executed at    {executed_at} UTC",
+        f"duration       {duration:,} ms",
+        "rules applied  1",
+        "result rows    30",
+    ]
+    report_labels = [line[:14].strip() for line in ok(cli("report", str(book["after"]))).splitlines()[:9]]
+    assert [line[:13].strip() for line in out.splitlines()] == report_labels
 
 
 def test_runs_show_json_is_exactly_get_run(cli, conn, book):
@@ -266,6 +272,29 @@ def test_runs_diff_errors_are_one_line(cli, book, which, extra, status, message)
     assert message in one_error_line(cli("runs", "diff", *ids, *extra), status)
 
 
+# --- every table the CLI prints ----------------------------------------------------------------------------
+
+def test_every_table_the_cli_prints_has_its_header_in_capitals(cli, book):
+    headers = {
+        "runs list": ok(cli("runs", "list")).splitlines()[0],
+        "runs diff": ok(cli("runs", "diff", str(book["before"]), str(book["after"]))).splitlines()[4],
+        "use-case list": ok(cli("use-case", "list")).splitlines()[0],
+        "snapshot": ok(cli("snapshot", "--use-case", "Other Book", "--date", "2025-12-24")).splitlines()[4],
+    }
+    assert {k: v.split() for k, v in headers.items()} == {
+        "runs list": ["RUN", "ID", "COB", "DATE", "USE", "CASE", "RUN", "NAME", "STATUS", "EXECUTED", "(UTC)",
+                      "DURATION", "BY"],
+        "runs diff": ["NODE", "SCENARIO", "MEASURE", "A", "B", "DIFFERENCE"],
+        "use-case list": ["USE", "CASE", "ID", "NAME", "STRUCTURE", "STATUS", "FACTS", "RULES", "RUNS"],
+        "snapshot": ["ROOT", "(ADJUSTED)", "ACTUAL", "PRIOR", "VARIANCE"],
+    }
+
+
+def test_snapshot_names_the_date_as_the_report_does(cli, book):
+    lines = ok(cli("snapshot", "--use-case", "Other Book", "--date", "2025-12-24", "--name", "again")).splitlines()
+    assert lines[2] == "COB date   2025-12-24"
+
+
 # --- use-case delete ----------------------------------------------------------------------------------------
 
 def test_use_case_delete_dry_run_shows_the_counts_and_deletes_nothing(cli, conn, book):
@@ -277,9 +306,16 @@ def test_use_case_delete_dry_run_shows_the_counts_and_deletes_nothing(cli, conn,
         ["rules", "1"], ["legacy", "runs", "0"], ["calculation", "runs", "3"], ["facts", "10"],
         ["total", "items", "14"], ["results", "90"]]
     assert result.stderr == "dry run: nothing deleted\n"
-    as_json = json.loads(ok(cli("use-case", "delete", str(book["sterling"]), "--dry-run", "--json")))
-    assert as_json == sql_json(conn, "SELECT use_case_footprint(%s)::text", (book["sterling"],))
+    as_json = ok(cli("use-case", "delete", str(book["sterling"]), "--dry-run", "--json"))
+    assert json.loads(as_json) == {
+        "deleted_use_case": str(book["sterling"]), "rules_purged": 1, "legacy_runs_purged": 0,
+        "calculation_runs_purged": 3, "facts_purged": 10, "total_items_deleted": 14, "results_purged": 90,
+        "message": "Use case 'Project Sterling' and all related data would be deleted (dry run: nothing deleted)"}
     assert table_counts(conn) == before
+    real = ok(cli("use-case", "delete", str(book["sterling"]), "--yes", "--json"))
+    assert list(json.loads(as_json)) == list(json.loads(real))  # the same keys, in the same order
+    assert {k: v for k, v in json.loads(real).items() if k != "message"} == {
+        k: v for k, v in json.loads(as_json).items() if k != "message"}
 
 
 def test_use_case_delete_without_a_terminal_needs_yes(cli, conn, book):

@@ -91,7 +91,7 @@ def test_use_case_list_shows_each_use_case_with_its_counts(conn, db_url):
     result = CliRunner().invoke(main, ["--dsn", db_url, "use-case", "list"])
     assert result.exit_code == 0, result.stderr
     header, line = result.stdout.splitlines()
-    assert header.split() == ["use_case_id", "name", "structure", "status", "facts", "rules", "runs"]
+    assert header.split() == ["USE", "CASE", "ID", "NAME", "STRUCTURE", "STATUS", "FACTS", "RULES", "RUNS"]
     assert line.split() == [str(uc), "Project", "Sterling", "S", "ACTIVE", "3", "0", "0"]
     as_json = json.loads(CliRunner().invoke(main, ["--dsn", db_url, "use-case", "list", "--json"]).stdout)
     assert [(r["name"], r["facts"], r["rules"], r["runs"]) for r in as_json] == [("Project Sterling", 3, 0, 0)]

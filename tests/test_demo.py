@@ -44,7 +44,29 @@ def test_demo_lists_both_runs_reports_the_loaded_totals_and_a_non_empty_diff(emp
     assert "APAC" not in diff  # only EMEA_RATES' rule changed: nothing outside EMEA moves
 
 
-def test_demo_can_run_twice_on_the_same_database(empty_db_url):
-    for _ in range(2):
-        result = CliRunner().invoke(main, ["--dsn", empty_db_url, "demo"])
-        assert result.exit_code == 0, result.stderr
+def test_a_second_demo_on_the_same_database_refuses_and_changes_nothing(empty_db_url):
+    assert CliRunner().invoke(main, ["--dsn", empty_db_url, "demo"]).exit_code == 0
+    with psycopg.connect(empty_db_url) as conn:
+        runs_before = conn.execute("SELECT id, status FROM pnl.calculation_runs ORDER BY id").fetchall()
+    result = CliRunner().invoke(main, ["--dsn", empty_db_url, "demo"])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (
+        "pnldb: error: not running the demo: it would replace what schema pnl of this database already has: "
+        "use case 'Global Markets (demo)' (5,256 facts, 5 rules, 2 runs) and structure GLOBAL_MARKETS "
+        "(69 nodes; use cases on it: 'Global Markets (demo)'); nothing changed. If they are a previous demo's, "
+        "remove them (pnldb use-case delete \"Global Markets (demo)\" --yes, then in psql DELETE FROM "
+        "pnl.hierarchy_structures WHERE structure_id = 'GLOBAL_MARKETS'); or run the demo elsewhere: on another "
+        "database, in another schema (pnldb --dsn URL --schema pnl_demo demo), or on a throw-away server "
+        "(pnldb demo with no --dsn and no PNLDB_DSN)\n")
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT id, status FROM pnl.calculation_runs ORDER BY id").fetchall() == runs_before
+
+
+def test_the_removal_the_refusal_names_lets_the_demo_run_again(empty_db_url):
+    assert CliRunner().invoke(main, ["--dsn", empty_db_url, "demo"]).exit_code == 0
+    deleted = CliRunner().invoke(main, ["--dsn", empty_db_url, "use-case", "delete", "Global Markets (demo)", "--yes"])
+    assert deleted.exit_code == 0, deleted.stderr
+    with psycopg.connect(empty_db_url) as conn:
+        conn.execute("DELETE FROM pnl.hierarchy_structures WHERE structure_id = 'GLOBAL_MARKETS'")
+    again = CliRunner().invoke(main, ["--dsn", empty_db_url, "demo"])
+    assert again.exit_code == 0, again.stderr

@@ -87,3 +87,20 @@ def use_case_footprint(conn: psycopg.Connection, use_case_id) -> dict:
 
 def use_case_footprint_text(conn: psycopg.Connection, use_case_id) -> str:
     return call_json_text(conn, "use_case_footprint", str(use_case_id))
+
+
+def schema_has_tables(conn: psycopg.Connection, schema: str) -> bool:
+    """Whether `schema` holds pnldb's tables (it has been migrated at least once)."""
+    return conn.execute("SELECT to_regclass(format('%%I.use_cases', %s::text)) IS NOT NULL",
+                        (schema,)).fetchone()[0]
+
+
+def find_structure(conn: psycopg.Connection, structure_id: str) -> dict | None:
+    """The structure with this id, its node count and the names of the use cases on it; None if none."""
+    rows = call_rows(
+        conn, """SELECT s.structure_id, s.name,
+                        (SELECT count(*) FROM dim_hierarchy h WHERE h.structure_id = s.structure_id) AS nodes,
+                        ARRAY(SELECT u.name FROM use_cases u WHERE u.structure_id = s.structure_id
+                              ORDER BY u.name) AS use_cases
+                 FROM hierarchy_structures s WHERE s.structure_id = %s""", (structure_id,))
+    return rows[0] if rows else None

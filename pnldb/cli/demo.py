@@ -1,18 +1,27 @@
-"""`pnldb demo`: the whole flow on the bundled sample, on a throw-away PostgreSQL (or --dsn)."""
+"""`pnldb demo`: the whole flow on the bundled sample, on a throw-away PostgreSQL (or --dsn).
+
+On a database the demo did not create (--dsn or PNLDB_DSN) it refuses to run when its structure or use
+case already exists, and says what it will create before creating it."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
 from importlib import resources
 
 import click
 
 from pnldb import api
+from pnldb import format as fmt
+from pnldb.api.use_cases import find_structure, schema_has_tables
 from pnldb.cli.report import report
 from pnldb.cli.runs import diff_runs, list_runs
+from pnldb.errors import PnlError
 
 STRUCTURE = "GLOBAL_MARKETS"
 USE_CASE = "Global Markets (demo)"
 COB = dt.date(2025, 12, 24)
+README_SECTION = 'README.md, "Using it with your own data"'
 
 
 @click.command()
@@ -21,10 +30,19 @@ COB = dt.date(2025, 12, 24)
 @click.pass_context
 def demo(ctx: click.Context, depth: int) -> None:
     """The whole flow on the bundled sample: migrate, load, snapshot, change a rule, snapshot again,
-    list, report, diff. On an embedded, throw-away PostgreSQL unless --dsn is given."""
+    list, report, diff. On an embedded, throw-away PostgreSQL unless --dsn (or PNLDB_DSN) is given; on
+    such a database it creates structure GLOBAL_MARKETS and use case 'Global Markets (demo)', and
+    refuses to run if either exists."""
     settings = ctx.obj
     if settings.dsn:
-        _run_demo(ctx, settings, depth)
+        _check_nothing_exists(settings.conn, settings.schema)
+        _announce(settings.schema)
+        first, second = _run_demo(ctx, settings, depth)
+        pnldb = _pnldb(settings.schema)
+        click.echo(f"next (on the same database): {pnldb} report {second} --html run.html, "
+                   f"{pnldb} runs diff {first} {second} --tolerance 1000", err=True)
+        click.echo(f"then your own data: {README_SECTION}; remove the demo's use case with "
+                   f"{pnldb} use-case delete \"{USE_CASE}\" --yes", err=True)
         return
     step("starting an embedded PostgreSQL")
     with api.EmbeddedPostgres() as pg:
@@ -34,24 +52,75 @@ def demo(ctx: click.Context, depth: int) -> None:
         finally:
             settings.close()
     step("stopped and removed the embedded PostgreSQL")
+    click.echo("next: keep the runs to explore them: pnldb --dsn URL demo on a database of yours "
+               "(it creates only its own structure and use case)", err=True)
+    click.echo(f"then your own data: {README_SECTION}", err=True)
 
 
 def step(message: str) -> None:
     click.echo(f"== {message}", err=True)
 
 
-def _run_demo(ctx: click.Context, settings, depth: int) -> None:
+def _pnldb(schema: str) -> str:
+    return "pnldb" if schema == api.DEFAULT_SCHEMA else f"pnldb --schema {schema}"
+
+
+def _sample_counts() -> tuple[int, int, int]:
+    """(nodes, facts, rules) of the bundled sample."""
+    data = resources.files("pnldb") / "data"
+    with (data / "hierarchy.csv").open(newline="") as f:
+        nodes = sum(1 for _ in csv.DictReader(f))
+    with (data / "facts.csv").open(newline="") as f:
+        facts = sum(1 for _ in csv.DictReader(f))
+    with (data / "rules.json").open() as f:
+        rules = len(json.load(f))
+    return nodes, facts, rules
+
+
+def _check_nothing_exists(conn, schema: str) -> None:
+    if not schema_has_tables(conn, schema):
+        return
+    found = []
+    use_case = next((u for u in api.list_use_cases(conn) if u["name"] == USE_CASE), None)
+    if use_case is not None:
+        found.append(f"use case '{USE_CASE}' ({fmt.count(use_case['facts'])} facts, "
+                     f"{fmt.count(use_case['rules'])} rules, {fmt.count(use_case['runs'])} runs)")
+    structure = find_structure(conn, STRUCTURE)
+    if structure is not None:
+        on_it = ", ".join(f"'{name}'" for name in structure["use_cases"]) or "none"
+        found.append(f"structure {STRUCTURE} ({fmt.count(structure['nodes'])} nodes; use cases on it: {on_it})")
+    if not found:
+        return
+    removal = []
+    if use_case is not None:
+        removal.append(f"{_pnldb(schema)} use-case delete \"{USE_CASE}\" --yes")
+    if structure is not None:
+        removal.append(f"in psql DELETE FROM {schema}.hierarchy_structures WHERE structure_id = '{STRUCTURE}'")
+    raise PnlError(
+        f"not running the demo: it would replace what schema {schema} of this database already has: "
+        f"{' and '.join(found)}; nothing changed. If they are a previous demo's, remove them "
+        f"({', then '.join(removal)}); or run the demo elsewhere: on another database, in another schema "
+        f"(pnldb --dsn URL --schema pnl_demo demo), or on a throw-away server (pnldb demo with no --dsn and "
+        f"no PNLDB_DSN)")
+
+
+def _announce(schema: str) -> None:
+    nodes, facts, rules = _sample_counts()
+    step(f"on this database the demo creates, in schema {schema}: structure {STRUCTURE} ({nodes} nodes) and "
+         f"use case '{USE_CASE}' with {facts:,} facts, {rules} rules and 2 runs of {COB}; "
+         "it changes nothing else of yours")
+
+
+def _run_demo(ctx: click.Context, settings, depth: int) -> tuple[str, str]:
+    """Runs the flow; returns the ids of the two runs."""
     data = resources.files("pnldb") / "data"
     conn = settings.conn
-    step(f"migrating schema {settings.schema}")
+    step(f"migrating schema {settings.schema} (as pnldb migrate does)")
     api.migrate(conn, settings.schema)
 
     with resources.as_file(data / "hierarchy.csv") as path:
         nodes = api.load_hierarchy(conn, path, STRUCTURE, "Global Markets")
     step(f"loaded hierarchy {STRUCTURE}: {nodes['nodes_loaded']} nodes")
-    existing = api.find_use_case(conn, USE_CASE)
-    if existing is not None:
-        api.delete_use_case(conn, existing[0])
     use_case_id = api.create_use_case(conn, USE_CASE, STRUCTURE)["use_case_id"]
     with resources.as_file(data / "facts.csv") as path:
         loaded = api.load_facts(conn, path, USE_CASE)
@@ -74,3 +143,4 @@ def _run_demo(ctx: click.Context, settings, depth: int) -> None:
     ctx.invoke(report, run_id=str(second["id"]), depth=depth, html_file=None, as_json=False)
     click.echo("\nWhat changed from 'Initial Run' to 'Adjusted v2'\n")
     ctx.invoke(diff_runs, run_a=first["id"], run_b=second["id"], tolerance=0, as_json=False)
+    return str(first["id"]), str(second["id"])

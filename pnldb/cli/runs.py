@@ -5,6 +5,9 @@ of compare_runs rows as objects).
 """
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 import click
 
 from pnldb import api
@@ -12,6 +15,7 @@ from pnldb import format as fmt
 from pnldb.cli.common import echo_lines, emit_json, json_option, pass_settings
 from pnldb.cli.params import DECIMAL, ISO_DATE
 from pnldb.jsonfmt import from_sql_json
+from pnldb.report.fields import header_fields
 
 
 @click.group("runs")
@@ -39,7 +43,7 @@ def list_runs(settings, pnl_date, use_case, limit, as_json) -> None:
         return
     names = api.use_case_names(conn, [r["use_case_id"] for r in data["runs"]])
     echo_lines(fmt.table(
-        ["RUN ID", "DATE", "USE CASE", "RUN NAME", "STATUS", "EXECUTED (UTC)", "DURATION", "BY"],
+        ["RUN ID", "COB DATE", "USE CASE", "RUN NAME", "STATUS", "EXECUTED (UTC)", "DURATION", "BY"],
         [[r["id"], r["pnl_date"], names.get(r["use_case_id"], r["use_case_id"]), r["run_name"], r["status"],
           fmt.timestamp(r["executed_at"]), fmt.duration(r["duration_ms"]), r["triggered_by"]] for r in data["runs"]],
         align="llllllrl"))
@@ -58,22 +62,8 @@ def show_run(settings, run_id, as_json) -> None:
     if as_json:
         click.echo(fmt.json_text(result))
         return
-    run = from_sql_json(result)
-    pairs = [
-        ("run", run["run_name"]),
-        ("id", run["id"]),
-        ("use case", f"{run['use_case_name']} ({run['use_case_id']})"),
-        ("pnl date", run["pnl_date"]),
-        ("status", run["status"]),
-        ("executed at", f"{fmt.timestamp(run['executed_at'])} UTC"),
-        ("duration", fmt.duration(run["duration_ms"])),
-        ("triggered by", run["triggered_by"]),
-        ("rules applied", fmt.count(run["rules_applied"])),
-        ("results", fmt.count(run["results_count"])),
-    ]
-    if run["error_message"] is not None:
-        pairs.append(("error", run["error_message"]))
-    echo_lines(fmt.key_values(pairs))
+    # the report's header fields, so that `runs show` and `report` call everything by the same words
+    echo_lines(fmt.key_values(header_fields(json.loads(result, parse_float=Decimal))))
 
 
 @runs.command("diff")

@@ -34,7 +34,7 @@ def snapshot(settings, use_case, pnl_date, run_name, triggered_by, as_json) -> N
 def _print_run(conn, run: dict) -> None:
     click.echo(f"run        {run['id']}  {run['run_name']}")
     click.echo(f"use case   {run['use_case_name']}  ({run['use_case_id']})")
-    click.echo(f"date       {run['pnl_date']}")
+    click.echo(f"COB date   {run['pnl_date']}")
     click.echo(f"status     {run['status']} in {run['duration_ms']} ms, {run['rules_applied']} rule(s) applied, "
                f"{run['results_count']} result rows")
     if run["status"] != "COMPLETED":
@@ -43,5 +43,5 @@ def _print_run(conn, run: dict) -> None:
     rows = [[m, *(fmt.money(root[s][f"{m}_adjusted"]) for s in RESULT_SCENARIOS)] for m in MEASURES]
     if any(root[s][f"{m}_plug"] for s in RESULT_SCENARIOS for m in MEASURES):
         rows += [[f"{m} plug", *(fmt.money(root[s][f"{m}_plug"]) for s in RESULT_SCENARIOS)] for m in MEASURES]
-    for line in fmt.table(["root (adjusted)", *RESULT_SCENARIOS], rows, align="lrrr"):
+    for line in fmt.table(["ROOT (ADJUSTED)", *RESULT_SCENARIOS], rows, align="lrrr"):
         click.echo(line)

@@ -9,7 +9,7 @@ from pnldb.cli.use_case_delete import delete
 
 @click.group("use-case")
 def use_case() -> None:
-    """Create and delete use cases (reporting configurations)."""
+    """Create, list and delete use cases (reporting configurations)."""
 
 
 use_case.add_command(delete)
@@ -46,6 +46,6 @@ def list_(settings, as_json: bool) -> None:
         return
     cells = [[r["use_case_id"], r["name"], r["structure_id"], r["status"], fmt.count(r["facts"]),
               fmt.count(r["rules"]), fmt.count(r["runs"])] for r in rows]
-    for line in fmt.table(["use_case_id", "name", "structure", "status", "facts", "rules", "runs"], cells,
+    for line in fmt.table(["USE CASE ID", "NAME", "STRUCTURE", "STATUS", "FACTS", "RULES", "RUNS"], cells,
                           align="llllrrr"):
         click.echo(line)

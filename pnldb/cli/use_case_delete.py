@@ -2,13 +2,14 @@
 (pnldb.cli.use_case adds it to the `use-case` group.)"""
 from __future__ import annotations
 
+import json
 import sys
 
 import click
 
 from pnldb import api
 from pnldb import format as fmt
-from pnldb.cli.common import json_option, pass_settings
+from pnldb.cli.common import emit_json, json_option, pass_settings
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
 
@@ -25,6 +26,15 @@ COUNTS = [
 
 def _stdin_is_a_terminal() -> bool:
     return sys.stdin.isatty()
+
+
+def _as_delete_summary(footprint: dict, name: str) -> dict:
+    """The footprint under the keys of delete_use_case's summary, so that a script reads a dry run and the
+    delete alike; keys in the order jsonb gives them (by length, then bytes), as the real delete prints."""
+    summary = {key: footprint[footprint_key] for _, footprint_key, key in COUNTS}
+    summary["deleted_use_case"] = footprint["use_case_id"]
+    summary["message"] = f"Use case '{name}' and all related data would be deleted (dry run: nothing deleted)"
+    return {key: summary[key] for key in sorted(summary, key=lambda k: (len(k.encode()), k.encode()))}
 
 
 def _footprint_lines(footprint: dict) -> list[str]:
@@ -49,7 +59,7 @@ def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
         footprint = api.use_case_footprint_text(conn, use_case_id)
     if dry_run:
         if as_json:
-            click.echo(fmt.json_text(footprint))
+            emit_json(_as_delete_summary(json.loads(footprint), name))
         else:
             click.echo(f"would delete use case '{name}' ({use_case_id}):")
             for line in _footprint_lines(from_sql_json(footprint)):
