@@ -50,9 +50,19 @@ def test_loading_into_a_database_never_migrated_says_to_run_migrate(empty_db_url
     assert message == f"pnldb: error: schema pnl is not installed in {dbname(empty_db_url)}; run `pnldb migrate`"
 
 
-def test_the_schema_named_by_schema_is_the_one_checked(db_url):
+def test_a_schema_mistyped_in_schema_names_the_one_installed(db_url):
     message = error_line(cli(db_url, "--schema", "pnl_x", "runs", "list"))
-    assert message == f"pnldb: error: schema pnl_x is not installed in {dbname(db_url)}; run `pnldb migrate`"
+    assert message == (f"pnldb: error: schema pnl_x is not installed in {dbname(db_url)}; run `pnldb migrate`, "
+                       f"or, to use the pnldb installed in schema pnl, pass --schema pnl")
+
+
+def test_several_installed_schemas_are_all_named_and_other_apps_yoyo_is_not(db_url):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        schema.migrate(conn, "pnl_b")
+        conn.execute("CREATE TABLE public._yoyo_migration (migration_id text)")  # another application's
+    message = error_line(cli(db_url, "--schema", "pnl_x", "runs", "list"))
+    assert message == (f"pnldb: error: schema pnl_x is not installed in {dbname(db_url)}; run `pnldb migrate`, "
+                       f"or, to use a pnldb installed in schemas pnl, pnl_b, pass --schema with one of them")
 
 
 def test_an_older_schema_says_which_migration_it_is_at_and_to_upgrade(empty_db_url):

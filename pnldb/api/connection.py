@@ -28,7 +28,7 @@ def open_connection(dsn: str | None = None, schema: str = DEFAULT_SCHEMA) -> psy
 
 def schema_problem(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> str | None:
     """What is wrong with the pnldb schema in the connected database, as one line saying what to run, or
-    None when it is installed and at this pnldb's newest migration. Costs two small catalog queries, so
+    None when it is installed and at this pnldb's newest migration. Costs a few small catalog queries, so
     callers ask it after an error of SCHEMA_MISMATCH_ERRORS, not before every command."""
     check_identifier(schema)
     database = conn.info.dbname
@@ -41,6 +41,17 @@ def schema_problem(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> st
             pgsql.SQL("SELECT migration_id FROM {}._yoyo_migration").format(pgsql.Identifier(schema)))} \
             if ledger else set()
     if not applied:
+        elsewhere = [r[0] for r in conn.execute(
+            "SELECT y.relnamespace::regnamespace::text FROM pg_class y JOIN pg_class f USING (relnamespace) "
+            "WHERE y.relname = '_yoyo_migration' AND f.relname = 'fact_pnl_entries' "
+            "AND y.relnamespace <> coalesce(to_regnamespace(%s), 0) ORDER BY 1", (schema,))]
+        # most likely a mistyped --schema: migrating would install a second, empty copy
+        if len(elsewhere) == 1:
+            return (f"schema {schema} is not installed in {database}; run `pnldb migrate`, or, to use the "
+                    f"pnldb installed in schema {elsewhere[0]}, pass --schema {elsewhere[0]}")
+        if elsewhere:
+            return (f"schema {schema} is not installed in {database}; run `pnldb migrate`, or, to use a pnldb "
+                    f"installed in schemas {', '.join(elsewhere)}, pass --schema with one of them")
         return f"schema {schema} is not installed in {database}; run `pnldb migrate`"
     unknown = sorted(applied - set(known))
     if unknown:
