@@ -30,10 +30,40 @@ def connect(dsn: str | None = None, **kwargs) -> psycopg.Connection:
     try:
         return psycopg.connect(target, **kwargs)
     except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = libpq_reason(str(exc)) or type(exc).__name__
         if target:
             reason = reason.replace(target, redact_dsn(target))
+        elif not any(name.startswith("PG") for name in os.environ):
+            raise PnlError(f"cannot connect: no database is set (no --dsn, PNLDB_DSN, DATABASE_URL or PG* "
+                           f"variable), and libpq's default failed: {_sentence(reason)} Set the database with "
+                           f"`--dsn URL` or PNLDB_DSN, e.g. postgresql://user@host:5432/dbname.") from None
         raise PnlError(f"cannot connect to {redact_dsn(target)}: {reason}") from None
+
+
+_LIBPQ_PREFIX = re.compile(r"^(?:connection failed|connection is bad):\s*")
+_ATTEMPTS = "Multiple connection attempts failed. All failures were:"
+
+
+def libpq_reason(message: str) -> str:
+    """libpq's connection error (several lines, hints indented by a tab) as one line: the main reason, then
+    its hints as sentences, e.g. 'connection to server on socket "..." failed: No such file or directory.
+    Is the server running locally and accepting connections on that socket?'"""
+    message, _, attempts = message.partition(_ATTEMPTS)
+    lines = [" ".join(_LIBPQ_PREFIX.sub("", line.strip()).split()) for line in message.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    text = lines[0]
+    for line in lines[1:]:
+        text = f"{_sentence(text)} {line}"
+    tried = sum(1 for line in attempts.splitlines() if line.startswith("- "))
+    if tried > 1:  # psycopg tried every address of the host; the reason above is the last one's
+        text = f"{_sentence(text)} ({tried} connection attempts, all failed.)"
+    return text
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def check_identifier(name: str, what: str = "schema") -> str:

@@ -11,6 +11,12 @@ from psycopg.rows import dict_row
 from pnldb.db import DEFAULT_SCHEMA, check_identifier
 from pnldb.db import connect as _connect
 from pnldb.jsonfmt import from_sql_json
+from pnldb.schema import migration_ids
+
+# What a query meets in a schema that is missing or older than this pnldb: the set-up check runs only then.
+SCHEMA_MISMATCH_ERRORS = (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable,
+                          psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedObject,
+                          psycopg.errors.InvalidSchemaName)
 
 
 def open_connection(dsn: str | None = None, schema: str = DEFAULT_SCHEMA) -> psycopg.Connection:
@@ -18,6 +24,47 @@ def open_connection(dsn: str | None = None, schema: str = DEFAULT_SCHEMA) -> psy
     conn = _connect(dsn, autocommit=True)
     conn.execute("SELECT set_config('search_path', %s, false)", (f"{check_identifier(schema)}, public",))
     return conn
+
+
+def schema_problem(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> str | None:
+    """What is wrong with the pnldb schema in the connected database, as one line saying what to run, or
+    None when it is installed and at this pnldb's newest migration. Costs a few small catalog queries, so
+    callers ask it after an error of SCHEMA_MISMATCH_ERRORS, not before every command."""
+    check_identifier(schema)
+    database = conn.info.dbname
+    known = migration_ids()
+    with conn.transaction():
+        ledger, layer = conn.execute(
+            "SELECT to_regclass(format('%%I._yoyo_migration', %s::text)), "
+            "to_regproc(format('%%I.create_snapshot', %s::text))", (schema, schema)).fetchone()
+        applied = {r[0] for r in conn.execute(
+            pgsql.SQL("SELECT migration_id FROM {}._yoyo_migration").format(pgsql.Identifier(schema)))} \
+            if ledger else set()
+    if not applied:
+        elsewhere = [r[0] for r in conn.execute(
+            "SELECT y.relnamespace::regnamespace::text FROM pg_class y JOIN pg_class f USING (relnamespace) "
+            "WHERE y.relname = '_yoyo_migration' AND f.relname = 'fact_pnl_entries' "
+            "AND y.relnamespace <> coalesce(to_regnamespace(%s), 0) ORDER BY 1", (schema,))]
+        # most likely a mistyped --schema: migrating would install a second, empty copy
+        if len(elsewhere) == 1:
+            return (f"schema {schema} is not installed in {database}; run `pnldb migrate`, or, to use the "
+                    f"pnldb installed in schema {elsewhere[0]}, pass --schema {elsewhere[0]}")
+        if elsewhere:
+            return (f"schema {schema} is not installed in {database}; run `pnldb migrate`, or, to use a pnldb "
+                    f"installed in schemas {', '.join(elsewhere)}, pass --schema with one of them")
+        return f"schema {schema} is not installed in {database}; run `pnldb migrate`"
+    unknown = sorted(applied - set(known))
+    if unknown:
+        return (f"schema {schema} in {database} is at migration {unknown[-1]}, newer than this pnldb knows "
+                f"(it needs {known[-1]}); upgrade pnldb")
+    if len(applied) < len(known):
+        current = max(applied, key=known.index)
+        return (f"schema {schema} in {database} is at migration {current}, this pnldb needs {known[-1]}; "
+                f"run `pnldb migrate` to upgrade")
+    if layer is None:
+        return (f"schema {schema} in {database} has its tables but not pnldb's functions and views; "
+                f"run `pnldb migrate`")
+    return None
 
 
 @contextmanager

@@ -8,19 +8,37 @@ import click
 import psycopg
 
 from pnldb import api
+from pnldb.api.connection import SCHEMA_MISMATCH_ERRORS, schema_problem
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import to_json
 
 
 def describe_db_error(exc: psycopg.Error) -> str:
+    """One line: the primary message, the detail, and the hint as a sentence of its own
+    ('... . Hint: ...')."""
     diag = getattr(exc, "diag", None)
     primary = (diag.message_primary if diag else None) or str(exc).strip().splitlines()[0]
     parts = [primary]
     if diag is not None and diag.message_detail:
         parts.append(diag.message_detail)
     if diag is not None and diag.message_hint:
-        parts.append(f"hint: {diag.message_hint}")
-    return " ".join(" ".join(p.split()) for p in parts)
+        parts.append(f"Hint: {diag.message_hint}")
+    parts = [" ".join(p.split()) for p in parts]
+    return " ".join(p if p.endswith((".", "?", "!")) or i == len(parts) - 1 else p + "."
+                    for i, p in enumerate(parts))
+
+
+def _setup_problem(ctx: click.Context, exc: psycopg.Error) -> str | None:
+    """After an error that a missing or older schema causes: what is wrong with the set-up, if anything.
+    Asked only then, so the happy path pays nothing; a failure of the check itself keeps the original."""
+    settings = ctx.obj
+    conn = settings.open_conn if isinstance(settings, Settings) else None
+    if not isinstance(exc, SCHEMA_MISMATCH_ERRORS) or conn is None or conn.closed:
+        return None
+    try:
+        return schema_problem(conn, settings.schema)
+    except (psycopg.Error, PnlError):
+        return None
 
 
 class PnlGroup(click.Group):
@@ -37,7 +55,7 @@ class PnlGroup(click.Group):
             click.echo(f"pnldb: error: {exc}", err=True)
             sys.exit(1)
         except psycopg.Error as exc:
-            click.echo(f"pnldb: error: {describe_db_error(exc)}", err=True)
+            click.echo(f"pnldb: error: {_setup_problem(ctx, exc) or describe_db_error(exc)}", err=True)
             sys.exit(1)
 
 
@@ -53,6 +71,11 @@ class Settings:
     def conn(self) -> psycopg.Connection:
         if self._conn is None:
             self._conn = api.open_connection(self.dsn, self.schema)
+        return self._conn
+
+    @property
+    def open_conn(self) -> psycopg.Connection | None:
+        """The connection if the command opened one; never opens it."""
         return self._conn
 
     def close(self) -> None:

@@ -32,8 +32,9 @@ def hierarchy(settings, file: str, structure_id: str, name: str | None, as_json:
     summary = api.load_hierarchy(settings.conn, file, structure_id, name)
     verb = "replaced" if summary["replaced"] else "created"
     click.echo(f"{verb} structure {summary['structure_id']} ({summary['name']}): "
-               f"{summary['nodes_loaded']} nodes, root {summary['root']}"
-               + (f"; {summary['nodes_removed']} previous nodes removed" if summary["replaced"] else ""), err=True)
+               f"{_count(summary['nodes_loaded'], 'node')}, root {summary['root']}"
+               + (f"; {_count(summary['nodes_removed'], 'previous node')} removed" if summary["replaced"] else ""),
+               err=True)
     if as_json:
         emit_json(summary)
 
@@ -48,9 +49,10 @@ def hierarchy(settings, file: str, structure_id: str, name: str | None, as_json:
 def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> None:
     """Load P&L facts from CSV with COPY; all rows or none.
 
-    Columns: use_case_id (optional, blank = --use-case), pnl_date, category_code, daily_amount,
-    wtd_amount, ytd_amount, scenario (ACTUAL or PRIOR), amount (optional legacy copy of
-    daily_amount), then any dimension columns (legal_entity, region, book, ...), stored in attributes.
+    Columns, in any order and any case: use_case_id (optional, blank = --use-case), pnl_date,
+    category_code, daily_amount, wtd_amount, ytd_amount, scenario (ACTUAL or PRIOR, any case),
+    amount (optional legacy column, stored as given; blank = daily_amount), then any dimension columns
+    (legal_entity, region, book, ...), stored in attributes. The separator is a comma.
     """
     started = time.monotonic()
     with _progress(file) as progress:
@@ -58,20 +60,25 @@ def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> N
     elapsed = time.monotonic() - started
     slices = summary["slices"]
     listed = ", ".join(f"{s['pnl_date']} {s['scenario']}" for s in slices[:6]) + (" ..." if len(slices) > 6 else "")
-    click.echo(f"loaded {summary['rows_loaded']} rows into use case {summary['use_case_name']!r} "
-               f"({len(slices)} slice{'' if len(slices) == 1 else 's'}{': ' + listed if slices else ''}) "
+    click.echo(f"loaded {_count(summary['rows_loaded'], 'row')} into use case {summary['use_case_name']!r} "
+               f"({_count(len(slices), 'slice')}{': ' + listed if slices else ''}) "
                f"in {elapsed:.1f}s", err=True)
     if replace:
-        click.echo(f"replaced {summary['slices_replaced']} slice(s): {summary['rows_deleted']} previous rows deleted",
-                   err=True)
+        click.echo(f"replaced {_count(summary['slices_replaced'], 'slice')}: "
+                   f"{_count(summary['rows_deleted'], 'previous row')} deleted", err=True)
     if summary["slices_added_to"]:
-        click.echo(f"warning: {summary['slices_added_to']} slice(s) already had facts; the new rows were added "
-                   f"to them (use --replace to replace those slices)", err=True)
+        click.echo(f"warning: {_count(summary['slices_added_to'], 'slice')} already had facts; the new rows were "
+                   f"added to them (use --replace to replace those slices)", err=True)
     if summary["unmapped_rows"]:
         codes = summary["unmapped_codes"]
-        click.echo(f"warning: {summary['unmapped_rows']} rows have a category_code that is no node of the "
-                   f"structure ({', '.join(codes[:10])}{' ...' if len(codes) > 10 else ''}); "
-                   f"snapshots report them under __UNMAPPED__", err=True)
+        unmapped = summary["unmapped_rows"]
+        click.echo(f"warning: {_count(unmapped, 'row')} {'has' if unmapped == 1 else 'have'} a category_code that "
+                   f"is no node of the structure ({', '.join(codes[:10])}{' ...' if len(codes) > 10 else ''}); "
+                   f"snapshots report {'it' if unmapped == 1 else 'them'} under __UNMAPPED__", err=True)
+    if summary["amount_differs_rows"]:
+        click.echo(f"note: amount differs from daily_amount in {summary['amount_differs_rows']} of "
+                   f"{_count(summary['rows_loaded'], 'row')}; stored as the file gives it (amount is the legacy "
+                   f"column; snapshots use daily_amount, wtd_amount and ytd_amount)", err=True)
     if as_json:
         emit_json(summary)
 
@@ -88,6 +95,10 @@ def rules(settings, file: str, use_case: str, as_json: bool) -> None:
                f"({summary['inserted']} new, {summary['updated']} updated)", err=True)
     if as_json:
         emit_json(summary)
+
+
+def _count(n: int, singular: str) -> str:
+    return f"{n} {singular if n == 1 else singular + 's'}"
 
 
 @contextlib.contextmanager

@@ -16,8 +16,10 @@ from pnldb.loaders.reading import (
     MAX_REPORTED,
     BadLine,
     Progress,
+    is_blank_row,
     nul_column,
     open_source,
+    plural,
     problems_error,
     quoted,
     read_header,
@@ -79,10 +81,13 @@ def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
     pnldb.api.resolve_use_case finds it: all rows or none.
 
     Columns are matched by name, in any order: pnl_date, category_code, daily_amount, wtd_amount,
-    ytd_amount, scenario are required; use_case_id is optional (a blank cell means `use_case`, any
-    other value must be that use case); amount is optional (the legacy copy of daily_amount: blank,
-    or equal to daily_amount); every other column is a dimension, stored in `attributes` as a string
-    (blank cells omitted, surrounding spaces trimmed). With `replace`, existing facts of the use case
+    ytd_amount, scenario are required; header names match in any case, and a scenario in any case is
+    stored upper-case. use_case_id is optional (a blank cell means `use_case`, any other value must be
+    that use case); amount is optional: the legacy column, stored as the file gives it (a blank cell
+    means daily_amount); the summary's `amount_differs_rows` counts the rows where it is not
+    daily_amount. Every other column is a dimension, stored in `attributes` as a string under its
+    lower-cased name (blank cells omitted, surrounding spaces trimmed). Rows of empty cells (Excel's
+    ',,,,,,') are skipped like blank lines. With `replace`, existing facts of the use case
     for exactly the (pnl_date, scenario) slices in the file are deleted first, in the same
     transaction, so reloading a corrected file is idempotent.
 
@@ -113,14 +118,18 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
     conn.execute("DROP TABLE IF EXISTS pg_temp.pnldb_fact_stage")
     conn.execute(pgsql.SQL(
         "CREATE TEMP TABLE pnldb_fact_stage (pnl_date date, scenario text, category_code text, "
-        "daily_amount numeric, wtd_amount numeric, ytd_amount numeric{dims}) ON COMMIT DROP").format(
+        "daily_amount numeric, wtd_amount numeric, ytd_amount numeric, amount numeric{dims}) ON COMMIT DROP").format(
         dims=pgsql.SQL("").join(pgsql.SQL(", {} text").format(c) for c in stage_cols)))
+    copy_cols = [pgsql.Identifier(c) for c in ("pnl_date", "scenario", "category_code", *FACT_MEASURES)]
+    if i_amount is not None:
+        copy_cols.append(pgsql.Identifier("amount"))
 
     problems: list[str] = []
     bad_rows = 0
     good_dates: dict[str, str] = {}
     good_ucs = {"", str(uc_id)}
-    scenarios = set(SCENARIOS)
+    # every scenario cell seen -> its stored form; one dict lookup per row, whatever the case in the file
+    scenarios = {s: s for s in SCENARIOS}
     slices: dict[tuple[str, str], int] = {}
     codes: dict[str, int] = {}
     fast_amount = _AMOUNT_FAST.fullmatch
@@ -131,17 +140,18 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
         if len(problems) < MAX_REPORTED:
             problems.append(f"line {line}, column {column}: {message}")
 
-    with conn.cursor() as cur, cur.copy(pgsql.SQL("COPY pnldb_fact_stage FROM STDIN")) as cp:
+    copy_sql = pgsql.SQL("COPY pnldb_fact_stage ({}) FROM STDIN").format(pgsql.SQL(", ").join(copy_cols + stage_cols))
+    with conn.cursor() as cur, cur.copy(copy_sql) as cp:
         write = cp.write_row
         try:
             for row in reader:
                 if len(row) != ncols:
-                    if not row:
-                        continue  # blank line
+                    if not row or is_blank_row(row):
+                        continue  # a blank line, or Excel's empty trailing rows
                     line = reader.line_num
                     bad_rows += 1
                     if len(problems) < MAX_REPORTED:
-                        problems.append(f"line {line}: {len(row)} cells, expected {ncols} (as in the header)")
+                        problems.append(f"line {line}: {plural(len(row), 'cell')}, expected {ncols} (as in the header)")
                     continue
                 # the cheap checks first; anything unusual goes the slow way and may fail there
                 c = -1
@@ -155,11 +165,12 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
                     if d is None:
                         d = good_dates[row[i_date]] = _date_text(row[i_date])
                     c = i_scen
-                    sc = row[i_scen]
-                    if sc not in scenarios:
-                        sc = sc.strip()
-                        if sc not in scenarios:
+                    sc = scenarios.get(row[i_scen])
+                    if sc is None:
+                        sc = row[i_scen].strip().upper()
+                        if sc not in SCENARIOS:
                             raise _Bad(f"{quoted(row[i_scen])} is not a scenario (expected {' or '.join(SCENARIOS)})")
+                        scenarios[row[i_scen]] = sc
                     c = i_cat
                     cat = row[i_cat].strip()
                     if not cat:
@@ -176,10 +187,14 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
                     ytd = row[i_ytd]
                     if not fast_amount(ytd):
                         ytd = _amount_text(ytd)
-                    if i_amount is not None and row[i_amount] and row[i_amount] != daily:
+                    if i_amount is not None:
                         c = i_amount
-                        _check_legacy_amount(row[i_amount], daily)
+                        amount = row[i_amount]
+                        if not fast_amount(amount):
+                            amount = _amount_text(amount) if amount.strip() else None
                 except _Bad as exc:
+                    if is_blank_row(row):
+                        continue  # Excel's empty trailing rows
                     bad(reader.line_num, header[c], str(exc))
                     continue
                 if bad_rows:
@@ -187,7 +202,9 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
                 key = (d, sc)
                 slices[key] = slices.get(key, 0) + 1
                 codes[cat] = codes.get(cat, 0) + 1
-                if i_dims:
+                if i_amount is not None:
+                    write((d, sc, cat, daily, wtd, ytd, amount, *[row[i] for i in i_dims]))
+                elif i_dims:
                     write((d, sc, cat, daily, wtd, ytd, *[row[i] for i in i_dims]))
                 else:
                     write((d, sc, cat, daily, wtd, ytd))
@@ -220,11 +237,14 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
                WHERE f.use_case_id = %s AND f.pnl_date = s.pnl_date AND f.scenario = s.scenario""",
             (slice_dates, slice_scens, uc_id)).rowcount
 
+    # amount is the legacy column: kept as the file says (old exports carry their own), daily_amount if blank
+    differs = conn.execute("SELECT count(*) FROM pnldb_fact_stage WHERE amount <> daily_amount").fetchone()[0] \
+        if i_amount is not None else 0
     inserted = conn.execute(pgsql.SQL(
         """INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code,
                                          daily_amount, wtd_amount, ytd_amount, amount, attributes)
-           SELECT %s, pnl_date, scenario, category_code, daily_amount, wtd_amount, ytd_amount, daily_amount,
-                  {attributes}
+           SELECT %s, pnl_date, scenario, category_code, daily_amount, wtd_amount, ytd_amount,
+                  coalesce(amount, daily_amount), {attributes}
            FROM pnldb_fact_stage""").format(attributes=_attributes_sql(dims, stage_cols)), (uc_id,)).rowcount
     conn.execute("DROP TABLE pg_temp.pnldb_fact_stage")
 
@@ -244,6 +264,7 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
         "dimensions": dims,
         "unmapped_rows": sum(codes[c] for c in unmapped),
         "unmapped_codes": unmapped,
+        "amount_differs_rows": differs,
     }
 
 
@@ -257,15 +278,6 @@ def _check_use_case_cell(text: str, uc_id: uuid.UUID, uc_name: str) -> None:
     except ValueError:
         raise _Bad(f"{quoted(text)} is not a use case id (a uuid)") from None
     raise _Bad(f"{quoted(text)} is not the use case being loaded ({uc_name}, {uc_id})")
-
-
-def _check_legacy_amount(text: str, daily: str) -> None:
-    if not text.strip():
-        return
-    amount = parse_amount(text)
-    if amount != Decimal(daily):
-        raise _Bad(f"{quoted(text)} differs from daily_amount {daily}; amount is the legacy copy of "
-                   f"daily_amount: leave it blank or equal")
 
 
 def _attributes_sql(dims: list[str], stage_cols: list[pgsql.Identifier]) -> pgsql.Composable:

@@ -10,8 +10,10 @@ from pnldb.errors import PnlError
 from pnldb.loaders.reading import (
     MAX_REPORTED,
     BadLine,
+    is_blank_row,
     nul_column,
     open_source,
+    plural,
     problems_error,
     quoted,
     read_header,
@@ -47,11 +49,18 @@ def load_hierarchy(conn: psycopg.Connection, source, structure_id: str, name: st
             """SELECT r.node_id, u.name FROM metadata_rules r JOIN use_cases u USING (use_case_id)
                WHERE u.structure_id = %s AND NOT (r.node_id = ANY (%s::text[]))
                ORDER BY r.node_id, u.name""", (structure_id, list(nodes))).fetchall()
+        if len(orphans) == 1:
+            (node, uc), = orphans
+            raise PnlError(f"{fname}: cannot replace structure {structure_id}: a rule sits on node {quoted(node)} "
+                           f"(use case {quoted(uc)}), which the file drops; delete that rule or keep the node; "
+                           f"nothing loaded")
         if orphans:
-            listed = ", ".join(f"node {quoted(n)} (use case {quoted(u)})" for n, u in orphans[:MAX_REPORTED])
-            more = f" and {len(orphans) - MAX_REPORTED} more" if len(orphans) > MAX_REPORTED else ""
-            raise PnlError(f"{fname}: cannot replace structure {structure_id}: rules sit on nodes the file "
-                           f"drops: {listed}{more}; delete those rules or keep the nodes; nothing loaded")
+            lines = [f"{fname}: cannot replace structure {structure_id}: {len(orphans)} rules sit on nodes the "
+                     f"file drops; delete those rules or keep the nodes; nothing loaded",
+                     *(f"  node {quoted(n)} (use case {quoted(u)})" for n, u in orphans[:MAX_REPORTED])]
+            if len(orphans) > MAX_REPORTED:
+                lines.append(f"  and {len(orphans) - MAX_REPORTED} more")
+            raise PnlError("\n".join(lines))
         final_name = name if name else (existed[0] if existed else structure_id)
         conn.execute(
             """INSERT INTO hierarchy_structures (structure_id, name) VALUES (%s, %s)
@@ -84,10 +93,10 @@ def _read_hierarchy(source) -> tuple[dict[str, tuple[str | None, str]], dict[str
             i_node, i_parent, i_name = (header.index(c) for c in HIERARCHY_COLUMNS)
             for row in reader:
                 line = reader.line_num
-                if not row:
-                    continue
+                if not row or is_blank_row(row):
+                    continue  # a blank line, or Excel's empty trailing rows
                 if len(row) != len(header):
-                    problems.append(f"line {line}: {len(row)} cells, expected {len(header)}")
+                    problems.append(f"line {line}: {plural(len(row), 'cell')}, expected {len(header)}")
                     continue
                 node_id, parent, node_name = row[i_node].strip(), row[i_parent].strip(), row[i_name].strip()
                 if not node_id:

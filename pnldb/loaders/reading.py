@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 from pnldb.errors import PnlError
 
-MAX_REPORTED = 10  # problems quoted in one error message; the rest are counted
+MAX_REPORTED = 20  # problems listed in one error message, a line each; the rest are counted
 
 Progress = Callable[[int], None]
 
@@ -71,15 +71,38 @@ def quoted(value: str, limit: int = 40) -> str:
     return repr(text)
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """'1 row', '2 rows', '0 rows'."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
+
+
 def problems_error(name: str, what: str, problems: list[str], total: int) -> PnlError:
-    shown = "; ".join(problems[:MAX_REPORTED])
-    more = f"; and {total - MAX_REPORTED} more" if total > MAX_REPORTED else ""
+    """One problem: one line. Several: a summary line, then one indented line per problem (at most
+    MAX_REPORTED, then how many more), e.g.
+
+        facts.csv: 3 bad rows, nothing loaded
+          line 4, column daily_amount: '1.234' has more than 2 decimal places
+          ...
+          and 1 more
+
+    `what` is the plural noun of the count ("bad rows", "problems")."""
     if total == 1:
-        return PnlError(f"{name}: {shown}; nothing loaded")
-    return PnlError(f"{name}: {total} {what}, nothing loaded: {shown}{more}")
+        return PnlError(f"{name}: {problems[0]}; nothing loaded")
+    shown = problems[:MAX_REPORTED]
+    lines = [f"{name}: {total} {what}, nothing loaded", *(f"  {p}" for p in shown)]
+    if total > len(shown):
+        lines.append(f"  and {total - len(shown)} more")
+    return PnlError("\n".join(lines))
+
+
+def is_blank_row(row: list[str]) -> bool:
+    """A row of empty cells, as Excel writes below the data (',,,,,,'): skipped like a blank line."""
+    return not any(cell.strip() for cell in row)
 
 
 def read_header(reader, name: str, required: Iterable[str]) -> list[str]:
+    """The header's column names, trimmed and lower-cased (names match in any case); checked for blank
+    and repeated names, the required columns, and a file separated by ';' or tabs instead of commas."""
     try:
         header = next(reader)
     except StopIteration:
@@ -88,18 +111,25 @@ def read_header(reader, name: str, required: Iterable[str]) -> list[str]:
         raise PnlError(f"{name}: line 1 (the header) {exc}") from None
     except csv.Error as exc:
         raise PnlError(f"{name}: line 1 (the header): {exc}") from None
-    header = [h.strip() for h in header]
+    written = [h.strip() for h in header]
+    header = [h.lower() for h in written]
+    required = list(required)
+    missing = [c for c in required if c not in header]
+    if missing and len(header) == 1:
+        for separator, called in ((";", "semicolons"), ("\t", "tabs")):
+            if separator in header[0]:
+                raise PnlError(f"{name}: line 1: the columns are separated by {called}; the separator must be a "
+                               f"comma (in Excel: save as \"CSV UTF-8 (Comma delimited)\")")
     seen = set()
     for i, col in enumerate(header):
         if not col:
             raise PnlError(f"{name}: line 1: column {i + 1} of the header has no name")
         if col in seen:
-            raise PnlError(f"{name}: line 1: column {quoted(col)} appears twice in the header")
+            raise PnlError(f"{name}: line 1: column {quoted(written[i])} appears twice in the header")
         seen.add(col)
-    missing = [c for c in required if c not in seen]
     if missing:
         raise PnlError(f"{name}: line 1: missing required column{'s' if len(missing) > 1 else ''} "
-                       f"{', '.join(missing)} in the header (found: {', '.join(header)})")
+                       f"{', '.join(missing)} in the header (found: {', '.join(written)})")
     return header
 
 
