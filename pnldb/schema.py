@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from pnldb.db import DEFAULT_SCHEMA, check_identifier
-from pnldb.errors import PnlError
+from pnldb.errors import PnlError, describe_db_error
 from pnldb.vocabulary import KINDS, MEASURES, SCENARIOS
 
 PACKAGE = "pnldb"
@@ -94,16 +94,6 @@ def render_migrations(schema: str = DEFAULT_SCHEMA) -> dict[str, str]:
     folder = resources.files(PACKAGE) / MIGRATIONS_RESOURCE
     return {name: render_migration((folder / name).read_text(encoding="utf-8"), schema, name)
             for name in _resource_names(MIGRATIONS_RESOURCE, "*.sql")}
-
-
-def _db_message(exc: psycopg.Error) -> str:
-    diag = exc.diag
-    parts = [diag.message_primary or str(exc).strip().splitlines()[0]]
-    if diag.message_detail:
-        parts.append(diag.message_detail)
-    if diag.message_hint:
-        parts.append(f"hint: {diag.message_hint}")
-    return " ".join(" ".join(part.split()) for part in parts)
 
 
 # --- migrations --------------------------------------------------------------------------------------
@@ -200,7 +190,8 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
             try:
                 backend.apply_one(migration)
             except psycopg.Error as exc:
-                raise PnlError(f"migration {migration.id} failed, nothing was changed: {_db_message(exc)}") from None
+                raise PnlError(f"migration {migration.id} failed, nothing was changed: "
+                               f"{describe_db_error(exc)}") from None
         if to is None:
             _install_layer(conn, schema, notes if notes is not None else [], grants)
         return [m.id for m in pending]
@@ -219,7 +210,8 @@ def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | N
             try:
                 backend.rollback_one(migration)
             except psycopg.Error as exc:
-                raise PnlError(f"rolling back {migration.id} failed, nothing was changed: {_db_message(exc)}") from None
+                raise PnlError(f"rolling back {migration.id} failed, nothing was changed: "
+                               f"{describe_db_error(exc)}") from None
         return [m.id for m in pending]
 
 
@@ -332,7 +324,7 @@ def _run_layer_file(conn: psycopg.Connection, schema: str, name: str, text: str,
         views = _views(conn, schema)
         changed = [view for view in _defined_views(text, schema) if view in views]
         if not changed:
-            raise PnlError(f"installing sql/{name} failed, nothing was changed: {_db_message(exc)}") from None
+            raise PnlError(f"installing sql/{name} failed, nothing was changed: {describe_db_error(exc)}") from None
         dependents = _Dependents(conn, schema)
         for view in changed:
             blocking = dependents.foreign([("pg_class", views[view])])
@@ -346,12 +338,12 @@ def _run_layer_file(conn: psycopg.Connection, schema: str, name: str, text: str,
         _drop_views(conn, schema, changed, cascade=True)  # what cascades is the layer's own views only
         notes += [f"re-created view {schema}.{view}: sql/{name} changes its columns" for view in changed]
     except psycopg.Error as exc:
-        raise PnlError(f"installing sql/{name} failed, nothing was changed: {_db_message(exc)}") from None
+        raise PnlError(f"installing sql/{name} failed, nothing was changed: {describe_db_error(exc)}") from None
     try:
         with conn.transaction():
             conn.execute(text)
     except psycopg.Error as exc:
-        raise PnlError(f"installing sql/{name} failed, nothing was changed: {_db_message(exc)}") from None
+        raise PnlError(f"installing sql/{name} failed, nothing was changed: {describe_db_error(exc)}") from None
 
 
 def _row_versions(conn: psycopg.Connection, schema: str) -> dict[LayerObject, str]:

@@ -11,8 +11,7 @@ from click.testing import CliRunner
 from pnldb import api, schema
 from pnldb.api.connection import SCHEMA_MISMATCH_ERRORS, schema_problem
 from pnldb.cli import main
-from pnldb.cli.common import describe_db_error
-from pnldb.errors import PnlError
+from pnldb.errors import PnlError, describe_db_error
 from pnldb.schema import migration_ids
 
 
