@@ -6,6 +6,7 @@ import json
 import uuid
 from decimal import Decimal
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
@@ -318,3 +319,20 @@ def test_a_rejected_rule_is_named_once_even_with_quotes_and_backslashes_in_its_n
         f"pnldb: error: {path}: 1 of 2 rules rejected, nothing loaded",
         "  rule 2 (node 'O'Brien\\desk'): no such node in structure S of the use case",
     ]
+
+
+# --------------------------------------------------------------------------------------------------
+# the use-case lock
+
+def test_rule_deletes_and_replaces_wait_for_a_running_snapshot(conn, db_url, three, tmp_path):
+    impatient = make_conninfo(db_url, options="-c lock_timeout=300ms")
+    before = rules_now(conn)
+    path = write(tmp_path, [{"node_id": "EU", "predicate_json": US}])
+    with psycopg.connect(db_url) as snapshot:  # holds the use-case lock shared, as create_snapshot does
+        snapshot.execute("SELECT pnl.lock_use_case(%s, false)", (three,))
+        for args in (("rules", "delete", "--use-case", "Project Sterling", "US"),
+                     ("load", "rules", path, "--use-case", "Project Sterling", "--replace")):
+            assert error_line(run(impatient, *args)) == "pnldb: error: canceling statement due to lock timeout"
+        assert rules_now(conn) == before
+    ok(run(impatient, "rules", "delete", "--use-case", "Project Sterling", "US"))
+    assert [r[0] for r in rules_now(conn)] == ["EU_FX", "EU_RATES"]

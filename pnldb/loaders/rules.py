@@ -17,6 +17,11 @@ RULE_KEYS = ("node_id", "predicate_json", "logic_en")
 # `pnldb rules list --json`) writes them: accepted and ignored, the database owns them (sql_where is
 # always derived from predicate_json). A use_case_id must be the use case loaded into.
 EXPORT_KEYS = ("rule_id", "use_case_id", "sql_where", "created_at", "last_modified_by", "last_modified_at")
+# Errors that say nothing about the rule being written (no right to write rules, a lock or statement
+# timeout, a deadlock): raised as they are, not reported once per rule.
+NOT_A_RULE_PROBLEM = (psycopg.errors.InsufficientPrivilege, psycopg.errors.LockNotAvailable,
+                      psycopg.errors.QueryCanceled, psycopg.errors.DeadlockDetected,
+                      psycopg.errors.SerializationFailure)
 
 
 def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str],
@@ -50,9 +55,11 @@ def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
                            RETURNING (xmax = 0)""",
                         (uc_id, rule["node_id"], to_json(rule["predicate_json"], indent=None),
                          rule.get("logic_en"), "logic_en" in rule)).fetchone()
-            except psycopg.errors.InsufficientPrivilege:
-                raise  # the caller may not write rules at all: not a problem of this rule
+            except NOT_A_RULE_PROBLEM:
+                raise
             except psycopg.Error as exc:
+                if conn.broken:
+                    raise
                 rejected.append(f"rule {i} (node {quoted(rule['node_id'])}): {_reason(exc, rule['node_id'])}")
                 continue
             if row[0]:
