@@ -87,7 +87,8 @@ def rules(settings, file: str, use_case: str, replace: bool, as_json: bool) -> N
     """Upsert rules from a JSON list of {node_id, predicate_json, logic_en}; all or none.
 
     The other columns of a rules export (rule_id, use_case_id, sql_where, created_at, last_modified_by,
-    last_modified_at, as `pnldb rules list --json` writes them) are ignored; sql_where is always derived.
+    last_modified_at, as `pnldb rules list --json` writes them) are ignored, with a note; sql_where is
+    always derived. A rule whose use_case_id is another use case is refused.
     """
     summary = api.load_rules(settings.conn, file, use_case, replace=replace)
     if summary["ignored_keys"]:

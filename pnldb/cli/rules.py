@@ -26,7 +26,7 @@ def _rule_lines(rules_: list[dict]) -> list[str]:
         align="rlllll")
 
 
-@rules.command("list")
+@rules.command("list", short_help="The rules in force, by node.")
 @use_case_option
 @json_option
 @pass_settings
@@ -46,7 +46,7 @@ def list_rules(settings, use_case: str, as_json: bool) -> None:
     click.echo(f"{fmt.count(len(data))} rule(s) of use case '{name}'")
 
 
-@rules.command("delete")
+@rules.command("delete", short_help="Delete the rules on these nodes, all or none.")
 @use_case_option
 @click.argument("nodes", nargs=-1, required=True, metavar="NODE...")
 @json_option
