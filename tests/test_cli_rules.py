@@ -302,8 +302,8 @@ def test_a_rule_of_another_use_case_is_refused_naming_it(conn, db_url, uc, tmp_p
     other = use_case(conn, "Other", "S")
     path = write(tmp_path, [export_rule(uc, 901, "EU_FX", FX, None), export_rule(other, 902, "US", US, None)])
     assert error_line(run(db_url, "load", "rules", path, "--use-case", "Project Sterling")) == (
-        f"pnldb: error: {path}: rule 2 (node 'US'): use_case_id '{other}' is not use case 'Project Sterling' "
-        f"({uc}) loaded into; remove use_case_id to load the rule here; nothing loaded")
+        f"pnldb: error: {path}: rule 2 (node 'US'): use_case_id '{other}' is not the use case loaded into "
+        f"('Project Sterling', {uc}); remove use_case_id to load the rule here; nothing loaded")
     assert rules_now(conn) == []
 
 

@@ -141,8 +141,8 @@ def _read_rules(source, uc_id: uuid.UUID, uc_name: str) -> tuple[list[dict], lis
             problems.append(f"rule {i}: logic_en must be a string")
         if rule.get("use_case_id") is not None and _as_uuid(rule["use_case_id"]) != uc_id:
             named = f" (node {quoted(node)})" if isinstance(node, str) else ""
-            problems.append(f"rule {i}{named}: use_case_id {quoted(rule['use_case_id'])} is not use case "
-                            f"{quoted(uc_name)} ({uc_id}) loaded into; remove use_case_id to load the rule here")
+            problems.append(f"rule {i}{named}: use_case_id {quoted(rule['use_case_id'])} is not the use case "
+                            f"loaded into ({quoted(uc_name)}, {uc_id}); remove use_case_id to load the rule here")
     if problems:
         raise problems_error(fname, "problems", problems, len(problems))
     return rules, sorted(ignored)
