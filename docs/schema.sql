@@ -898,6 +898,38 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.get_run(uuid) TO pnl_reader;
 
+CREATE OR REPLACE FUNCTION pnl.list_rules(use_case_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p_use_case CONSTANT uuid := list_rules.use_case_id;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pnl.use_cases u WHERE u.use_case_id = p_use_case) THEN
+        RAISE EXCEPTION 'unknown use case %', coalesce(p_use_case::text, 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    RETURN coalesce((
+        SELECT jsonb_agg(jsonb_build_object(
+                   'rule_id', r.rule_id,
+                   'use_case_id', r.use_case_id,
+                   'node_id', r.node_id,
+                   'predicate_json', r.predicate_json,
+                   'sql_where', r.sql_where,
+                   'logic_en', r.logic_en,
+                   'created_at', to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00',
+                   'last_modified_by', r.last_modified_by,
+                   'last_modified_at', to_char(r.last_modified_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00')
+               ORDER BY r.node_id COLLATE "C")
+        FROM pnl.metadata_rules r
+        WHERE r.use_case_id = p_use_case), '[]'::jsonb);
+END;
+$function$;
+COMMENT ON FUNCTION pnl.list_rules(uuid) IS 'The rules in force for a use case, by node_id, as a JSON list of their metadata_rules columns (the layout pnldb load rules reads).';
+GRANT EXECUTE ON FUNCTION pnl.list_rules(uuid) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.list_runs(pnl_date date DEFAULT NULL::date, use_case_id uuid DEFAULT NULL::uuid, max_runs integer DEFAULT 100)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1115,7 +1147,7 @@ BEGIN
     PERFORM pnl.lock_use_case(NEW.use_case_id, true);
     SELECT u.structure_id INTO structure FROM pnl.use_cases u WHERE u.use_case_id = NEW.use_case_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'rule on node %: unknown use case %', NEW.node_id, NEW.use_case_id
+        RAISE EXCEPTION 'rule on node %: unknown use case %', left(quote_literal(NEW.node_id), 120), NEW.use_case_id
             USING ERRCODE = 'foreign_key_violation';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy h WHERE h.structure_id = structure AND h.node_id = NEW.node_id) THEN
@@ -1125,7 +1157,8 @@ BEGIN
     BEGIN
         NEW.sql_where := pnl.predicate_sql(NEW.predicate_json);
     EXCEPTION WHEN invalid_parameter_value THEN
-        RAISE EXCEPTION 'rule on node %: %', left(quote_literal(NEW.node_id), 120), SQLERRM
+        -- 'rule on node 'A': predicate condition 1: ...', not '... : rule predicate condition 1: ...'
+        RAISE EXCEPTION 'rule on node %: %', left(quote_literal(NEW.node_id), 120), regexp_replace(SQLERRM, '^rule ', '')
             USING ERRCODE = 'invalid_parameter_value';
     END;
     IF TG_OP = 'UPDATE' THEN

@@ -52,7 +52,7 @@ def test_an_invalid_predicate_is_refused_saying_which_condition_and_why(conn, uc
     with pytest.raises(psycopg.errors.InvalidParameterValue, match=re.escape(message)) as caught:
         conn.execute("INSERT INTO metadata_rules (use_case_id, node_id, predicate_json) VALUES (%s, 'A', %s::jsonb)",
                      (uc, json.dumps(predicate)))
-    assert caught.value.diag.message_primary.startswith("rule on node 'A': rule predicate")
+    assert caught.value.diag.message_primary.startswith("rule on node 'A': predicate ")
     assert conn.execute("SELECT count(*) FROM metadata_rules").fetchone()[0] == 0
 
 

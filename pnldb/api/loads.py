@@ -18,7 +18,8 @@ def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False
     return loaders.load_facts(conn, source, resolve_use_case(conn, use_case), replace=replace, progress=progress)
 
 
-def load_rules(conn: psycopg.Connection, source, use_case) -> dict:
+def load_rules(conn: psycopg.Connection, source, use_case, replace: bool = False) -> dict:
     """Upsert rules from a JSON list of {node_id, predicate_json, logic_en} into use case `use_case`
-    (id or name): all or none. See pnldb.loaders.load_rules."""
-    return loaders.load_rules(conn, source, resolve_use_case(conn, use_case))
+    (id or name): all or none; with `replace` the file becomes its whole rule set. See
+    pnldb.loaders.load_rules."""
+    return loaders.load_rules(conn, source, resolve_use_case(conn, use_case), replace=replace)

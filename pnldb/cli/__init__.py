@@ -9,6 +9,7 @@ from pnldb.cli.common import PnlGroup, Settings
 from pnldb.cli.demo import demo
 from pnldb.cli.load import load
 from pnldb.cli.report import report
+from pnldb.cli.rules import rules
 from pnldb.cli.runs import runs
 from pnldb.cli.schema_cmds import migrate, render
 from pnldb.cli.snapshot import snapshot
@@ -37,3 +38,4 @@ main.add_command(load)
 main.add_command(report)
 main.add_command(demo)
 main.add_command(bench)
+main.add_command(rules)

@@ -86,13 +86,30 @@ def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> N
 @load.command("rules")
 @file_argument
 @click.option("--use-case", "use_case", required=True, metavar="ID_OR_NAME", help="Use case the rules belong to.")
+@click.option("--replace", is_flag=True,
+              help="The file becomes the whole rule set: rules on nodes it does not name are deleted.")
 @json_option
 @pass_settings
-def rules(settings, file: str, use_case: str, as_json: bool) -> None:
-    """Upsert rules from a JSON list of {node_id, predicate_json, logic_en}; all or none."""
-    summary = api.load_rules(settings.conn, file, use_case)
-    click.echo(f"loaded {summary['rules_loaded']} rules into use case {summary['use_case_name']!r} "
-               f"({summary['inserted']} new, {summary['updated']} updated)", err=True)
+def rules(settings, file: str, use_case: str, replace: bool, as_json: bool) -> None:
+    """Upsert rules from a JSON list of {node_id, predicate_json, logic_en}; all or none.
+
+    The other columns of a rules export (rule_id, use_case_id, sql_where, created_at, last_modified_by,
+    last_modified_at, as `pnldb rules list --json` writes them) are ignored, with a note; sql_where is
+    always derived. A rule whose use_case_id is another use case is refused.
+    """
+    summary = api.load_rules(settings.conn, file, use_case, replace=replace)
+    if summary["ignored_keys"]:
+        click.echo(f"note: {file}: ignored the rules-export key(s) {', '.join(summary['ignored_keys'])} "
+                   "(the database sets them; sql_where is derived from predicate_json)", err=True)
+    if replace:
+        removed = summary["removed_nodes"]
+        listed = (": " + ", ".join(removed[:10]) + (" ..." if len(removed) > 10 else "")) if removed else ""
+        click.echo(f"replaced the rules of use case {summary['use_case_name']!r} with the {summary['rules_loaded']} "
+                   f"rules of {file} ({summary['inserted']} added, {summary['updated']} replaced, "
+                   f"{summary['removed']} removed{listed})", err=True)
+    else:
+        click.echo(f"loaded {summary['rules_loaded']} rules into use case {summary['use_case_name']!r} "
+                   f"({summary['inserted']} new, {summary['updated']} updated)", err=True)
     if as_json:
         emit_json(summary)
 

@@ -1,5 +1,5 @@
-"""Rules from a JSON list of {node_id, predicate_json, logic_en}: upserted all or none, every rejected rule
-reported with the database's reason."""
+"""Rules from a JSON list of {node_id, predicate_json, logic_en}: upserted (or, with replace, made the whole
+rule set) all or none, every rejected rule reported with the database's reason."""
 from __future__ import annotations
 
 import json
@@ -13,22 +13,35 @@ from pnldb.jsonfmt import to_json
 from pnldb.loaders.reading import open_source, problems_error, quoted, source_name
 
 RULE_KEYS = ("node_id", "predicate_json", "logic_en")
+# The other metadata_rules columns (contract §1), as the original system's rules export (and
+# `pnldb rules list --json`) writes them: accepted and ignored, the database owns them (sql_where is
+# always derived from predicate_json). A use_case_id must be the use case loaded into.
+EXPORT_KEYS = ("rule_id", "use_case_id", "sql_where", "created_at", "last_modified_by", "last_modified_at")
+# Errors that say nothing about the rule being written (no right to write rules, a lock or statement
+# timeout, a deadlock): raised as they are, not reported once per rule.
+NOT_A_RULE_PROBLEM = (psycopg.errors.InsufficientPrivilege, psycopg.errors.LockNotAvailable,
+                      psycopg.errors.QueryCanceled, psycopg.errors.DeadlockDetected,
+                      psycopg.errors.SerializationFailure)
 
 
-def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str]) -> dict:
+def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str],
+               replace: bool = False) -> dict:
     """Upsert rules of `use_case`, (use_case_id, name, structure_id) as pnldb.api.resolve_use_case finds
-    it, from a JSON list of {node_id, predicate_json, logic_en}: all or none.
+    it, from a JSON list of {node_id, predicate_json, logic_en}: all or none. With `replace` the file
+    becomes the use case's whole rule set: rules on nodes the file does not name are deleted, in the
+    same transaction.
 
-    A rule without the logic_en key keeps the text it has (null sets it to null). The database
-    validates each rule (predicate, node of the structure). Each rule is written in its
-    own savepoint so that every rejected rule is reported, with its reason, in one PnlError; if any
-    is rejected nothing is written.
+    A rule without the logic_en key keeps the text it has (null sets it to null). The keys of the rules
+    export (EXPORT_KEYS) are ignored and listed in `ignored_keys`. The database validates each rule
+    (predicate, node of the structure). Each rule is written in its own savepoint so that every
+    rejected rule is reported, with its reason, in one PnlError; if any is rejected nothing is written.
     """
     uc_id, uc_name, _ = use_case
-    rules = _read_rules(source)
+    rules, ignored = _read_rules(source, uc_id, uc_name)
     fname = source_name(source)
     rejected: list[str] = []
     inserted = updated = 0
+    removed: list[str] = []
     with conn.transaction():
         for i, rule in enumerate(rules, start=1):
             try:
@@ -42,10 +55,12 @@ def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
                            RETURNING (xmax = 0)""",
                         (uc_id, rule["node_id"], to_json(rule["predicate_json"], indent=None),
                          rule.get("logic_en"), "logic_en" in rule)).fetchone()
+            except NOT_A_RULE_PROBLEM:
+                raise
             except psycopg.Error as exc:
-                diag = getattr(exc, "diag", None)
-                reason = (diag.message_primary if diag else None) or str(exc).strip().splitlines()[0]
-                rejected.append(f"rule {i} (node {quoted(rule['node_id'])}): {' '.join(reason.split())}")
+                if conn.broken:
+                    raise
+                rejected.append(f"rule {i} (node {quoted(rule['node_id'])}): {_reason(exc, rule['node_id'])}")
                 continue
             if row[0]:
                 inserted += 1
@@ -54,11 +69,35 @@ def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
         if rejected:
             raise PnlError(f"{fname}: {len(rejected)} of {len(rules)} rules rejected, nothing loaded\n  "
                            + "\n  ".join(rejected))
+        if replace:
+            removed = [r[0] for r in conn.execute(
+                """DELETE FROM metadata_rules WHERE use_case_id = %s AND NOT (node_id = ANY(%s::text[]))
+                   RETURNING node_id""", (uc_id, [r["node_id"] for r in rules])).fetchall()]
+            removed.sort()
     return {"use_case_id": uc_id, "use_case_name": uc_name, "rules_loaded": len(rules),
-            "inserted": inserted, "updated": updated}
+            "inserted": inserted, "updated": updated, "replace": replace, "removed": len(removed),
+            "removed_nodes": removed, "ignored_keys": ignored}
 
 
-def _read_rules(source) -> list[dict]:
+def _reason(exc: psycopg.Error, node: str) -> str:
+    """The database's reason, on one line, without the trigger's own "rule on node 'X': " (the caller
+    names the rule already)."""
+    diag = getattr(exc, "diag", None)
+    reason = " ".join(((diag.message_primary if diag else None) or str(exc).strip().splitlines()[0]).split())
+    prefix = f"rule on node {' '.join(_sql_literal(node)[:120].split())}: "
+    return reason[len(prefix):] if reason.startswith(prefix) else reason
+
+
+def _sql_literal(text: str) -> str:
+    """PostgreSQL's quote_literal(text), as rule_is_valid quotes the node in its messages."""
+    body = text.replace("'", "''")
+    if "\\" in text:
+        return "E'" + body.replace("\\", "\\\\") + "'"
+    return f"'{body}'"
+
+
+def _read_rules(source, uc_id: uuid.UUID, uc_name: str) -> tuple[list[dict], list[str]]:
+    """The rules of the file, checked for shape, and the export keys it carries (sorted)."""
     binary, fname, owned = open_source(source)
     try:
         raw = binary.read()
@@ -78,11 +117,13 @@ def _read_rules(source) -> list[dict]:
                        f"({{\"node_id\", \"predicate_json\", \"logic_en\"}}), got a {_json_type(rules)}")
     problems = []
     seen: dict[str, int] = {}
+    ignored: set[str] = set()
     for i, rule in enumerate(rules, start=1):
         if not isinstance(rule, dict):
             problems.append(f"rule {i}: expected an object, got a {_json_type(rule)}")
             continue
-        unknown = sorted(set(rule) - set(RULE_KEYS))
+        unknown = sorted(set(rule) - set(RULE_KEYS) - set(EXPORT_KEYS))
+        ignored.update(set(rule) & set(EXPORT_KEYS))
         if unknown:
             problems.append(f"rule {i}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
                             f"(expected {', '.join(RULE_KEYS)})")
@@ -98,9 +139,20 @@ def _read_rules(source) -> list[dict]:
                             f"{_json_type(rule.get('predicate_json')) if 'predicate_json' in rule else 'nothing'}")
         if rule.get("logic_en") is not None and not isinstance(rule["logic_en"], str):
             problems.append(f"rule {i}: logic_en must be a string")
+        if rule.get("use_case_id") is not None and _as_uuid(rule["use_case_id"]) != uc_id:
+            named = f" (node {quoted(node)})" if isinstance(node, str) else ""
+            problems.append(f"rule {i}{named}: use_case_id {quoted(rule['use_case_id'])} is not the use case "
+                            f"loaded into ({quoted(uc_name)}, {uc_id}); remove use_case_id to load the rule here")
     if problems:
         raise problems_error(fname, "problems", problems, len(problems))
-    return rules
+    return rules, sorted(ignored)
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _json_type(value) -> str:

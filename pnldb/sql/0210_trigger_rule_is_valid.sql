@@ -13,7 +13,7 @@ BEGIN
     PERFORM {{ schema }}.lock_use_case(NEW.use_case_id, true);
     SELECT u.structure_id INTO structure FROM {{ schema }}.use_cases u WHERE u.use_case_id = NEW.use_case_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'rule on node %: unknown use case %', NEW.node_id, NEW.use_case_id
+        RAISE EXCEPTION 'rule on node %: unknown use case %', left(quote_literal(NEW.node_id), 120), NEW.use_case_id
             USING ERRCODE = 'foreign_key_violation';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure AND h.node_id = NEW.node_id) THEN
@@ -23,7 +23,8 @@ BEGIN
     BEGIN
         NEW.sql_where := {{ schema }}.predicate_sql(NEW.predicate_json);
     EXCEPTION WHEN invalid_parameter_value THEN
-        RAISE EXCEPTION 'rule on node %: %', left(quote_literal(NEW.node_id), 120), SQLERRM
+        -- 'rule on node 'A': predicate condition 1: ...', not '... : rule predicate condition 1: ...'
+        RAISE EXCEPTION 'rule on node %: %', left(quote_literal(NEW.node_id), 120), regexp_replace(SQLERRM, '^rule ', '')
             USING ERRCODE = 'invalid_parameter_value';
     END;
     IF TG_OP = 'UPDATE' THEN

@@ -19,6 +19,8 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.get_run(uuid), {{ schema }}.list_runs(dat
 
 GRANT SELECT ON {{ schema }}.fact_pnl_entries, {{ schema }}.metadata_rules TO {{ schema }}_operator;
 GRANT EXECUTE ON FUNCTION {{ schema }}.create_snapshot(uuid, date, text, text) TO {{ schema }}_operator;
+-- The rules in force are operator data like the facts (readers see only the rules a run recorded).
+GRANT EXECUTE ON FUNCTION {{ schema }}.list_rules(uuid) TO {{ schema }}_operator;
 
 GRANT INSERT, UPDATE, DELETE ON {{ schema }}.hierarchy_structures, {{ schema }}.dim_hierarchy,
                                 {{ schema }}.metadata_rules, {{ schema }}.fact_pnl_entries
