@@ -95,7 +95,7 @@ def test_a_replace_that_orphans_several_rules_lists_them_a_line_each(conn, db_ur
     path = write(tmp_path, "h.csv", "node_id,parent_node_id,node_name\nFIRM,,Firm\n")
     assert stderr_lines(cli(db_url, "load", "hierarchy", path, "--structure", "STERLING")) == [
         f"pnldb: error: {path}: cannot replace structure STERLING: 2 rules sit on nodes the file drops; delete "
-        f"those rules or keep the nodes; nothing loaded",
+        f"those rules (`pnldb rules delete --use-case U NODE...`) or keep the nodes; nothing loaded",
         "  node 'DESK_FX' (use case 'Project Sterling')",
         "  node 'DESK_RATES' (use case 'Project Sterling')"]
 
@@ -106,7 +106,8 @@ def test_a_replace_that_orphans_one_rule_is_one_line(conn, db_url, sterling, tmp
     path = write(tmp_path, "h.csv", "node_id,parent_node_id,node_name\nFIRM,,Firm\n")
     assert stderr_lines(cli(db_url, "load", "hierarchy", path, "--structure", "STERLING")) == [
         f"pnldb: error: {path}: cannot replace structure STERLING: a rule sits on node 'DESK_FX' (use case "
-        f"'Project Sterling'), which the file drops; delete that rule or keep the node; nothing loaded"]
+        f"'Project Sterling'), which the file drops; delete that rule "
+        f"(`pnldb rules delete --use-case 'Project Sterling' DESK_FX`) or keep the node; nothing loaded"]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ its nodes replaced in one transaction."""
 from __future__ import annotations
 
 import csv
+import shlex
 
 import psycopg
 
@@ -52,11 +53,13 @@ def load_hierarchy(conn: psycopg.Connection, source, structure_id: str, name: st
         if len(orphans) == 1:
             (node, uc), = orphans
             raise PnlError(f"{fname}: cannot replace structure {structure_id}: a rule sits on node {quoted(node)} "
-                           f"(use case {quoted(uc)}), which the file drops; delete that rule or keep the node; "
+                           f"(use case {quoted(uc)}), which the file drops; delete that rule "
+                           f"(`pnldb rules delete --use-case {shlex.quote(uc)} {shlex.quote(node)}`) or keep the node; "
                            f"nothing loaded")
         if orphans:
             lines = [f"{fname}: cannot replace structure {structure_id}: {len(orphans)} rules sit on nodes the "
-                     f"file drops; delete those rules or keep the nodes; nothing loaded",
+                     f"file drops; delete those rules (`pnldb rules delete --use-case U NODE...`) or keep the nodes; "
+                     f"nothing loaded",
                      *(f"  node {quoted(n)} (use case {quoted(u)})" for n, u in orphans[:MAX_REPORTED])]
             if len(orphans) > MAX_REPORTED:
                 lines.append(f"  and {len(orphans) - MAX_REPORTED} more")
