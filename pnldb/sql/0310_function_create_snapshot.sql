@@ -5,9 +5,10 @@
 --   THE RULES                  read once, each predicate compiled once: what the read applies and what
 --                              the run records are the same rules, whatever is committed meanwhile.
 --   THE ONE READ               one read-only statement computes every node's values, ACTUAL and PRIOR
---                              side by side, from one consistent view of hierarchy and facts. Being a
---                              plain SELECT (an INSERT never runs in parallel), its scan and aggregation
---                              of the facts, most of the work, runs in parallel workers.
+--                              side by side, from one consistent view of hierarchy and facts (the
+--                              root's rule, which governs the facts of no node, included). Being a plain
+--                              SELECT (an INSERT never runs in parallel), its scan and aggregation of
+--                              the facts, most of the work, runs in parallel workers.
 --   WRITE                      the rules it applied, three result rows per node, the run COMPLETED.
 -- A failure after the header returns the id of a FAILED run, with the error in error_message and a
 -- WARNING, and no result rows: raising instead would roll back the FAILED header and lose the record of
@@ -18,18 +19,13 @@ CREATE OR REPLACE FUNCTION {{ schema }}.create_snapshot(
 ) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
-    run          record;
+    run          record;  -- from open_snapshot_run: run_id, started, structure, use_case_name
     rule_ids     bigint[];
     rule_nodes   text[];
     rule_json    jsonb[];
     rule_sql     text[];
     rule_logic   text[];
     rule_by_node jsonb;
-    rule_tree    text;
-    root_node    text;
-    root_rule    bigint;
-    seen_root    bigint;
-    attempt      integer := 0;
     included     text;
     settings_was text[];
     node_rows    {{ schema }}.snapshot_node[];
@@ -52,8 +48,10 @@ BEGIN
         FROM {{ schema }}.metadata_rules m
         JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = run.structure AND d.node_id = m.node_id
         WHERE m.use_case_id = create_snapshot.use_case_id;
-        rule_tree := CASE WHEN rule_ids IS NULL THEN 'true'
-                          ELSE {{ schema }}.rule_case_tree(rule_ids, rule_sql, 1, cardinality(rule_ids)) END;
+        -- Whether a fact is included, over the id of the rule that governs it (NULL: none does).
+        included := CASE WHEN rule_ids IS NULL THEN 'true'
+                         ELSE 'governing_rule IS NULL OR '
+                              || {{ schema }}.rule_case_tree(rule_ids, rule_sql, 1, cardinality(rule_ids)) END;
 
         -- ===== THE ONE READ =====
         -- Planner settings for this statement only. Its hash aggregates hold one group per
@@ -71,16 +69,7 @@ BEGIN
         PERFORM set_config('enable_sort', 'off', true);
         PERFORM set_config('parallel_tuple_cost', greatest(settings_was[3]::float8, 1)::text, true);
 
-        LOOP
-            attempt := attempt + 1;
-            -- Facts that map to no node are governed by the root's rule, if it has one.
-            SELECT h.node_id INTO root_node
-            FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = run.structure AND h.parent_node_id IS NULL;
-            root_rule := (rule_by_node ->> root_node)::bigint;
-            included := format('CASE WHEN NOT mapped THEN %s ELSE governing_rule IS NULL OR %s END',
-                               coalesce(rule_sql[array_position(rule_ids, root_rule)], 'true'), rule_tree);
-
-            EXECUTE format($sql$
+        EXECUTE format($sql$
 WITH RECURSIVE
 -- The governing rule of a node is its own rule, else its parent's governing rule.
 tree AS (
@@ -95,20 +84,21 @@ tree AS (
     JOIN {{ schema }}.dim_hierarchy c ON c.structure_id = $3 AND c.parent_node_id = t.node_id
 ),
 -- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
--- the facts. Workers cannot read a CTE: the tree reaches them as arrays (init plans computed once by
--- the leader) of node ids with their governing rule. Facts that map to no node get the root's rule,
--- which the previous statement read; the last column below checks it against this statement's own tree.
+-- the facts. Workers cannot read a CTE: the tree reaches them as init plans, computed once by the
+-- leader: the node ids with their governing rules, and the root's governing rule, which governs the
+-- facts that map to no node.
 grouped AS (
     SELECT f.scenario, f.category_code, (%s) AS included,
 {%- for m in measures %}
            sum(f.{{ m }}_amount) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
     FROM (SELECT f.scenario, f.category_code, f.attributes,{% for m in measures %} f.{{ m }}_amount,{% endfor %}
-                 g.node_id IS NOT NULL AS mapped, g.governing_rule
+                 coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM {{ schema }}.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
                            (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
                  ON g.node_id = f.category_code
+          CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2) f
     GROUP BY 1, 2, 3
 ),
@@ -145,20 +135,12 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
                      coalesce(r.{{ v.column }}, 0){{ "," if not loop.last }}
 {%- endfor %}
                  )::{{ schema }}.snapshot_node),
-       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
-       (SELECT t.governing_rule FROM tree t WHERE t.depth = 0)
+       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id
 $sql$, included)
-            INTO node_rows, applied, seen_root
-            USING use_case_id, pnl_date, run.structure, rule_by_node;
-            -- The root or its rule changed in between (a concurrent hierarchy load): compute again.
-            EXIT WHEN seen_root IS NOT DISTINCT FROM root_rule;
-            IF attempt >= 5 THEN
-                RAISE EXCEPTION 'the root of structure % kept changing during the snapshot; try again', run.structure
-                    USING ERRCODE = 'serialization_failure';
-            END IF;
-        END LOOP;
+        INTO node_rows, applied
+        USING use_case_id, pnl_date, run.structure, rule_by_node;
 
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
