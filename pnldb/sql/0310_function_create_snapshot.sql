@@ -146,6 +146,7 @@ $sql$, included)
                 set_config('parallel_tuple_cost', settings_was[3], true);
 
         -- ===== WRITE =====
+        -- The rules the read applied: those on a node of its tree, as they were read.
         INSERT INTO {{ schema }}.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
         SELECT run.run_id, r.rule_id, r.node_id, r.predicate_json, r.sql_where, r.logic_en
         FROM unnest(rule_ids, rule_nodes, rule_json, rule_sql, rule_logic)
