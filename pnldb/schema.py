@@ -27,11 +27,30 @@ DUMP_COMMAND = "scripts/dev dump-schema"
 
 
 def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
+    from pnldb.vocabulary import RESULT_SCENARIOS, UNMAPPED, UNMAPPED_NAME
+
+    natural, adjusted, _plug = KINDS  # a plug is natural - adjusted: derived, never summed
+    summed_kinds = (natural, adjusted)
+
+    def node_value(scenario: str, measure: str, kind: str) -> str:
+        return f"{scenario.lower()}_{measure}_{kind}"
+
     return {
         "schema": check_identifier(schema),
         "measures": MEASURES,
         "scenarios": SCENARIOS,
         "kinds": KINDS,
+        "unmapped": UNMAPPED,
+        "unmapped_name": UNMAPPED_NAME,
+        "variance": next(s for s in RESULT_SCENARIOS if s not in SCENARIOS),
+        # A snapshot node: the values summed per fact scenario, side by side (sql/0305, sql/0310).
+        "summed_kinds": summed_kinds,
+        "node_value": node_value,
+        "node_values": [
+            {"scenario": scenario, "measure": measure, "kind": kind, "column": node_value(scenario, measure, kind),
+             "included_only": kind == adjusted}
+            for scenario in SCENARIOS for measure in MEASURES for kind in summed_kinds
+        ],
     }
 
 

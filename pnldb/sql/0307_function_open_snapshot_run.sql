@@ -1,0 +1,63 @@
+-- The start of create_snapshot: its guards, then its run header, IN_PROGRESS. Bad input (a missing
+-- argument, an unknown use case, an empty structure, no ACTUAL facts, a triggered_by or run name that
+-- does not fit, a taken run name) raises an error before anything is written. Takes the use case's lock
+-- (shared) and the lock on its runs of that date, both held to the end of the transaction.
+CREATE OR REPLACE FUNCTION {{ schema }}.open_snapshot_run(
+    snapshot_use_case uuid, snapshot_date date, requested_name text, requested_by text,
+    OUT run_id uuid, OUT started timestamptz, OUT structure text, OUT use_case_name text
+)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    name text := requested_name;
+BEGIN
+    started := clock_timestamp();
+    IF snapshot_use_case IS NULL OR snapshot_date IS NULL THEN
+        RAISE EXCEPTION 'create_snapshot needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
+    PERFORM {{ schema }}.lock_use_case(snapshot_use_case, false);
+    SELECT u.structure_id, u.name INTO structure, use_case_name
+    FROM {{ schema }}.use_cases u WHERE u.use_case_id = snapshot_use_case;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', snapshot_use_case
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a {{ schema }}.use_cases.use_case_id';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure) THEN
+        RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure
+            USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM {{ schema }}.fact_pnl_entries f
+                   WHERE f.use_case_id = snapshot_use_case AND f.pnl_date = snapshot_date AND f.scenario = 'ACTUAL') THEN
+        RAISE EXCEPTION 'nothing to snapshot: use case "%" has no ACTUAL facts for %', use_case_name, snapshot_date
+            USING ERRCODE = 'no_data_found', HINT = 'load the facts for that date first';
+    END IF;
+    IF requested_by IS NOT NULL AND length(requested_by) > 100 THEN
+        RAISE EXCEPTION 'triggered_by is % characters long; at most 100', length(requested_by)
+            USING ERRCODE = 'string_data_right_truncation';
+    END IF;
+
+    -- One run at a time per use case and date: names stay unique and in order.
+    PERFORM pg_advisory_xact_lock(
+        hashtextextended('pnldb.create_snapshot:' || snapshot_use_case || ':' || snapshot_date, 0));
+    IF name IS NULL THEN
+        SELECT 'Run ' || min(n) INTO name
+        FROM generate_series((SELECT count(*) + 1 FROM {{ schema }}.calculation_runs r
+                              WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date),
+                             (SELECT count(*) + 1001 FROM {{ schema }}.calculation_runs r
+                              WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date)) n
+        WHERE NOT EXISTS (SELECT 1 FROM {{ schema }}.calculation_runs r
+                          WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date
+                            AND r.run_name = 'Run ' || n);
+    ELSIF btrim(name) = '' OR length(name) > 200 THEN
+        RAISE EXCEPTION 'run name must be 1 to 200 characters and not blank' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF EXISTS (SELECT 1 FROM {{ schema }}.calculation_runs r
+                  WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date AND r.run_name = name) THEN
+        RAISE EXCEPTION 'use case "%" already has a run named % for %', use_case_name, quote_literal(name), snapshot_date
+            USING ERRCODE = 'unique_violation', HINT = 'choose another run name, or leave it out for "Run N"';
+    END IF;
+
+    INSERT INTO {{ schema }}.calculation_runs (pnl_date, use_case_id, run_name, executed_at, status, triggered_by)
+    VALUES (snapshot_date, snapshot_use_case, name, started, 'IN_PROGRESS', coalesce(requested_by, session_user))
+    RETURNING id INTO run_id;
+END;
+$fn$;
