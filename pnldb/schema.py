@@ -17,7 +17,7 @@ from psycopg import sql as pgsql
 
 from pnldb.db import DEFAULT_SCHEMA, check_identifier
 from pnldb.errors import PnlError, describe_db_error
-from pnldb.vocabulary import KINDS, MEASURES, SCENARIOS
+from pnldb.vocabulary import KINDS, MEASURES, SCENARIOS, UNMAPPED, UNMAPPED_NAME, VARIANCE
 
 PACKAGE = "pnldb"
 SQL_RESOURCE = "sql"
@@ -27,8 +27,6 @@ DUMP_COMMAND = "scripts/dev dump-schema"
 
 
 def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
-    from pnldb.vocabulary import RESULT_SCENARIOS, UNMAPPED, UNMAPPED_NAME
-
     natural, adjusted, _plug = KINDS  # a plug is natural - adjusted: derived, never summed
     summed_kinds = (natural, adjusted)
 
@@ -42,7 +40,7 @@ def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
         "kinds": KINDS,
         "unmapped": UNMAPPED,
         "unmapped_name": UNMAPPED_NAME,
-        "variance": next(s for s in RESULT_SCENARIOS if s not in SCENARIOS),
+        "variance": VARIANCE,
         # A snapshot node: the values summed per fact scenario, side by side (sql/0305, sql/0310).
         "summed_kinds": summed_kinds,
         "node_value": node_value,

@@ -7,7 +7,8 @@ from __future__ import annotations
 MEASURES = ("daily", "wtd", "ytd")
 FACT_MEASURES = tuple(f"{m}_amount" for m in MEASURES)
 SCENARIOS = ("ACTUAL", "PRIOR")
-RESULT_SCENARIOS = (*SCENARIOS, "VARIANCE")
+VARIANCE = "VARIANCE"
+RESULT_SCENARIOS = (*SCENARIOS, VARIANCE)
 KINDS = ("natural", "adjusted", "plug")
 RESULT_VALUE_COLUMNS = tuple(f"{m}_{k}" for m in MEASURES for k in KINDS)
 UNMAPPED = "__UNMAPPED__"
