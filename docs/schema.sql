@@ -154,6 +154,26 @@ CREATE TRIGGER rule_is_valid BEFORE INSERT OR DELETE OR UPDATE ON pnl.metadata_r
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.metadata_rules TO pnl_admin;
 GRANT SELECT ON TABLE pnl.metadata_rules TO pnl_operator;
 
+CREATE TYPE pnl.snapshot_node AS (
+    node_id text,
+    parent_node_id text,
+    node_name text,
+    depth integer,
+    is_override boolean,
+    actual_daily_natural numeric,
+    actual_daily_adjusted numeric,
+    actual_wtd_natural numeric,
+    actual_wtd_adjusted numeric,
+    actual_ytd_natural numeric,
+    actual_ytd_adjusted numeric,
+    prior_daily_natural numeric,
+    prior_daily_adjusted numeric,
+    prior_wtd_natural numeric,
+    prior_wtd_adjusted numeric,
+    prior_ytd_natural numeric,
+    prior_ytd_adjusted numeric
+);
+
 CREATE TABLE pnl.use_case_runs (
     run_id uuid DEFAULT gen_random_uuid() NOT NULL,
     use_case_id uuid NOT NULL,
@@ -497,134 +517,59 @@ CREATE OR REPLACE FUNCTION pnl.create_snapshot(use_case_id uuid, pnl_date date, 
  SET jit TO 'off'
 AS $function$
 DECLARE
-    started      timestamptz := clock_timestamp();
-    p_use_case   CONSTANT uuid := use_case_id;
-    p_date       CONSTANT date := pnl_date;
-    structure    text;
-    use_case     text;
-    name         text := run_name;
-    run_id       uuid;
+    run          record;  -- from open_snapshot_run: run_id, started, structure, use_case_name
     rule_ids     bigint[];
     rule_nodes   text[];
     rule_json    jsonb[];
+    rule_sql     text[];
     rule_logic   text[];
-    predicates   text[];
-    rule_map     jsonb;
-    root_node    text;
-    root_rule    bigint;
-    seen_root    bigint;
-    attempt      integer := 0;
-    rule_tree    text;
+    rule_by_node jsonb;
     included     text;
-    settings_was text[] := ARRAY[current_setting('work_mem'), current_setting('enable_sort'),
-                                 current_setting('parallel_tuple_cost')];
+    settings_was text[];
+    node_rows    pnl.snapshot_node[];
     applied      bigint[];
-    r_node       text[];
-    r_parent     text[];
-    r_name       text[];
-    r_depth      integer[];
-    r_override   boolean[];
-    r_actual_daily_natural numeric[];
-    r_actual_daily_adjusted numeric[];
-    r_actual_wtd_natural numeric[];
-    r_actual_wtd_adjusted numeric[];
-    r_actual_ytd_natural numeric[];
-    r_actual_ytd_adjusted numeric[];
-    r_prior_daily_natural numeric[];
-    r_prior_daily_adjusted numeric[];
-    r_prior_wtd_natural numeric[];
-    r_prior_wtd_adjusted numeric[];
-    r_prior_ytd_natural numeric[];
-    r_prior_ytd_adjusted numeric[];
     error_text   text;
     error_state  text;
 BEGIN
-    IF p_use_case IS NULL OR p_date IS NULL THEN
-        RAISE EXCEPTION 'create_snapshot needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
-    PERFORM pnl.lock_use_case(p_use_case, false);
-    SELECT u.structure_id, u.name INTO structure, use_case
-    FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown use case %', p_use_case
-            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy h WHERE h.structure_id = structure) THEN
-        RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case, structure
-            USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pnl.fact_pnl_entries f
-                   WHERE f.use_case_id = p_use_case AND f.pnl_date = p_date AND f.scenario = 'ACTUAL') THEN
-        RAISE EXCEPTION 'nothing to snapshot: use case "%" has no ACTUAL facts for %', use_case, p_date
-            USING ERRCODE = 'no_data_found', HINT = 'load the facts for that date first';
-    END IF;
-    IF triggered_by IS NOT NULL AND length(triggered_by) > 100 THEN
-        RAISE EXCEPTION 'triggered_by is % characters long; at most 100', length(triggered_by)
-            USING ERRCODE = 'string_data_right_truncation';
-    END IF;
-
-    -- One run at a time per use case and date: names stay unique and in order.
-    PERFORM pg_advisory_xact_lock(hashtextextended('pnldb.create_snapshot:' || p_use_case || ':' || p_date, 0));
-    IF name IS NULL THEN
-        SELECT 'Run ' || min(n) INTO name
-        FROM generate_series((SELECT count(*) + 1 FROM pnl.calculation_runs r
-                              WHERE r.use_case_id = p_use_case AND r.pnl_date = p_date),
-                             (SELECT count(*) + 1001 FROM pnl.calculation_runs r
-                              WHERE r.use_case_id = p_use_case AND r.pnl_date = p_date)) n
-        WHERE NOT EXISTS (SELECT 1 FROM pnl.calculation_runs r
-                          WHERE r.use_case_id = p_use_case AND r.pnl_date = p_date AND r.run_name = 'Run ' || n);
-    ELSIF btrim(name) = '' OR length(name) > 200 THEN
-        RAISE EXCEPTION 'run name must be 1 to 200 characters and not blank' USING ERRCODE = 'invalid_parameter_value';
-    ELSIF EXISTS (SELECT 1 FROM pnl.calculation_runs r
-                  WHERE r.use_case_id = p_use_case AND r.pnl_date = p_date AND r.run_name = name) THEN
-        RAISE EXCEPTION 'use case "%" already has a run named % for %', use_case, quote_literal(name), p_date
-            USING ERRCODE = 'unique_violation', HINT = 'choose another run name, or leave it out for "Run N"';
-    END IF;
-
-    INSERT INTO pnl.calculation_runs (pnl_date, use_case_id, run_name, executed_at, status, triggered_by)
-    VALUES (p_date, p_use_case, name, started, 'IN_PROGRESS', coalesce(triggered_by, session_user))
-    RETURNING id INTO run_id;
+    -- ===== GUARDS AND THE RUN HEADER =====
+    run := pnl.open_snapshot_run(use_case_id, pnl_date, run_name, triggered_by);
 
     BEGIN
-        -- The rules on the structure's nodes, read once, in rule_id order, with their predicates as SQL;
-        -- the statement below gets them as a map from node to rule id.
+        -- ===== THE RULES =====
+        -- The rules on the structure's nodes, in rule_id order; the one read finds a node's rule through
+        -- rule_by_node (a key lookup per node: no join the planner could nest).
         SELECT array_agg(m.rule_id ORDER BY m.rule_id), array_agg(m.node_id ORDER BY m.rule_id),
-               array_agg(m.predicate_json ORDER BY m.rule_id), array_agg(m.logic_en ORDER BY m.rule_id),
+               array_agg(m.predicate_json ORDER BY m.rule_id),
                array_agg(pnl.predicate_sql(m.predicate_json) ORDER BY m.rule_id),
-               coalesce(jsonb_object_agg(m.node_id, m.rule_id), '{}')
-        INTO rule_ids, rule_nodes, rule_json, rule_logic, predicates, rule_map
+               array_agg(m.logic_en ORDER BY m.rule_id), coalesce(jsonb_object_agg(m.node_id, m.rule_id), '{}')
+        INTO rule_ids, rule_nodes, rule_json, rule_sql, rule_logic, rule_by_node
         FROM pnl.metadata_rules m
-        JOIN pnl.dim_hierarchy d ON d.structure_id = structure AND d.node_id = m.node_id
-        WHERE m.use_case_id = p_use_case;
-        rule_tree := CASE WHEN predicates IS NULL THEN 'true'
-                          ELSE pnl.rule_case_tree(rule_ids, predicates, 1, cardinality(predicates)) END;
-        -- Planner settings for the next statement only. Its hash aggregates hold one group per
+        JOIN pnl.dim_hierarchy d ON d.structure_id = run.structure AND d.node_id = m.node_id
+        WHERE m.use_case_id = create_snapshot.use_case_id;
+        -- Whether a fact is included, over the id of the rule that governs it (NULL: none does).
+        included := CASE WHEN rule_ids IS NULL THEN 'true'
+                         ELSE 'governing_rule IS NULL OR '
+                              || pnl.rule_case_tree(rule_ids, rule_sql, 1, cardinality(rule_ids)) END;
+
+        -- ===== THE ONE READ =====
+        -- Planner settings for this statement only. Its hash aggregates hold one group per
         -- (scenario, category_code, included), tens of MB at ten thousand nodes: below 64MB of work_mem
         -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
         -- evaluated for every fact, hundreds of times its real cost, and charges that again at each
         -- aggregation step; so it would keep the aggregation out of the parallel workers (funnelling
         -- every fact through the Gather) or sort all facts by the grouping key. Hash aggregation in the
         -- workers is the plan that fits: no sorts, and a Gather priced per row at least 1.
+        settings_was := ARRAY[current_setting('work_mem'), current_setting('enable_sort'),
+                              current_setting('parallel_tuple_cost')];
         IF pg_size_bytes(settings_was[1]) < pg_size_bytes('64MB') THEN
             PERFORM set_config('work_mem', '64MB', true);
         END IF;
         PERFORM set_config('enable_sort', 'off', true);
         PERFORM set_config('parallel_tuple_cost', greatest(settings_was[3]::float8, 1)::text, true);
 
-        LOOP
-            attempt := attempt + 1;
-            -- Facts that map to no node are governed by the root's rule, if it has one.
-            SELECT h.node_id INTO root_node
-            FROM pnl.dim_hierarchy h WHERE h.structure_id = structure AND h.parent_node_id IS NULL;
-            root_rule := (rule_map ->> root_node)::bigint;
-            included := format('CASE WHEN NOT mapped THEN %s ELSE governing_rule IS NULL OR %s END',
-                               coalesce(predicates[array_position(rule_ids, root_rule)], 'true'), rule_tree);
-
-            EXECUTE format($sql$
+        EXECUTE format($sql$
 WITH RECURSIVE
--- The governing rule of a node is its own rule, else its parent's governing rule; $4 maps node ids to
--- rule ids (a key lookup per node: no join the planner could nest).
+-- The governing rule of a node is its own rule, else its parent's governing rule.
 tree AS (
     SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, ($4 ->> h.node_id)::bigint AS governing_rule,
            ($4 ->> h.node_id)::bigint AS rule_id, ARRAY[h.node_id] AS path
@@ -636,27 +581,27 @@ tree AS (
     FROM tree t
     JOIN pnl.dim_hierarchy c ON c.structure_id = $3 AND c.parent_node_id = t.node_id
 ),
--- Each fact's rule predicate is evaluated once, as a grouping key. The facts are scanned and grouped
--- by parallel workers, which cannot read a CTE: the tree reaches them as arrays (init plans computed
--- once by the leader) of node ids with their governing rule. Facts that map to no node get the root's
--- rule, which the previous statement read; the last column below checks it against this statement's
--- own tree.
+-- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
+-- the facts. Workers cannot read a CTE: the tree reaches them as init plans, computed once by the
+-- leader: the node ids with their governing rules, and the root's governing rule, which governs the
+-- facts that map to no node.
 grouped AS (
     SELECT f.scenario, f.category_code, (%s) AS included,
            sum(f.daily_amount) AS daily,
            sum(f.wtd_amount) AS wtd,
            sum(f.ytd_amount) AS ytd
     FROM (SELECT f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
-                 g.node_id IS NOT NULL AS mapped, g.governing_rule
+                 coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM pnl.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
                            (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
                  ON g.node_id = f.category_code
+          CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2) f
     GROUP BY 1, 2, 3
 ),
 -- Per node, both scenarios side by side: the facts mapped to it (own), then rolled up to every
--- ancestor along the path. The VARIANCE row is made from the two sides when the rows are inserted.
+-- ancestor along the path.
 own AS (
     SELECT coalesce(t.node_id, '__UNMAPPED__') AS node_id,
            sum(g.daily) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_daily_natural,
@@ -701,80 +646,74 @@ rolled AS (
     CROSS JOIN LATERAL unnest(n.path) AS ancestor(node_id)
     GROUP BY 1
 )
-SELECT array_agg(n.node_id), array_agg(n.parent_node_id), array_agg(n.node_name), array_agg(n.depth),
-       array_agg(n.is_override),
-       array_agg(coalesce(r.actual_daily_natural, 0)),
-       array_agg(coalesce(r.actual_daily_adjusted, 0)),
-       array_agg(coalesce(r.actual_wtd_natural, 0)),
-       array_agg(coalesce(r.actual_wtd_adjusted, 0)),
-       array_agg(coalesce(r.actual_ytd_natural, 0)),
-       array_agg(coalesce(r.actual_ytd_adjusted, 0)),
-       array_agg(coalesce(r.prior_daily_natural, 0)),
-       array_agg(coalesce(r.prior_daily_adjusted, 0)),
-       array_agg(coalesce(r.prior_wtd_natural, 0)),
-       array_agg(coalesce(r.prior_wtd_adjusted, 0)),
-       array_agg(coalesce(r.prior_ytd_natural, 0)),
-       array_agg(coalesce(r.prior_ytd_adjusted, 0)),
-       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
-       (SELECT t.governing_rule FROM tree t WHERE t.depth = 0)
+SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_override,
+                     coalesce(r.actual_daily_natural, 0),
+                     coalesce(r.actual_daily_adjusted, 0),
+                     coalesce(r.actual_wtd_natural, 0),
+                     coalesce(r.actual_wtd_adjusted, 0),
+                     coalesce(r.actual_ytd_natural, 0),
+                     coalesce(r.actual_ytd_adjusted, 0),
+                     coalesce(r.prior_daily_natural, 0),
+                     coalesce(r.prior_daily_adjusted, 0),
+                     coalesce(r.prior_wtd_natural, 0),
+                     coalesce(r.prior_wtd_adjusted, 0),
+                     coalesce(r.prior_ytd_natural, 0),
+                     coalesce(r.prior_ytd_adjusted, 0)
+                 )::pnl.snapshot_node),
+       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id
 $sql$, included)
-            INTO r_node, r_parent, r_name, r_depth, r_override, r_actual_daily_natural, r_actual_daily_adjusted, r_actual_wtd_natural, r_actual_wtd_adjusted, r_actual_ytd_natural, r_actual_ytd_adjusted, r_prior_daily_natural, r_prior_daily_adjusted, r_prior_wtd_natural, r_prior_wtd_adjusted, r_prior_ytd_natural, r_prior_ytd_adjusted,
-                 applied, seen_root
-            USING p_use_case, p_date, structure, rule_map;
-            -- The root or its rule changed in between (a concurrent hierarchy load): compute again.
-            EXIT WHEN seen_root IS NOT DISTINCT FROM root_rule;
-            IF attempt >= 5 THEN
-                RAISE EXCEPTION 'the root of structure % kept changing during the snapshot; try again', structure
-                    USING ERRCODE = 'serialization_failure';
-            END IF;
-        END LOOP;
+        INTO node_rows, applied
+        USING use_case_id, pnl_date, run.structure, rule_by_node;
+
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
 
+        -- ===== WRITE =====
+        -- The rules the read applied: those on a node of its tree, as they were read.
         INSERT INTO pnl.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
-        SELECT run_id, r.rule_id, r.node_id, r.predicate_json, r.sql_where, r.logic_en
-        FROM unnest(rule_ids, rule_nodes, rule_json, predicates, rule_logic)
+        SELECT run.run_id, r.rule_id, r.node_id, r.predicate_json, r.sql_where, r.logic_en
+        FROM unnest(rule_ids, rule_nodes, rule_json, rule_sql, rule_logic)
              AS r(rule_id, node_id, predicate_json, sql_where, logic_en)
         WHERE r.rule_id = ANY (applied);
 
-        -- Three rows per node: ACTUAL, PRIOR and VARIANCE (ACTUAL - PRIOR).
+        -- Three rows per node: ACTUAL, PRIOR and VARIANCE (ACTUAL - PRIOR); plug = natural - adjusted.
         INSERT INTO pnl.fact_calculated_results (
             calculation_run_id, node_id, parent_node_id, node_name, depth, scenario,
             daily_natural, daily_adjusted, daily_plug,
             wtd_natural, wtd_adjusted, wtd_plug,
             ytd_natural, ytd_adjusted, ytd_plug,
             is_override, is_reconciled)
-        SELECT run_id, v.node_id, v.parent_node_id, v.node_name, v.depth, s.scenario,
+        SELECT run.run_id, n.node_id, n.parent_node_id, n.node_name, n.depth, s.scenario,
                s.daily_natural, s.daily_adjusted, s.daily_natural - s.daily_adjusted,
                s.wtd_natural, s.wtd_adjusted, s.wtd_natural - s.wtd_adjusted,
                s.ytd_natural, s.ytd_adjusted, s.ytd_natural - s.ytd_adjusted,
-               v.is_override,
+               n.is_override,
                s.daily_natural = s.daily_adjusted AND s.wtd_natural = s.wtd_adjusted AND s.ytd_natural = s.ytd_adjusted
-        FROM unnest(r_node, r_parent, r_name, r_depth, r_override, r_actual_daily_natural, r_actual_daily_adjusted, r_actual_wtd_natural, r_actual_wtd_adjusted, r_actual_ytd_natural, r_actual_ytd_adjusted, r_prior_daily_natural, r_prior_daily_adjusted, r_prior_wtd_natural, r_prior_wtd_adjusted, r_prior_ytd_natural, r_prior_ytd_adjusted)
-             AS v(node_id, parent_node_id, node_name, depth, is_override, actual_daily_natural, actual_daily_adjusted, actual_wtd_natural, actual_wtd_adjusted, actual_ytd_natural, actual_ytd_adjusted, prior_daily_natural, prior_daily_adjusted, prior_wtd_natural, prior_wtd_adjusted, prior_ytd_natural, prior_ytd_adjusted)
+        FROM unnest(node_rows) AS n
         CROSS JOIN LATERAL (VALUES
-            ('ACTUAL', v.actual_daily_natural, v.actual_daily_adjusted, v.actual_wtd_natural, v.actual_wtd_adjusted, v.actual_ytd_natural, v.actual_ytd_adjusted),
-            ('PRIOR', v.prior_daily_natural, v.prior_daily_adjusted, v.prior_wtd_natural, v.prior_wtd_adjusted, v.prior_ytd_natural, v.prior_ytd_adjusted),
-            ('VARIANCE', v.actual_daily_natural - v.prior_daily_natural, v.actual_daily_adjusted - v.prior_daily_adjusted, v.actual_wtd_natural - v.prior_wtd_natural, v.actual_wtd_adjusted - v.prior_wtd_adjusted, v.actual_ytd_natural - v.prior_ytd_natural, v.actual_ytd_adjusted - v.prior_ytd_adjusted)
+            ('ACTUAL', n.actual_daily_natural, n.actual_daily_adjusted, n.actual_wtd_natural, n.actual_wtd_adjusted, n.actual_ytd_natural, n.actual_ytd_adjusted),
+            ('PRIOR', n.prior_daily_natural, n.prior_daily_adjusted, n.prior_wtd_natural, n.prior_wtd_adjusted, n.prior_ytd_natural, n.prior_ytd_adjusted),
+            ('VARIANCE', n.actual_daily_natural - n.prior_daily_natural, n.actual_daily_adjusted - n.prior_daily_adjusted, n.actual_wtd_natural - n.prior_wtd_natural, n.actual_wtd_adjusted - n.prior_wtd_adjusted, n.actual_ytd_natural - n.prior_ytd_natural, n.actual_ytd_adjusted - n.prior_ytd_adjusted)
         ) AS s(scenario, daily_natural, daily_adjusted, wtd_natural, wtd_adjusted, ytd_natural, ytd_adjusted);
 
         UPDATE pnl.calculation_runs r
         SET status = 'COMPLETED',
-            rules_applied = (SELECT count(*) FROM pnl.calculation_run_rules rr WHERE rr.calculation_run_id = run_id),
-            calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::integer
-        WHERE r.id = run_id;
+            rules_applied = (SELECT count(*) FROM pnl.calculation_run_rules rr WHERE rr.calculation_run_id = run.run_id),
+            calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - run.started) * 1000)::integer
+        WHERE r.id = run.run_id;
     EXCEPTION WHEN OTHERS THEN
+        -- ===== FAILED =====
         GET STACKED DIAGNOSTICS error_text = MESSAGE_TEXT, error_state = RETURNED_SQLSTATE;
         UPDATE pnl.calculation_runs r
         SET status = 'FAILED',
             error_message = format('%s (SQLSTATE %s)', error_text, error_state),
-            calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - started) * 1000)::integer
-        WHERE r.id = run_id;
-        RAISE WARNING 'snapshot % of use case "%" for % FAILED: %', run_id, use_case, p_date, error_text;
+            calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - run.started) * 1000)::integer
+        WHERE r.id = run.run_id;
+        RAISE WARNING 'snapshot % of use case "%" for % FAILED: %', run.run_id, run.use_case_name, pnl_date, error_text;
     END;
-    RETURN run_id;
+    RETURN run.run_id;
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.create_snapshot(uuid,date,text,text) TO pnl_operator;
@@ -989,6 +928,66 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.lock_use_case(uuid,boolean) TO pnl_admin;
+
+CREATE OR REPLACE FUNCTION pnl.open_snapshot_run(snapshot_use_case uuid, snapshot_date date, requested_name text, requested_by text, OUT run_id uuid, OUT started timestamp with time zone, OUT structure text, OUT use_case_name text)
+ RETURNS record
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    name text := requested_name;
+BEGIN
+    started := clock_timestamp();
+    IF snapshot_use_case IS NULL OR snapshot_date IS NULL THEN
+        RAISE EXCEPTION 'create_snapshot needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
+    PERFORM pnl.lock_use_case(snapshot_use_case, false);
+    SELECT u.structure_id, u.name INTO structure, use_case_name
+    FROM pnl.use_cases u WHERE u.use_case_id = snapshot_use_case;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', snapshot_use_case
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy h WHERE h.structure_id = structure) THEN
+        RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure
+            USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pnl.fact_pnl_entries f
+                   WHERE f.use_case_id = snapshot_use_case AND f.pnl_date = snapshot_date AND f.scenario = 'ACTUAL') THEN
+        RAISE EXCEPTION 'nothing to snapshot: use case "%" has no ACTUAL facts for %', use_case_name, snapshot_date
+            USING ERRCODE = 'no_data_found', HINT = 'load the facts for that date first';
+    END IF;
+    IF requested_by IS NOT NULL AND length(requested_by) > 100 THEN
+        RAISE EXCEPTION 'triggered_by is % characters long; at most 100', length(requested_by)
+            USING ERRCODE = 'string_data_right_truncation';
+    END IF;
+
+    -- One run at a time per use case and date: names stay unique and in order.
+    PERFORM pg_advisory_xact_lock(
+        hashtextextended('pnldb.create_snapshot:' || snapshot_use_case || ':' || snapshot_date, 0));
+    IF name IS NULL THEN
+        SELECT 'Run ' || min(n) INTO name
+        FROM generate_series((SELECT count(*) + 1 FROM pnl.calculation_runs r
+                              WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date),
+                             (SELECT count(*) + 1001 FROM pnl.calculation_runs r
+                              WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date)) n
+        WHERE NOT EXISTS (SELECT 1 FROM pnl.calculation_runs r
+                          WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date
+                            AND r.run_name = 'Run ' || n);
+    ELSIF btrim(name) = '' OR length(name) > 200 THEN
+        RAISE EXCEPTION 'run name must be 1 to 200 characters and not blank' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF EXISTS (SELECT 1 FROM pnl.calculation_runs r
+                  WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date AND r.run_name = name) THEN
+        RAISE EXCEPTION 'use case "%" already has a run named % for %', use_case_name, quote_literal(name), snapshot_date
+            USING ERRCODE = 'unique_violation', HINT = 'choose another run name, or leave it out for "Run N"';
+    END IF;
+
+    INSERT INTO pnl.calculation_runs (pnl_date, use_case_id, run_name, executed_at, status, triggered_by)
+    VALUES (snapshot_date, snapshot_use_case, name, started, 'IN_PROGRESS', coalesce(requested_by, session_user))
+    RETURNING id INTO run_id;
+END;
+$function$;
 
 CREATE OR REPLACE FUNCTION pnl.predicate_sql(p_predicate jsonb)
  RETURNS text
