@@ -11,6 +11,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from pnldb import schema
+from pnldb.errors import PnlError
 from pnldb.vocabulary import MEASURES, SCENARIOS
 from tests.builders import COB, cond, rule, structure, use_case
 
@@ -58,8 +59,11 @@ def test_a_stale_node_type_that_something_else_uses_stops_the_install_instead_of
     conn.execute("DROP TYPE pnl.snapshot_node")
     conn.execute("CREATE TYPE pnl.snapshot_node AS (node_id text)")
     conn.execute("CREATE TABLE public.keeps_nodes (node pnl.snapshot_node)")
-    with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+    with pytest.raises(PnlError) as refused:
         schema.install_sql(conn)
+    assert str(refused.value).startswith(
+        "installing sql/0305_type_snapshot_node.sql failed, nothing was changed: cannot drop type snapshot_node "
+        "because other objects depend on it. column node of table keeps_nodes depends on type snapshot_node.")
     assert conn.execute("SELECT to_regclass('public.keeps_nodes') IS NOT NULL").fetchone()[0]
     assert type_attributes(conn) == [("node_id", "text")]  # the install was rolled back as a whole
 
