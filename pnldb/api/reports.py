@@ -8,6 +8,7 @@ from decimal import Decimal
 import psycopg
 from psycopg import sql as pgsql
 
+from pnldb.api.runs import get_run_text
 from pnldb.errors import PnlError
 from pnldb.vocabulary import RESULT_SCENARIOS, RESULT_VALUE_COLUMNS, UNMAPPED
 
@@ -31,7 +32,7 @@ def fetch_report(conn: psycopg.Connection, run_id, depth: int | None = None) -> 
 
 def _fetch(conn: psycopg.Connection, key: uuid.UUID, depth: int | None) -> dict:
     try:
-        text = conn.execute("SELECT get_run(%s)::text", (key,)).fetchone()[0]
+        text = get_run_text(conn, key)
     except psycopg.errors.NoDataFound:
         raise PnlError(f"unknown run {key}; list runs with `pnldb runs list`") from None
     run = json.loads(text, parse_float=Decimal)
