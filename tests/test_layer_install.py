@@ -54,12 +54,12 @@ def applied_migrations(conn) -> list[str]:
 
 
 def make_last_migration_pending(conn) -> str:
-    """Forget that the newest migration ran; it only sets sequence caches, so applying it again is harmless
-    and `migrate` then runs a migration in the same transaction as the layer."""
-    newest = schema.migration_ids()[-1]
-    assert newest == "0004_identity_cache"
-    conn.execute("DELETE FROM pnl._yoyo_migration WHERE migration_id = %s", (newest,))
-    return newest
+    """Forget that 0004 ran; it only sets sequence caches, so applying it again is harmless and `migrate`
+    then runs a migration in the same transaction as the layer."""
+    harmless = "0004_identity_cache"
+    assert harmless in schema.migration_ids()
+    conn.execute("DELETE FROM pnl._yoyo_migration WHERE migration_id = %s", (harmless,))
+    return harmless
 
 
 def view_oid(conn, view: str) -> int | None:
@@ -228,7 +228,7 @@ def test_rollback_refuses_while_a_users_view_depends_on_the_layer(conn, users_vi
     assert view_definition(conn, "reporting.daily_pnl") == users_view
     assert conn.execute("SHOW search_path").fetchone() == ("pnl, public",)  # yoyo's search_path is not left behind
     conn.execute("DROP SCHEMA reporting CASCADE")
-    assert schema.rollback(conn, to="0003_run_rules") == ["0004_identity_cache"]
+    assert schema.rollback(conn, to="0003_run_rules") == ["0005_fact_loads", "0004_identity_cache"]
     assert routines(conn) == set()
 
 

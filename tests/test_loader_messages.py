@@ -129,7 +129,8 @@ def test_one_row_one_slice_one_node_are_singular(db_url, tmp_path, conn):
     assert lines[1:] == ["warning: 1 row has a category_code that is no node of the structure (ELSEWHERE); "
                          "snapshots report it under __UNMAPPED__"]
     result = cli(db_url, "load", "facts", f, "--use-case", "Tiny", "--replace")
-    assert result.stderr.splitlines()[1] == "replaced 1 slice: 1 previous row deleted"
+    assert result.stderr.splitlines()[1] == (
+        "replaced 1 slice: 1 previous row superseded (kept for the runs that read them)")
     result = cli(db_url, "load", "facts", f, "--use-case", "Tiny")
     assert result.stderr.splitlines()[1] == ("warning: 1 slice already had facts; the new rows were added to them "
                                              "(use --replace to replace those slices)")

@@ -200,15 +200,16 @@ def test_replace_is_idempotent_and_touches_only_the_slices_in_the_file(conn, db_
     assert cli(db_url, "load", "facts", other, "--use-case", sterling).exit_code == 0
     first = cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling, "--replace")
     assert first.exit_code == 0, first.stderr
-    assert "replaced 0 slices: 0 previous rows deleted\n" in first.stderr
-    after_first = table(conn, "fact_pnl_entries")
+    assert "replaced 0 slices: 0 previous rows superseded (kept for the runs that read them)\n" in first.stderr
+    after_first = current_facts(conn)
     second = cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling, "--replace", "--json")
     assert second.exit_code == 0, second.stderr
-    assert "replaced 2 slices: 12 previous rows deleted\n" in second.stderr
+    assert "replaced 2 slices: 12 previous rows superseded (kept for the runs that read them)\n" in second.stderr
     summary = json.loads(second.stdout)
-    assert (summary["slices_replaced"], summary["rows_deleted"], summary["rows_loaded"]) == (2, 12, 12)
-    assert table(conn, "fact_pnl_entries") == after_first
+    assert (summary["slices_replaced"], summary["rows_superseded"], summary["rows_loaded"]) == (2, 12, 12)
+    assert current_facts(conn) == after_first
     assert len(after_first) == 13
+    assert conn.execute("SELECT count(*) FROM fact_pnl_entries").fetchone()[0] == 25  # the superseded 12 are kept
     assert conn.execute("SELECT count(*) FROM fact_pnl_entries WHERE pnl_date = '2025-12-23'").fetchone()[0] == 1
 
 
@@ -226,7 +227,9 @@ def test_replace_leaves_other_use_cases_alone(conn, sterling):
     api.load_facts(conn, DATA / "facts.csv", other)
     api.load_facts(conn, DATA / "facts.csv", sterling)
     api.load_facts(conn, DATA / "facts.csv", sterling, replace=True)
-    counts = dict(conn.execute("SELECT use_case_id, count(*) FROM fact_pnl_entries GROUP BY 1"))
+    counts = dict(conn.execute(
+        "SELECT f.use_case_id, count(*) FROM fact_pnl_entries f JOIN fact_load_slices s USING (load_id, pnl_date, "
+        "scenario) WHERE s.superseded_at IS NULL GROUP BY 1"))
     assert counts == {other: 12, sterling: 12}
 
 
@@ -476,3 +479,11 @@ def test_a_savepoint_per_rule_keeps_collecting_after_any_database_error(conn, st
         api.load_rules(conn, path, sterling)
     assert str(info.value).splitlines()[1:] == ["  rule 2 (node 'EMEA'): EMEA is frozen"]
     assert table(conn, "metadata_rules") == []
+
+
+def current_facts(conn):
+    """The current facts (those of slices no load superseded), without their ids and loads."""
+    return conn.execute(
+        "SELECT f.use_case_id, f.pnl_date, f.scenario, f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, "
+        "f.amount, f.attributes FROM fact_pnl_entries f JOIN fact_load_slices s USING (load_id, pnl_date, scenario) "
+        "WHERE s.superseded_at IS NULL ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9::text").fetchall()

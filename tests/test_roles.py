@@ -111,7 +111,9 @@ def test_functions_that_need_more_than_their_caller_are_security_definer_with_a_
         """SELECT p.proname, p.prosecdef, p.proconfig FROM pg_proc p
            WHERE p.pronamespace = 'pnl'::regnamespace ORDER BY 1""").fetchall()
     definers = {name for name, secdef, _ in rows if secdef}
-    assert definers == {"create_snapshot", "delete_use_case", "use_case_footprint"}
+    # the fact-load bookkeeping writes tables no caller may write (fact_loads, fact_load_slices)
+    assert definers == {"create_snapshot", "delete_use_case", "use_case_footprint", "open_fact_load",
+                        "fact_loads_count_their_slices", "replace_facts", "purge_superseded_facts"}
     for name, _, config in rows:
         assert config and any(c.startswith("search_path=") for c in config), name
     public = conn.execute(

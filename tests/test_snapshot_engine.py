@@ -273,8 +273,9 @@ def test_no_actual_facts_is_nothing_to_snapshot_but_an_empty_prior_side_is_fine(
                        match='nothing to snapshot: use case "Project Sterling" has no ACTUAL facts for 2025-12-24'):
         snapshot(conn, firm)
     assert run_count(conn) == 0
-    conn.execute("DELETE FROM fact_pnl_entries")
-    facts(conn, firm, [("ACTUAL", "RATES_1", "1", "1", "1", {})])
+    with conn.transaction():  # the PRIOR fact superseded by nothing, an ACTUAL one added
+        conn.execute("SELECT replace_facts(%s, '2025-12-24', 'PRIOR')", (firm,))
+        facts(conn, firm, [("ACTUAL", "RATES_1", "1", "1", "1", {})])
     res = results(conn, snapshot(conn, firm))
     assert res[("FIRM", "PRIOR")]["ytd_natural"] == D("0.00")
     assert res[("FIRM", "VARIANCE")]["ytd_natural"] == D("1.00")

@@ -275,15 +275,11 @@ def drop_schema(conn: psycopg.Connection, schema: str) -> None:
     conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(_ident(schema)))
 
 
-def is_superuser(conn: psycopg.Connection) -> bool:
-    return conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
-
-
 @contextlib.contextmanager
 def bulk_mode(conn: psycopg.Connection, schema: str):
-    """Bulk generation: the fact table's secondary indexes are dropped and built again afterwards
-    (a sorted build beats a million scattered inserts), and as superuser the per-row triggers (the
-    use case foreign key check) are skipped: the generated data is valid by construction."""
+    """Bulk generation: the fact table's secondary indexes are dropped and built again afterwards (a
+    sorted build beats a million scattered inserts). The triggers stay on: the facts form their loads
+    the way any INSERT's do."""
     indexes = conn.execute(
         """SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i
            WHERE i.indrelid = %s::regclass AND NOT i.indisprimary
@@ -291,14 +287,9 @@ def bulk_mode(conn: psycopg.Connection, schema: str):
         (f"{schema}.fact_pnl_entries",)).fetchall()
     for name, _ in indexes:
         conn.execute(f"DROP INDEX {name}")
-    replica = is_superuser(conn)
-    if replica:
-        conn.execute("SET session_replication_role = replica")
     try:
         yield
     finally:
-        if replica:
-            conn.execute("RESET session_replication_role")
         for _, definition in indexes:
             conn.execute(definition)
 

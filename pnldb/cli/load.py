@@ -43,7 +43,7 @@ def hierarchy(settings, file: str, structure_id: str, name: str | None, as_json:
 @file_argument
 @click.option("--use-case", "use_case", required=True, metavar="ID_OR_NAME", help="Use case to load into.")
 @click.option("--replace", is_flag=True,
-              help="First delete the use case's facts for the (pnl_date, scenario) slices in the file.")
+              help="Supersede the use case's current facts for the (pnl_date, scenario) slices in the file.")
 @json_option
 @pass_settings
 def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> None:
@@ -65,7 +65,8 @@ def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> N
                f"in {elapsed:.1f}s", err=True)
     if replace:
         click.echo(f"replaced {_count(summary['slices_replaced'], 'slice')}: "
-                   f"{_count(summary['rows_deleted'], 'previous row')} deleted", err=True)
+                   f"{_count(summary['rows_superseded'], 'previous row')} superseded "
+                   "(kept for the runs that read them)", err=True)
     if summary["slices_added_to"]:
         click.echo(f"warning: {_count(summary['slices_added_to'], 'slice')} already had facts; the new rows were "
                    f"added to them (use --replace to replace those slices)", err=True)

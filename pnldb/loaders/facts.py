@@ -87,9 +87,10 @@ def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
     means daily_amount); the summary's `amount_differs_rows` counts the rows where it is not
     daily_amount. Every other column is a dimension, stored in `attributes` as a string under its
     lower-cased name (blank cells omitted, surrounding spaces trimmed). Rows of empty cells (Excel's
-    ',,,,,,') are skipped like blank lines. With `replace`, existing facts of the use case
-    for exactly the (pnl_date, scenario) slices in the file are deleted first, in the same
-    transaction, so reloading a corrected file is idempotent.
+    ',,,,,,') are skipped like blank lines. The rows form one load (fact_loads), its
+    source the file's name. With `replace`, the current facts of the use case for exactly the
+    (pnl_date, scenario) slices in the file are superseded by it (kept for the runs that read them),
+    in the same transaction, so reloading a corrected file is idempotent.
 
     `progress`, if given, is called with the number of bytes read since its previous call.
     """
@@ -230,22 +231,23 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
            WHERE EXISTS (SELECT 1 FROM fact_pnl_entries f WHERE f.use_case_id = %s
                          AND f.pnl_date = s.pnl_date AND f.scenario = s.scenario)""",
         (slice_dates, slice_scens, uc_id)).fetchall()} if slices else set()
-    deleted = 0
+    load_id = conn.execute("SELECT open_fact_load(%s, %s)", (uc_id, fname)).fetchone()[0]
+    superseded = 0
     if replace and existing:
-        deleted = conn.execute(
-            """DELETE FROM fact_pnl_entries f USING unnest(%s::date[], %s::text[]) AS s (pnl_date, scenario)
-               WHERE f.use_case_id = %s AND f.pnl_date = s.pnl_date AND f.scenario = s.scenario""",
-            (slice_dates, slice_scens, uc_id)).rowcount
+        superseded = conn.execute(
+            """SELECT coalesce(sum((replace_facts(%s, s.pnl_date, s.scenario) ->> 'facts_superseded')::bigint), 0)
+               FROM unnest(%s::date[], %s::text[]) AS s (pnl_date, scenario)""",
+            (uc_id, slice_dates, slice_scens)).fetchone()[0]
 
     # amount is the legacy column: kept as the file says (old exports carry their own), daily_amount if blank
     differs = conn.execute("SELECT count(*) FROM pnldb_fact_stage WHERE amount <> daily_amount").fetchone()[0] \
         if i_amount is not None else 0
     inserted = conn.execute(pgsql.SQL(
-        """INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code,
+        """INSERT INTO fact_pnl_entries (use_case_id, load_id, pnl_date, scenario, category_code,
                                          daily_amount, wtd_amount, ytd_amount, amount, attributes)
-           SELECT %s, pnl_date, scenario, category_code, daily_amount, wtd_amount, ytd_amount,
+           SELECT %s, %s, pnl_date, scenario, category_code, daily_amount, wtd_amount, ytd_amount,
                   coalesce(amount, daily_amount), {attributes}
-           FROM pnldb_fact_stage""").format(attributes=_attributes_sql(dims, stage_cols)), (uc_id,)).rowcount
+           FROM pnldb_fact_stage""").format(attributes=_attributes_sql(dims, stage_cols)), (uc_id, load_id)).rowcount
     conn.execute("DROP TABLE pg_temp.pnldb_fact_stage")
 
     nodes = {r[0] for r in conn.execute(
@@ -255,11 +257,12 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
     return {
         "use_case_id": uc_id,
         "use_case_name": uc_name,
+        "load_id": load_id,
         "rows_loaded": inserted,
         "slices": [{"pnl_date": d, "scenario": s, "rows": n} for (d, s), n in sorted(slices.items())],
         "replace": replace,
         "slices_replaced": len(existing) if replace else 0,
-        "rows_deleted": deleted,
+        "rows_superseded": superseded,
         "slices_added_to": 0 if replace else len(existing),
         "dimensions": dims,
         "unmapped_rows": sum(codes[c] for c in unmapped),

@@ -1,19 +1,10 @@
--- Legacy writers set only `amount`; new writers set only the measures. Each side follows the other.
+-- Legacy writers set only `amount`; new writers set only the measures. Each side follows the other
+-- (facts are never updated: contract §6).
 -- A legacy row's WTD and YTD are running sums of daily amounts over its series (use case, scenario,
 -- category_code, attributes), exactly as the Step 4.2 back-fill computed them.
 CREATE OR REPLACE FUNCTION {{ schema }}.fact_measures_follow_amount() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        IF NEW.amount IS DISTINCT FROM OLD.amount AND NEW.daily_amount IS NOT DISTINCT FROM OLD.daily_amount THEN
-            NEW.daily_amount := NEW.amount;
-            NEW.wtd_amount := OLD.wtd_amount + (NEW.amount - OLD.amount);
-            NEW.ytd_amount := OLD.ytd_amount + (NEW.amount - OLD.amount);
-        ELSIF NEW.daily_amount IS DISTINCT FROM OLD.daily_amount AND NEW.amount IS NOT DISTINCT FROM OLD.amount THEN
-            NEW.amount := NEW.daily_amount;
-        END IF;
-        RETURN NEW;
-    END IF;
     IF NEW.daily_amount IS NULL THEN
         NEW.daily_amount := NEW.amount;
     END IF;
@@ -39,7 +30,3 @@ CREATE OR REPLACE TRIGGER fact_measures_follow_amount_on_insert
     FOR EACH ROW
     WHEN (NEW.amount IS NULL OR NEW.daily_amount IS NULL OR NEW.wtd_amount IS NULL OR NEW.ytd_amount IS NULL)
     EXECUTE FUNCTION {{ schema }}.fact_measures_follow_amount();
-
-CREATE OR REPLACE TRIGGER fact_measures_follow_amount_on_update
-    BEFORE UPDATE OF amount, daily_amount ON {{ schema }}.fact_pnl_entries
-    FOR EACH ROW EXECUTE FUNCTION {{ schema }}.fact_measures_follow_amount();

@@ -26,8 +26,9 @@ BEGIN
         RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure
             USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM {{ schema }}.fact_pnl_entries f
-                   WHERE f.use_case_id = snapshot_use_case AND f.pnl_date = snapshot_date AND f.scenario = 'ACTUAL') THEN
+    IF NOT EXISTS (SELECT 1 FROM {{ schema }}.fact_load_slices s
+                   WHERE s.use_case_id = snapshot_use_case AND s.pnl_date = snapshot_date AND s.scenario = 'ACTUAL'
+                     AND s.superseded_at IS NULL AND s.rows > 0) THEN
         RAISE EXCEPTION 'nothing to snapshot: use case "%" has no ACTUAL facts for %', use_case_name, snapshot_date
             USING ERRCODE = 'no_data_found', HINT = 'load the facts for that date first';
     END IF;

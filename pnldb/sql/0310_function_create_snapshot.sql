@@ -2,6 +2,8 @@
 -- row per node and scenario, in this order:
 --   GUARDS AND THE RUN HEADER  open_snapshot_run (sql/0307): bad input raises an error and writes
 --                              nothing; otherwise the run header, IN_PROGRESS.
+--   THE FACTS                  which loads are current, read once from fact_load_slices: the read scans
+--                              the facts of those loads only, and the run records them as its inputs.
 --   THE RULES                  read once, each predicate compiled once: what the read applies and what
 --                              the run records are the same rules, whatever is committed meanwhile.
 --   THE ONE READ               one read-only statement computes every node's values, ACTUAL and PRIOR
@@ -9,7 +11,8 @@
 --                              root's rule, which governs the facts of no node, included). Being a plain
 --                              SELECT (an INSERT never runs in parallel), its scan and aggregation of
 --                              the facts, most of the work, runs in parallel workers.
---   WRITE                      the rules it applied, three result rows per node, the run COMPLETED.
+--   WRITE                      its inputs, the rules it applied, three result rows per node, the run
+--                              COMPLETED.
 -- A failure after the header returns the id of a FAILED run, with the error in error_message and a
 -- WARNING, and no result rows: raising instead would roll back the FAILED header and lose the record of
 -- what went wrong.
@@ -20,6 +23,14 @@ CREATE OR REPLACE FUNCTION {{ schema }}.create_snapshot(
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
     run          record;  -- from open_snapshot_run: run_id, started, structure, use_case_name
+    input_loads  bigint[];
+    input_scens  text[];
+    input_rows   bigint[];
+{%- for m in measures %}
+    input_{{ m }}  numeric[];
+{%- endfor %}
+    loads_read   bigint[];
+    load_filter  text;
     rule_ids     bigint[];
     rule_nodes   text[];
     rule_json    jsonb[];
@@ -37,6 +48,22 @@ BEGIN
     run := {{ schema }}.open_snapshot_run(use_case_id, pnl_date, run_name, triggered_by);
 
     BEGIN
+        -- ===== THE FACTS =====
+        -- The current slices of the date. A load that lost one scenario of the date to a replacement
+        -- still has the other: only then does the scan check the scenario with the load id.
+        SELECT array_agg(s.load_id ORDER BY s.load_id, s.scenario), array_agg(s.scenario ORDER BY s.load_id, s.scenario),
+               array_agg(s.rows ORDER BY s.load_id, s.scenario){% for m in measures %},
+               array_agg(s.{{ m }}_sum ORDER BY s.load_id, s.scenario){% endfor %}
+        INTO input_loads, input_scens, input_rows{% for m in measures %}, input_{{ m }}{% endfor %}
+        FROM {{ schema }}.fact_load_slices s
+        WHERE s.use_case_id = create_snapshot.use_case_id AND s.pnl_date = create_snapshot.pnl_date
+          AND s.superseded_at IS NULL AND s.rows > 0;
+        loads_read := ARRAY(SELECT DISTINCT l FROM unnest(input_loads) l ORDER BY l);
+        load_filter := CASE WHEN EXISTS (
+                SELECT 1 FROM {{ schema }}.fact_load_slices s
+                WHERE s.load_id = ANY (loads_read) AND s.pnl_date = create_snapshot.pnl_date AND s.superseded_at IS NOT NULL)
+            THEN {{ schema }}.load_scenario_filter(input_loads, input_scens) ELSE '' END;
+
         -- ===== THE RULES =====
         -- The rules on the structure's nodes, in rule_id order; the one read finds a node's rule through
         -- rule_by_node (a key lookup per node: no join the planner could nest).
@@ -99,7 +126,7 @@ grouped AS (
                            (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
                  ON g.node_id = f.category_code
           CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
-          WHERE f.use_case_id = $1 AND f.pnl_date = $2) f
+          WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
     GROUP BY 1, 2, 3
 ),
 -- Per node, both scenarios side by side: the facts mapped to it (own), then rolled up to every
@@ -138,14 +165,19 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
        (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id
-$sql$, included)
+$sql$, included, load_filter)
         INTO node_rows, applied
-        USING use_case_id, pnl_date, run.structure, rule_by_node;
+        USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read;
 
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
 
         -- ===== WRITE =====
+        INSERT INTO {{ schema }}.calculation_run_inputs (calculation_run_id, load_id, scenario, facts{% for m in measures %}, {{ m }}_sum{% endfor %})
+        SELECT run.run_id, i.load_id, i.scenario, i.facts{% for m in measures %}, i.{{ m }}_sum{% endfor %}
+        FROM unnest(input_loads, input_scens, input_rows{% for m in measures %}, input_{{ m }}{% endfor %})
+             AS i(load_id, scenario, facts{% for m in measures %}, {{ m }}_sum{% endfor %});
+
         -- The rules the read applied: those on a node of its tree, as they were read.
         INSERT INTO {{ schema }}.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
         SELECT run.run_id, r.rule_id, r.node_id, r.predicate_json, r.sql_where, r.logic_en

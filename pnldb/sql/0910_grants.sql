@@ -9,7 +9,7 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA {{ schema }} REVOKE EXECUTE ON FUNCTIONS FROM
 GRANT USAGE ON SCHEMA {{ schema }} TO {{ schema }}_reader;
 GRANT SELECT ON {{ schema }}.v_calculation_runs, {{ schema }}.v_run_results, {{ schema }}.v_hierarchy_nodes,
                 {{ schema }}.calculation_runs, {{ schema }}.fact_calculated_results, {{ schema }}.calculation_run_rules,
-                {{ schema }}.use_cases, {{ schema }}.hierarchy_structures, {{ schema }}.dim_hierarchy,
+                {{ schema }}.calculation_run_inputs, {{ schema }}.use_cases, {{ schema }}.hierarchy_structures, {{ schema }}.dim_hierarchy,
                 {{ schema }}.use_case_runs
     TO {{ schema }}_reader;
 GRANT EXECUTE ON FUNCTION {{ schema }}.get_run(uuid), {{ schema }}.list_runs(date, uuid, integer),
@@ -17,15 +17,20 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.get_run(uuid), {{ schema }}.list_runs(dat
                           {{ schema }}.predicate_sql(jsonb)
     TO {{ schema }}_reader;
 
-GRANT SELECT ON {{ schema }}.fact_pnl_entries, {{ schema }}.metadata_rules TO {{ schema }}_operator;
+GRANT SELECT ON {{ schema }}.fact_pnl_entries, {{ schema }}.fact_loads, {{ schema }}.fact_load_slices,
+                {{ schema }}.metadata_rules TO {{ schema }}_operator;
 GRANT EXECUTE ON FUNCTION {{ schema }}.create_snapshot(uuid, date, text, text) TO {{ schema }}_operator;
 -- The rules in force are operator data like the facts (readers see only the rules a run recorded).
 GRANT EXECUTE ON FUNCTION {{ schema }}.list_rules(uuid) TO {{ schema }}_operator;
 
 GRANT INSERT, UPDATE, DELETE ON {{ schema }}.hierarchy_structures, {{ schema }}.dim_hierarchy,
-                                {{ schema }}.metadata_rules, {{ schema }}.fact_pnl_entries
+                                {{ schema }}.metadata_rules
     TO {{ schema }}_admin;
+-- Facts are only ever added (contract §6); replacing a slice supersedes it through replace_facts.
+GRANT INSERT ON {{ schema }}.fact_pnl_entries TO {{ schema }}_admin;
 GRANT INSERT, UPDATE ON {{ schema }}.use_cases TO {{ schema }}_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA {{ schema }} TO {{ schema }}_admin;
 GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_case_footprint(uuid),
-                          {{ schema }}.lock_use_case(uuid, boolean) TO {{ schema }}_admin;
+                          {{ schema }}.lock_use_case(uuid, boolean), {{ schema }}.open_fact_load(uuid, text),
+                          {{ schema }}.replace_facts(uuid, date, text, text),
+                          {{ schema }}.purge_superseded_facts(timestamptz) TO {{ schema }}_admin;

@@ -1,0 +1,43 @@
+-- Removes the facts of superseded slices superseded before older_than that no existing run read
+-- (contract §6); their load records stay, marked purged. Each use case it touches is locked
+-- exclusively first, so no snapshot is reading meanwhile. Returns {"older_than", "slices_purged",
+-- "facts_purged", "slices_kept_for_runs"} (kept: superseded before older_than, but read by a run).
+CREATE OR REPLACE FUNCTION {{ schema }}.purge_superseded_facts(older_than timestamptz) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    loads    bigint[];
+    dates    date[];
+    scens    text[];
+    n_facts  bigint;
+    n_kept   bigint;
+BEGIN
+    IF older_than IS NULL THEN
+        RAISE EXCEPTION 'purge_superseded_facts needs older_than' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM {{ schema }}.lock_use_case(u.use_case_id, true)
+    FROM (SELECT DISTINCT s.use_case_id FROM {{ schema }}.fact_load_slices s
+          WHERE s.superseded_at < older_than AND s.purged_at IS NULL ORDER BY 1) u;
+
+    WITH marked AS (
+        UPDATE {{ schema }}.fact_load_slices s SET purged_at = now()
+        WHERE s.superseded_at < older_than AND s.purged_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM {{ schema }}.calculation_run_inputs i
+                          JOIN {{ schema }}.calculation_runs r ON r.id = i.calculation_run_id
+                          WHERE i.load_id = s.load_id AND i.scenario = s.scenario AND r.pnl_date = s.pnl_date)
+        RETURNING s.load_id, s.pnl_date, s.scenario
+    )
+    SELECT array_agg(m.load_id), array_agg(m.pnl_date), array_agg(m.scenario)
+    INTO loads, dates, scens FROM marked m;
+
+    DELETE FROM {{ schema }}.fact_pnl_entries f
+    USING unnest(loads, dates, scens) AS p(load_id, pnl_date, scenario)
+    WHERE f.load_id = p.load_id AND f.pnl_date = p.pnl_date AND f.scenario = p.scenario;
+    GET DIAGNOSTICS n_facts = ROW_COUNT;
+
+    SELECT count(*) INTO n_kept FROM {{ schema }}.fact_load_slices s
+    WHERE s.superseded_at < older_than AND s.purged_at IS NULL;
+
+    RETURN jsonb_build_object('older_than', older_than, 'slices_purged', coalesce(cardinality(loads), 0),
+                              'facts_purged', n_facts, 'slices_kept_for_runs', n_kept);
+END;
+$$;
