@@ -16,6 +16,7 @@
 -- A failure after the header returns the id of a FAILED run, with the error in error_message and a
 -- WARNING, and no result rows: raising instead would roll back the FAILED header and lose the record of
 -- what went wrong.
+{%- import "_fact_pipeline.sql" as pipeline with context %}
 {%- set actual, prior = scenarios %}
 CREATE OR REPLACE FUNCTION {{ schema }}.create_snapshot(
     use_case_id uuid, pnl_date date, run_name text DEFAULT NULL, triggered_by text DEFAULT NULL
@@ -76,9 +77,7 @@ BEGIN
         JOIN {{ schema }}.dim_hierarchy d ON d.structure_id = run.structure AND d.node_id = m.node_id
         WHERE m.use_case_id = create_snapshot.use_case_id;
         -- Whether a fact is included, over the id of the rule that governs it (NULL: none does).
-        included := CASE WHEN rule_ids IS NULL THEN 'true'
-                         ELSE 'governing_rule IS NULL OR '
-                              || {{ schema }}.rule_case_tree(rule_ids, rule_sql, 1, cardinality(rule_ids)) END;
+        included := {{ schema }}.rules_included(rule_ids, rule_sql);
 
         -- ===== THE ONE READ =====
         -- Planner settings for this statement only. Its hash aggregates hold one group per
@@ -98,35 +97,15 @@ BEGIN
 
         EXECUTE format($sql$
 WITH RECURSIVE
--- The governing rule of a node is its own rule, else its parent's governing rule.
-tree AS (
-    SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, ($4 ->> h.node_id)::bigint AS governing_rule,
-           ($4 ->> h.node_id)::bigint AS rule_id, ARRAY[h.node_id] AS path
-    FROM {{ schema }}.dim_hierarchy h
-    WHERE h.structure_id = $3 AND h.parent_node_id IS NULL
-    UNION ALL
-    SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(($4 ->> c.node_id)::bigint, t.governing_rule),
-           ($4 ->> c.node_id)::bigint, t.path || c.node_id
-    FROM tree t
-    JOIN {{ schema }}.dim_hierarchy c ON c.structure_id = $3 AND c.parent_node_id = t.node_id
-),
+{{ pipeline.governing_tree("(SELECT d.node_id, d.parent_node_id, d.node_name FROM " ~ schema ~ ".dim_hierarchy d WHERE d.structure_id = $3)") }},
 -- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
--- the facts. Workers cannot read a CTE: the tree reaches them as init plans, computed once by the
--- leader: the node ids with their governing rules, and the root's governing rule, which governs the
--- facts that map to no node.
+-- the facts.
 grouped AS (
     SELECT f.scenario, f.category_code, (%s) AS included,
 {%- for m in measures %}
            sum(f.{{ m }}_amount) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
-    FROM (SELECT f.scenario, f.category_code, f.attributes,{% for m in measures %} f.{{ m }}_amount,{% endfor %}
-                 coalesce(g.governing_rule, root.governing_rule) AS governing_rule
-          FROM {{ schema }}.fact_pnl_entries f
-          LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
-                           (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
-                 ON g.node_id = f.category_code
-          CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
-          WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
+    FROM {{ pipeline.governed_facts() | indent(9) }}
     GROUP BY 1, 2, 3
 ),
 -- Per node, both scenarios side by side: the facts mapped to it (own), then rolled up to every
