@@ -640,9 +640,7 @@ BEGIN
         JOIN pnl.dim_hierarchy d ON d.structure_id = run.structure AND d.node_id = m.node_id
         WHERE m.use_case_id = create_snapshot.use_case_id;
         -- Whether a fact is included, over the id of the rule that governs it (NULL: none does).
-        included := CASE WHEN rule_ids IS NULL THEN 'true'
-                         ELSE 'governing_rule IS NULL OR '
-                              || pnl.rule_case_tree(rule_ids, rule_sql, 1, cardinality(rule_ids)) END;
+        included := pnl.rules_included(rule_ids, rule_sql);
 
         -- ===== THE ONE READ =====
         -- Planner settings for this statement only. Its hash aggregates hold one group per
@@ -666,25 +664,23 @@ WITH RECURSIVE
 tree AS (
     SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, ($4 ->> h.node_id)::bigint AS governing_rule,
            ($4 ->> h.node_id)::bigint AS rule_id, ARRAY[h.node_id] AS path
-    FROM pnl.dim_hierarchy h
-    WHERE h.structure_id = $3 AND h.parent_node_id IS NULL
+    FROM (SELECT d.node_id, d.parent_node_id, d.node_name FROM pnl.dim_hierarchy d WHERE d.structure_id = $3) h
+    WHERE h.parent_node_id IS NULL
     UNION ALL
     SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(($4 ->> c.node_id)::bigint, t.governing_rule),
            ($4 ->> c.node_id)::bigint, t.path || c.node_id
     FROM tree t
-    JOIN pnl.dim_hierarchy c ON c.structure_id = $3 AND c.parent_node_id = t.node_id
+    JOIN (SELECT d.node_id, d.parent_node_id, d.node_name FROM pnl.dim_hierarchy d WHERE d.structure_id = $3) c ON c.parent_node_id = t.node_id
 ),
 -- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
--- the facts. Workers cannot read a CTE: the tree reaches them as init plans, computed once by the
--- leader: the node ids with their governing rules, and the root's governing rule, which governs the
--- facts that map to no node.
+-- the facts.
 grouped AS (
     SELECT f.scenario, f.category_code, (%s) AS included,
            sum(f.daily_amount) AS daily,
            sum(f.wtd_amount) AS wtd,
            sum(f.ytd_amount) AS ytd
-    FROM (SELECT f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
-                 coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+    FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                 g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM pnl.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
                            (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
@@ -1208,6 +1204,55 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.open_fact_load(uuid,text) TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.open_run_reading(run_id uuid, reader text, OUT use_case_id uuid, OUT pnl_date date, OUT loads bigint[], OUT load_filter text, OUT rule_by_node jsonb, OUT included text)
+ RETURNS record
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    run          record;
+    input_loads  bigint[];
+    input_scens  text[];
+BEGIN
+    SELECT r.use_case_id, r.pnl_date, r.status, r.run_name INTO run
+    FROM pnl.calculation_runs r WHERE r.id = open_run_reading.run_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown run %', coalesce(open_run_reading.run_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'run_id must be a pnl.calculation_runs.id';
+    END IF;
+    IF run.status <> 'COMPLETED' THEN
+        RAISE EXCEPTION '%: run % (%) is %, not COMPLETED; only a completed run has results to read', reader,
+                        open_run_reading.run_id, run.run_name, run.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT array_agg(i.load_id ORDER BY i.load_id, i.scenario), array_agg(i.scenario ORDER BY i.load_id, i.scenario)
+    INTO input_loads, input_scens
+    FROM pnl.calculation_run_inputs i WHERE i.calculation_run_id = open_run_reading.run_id;
+    IF input_loads IS NULL THEN
+        RAISE EXCEPTION '%: run % (%) was taken before pnldb recorded the facts each run read (migration 0005_fact_loads), '
+                        'so it cannot be explained or verified', reader, open_run_reading.run_id, run.run_name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'take a new snapshot of the date: runs taken since record their inputs';
+    END IF;
+    use_case_id := run.use_case_id;
+    pnl_date := run.pnl_date;
+    loads := ARRAY(SELECT DISTINCT l FROM unnest(input_loads) l ORDER BY l);
+    -- Some load read for one scenario has facts of the other that the run did not read.
+    load_filter := CASE WHEN EXISTS (
+            SELECT 1 FROM pnl.fact_load_slices s
+            WHERE s.load_id = ANY (loads) AND s.pnl_date = run.pnl_date AND s.rows > 0
+              AND NOT EXISTS (SELECT 1 FROM unnest(input_loads, input_scens) AS i(load_id, scenario)
+                              WHERE i.load_id = s.load_id AND i.scenario = s.scenario))
+        THEN pnl.load_scenario_filter(input_loads, input_scens) ELSE '' END;
+    SELECT coalesce(jsonb_object_agg(rr.node_id, rr.rule_id), '{}'),
+           pnl.rules_included(array_agg(rr.rule_id ORDER BY rr.rule_id),
+                                       array_agg(pnl.predicate_sql(rr.predicate_json) ORDER BY rr.rule_id))
+    INTO rule_by_node, included
+    FROM pnl.calculation_run_rules rr WHERE rr.calculation_run_id = open_run_reading.run_id;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.open_snapshot_run(snapshot_use_case uuid, snapshot_date date, requested_name text, requested_by text, OUT run_id uuid, OUT started timestamp with time zone, OUT structure text, OUT use_case_name text)
  RETURNS record
  LANGUAGE plpgsql
@@ -1536,6 +1581,16 @@ BEGIN
     END IF;
     RETURN NEW;
 END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.rules_included(rule_ids bigint[], predicates text[])
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT CASE WHEN cardinality(rule_ids) IS NULL OR cardinality(rule_ids) = 0 THEN 'true'
+                ELSE 'governing_rule IS NULL OR ' || pnl.rule_case_tree(rule_ids, predicates, 1, cardinality(rule_ids)) END
 $function$;
 
 CREATE OR REPLACE FUNCTION pnl.run_json(r pnl.calculation_runs)
