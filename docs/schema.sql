@@ -657,9 +657,7 @@ BEGIN
         END IF;
         PERFORM set_config('enable_sort', 'off', true);
         PERFORM set_config('parallel_tuple_cost', greatest(settings_was[3]::float8, 1)::text, true);
-
-        EXECUTE format($sql$
-WITH RECURSIVE
+        EXECUTE format($sql$WITH RECURSIVE
 -- The governing rule of a node is its own rule, else its parent's governing rule.
 tree AS (
     SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, ($4 ->> h.node_id)::bigint AS governing_rule,
@@ -751,11 +749,10 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
                  )::pnl.snapshot_node),
        (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
 FROM nodes n
-LEFT JOIN rolled r ON r.node_id = n.node_id
-$sql$, included, load_filter)
+LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
+                       included, load_filter)
         INTO node_rows, applied
         USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read;
-
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
 
@@ -779,18 +776,19 @@ $sql$, included, load_filter)
             wtd_natural, wtd_adjusted, wtd_plug,
             ytd_natural, ytd_adjusted, ytd_plug,
             is_override, is_reconciled)
-        SELECT run.run_id, n.node_id, n.parent_node_id, n.node_name, n.depth, s.scenario,
-               s.daily_natural, s.daily_adjusted, s.daily_natural - s.daily_adjusted,
-               s.wtd_natural, s.wtd_adjusted, s.wtd_natural - s.wtd_adjusted,
-               s.ytd_natural, s.ytd_adjusted, s.ytd_natural - s.ytd_adjusted,
-               n.is_override,
-               s.daily_natural = s.daily_adjusted AND s.wtd_natural = s.wtd_adjusted AND s.ytd_natural = s.ytd_adjusted
-        FROM unnest(node_rows) AS n
-        CROSS JOIN LATERAL (VALUES
-            ('ACTUAL', n.actual_daily_natural, n.actual_daily_adjusted, n.actual_wtd_natural, n.actual_wtd_adjusted, n.actual_ytd_natural, n.actual_ytd_adjusted),
-            ('PRIOR', n.prior_daily_natural, n.prior_daily_adjusted, n.prior_wtd_natural, n.prior_wtd_adjusted, n.prior_ytd_natural, n.prior_ytd_adjusted),
-            ('VARIANCE', n.actual_daily_natural - n.prior_daily_natural, n.actual_daily_adjusted - n.prior_daily_adjusted, n.actual_wtd_natural - n.prior_wtd_natural, n.actual_wtd_adjusted - n.prior_wtd_adjusted, n.actual_ytd_natural - n.prior_ytd_natural, n.actual_ytd_adjusted - n.prior_ytd_adjusted)
-        ) AS s(scenario, daily_natural, daily_adjusted, wtd_natural, wtd_adjusted, ytd_natural, ytd_adjusted);
+        SELECT run.run_id, x.*
+        FROM (SELECT n.node_id, n.parent_node_id, n.node_name, n.depth, s.scenario,
+                     s.daily_natural, s.daily_adjusted, s.daily_natural - s.daily_adjusted AS daily_plug,
+                     s.wtd_natural, s.wtd_adjusted, s.wtd_natural - s.wtd_adjusted AS wtd_plug,
+                     s.ytd_natural, s.ytd_adjusted, s.ytd_natural - s.ytd_adjusted AS ytd_plug,
+                     n.is_override,
+                     s.daily_natural = s.daily_adjusted AND s.wtd_natural = s.wtd_adjusted AND s.ytd_natural = s.ytd_adjusted AS is_reconciled
+              FROM unnest(node_rows) AS n
+              CROSS JOIN LATERAL (VALUES
+                  ('ACTUAL', n.actual_daily_natural, n.actual_daily_adjusted, n.actual_wtd_natural, n.actual_wtd_adjusted, n.actual_ytd_natural, n.actual_ytd_adjusted),
+                  ('PRIOR', n.prior_daily_natural, n.prior_daily_adjusted, n.prior_wtd_natural, n.prior_wtd_adjusted, n.prior_ytd_natural, n.prior_ytd_adjusted),
+                  ('VARIANCE', n.actual_daily_natural - n.prior_daily_natural, n.actual_daily_adjusted - n.prior_daily_adjusted, n.actual_wtd_natural - n.prior_wtd_natural, n.actual_wtd_adjusted - n.prior_wtd_adjusted, n.actual_ytd_natural - n.prior_ytd_natural, n.actual_ytd_adjusted - n.prior_ytd_adjusted)
+              ) AS s(scenario, daily_natural, daily_adjusted, wtd_natural, wtd_adjusted, ytd_natural, ytd_adjusted)) x;
 
         UPDATE pnl.calculation_runs r
         SET status = 'COMPLETED',
@@ -1252,6 +1250,7 @@ BEGIN
     FROM pnl.calculation_run_rules rr WHERE rr.calculation_run_id = open_run_reading.run_id;
 END;
 $function$;
+GRANT EXECUTE ON FUNCTION pnl.open_run_reading(uuid,text) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.open_snapshot_run(snapshot_use_case uuid, snapshot_date date, requested_name text, requested_by text, OUT run_id uuid, OUT started timestamp with time zone, OUT structure text, OUT use_case_name text)
  RETURNS record
@@ -1674,3 +1673,208 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.use_case_footprint(uuid) TO pnl_admin;
+
+CREATE OR REPLACE FUNCTION pnl.verify_run(run_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+    source       record;  -- from open_run_reading
+    settings_was text[];
+    node_rows    pnl.snapshot_node[];
+    applied      bigint[];
+    verdict      jsonb;
+BEGIN
+    source := pnl.open_run_reading(run_id, 'verify_run');
+
+    -- Planner settings for this statement only. Its hash aggregates hold one group per
+    -- (scenario, category_code, included), tens of MB at ten thousand nodes: below 64MB of work_mem
+    -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
+    -- evaluated for every fact, hundreds of times its real cost, and charges that again at each
+    -- aggregation step; so it would keep the aggregation out of the parallel workers (funnelling
+    -- every fact through the Gather) or sort all facts by the grouping key. Hash aggregation in the
+    -- workers is the plan that fits: no sorts, and a Gather priced per row at least 1.
+    settings_was := ARRAY[current_setting('work_mem'), current_setting('enable_sort'),
+                          current_setting('parallel_tuple_cost')];
+    IF pg_size_bytes(settings_was[1]) < pg_size_bytes('64MB') THEN
+        PERFORM set_config('work_mem', '64MB', true);
+    END IF;
+    PERFORM set_config('enable_sort', 'off', true);
+    PERFORM set_config('parallel_tuple_cost', greatest(settings_was[3]::float8, 1)::text, true);
+    EXECUTE format($sql$WITH RECURSIVE
+-- The governing rule of a node is its own rule, else its parent's governing rule.
+tree AS (
+    SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, ($4 ->> h.node_id)::bigint AS governing_rule,
+           ($4 ->> h.node_id)::bigint AS rule_id, ARRAY[h.node_id] AS path
+    FROM (SELECT r.node_id, r.parent_node_id, r.node_name FROM pnl.fact_calculated_results r
+ WHERE r.calculation_run_id = $3 AND r.scenario = 'ACTUAL' AND r.node_id <> '__UNMAPPED__') h
+    WHERE h.parent_node_id IS NULL
+    UNION ALL
+    SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(($4 ->> c.node_id)::bigint, t.governing_rule),
+           ($4 ->> c.node_id)::bigint, t.path || c.node_id
+    FROM tree t
+    JOIN (SELECT r.node_id, r.parent_node_id, r.node_name FROM pnl.fact_calculated_results r
+ WHERE r.calculation_run_id = $3 AND r.scenario = 'ACTUAL' AND r.node_id <> '__UNMAPPED__') c ON c.parent_node_id = t.node_id
+),
+-- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
+-- the facts.
+grouped AS (
+    SELECT f.scenario, f.category_code, (%s) AS included,
+           sum(f.daily_amount) AS daily,
+           sum(f.wtd_amount) AS wtd,
+           sum(f.ytd_amount) AS ytd
+    FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                 g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+          FROM pnl.fact_pnl_entries f
+          LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
+                           (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
+                 ON g.node_id = f.category_code
+          CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
+          WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
+    GROUP BY 1, 2, 3
+),
+-- Per node, both scenarios side by side: the facts mapped to it (own), then rolled up to every
+-- ancestor along the path.
+own AS (
+    SELECT coalesce(t.node_id, '__UNMAPPED__') AS node_id,
+           sum(g.daily) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_daily_natural,
+           sum(g.daily) FILTER (WHERE g.scenario = 'ACTUAL' AND g.included) AS actual_daily_adjusted,
+           sum(g.wtd) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_wtd_natural,
+           sum(g.wtd) FILTER (WHERE g.scenario = 'ACTUAL' AND g.included) AS actual_wtd_adjusted,
+           sum(g.ytd) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_ytd_natural,
+           sum(g.ytd) FILTER (WHERE g.scenario = 'ACTUAL' AND g.included) AS actual_ytd_adjusted,
+           sum(g.daily) FILTER (WHERE g.scenario = 'PRIOR') AS prior_daily_natural,
+           sum(g.daily) FILTER (WHERE g.scenario = 'PRIOR' AND g.included) AS prior_daily_adjusted,
+           sum(g.wtd) FILTER (WHERE g.scenario = 'PRIOR') AS prior_wtd_natural,
+           sum(g.wtd) FILTER (WHERE g.scenario = 'PRIOR' AND g.included) AS prior_wtd_adjusted,
+           sum(g.ytd) FILTER (WHERE g.scenario = 'PRIOR') AS prior_ytd_natural,
+           sum(g.ytd) FILTER (WHERE g.scenario = 'PRIOR' AND g.included) AS prior_ytd_adjusted
+    FROM grouped g
+    LEFT JOIN tree t ON t.node_id = g.category_code
+    GROUP BY 1
+),
+nodes AS (
+    SELECT node_id, parent_node_id, node_name, depth, rule_id IS NOT NULL AS is_override, path FROM tree
+    UNION ALL
+    SELECT '__UNMAPPED__', t.node_id, 'Unmapped', 1, false, ARRAY[t.node_id, '__UNMAPPED__']
+    FROM tree t
+    WHERE t.depth = 0 AND EXISTS (SELECT 1 FROM own o WHERE o.node_id = '__UNMAPPED__')
+),
+rolled AS (
+    SELECT ancestor.node_id,
+           sum(o.actual_daily_natural) AS actual_daily_natural,
+           sum(o.actual_daily_adjusted) AS actual_daily_adjusted,
+           sum(o.actual_wtd_natural) AS actual_wtd_natural,
+           sum(o.actual_wtd_adjusted) AS actual_wtd_adjusted,
+           sum(o.actual_ytd_natural) AS actual_ytd_natural,
+           sum(o.actual_ytd_adjusted) AS actual_ytd_adjusted,
+           sum(o.prior_daily_natural) AS prior_daily_natural,
+           sum(o.prior_daily_adjusted) AS prior_daily_adjusted,
+           sum(o.prior_wtd_natural) AS prior_wtd_natural,
+           sum(o.prior_wtd_adjusted) AS prior_wtd_adjusted,
+           sum(o.prior_ytd_natural) AS prior_ytd_natural,
+           sum(o.prior_ytd_adjusted) AS prior_ytd_adjusted
+    FROM own o
+    JOIN nodes n ON n.node_id = o.node_id
+    CROSS JOIN LATERAL unnest(n.path) AS ancestor(node_id)
+    GROUP BY 1
+)
+SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_override,
+                     coalesce(r.actual_daily_natural, 0),
+                     coalesce(r.actual_daily_adjusted, 0),
+                     coalesce(r.actual_wtd_natural, 0),
+                     coalesce(r.actual_wtd_adjusted, 0),
+                     coalesce(r.actual_ytd_natural, 0),
+                     coalesce(r.actual_ytd_adjusted, 0),
+                     coalesce(r.prior_daily_natural, 0),
+                     coalesce(r.prior_daily_adjusted, 0),
+                     coalesce(r.prior_wtd_natural, 0),
+                     coalesce(r.prior_wtd_adjusted, 0),
+                     coalesce(r.prior_ytd_natural, 0),
+                     coalesce(r.prior_ytd_adjusted, 0)
+                 )::pnl.snapshot_node),
+       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
+FROM nodes n
+LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
+                   source.included, source.load_filter)
+    INTO node_rows, applied
+    USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads;
+    PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
+            set_config('parallel_tuple_cost', settings_was[3], true);
+
+    WITH recomputed AS (SELECT n.node_id, n.parent_node_id, n.node_name, n.depth, s.scenario,
+               s.daily_natural, s.daily_adjusted, s.daily_natural - s.daily_adjusted AS daily_plug,
+               s.wtd_natural, s.wtd_adjusted, s.wtd_natural - s.wtd_adjusted AS wtd_plug,
+               s.ytd_natural, s.ytd_adjusted, s.ytd_natural - s.ytd_adjusted AS ytd_plug,
+               n.is_override,
+               s.daily_natural = s.daily_adjusted AND s.wtd_natural = s.wtd_adjusted AND s.ytd_natural = s.ytd_adjusted AS is_reconciled
+        FROM unnest(node_rows) AS n
+        CROSS JOIN LATERAL (VALUES
+            ('ACTUAL', n.actual_daily_natural, n.actual_daily_adjusted, n.actual_wtd_natural, n.actual_wtd_adjusted, n.actual_ytd_natural, n.actual_ytd_adjusted),
+            ('PRIOR', n.prior_daily_natural, n.prior_daily_adjusted, n.prior_wtd_natural, n.prior_wtd_adjusted, n.prior_ytd_natural, n.prior_ytd_adjusted),
+            ('VARIANCE', n.actual_daily_natural - n.prior_daily_natural, n.actual_daily_adjusted - n.prior_daily_adjusted, n.actual_wtd_natural - n.prior_wtd_natural, n.actual_wtd_adjusted - n.prior_wtd_adjusted, n.actual_ytd_natural - n.prior_ytd_natural, n.actual_ytd_adjusted - n.prior_ytd_adjusted)
+        ) AS s(scenario, daily_natural, daily_adjusted, wtd_natural, wtd_adjusted, ytd_natural, ytd_adjusted)),
+    stored AS (
+        SELECT r.node_id, r.parent_node_id, r.node_name, r.depth, r.scenario,
+               r.daily_natural, r.daily_adjusted, r.daily_plug,
+               r.wtd_natural, r.wtd_adjusted, r.wtd_plug,
+               r.ytd_natural, r.ytd_adjusted, r.ytd_plug,
+               r.is_override, r.is_reconciled
+        FROM pnl.fact_calculated_results r WHERE r.calculation_run_id = verify_run.run_id
+    ),
+    mismatch AS (
+        SELECT coalesce(s.node_id, c.node_id) AS node_id, coalesce(s.scenario, c.scenario) AS scenario, d.column_name,
+               d.stored, d.recomputed
+        FROM stored s
+        FULL JOIN recomputed c ON c.node_id = s.node_id AND c.scenario = s.scenario
+        CROSS JOIN LATERAL (VALUES
+            ('row', CASE WHEN s.node_id IS NOT NULL THEN 'present' END, CASE WHEN c.node_id IS NOT NULL THEN 'present' END,
+             s.node_id IS NULL OR c.node_id IS NULL),
+            ('parent_node_id', s.parent_node_id::text, c.parent_node_id::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.parent_node_id IS DISTINCT FROM c.parent_node_id),
+            ('node_name', s.node_name::text, c.node_name::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.node_name IS DISTINCT FROM c.node_name),
+            ('depth', s.depth::text, c.depth::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.depth IS DISTINCT FROM c.depth),
+            ('daily_natural', s.daily_natural::text, c.daily_natural::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.daily_natural IS DISTINCT FROM c.daily_natural),
+            ('daily_adjusted', s.daily_adjusted::text, c.daily_adjusted::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.daily_adjusted IS DISTINCT FROM c.daily_adjusted),
+            ('daily_plug', s.daily_plug::text, c.daily_plug::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.daily_plug IS DISTINCT FROM c.daily_plug),
+            ('wtd_natural', s.wtd_natural::text, c.wtd_natural::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.wtd_natural IS DISTINCT FROM c.wtd_natural),
+            ('wtd_adjusted', s.wtd_adjusted::text, c.wtd_adjusted::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.wtd_adjusted IS DISTINCT FROM c.wtd_adjusted),
+            ('wtd_plug', s.wtd_plug::text, c.wtd_plug::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.wtd_plug IS DISTINCT FROM c.wtd_plug),
+            ('ytd_natural', s.ytd_natural::text, c.ytd_natural::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.ytd_natural IS DISTINCT FROM c.ytd_natural),
+            ('ytd_adjusted', s.ytd_adjusted::text, c.ytd_adjusted::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.ytd_adjusted IS DISTINCT FROM c.ytd_adjusted),
+            ('ytd_plug', s.ytd_plug::text, c.ytd_plug::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.ytd_plug IS DISTINCT FROM c.ytd_plug),
+            ('is_override', s.is_override::text, c.is_override::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.is_override IS DISTINCT FROM c.is_override),
+            ('is_reconciled', s.is_reconciled::text, c.is_reconciled::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.is_reconciled IS DISTINCT FROM c.is_reconciled)
+        ) AS d(column_name, stored, recomputed, differs)
+        WHERE d.differs
+    )
+    SELECT jsonb_build_object(
+        'run_id', verify_run.run_id,
+        'reproduced', NOT EXISTS (SELECT 1 FROM mismatch),
+        'rows_checked', (SELECT count(*) FROM stored),
+        'mismatch_count', (SELECT count(*) FROM mismatch),
+        'mismatches', coalesce((SELECT jsonb_agg(jsonb_build_object('node_id', m.node_id, 'scenario', m.scenario,
+                                                                    'column', m.column_name, 'stored', m.stored,
+                                                                    'recomputed', m.recomputed)
+                                                 ORDER BY m.node_id, m.scenario, m.column_name)
+                                FROM (SELECT * FROM mismatch ORDER BY node_id, scenario, column_name LIMIT 20) m), '[]'))
+    INTO verdict;
+    RETURN verdict;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.verify_run(uuid) TO pnl_operator;

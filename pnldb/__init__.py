@@ -1,5 +1,6 @@
 """pnldb: P&L snapshots inside PostgreSQL."""
-from pnldb.api import compare_runs, connect, create_snapshot, delete_use_case, get_run, list_runs
+from pnldb.api import compare_runs, connect, create_snapshot, delete_use_case, get_run, list_runs, verify_run
 from pnldb.errors import PnlError
 
-__all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "get_run", "list_runs"]
+__all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "get_run", "list_runs",
+           "verify_run"]

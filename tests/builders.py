@@ -32,8 +32,9 @@ def use_case(conn, name: str, structure_id: str):
 
 
 def facts(conn, use_case_id, rows) -> None:
-    """rows: (scenario, category_code, daily, wtd, ytd, attributes dict[, pnl_date])."""
-    with conn.cursor() as cur:
+    """rows: (scenario, category_code, daily, wtd, ytd, attributes dict[, pnl_date]), inserted in one
+    transaction: one load."""
+    with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, "
             "wtd_amount, ytd_amount, amount, attributes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",

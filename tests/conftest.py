@@ -65,6 +65,13 @@ def db_url(server_url, template_db):
 
 
 @pytest.fixture
+def empty_conn(empty_db_url):
+    """Autocommit connection to a fresh database with nothing installed."""
+    with psycopg.connect(empty_db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
 def conn(db_url):
     """Autocommit connection to a fresh migrated database, schema pnl first on the search_path."""
     with psycopg.connect(db_url, autocommit=True) as connection:

@@ -24,11 +24,6 @@ CONTRACT_INDEXES = {
 }
 
 
-@pytest.fixture
-def empty_conn(empty_db_url):
-    with psycopg.connect(empty_db_url, autocommit=True) as connection:
-        yield connection
-
 
 def test_migrate_creates_every_contract_table_and_index_in_schema_pnl(empty_conn):
     applied = schema.migrate(empty_conn)

@@ -21,6 +21,8 @@ from pnldb.api.runs import (
     list_runs,
     list_runs_text,
     run_root,
+    verify_run,
+    verify_run_text,
 )
 from pnldb.api.use_cases import (
     create_use_case,
@@ -38,4 +40,5 @@ __all__ = [
     "find_use_case", "get_run", "get_run_text", "list_rules", "list_rules_text", "list_runs", "list_runs_text",
     "list_use_cases", "load_facts", "load_hierarchy", "load_rules", "migrate", "open_connection", "render_sql",
     "resolve_use_case", "run_root", "sql_files", "use_case_footprint", "use_case_footprint_text", "use_case_names",
+    "verify_run", "verify_run_text",
 ]

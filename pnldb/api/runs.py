@@ -67,3 +67,14 @@ def run_root(conn, run_id: UUID | str) -> dict[str, dict]:
                                      "WHERE calculation_run_id = %s::uuid AND depth = 0").format(columns),
                      (str(run_id),))
     return {row.pop("scenario"): row for row in rows}
+
+
+
+def verify_run(conn, run_id: UUID | str) -> dict:
+    """Recompute the run from the inputs it recorded and compare every result row (contract §6):
+    {"run_id", "reproduced", "rows_checked", "mismatch_count", "mismatches": [at most 20]}."""
+    return from_sql_json(verify_run_text(conn, run_id))
+
+
+def verify_run_text(conn, run_id: UUID | str) -> str:
+    return call_json_text(conn, "verify_run", str(run_id))

@@ -1,4 +1,5 @@
-"""`pnldb runs list | show | diff`: the runs of the SQL API (list_runs, get_run, compare_runs).
+"""`pnldb runs list | show | diff | verify`: the runs of the SQL API (list_runs, get_run, compare_runs,
+verify_run).
 
 Human output is an aligned table; `--json` prints exactly the SQL API's JSON (for `runs diff`, a list
 of compare_runs rows as objects).
@@ -20,7 +21,7 @@ from pnldb.report.fields import header_fields
 
 @click.group("runs")
 def runs() -> None:
-    """Calculation runs: list, show, compare."""
+    """Calculation runs: list, show, compare, verify."""
 
 
 @runs.command("list")
@@ -110,3 +111,29 @@ def diff_runs(settings, run_a, run_b, tolerance, as_json) -> None:
           fmt.money(r["difference"])] for r in rows],
         align="lllrrr"))
     click.echo(f"{fmt.count(len(rows))} difference(s)")
+
+
+@runs.command("verify")
+@click.argument("run_id", type=click.UUID)
+@json_option
+@pass_settings
+def verify(settings, run_id, as_json) -> None:
+    """Recompute a run from the inputs it recorded (its loads' facts, rules and tree) and compare every
+    result row. Exit status 0 when every row is reproduced, 1 when not (or on an error)."""
+    text = api.verify_run_text(settings.conn, run_id)
+    verdict = from_sql_json(text)
+    if as_json:
+        click.echo(fmt.json_text(text))
+    elif verdict["mismatches"]:
+        echo_lines(fmt.table(["NODE", "SCENARIO", "COLUMN", "STORED", "RECOMPUTED"],
+                             [(m["node_id"], m["scenario"], m["column"], fmt.text(m["stored"]),
+                               fmt.text(m["recomputed"])) for m in verdict["mismatches"]]))
+    rows = fmt.count(verdict["rows_checked"])
+    if verdict["reproduced"]:
+        click.echo(f"run {run_id}: reproduced: all {rows} result rows recomputed from its recorded inputs", err=True)
+        return
+    shown = len(verdict["mismatches"])
+    more = f" (showing {shown})" if shown < verdict["mismatch_count"] else ""
+    click.echo(f"run {run_id}: NOT reproduced: {fmt.count(verdict['mismatch_count'])} mismatches in "
+               f"{rows} result rows{more}", err=True)
+    raise SystemExit(1)

@@ -80,76 +80,12 @@ BEGIN
         included := {{ schema }}.rules_included(rule_ids, rule_sql);
 
         -- ===== THE ONE READ =====
-        -- Planner settings for this statement only. Its hash aggregates hold one group per
-        -- (scenario, category_code, included), tens of MB at ten thousand nodes: below 64MB of work_mem
-        -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
-        -- evaluated for every fact, hundreds of times its real cost, and charges that again at each
-        -- aggregation step; so it would keep the aggregation out of the parallel workers (funnelling
-        -- every fact through the Gather) or sort all facts by the grouping key. Hash aggregation in the
-        -- workers is the plan that fits: no sorts, and a Gather priced per row at least 1.
-        settings_was := ARRAY[current_setting('work_mem'), current_setting('enable_sort'),
-                              current_setting('parallel_tuple_cost')];
-        IF pg_size_bytes(settings_was[1]) < pg_size_bytes('64MB') THEN
-            PERFORM set_config('work_mem', '64MB', true);
-        END IF;
-        PERFORM set_config('enable_sort', 'off', true);
-        PERFORM set_config('parallel_tuple_cost', greatest(settings_was[3]::float8, 1)::text, true);
-
-        EXECUTE format($sql$
-WITH RECURSIVE
-{{ pipeline.governing_tree("(SELECT d.node_id, d.parent_node_id, d.node_name FROM " ~ schema ~ ".dim_hierarchy d WHERE d.structure_id = $3)") }},
--- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
--- the facts.
-grouped AS (
-    SELECT f.scenario, f.category_code, (%s) AS included,
-{%- for m in measures %}
-           sum(f.{{ m }}_amount) AS {{ m }}{{ "," if not loop.last }}
-{%- endfor %}
-    FROM {{ pipeline.governed_facts() | indent(9) }}
-    GROUP BY 1, 2, 3
-),
--- Per node, both scenarios side by side: the facts mapped to it (own), then rolled up to every
--- ancestor along the path.
-own AS (
-    SELECT coalesce(t.node_id, '{{ unmapped }}') AS node_id,
-{%- for v in node_values %}
-           sum(g.{{ v.measure }}) FILTER (WHERE g.scenario = '{{ v.scenario }}'{{ " AND g.included" if v.included_only }}) AS {{ v.column }}{{ "," if not loop.last }}
-{%- endfor %}
-    FROM grouped g
-    LEFT JOIN tree t ON t.node_id = g.category_code
-    GROUP BY 1
-),
-nodes AS (
-    SELECT node_id, parent_node_id, node_name, depth, rule_id IS NOT NULL AS is_override, path FROM tree
-    UNION ALL
-    SELECT '{{ unmapped }}', t.node_id, '{{ unmapped_name }}', 1, false, ARRAY[t.node_id, '{{ unmapped }}']
-    FROM tree t
-    WHERE t.depth = 0 AND EXISTS (SELECT 1 FROM own o WHERE o.node_id = '{{ unmapped }}')
-),
-rolled AS (
-    SELECT ancestor.node_id,
-{%- for v in node_values %}
-           sum(o.{{ v.column }}) AS {{ v.column }}{{ "," if not loop.last }}
-{%- endfor %}
-    FROM own o
-    JOIN nodes n ON n.node_id = o.node_id
-    CROSS JOIN LATERAL unnest(n.path) AS ancestor(node_id)
-    GROUP BY 1
-)
-SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_override,
-{%- for v in node_values %}
-                     coalesce(r.{{ v.column }}, 0){{ "," if not loop.last }}
-{%- endfor %}
-                 )::{{ schema }}.snapshot_node),
-       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
-FROM nodes n
-LEFT JOIN rolled r ON r.node_id = n.node_id
-$sql$, included, load_filter)
+        {{ pipeline.planner_settings_on() | indent(8) }}
+        EXECUTE format($sql${{ pipeline.snapshot_read("(SELECT d.node_id, d.parent_node_id, d.node_name FROM " ~ schema ~ ".dim_hierarchy d WHERE d.structure_id = $3)") }}$sql$,
+                       included, load_filter)
         INTO node_rows, applied
         USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read;
-
-        PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
-                set_config('parallel_tuple_cost', settings_was[3], true);
+        {{ pipeline.planner_settings_off() | indent(8) }}
 
         -- ===== WRITE =====
         INSERT INTO {{ schema }}.calculation_run_inputs (calculation_run_id, load_id, scenario, facts{% for m in measures %}, {{ m }}_sum{% endfor %})
@@ -171,19 +107,8 @@ $sql$, included, load_filter)
             {{ m }}_natural, {{ m }}_adjusted, {{ m }}_plug,
 {%- endfor %}
             is_override, is_reconciled)
-        SELECT run.run_id, n.node_id, n.parent_node_id, n.node_name, n.depth, s.scenario,
-{%- for m in measures %}
-               s.{{ m }}_natural, s.{{ m }}_adjusted, s.{{ m }}_natural - s.{{ m }}_adjusted,
-{%- endfor %}
-               n.is_override,
-               {% for m in measures %}s.{{ m }}_natural = s.{{ m }}_adjusted{{ " AND " if not loop.last }}{% endfor %}
-        FROM unnest(node_rows) AS n
-        CROSS JOIN LATERAL (VALUES
-{%- for sc in scenarios %}
-            ('{{ sc }}'{% for m in measures %}{% for k in summed_kinds %}, n.{{ node_value(sc, m, k) }}{% endfor %}{% endfor %}),
-{%- endfor %}
-            ('{{ variance }}'{% for m in measures %}{% for k in summed_kinds %}, n.{{ node_value(actual, m, k) }} - n.{{ node_value(prior, m, k) }}{% endfor %}{% endfor %})
-        ) AS s(scenario{% for m in measures %}{% for k in summed_kinds %}, {{ m }}_{{ k }}{% endfor %}{% endfor %});
+        SELECT run.run_id, x.*
+        FROM ({{ pipeline.result_rows('node_rows') | indent(14) }}) x;
 
         UPDATE {{ schema }}.calculation_runs r
         SET status = 'COMPLETED',

@@ -34,3 +34,6 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_c
                           {{ schema }}.lock_use_case(uuid, boolean), {{ schema }}.open_fact_load(uuid, text),
                           {{ schema }}.replace_facts(uuid, date, text, text),
                           {{ schema }}.purge_superseded_facts(timestamptz) TO {{ schema }}_admin;
+
+-- Reading a run's own inputs: the facts it read, which only operators may see.
+GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }}.verify_run(uuid) TO {{ schema }}_operator;

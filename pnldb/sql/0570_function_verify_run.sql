@@ -1,0 +1,66 @@
+-- Recomputes a finished run from the inputs it recorded (contract §6): the facts of its loads, its
+-- rules and its tree, with the very statement create_snapshot ran (sql/_fact_pipeline.sql), and compares
+-- every result row, column by column:
+--   {"run_id", "reproduced", "rows_checked", "mismatch_count",
+--    "mismatches": [{"node_id", "scenario", "column", "stored", "recomputed"}, ...]}  (at most 20 listed)
+-- A row on one side only is a mismatch of column "row" (stored or recomputed NULL). Read-only.
+{%- import "_fact_pipeline.sql" as pipeline with context %}
+{%- set compared = ["parent_node_id", "node_name", "depth"] %}
+{%- for m in measures %}{% for k in kinds %}{% set _ = compared.append(m ~ "_" ~ k) %}{% endfor %}{% endfor %}
+{%- set _ = compared.extend(["is_override", "is_reconciled"]) %}
+CREATE OR REPLACE FUNCTION {{ schema }}.verify_run(run_id uuid) RETURNS jsonb
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
+DECLARE
+    source       record;  -- from open_run_reading
+    settings_was text[];
+    node_rows    {{ schema }}.snapshot_node[];
+    applied      bigint[];
+    verdict      jsonb;
+BEGIN
+    source := {{ schema }}.open_run_reading(run_id, 'verify_run');
+
+    {{ pipeline.planner_settings_on() | indent(4) }}
+    EXECUTE format($sql${{ pipeline.snapshot_read(pipeline.run_nodes()) }}$sql$,
+                   source.included, source.load_filter)
+    INTO node_rows, applied
+    USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads;
+    {{ pipeline.planner_settings_off() | indent(4) }}
+
+    WITH recomputed AS ({{ pipeline.result_rows('node_rows') | indent(8) }}),
+    stored AS (
+        SELECT r.node_id, r.parent_node_id, r.node_name, r.depth, r.scenario,
+{%- for m in measures %}
+               r.{{ m }}_natural, r.{{ m }}_adjusted, r.{{ m }}_plug,
+{%- endfor %}
+               r.is_override, r.is_reconciled
+        FROM {{ schema }}.fact_calculated_results r WHERE r.calculation_run_id = verify_run.run_id
+    ),
+    mismatch AS (
+        SELECT coalesce(s.node_id, c.node_id) AS node_id, coalesce(s.scenario, c.scenario) AS scenario, d.column_name,
+               d.stored, d.recomputed
+        FROM stored s
+        FULL JOIN recomputed c ON c.node_id = s.node_id AND c.scenario = s.scenario
+        CROSS JOIN LATERAL (VALUES
+            ('row', CASE WHEN s.node_id IS NOT NULL THEN 'present' END, CASE WHEN c.node_id IS NOT NULL THEN 'present' END,
+             s.node_id IS NULL OR c.node_id IS NULL)
+{%- for column in compared %},
+            ('{{ column }}', s.{{ column }}::text, c.{{ column }}::text,
+             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.{{ column }} IS DISTINCT FROM c.{{ column }})
+{%- endfor %}
+        ) AS d(column_name, stored, recomputed, differs)
+        WHERE d.differs
+    )
+    SELECT jsonb_build_object(
+        'run_id', verify_run.run_id,
+        'reproduced', NOT EXISTS (SELECT 1 FROM mismatch),
+        'rows_checked', (SELECT count(*) FROM stored),
+        'mismatch_count', (SELECT count(*) FROM mismatch),
+        'mismatches', coalesce((SELECT jsonb_agg(jsonb_build_object('node_id', m.node_id, 'scenario', m.scenario,
+                                                                    'column', m.column_name, 'stored', m.stored,
+                                                                    'recomputed', m.recomputed)
+                                                 ORDER BY m.node_id, m.scenario, m.column_name)
+                                FROM (SELECT * FROM mismatch ORDER BY node_id, scenario, column_name LIMIT 20) m), '[]'))
+    INTO verdict;
+    RETURN verdict;
+END;
+$fn$;
