@@ -257,11 +257,12 @@ def _no_scratch_schema_left(db_url) -> bool:
 
 SIZE_KEYS = {"facts_per_scenario", "generate_slice_s", "prewarmed", "fact_rows_total", "fact_table_mb",
              "generate_others_s", "floor_s", "snapshot_s", "scope_only_date", "check", "write_floor_s", "reference",
-             "load", "peak_rss_mb", "total_s"}
+             "load", "peak_rss_mb", "total_s", "run_readers", "superseded"}
 ROW_KEYS = {"facts_per_scenario", "floor_s", "snapshot_s", "snapshot_over_floor", "write_floor_s",
             "reference_over_floors", "snapshot_only_date_s", "floor_only_date_s", "scope_ratio", "reference_s",
             "reference_over_engine", "reference_note", "reference_peak_rss_mb", "load_rows_per_s", "load_note",
-            "load_peak_rss_mb", "peak_rss_mb"}
+            "load_peak_rss_mb", "peak_rss_mb", "verify_s", "readers_snapshot_s", "verify_over_snapshot",
+            "explain_first_1000_s", "superseded_versions", "superseded_s", "not_superseded_s", "superseded_ratio"}
 
 
 def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_sizes(db_url):
@@ -272,7 +273,8 @@ def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_siz
                            "server", "settings", "peak_rss_mb", "summary"}
     assert set(report["machine"]) == {"cpus", "memory_gb", "platform", "load_average_at_start", "load_average_at_end"}
     assert report["options"] == {"sizes": [2000], "rules": 20, "repeat": 1, "reference_max": 100_000,
-                                 "load_max": 1_000_000, "other_dates": 2, "scope_volume": 1_000_000}
+                                 "load_max": 1_000_000, "other_dates": 2, "scope_volume": 1_000_000,
+                                 "superseded_versions": 5}
     assert set(report["settings"]) == {"server_version", "shared_buffers", "work_mem",
                                        "max_parallel_workers_per_gather", "jit"}
     assert (report["server"], report["hierarchy_nodes"], report["hierarchy_depth"]) == ("--dsn", NODES, 5)
@@ -287,6 +289,10 @@ def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_siz
     assert set(size["load"]) == {"rows", "seconds", "rows_per_s", "peak_rss_mb"}
     assert size["load"]["rows"] == 4000  # counted in the table after `pnldb load facts` of the 4,000-row file
     assert size["fact_rows_total"] == 2 * 2000 * (1 + 2 + 1)  # the date, 2 other dates, a second use case
+    assert {k: len(v) for k, v in size["run_readers"].items()} == {"snapshot_s": 1, "verify_s": 1,
+                                                                   "explain_first_1000_s": 1}
+    assert {k: (v if k == "versions" else len(v)) for k, v in size["superseded"].items()} == {
+        "versions": 5, "none_s": 1, "superseded_s": 1}
     assert set(report["summary"]) == {"rows", "targets", "targets_missed"}
     assert [set(row) for row in report["summary"]["rows"]] == [ROW_KEYS]
     assert report["summary"] == json.loads(json.dumps(summarize({**report, "summary": None})))

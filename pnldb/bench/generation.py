@@ -35,7 +35,10 @@ STRUCTURE = "BENCH"
 MAIN_USE_CASE = uuid.UUID("00000000-0000-4000-8000-00000000b001")
 OTHER_USE_CASE = uuid.UUID("00000000-0000-4000-8000-00000000b002")
 LOAD_USE_CASE = uuid.UUID("00000000-0000-4000-8000-00000000b003")
-USE_CASE_NAMES = {MAIN_USE_CASE: "bench main", OTHER_USE_CASE: "bench other", LOAD_USE_CASE: "bench load"}
+# the measured slice again, current behind superseded versions of it (see generate_superseded)
+SUPERSEDED_USE_CASE = uuid.UUID("00000000-0000-4000-8000-00000000b004")
+USE_CASE_NAMES = {MAIN_USE_CASE: "bench main", OTHER_USE_CASE: "bench other", LOAD_USE_CASE: "bench load",
+                  SUPERSEDED_USE_CASE: "bench superseded"}
 COB_DATE = dt.date(2025, 6, 30)
 
 # The hierarchy: (id prefix, digits, name, children per parent); level 0 is the root.
@@ -311,6 +314,10 @@ def generate_structure(conn: psycopg.Connection, schema: str, rules: list[dict])
         f"""INSERT INTO {s}.metadata_rules (use_case_id, node_id, predicate_json, logic_en)
             SELECT %s, node_id, predicate_json, logic_en FROM {s}.metadata_rules
             WHERE use_case_id = %s ORDER BY rule_id""", (OTHER_USE_CASE, MAIN_USE_CASE))
+    conn.execute(
+        f"""INSERT INTO {s}.metadata_rules (use_case_id, node_id, predicate_json, logic_en)
+            SELECT %s, node_id, predicate_json, logic_en FROM {s}.metadata_rules
+            WHERE use_case_id = %s ORDER BY rule_id""", (SUPERSEDED_USE_CASE, MAIN_USE_CASE))
     conn.execute(_attributes_sql())
 
 
@@ -322,6 +329,18 @@ def generate_slice(conn: psycopg.Connection, schema: str, use_case: uuid.UUID, p
         last = min(size, first + chunk - 1)
         conn.execute(sql, {"use_case": use_case, "pnl_date": pnl_date, "first": first, "last": last,
                            "salt": salt})
+
+
+def generate_superseded(conn: psycopg.Connection, schema: str, size: int, versions: int, salt: int) -> None:
+    """SUPERSEDED_USE_CASE on COB_DATE: `versions` loads of the slice, each superseding the one before
+    (replace_facts), then a last one with the measured slice's own data (the same salt), current."""
+    s = pgsql.Identifier(schema).as_string(conn)
+    for version in range(versions + 1):
+        with conn.transaction():
+            conn.execute(f"SELECT {s}.replace_facts(%s, %s, NULL, %s)",
+                         (SUPERSEDED_USE_CASE, COB_DATE, f"bench version {version + 1}"))
+            generate_slice(conn, schema, SUPERSEDED_USE_CASE, COB_DATE, size,
+                           salt=salt if version == versions else salt + 100 + version)
 
 
 def other_slices(other_dates: int) -> list[tuple[uuid.UUID, dt.date]]:

@@ -18,7 +18,7 @@ from psycopg import sql as pgsql
 
 from pnldb import api
 from pnldb.bench.checks import RESULT_COLUMNS, store_reference_rows
-from pnldb.bench.generation import COB_DATE, LOAD_USE_CASE, MAIN_USE_CASE, USE_CASE_NAMES
+from pnldb.bench.generation import COB_DATE, LOAD_USE_CASE, MAIN_USE_CASE, SUPERSEDED_USE_CASE, USE_CASE_NAMES, node_id
 from pnldb.db import connect
 from pnldb.errors import PnlError
 from pnldb.reference import snapshot_from_database
@@ -33,12 +33,12 @@ def timed_floor(conn: psycopg.Connection, s: str) -> tuple[float, list]:
     return time.perf_counter() - started, rows
 
 
-def timed_snapshot(conn: psycopg.Connection, s: str) -> float:
+def timed_snapshot(conn: psycopg.Connection, s: str, use_case: uuid.UUID = MAIN_USE_CASE) -> float:
     """One create_snapshot, end to end, in a transaction that is rolled back: every repeat creates a
     new run, and runs are immutable, so rolling back is the clean way to leave none behind."""
     with conn.transaction(force_rollback=True):
         started = time.perf_counter()
-        run_id = conn.execute(f"SELECT {s}.create_snapshot(%s, %s)", (MAIN_USE_CASE, COB_DATE)).fetchone()[0]
+        run_id = conn.execute(f"SELECT {s}.create_snapshot(%s, %s)", (use_case, COB_DATE)).fetchone()[0]
         elapsed = time.perf_counter() - started
         run = api.get_run(conn, run_id)
     if run["status"] != "COMPLETED":
@@ -60,6 +60,53 @@ def measure(conn: psycopg.Connection, s: str, repeat: int, progress: Callable[[s
     return {"floor": floors, "snapshot": snapshots}
 
 
+def measure_run_readers(conn: psycopg.Connection, s: str, run_id: uuid.UUID, repeat: int,
+                        progress: Callable[[str], None], label: str) -> dict:
+    """A snapshot, verify_run of a finished run, and explain_node of its root (its first 1,000 rows, as a
+    user asks for them), interleaved, after one untimed run of each."""
+    def verify() -> float:
+        started = time.perf_counter()
+        verdict = conn.execute(f"SELECT {s}.verify_run(%s)", (run_id,)).fetchone()[0]
+        elapsed = time.perf_counter() - started
+        if not verdict["reproduced"]:
+            raise PnlError(f"verify_run did not reproduce the bench's run: {verdict['mismatches'][:3]}")
+        return elapsed
+
+    def explain() -> float:
+        started = time.perf_counter()
+        rows = conn.execute(f"SELECT * FROM {s}.explain_node(%s, %s, 'ACTUAL', 1000)",
+                            (run_id, node_id(0, 1))).fetchall()
+        elapsed = time.perf_counter() - started
+        if len(rows) != 1000:
+            raise PnlError(f"explain_node of the root returned {len(rows)} rows, not 1,000")
+        return elapsed
+
+    progress(f"{label}: warming up verify_run and explain_node")
+    verify()
+    explain()
+    samples: dict[str, list[float]] = {"snapshot": [], "verify": [], "explain_first_1000": []}
+    for i in range(repeat):
+        progress(f"{label}: snapshot, verify_run, explain_node {i + 1}/{repeat}")
+        samples["snapshot"].append(timed_snapshot(conn, s))
+        samples["verify"].append(verify())
+        samples["explain_first_1000"].append(explain())
+    return samples
+
+
+def measure_superseded(conn: psycopg.Connection, s: str, repeat: int, progress: Callable[[str], None],
+                       label: str) -> dict:
+    """The same current facts snapshotted with no superseded version beside them (the measured use case)
+    and with several (SUPERSEDED_USE_CASE), interleaved, after one untimed run of each."""
+    timed_snapshot(conn, s)
+    timed_snapshot(conn, s, SUPERSEDED_USE_CASE)
+    samples: dict[str, list[float]] = {"none": [], "superseded": []}
+    for i in range(repeat):
+        progress(f"{label}: snapshot with and without superseded versions {i + 1}/{repeat}")
+        samples["none"].append(timed_snapshot(conn, s))
+        samples["superseded"].append(timed_snapshot(conn, s, SUPERSEDED_USE_CASE))
+    return samples
+
+
 def timed_write_floor(conn: psycopg.Connection, s: str, run_id: uuid.UUID) -> float:
     """The least any engine that stores the contract's rows pays to write them: the rows of a finished run
     copied under a new run header by one INSERT (heap, indexes, the foreign key check of each row),
@@ -77,9 +124,10 @@ def timed_write_floor(conn: psycopg.Connection, s: str, run_id: uuid.UUID) -> fl
         return time.perf_counter() - started
 
 
-def prewarm(conn: psycopg.Connection, schema: str, fact_blocks: int) -> bool:
+def prewarm(conn: psycopg.Connection, schema: str, fact_blocks: int, last_blocks: int = 0) -> bool:
     """Load the measured slice (the first fact_blocks blocks of the fact table: it is generated first),
-    the index that finds it, and the small tables into shared buffers. False when pg_prewarm is not
+    the last `last_blocks` blocks (the slice generated last), the index that finds it, and the small
+    tables into shared buffers. False when pg_prewarm is not
     available (it is in contrib; CREATE EXTENSION needs the right to)."""
     try:
         with conn.transaction():
@@ -92,11 +140,14 @@ def prewarm(conn: psycopg.Connection, schema: str, fact_blocks: int) -> bool:
     facts = f"{schema}.fact_pnl_entries"
     if fact_blocks > 0:
         conn.execute(call, (facts, 0, fact_blocks - 1))
+    total = relation_blocks(conn, facts)
+    if last_blocks > 0 and total > fact_blocks:
+        conn.execute(call, (facts, max(fact_blocks, total - last_blocks), total - 1))
     small = conn.execute(
         """SELECT c.oid::regclass::text FROM pg_class c
            WHERE c.relnamespace = %s::regnamespace AND c.relkind IN ('r', 'i')
              AND (c.relname IN ('dim_hierarchy', 'metadata_rules', 'use_cases', 'hierarchy_structures',
-                                'ix_fact_pnl_entries_scope')
+                                'fact_load_slices', 'ix_fact_pnl_entries_scope', 'ix_fact_pnl_entries_load')
                   OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN (
                       %s::regclass, %s::regclass)))""",
         (schema, f"{schema}.dim_hierarchy", f"{schema}.metadata_rules")).fetchall()

@@ -31,6 +31,7 @@ class Options:
     repeat: int = 5
     reference_max: int = 100_000  # the Python reference runs at sizes up to this
     load_max: int = 1_000_000  # `pnldb load facts` is timed at sizes up to this
+    superseded_versions: int = 5  # superseded versions of the slice beside the current one
     other_dates: int = 20  # other COB dates of the measured use case
     scope_volume: int = 1_000_000  # at most this many facts per scenario on each other date / use case
     workers: int | None = None  # max_parallel_workers_per_gather of the embedded server; default: CPUs
@@ -151,6 +152,19 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     result["check"] = check
     progress(f"{label}: write floor x{options.repeat}")
     result["write_floor_s"] = [measurement.timed_write_floor(conn, s, run_id) for _ in range(options.repeat)]
+    readers = measurement.measure_run_readers(conn, s, run_id, options.repeat, progress, label)
+    result["run_readers"] = {"snapshot_s": readers["snapshot"], "verify_s": readers["verify"],
+                             "explain_first_1000_s": readers["explain_first_1000"]}
+
+    versions = options.superseded_versions
+    progress(f"{label}: generating {versions} superseded versions of the slice and the current one")
+    with generation.bulk_mode(conn, schema):
+        generation.generate_superseded(conn, schema, size, versions, salt=options.seed * 1000)
+    measurement.analyze(conn, schema)
+    measurement.prewarm(conn, schema, slice_blocks, last_blocks=slice_blocks)
+    superseded = measurement.measure_superseded(conn, s, options.repeat, progress, label)
+    result["superseded"] = {"versions": versions, "none_s": superseded["none"],
+                            "superseded_s": superseded["superseded"]}
 
     if size > options.reference_max:
         result["reference"] = {"skipped": f"above --reference-max {options.reference_max:,}"}
@@ -203,6 +217,7 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
         "options": {"sizes": options.sizes, "rules": options.rules, "repeat": options.repeat,
                     "reference_max": options.reference_max, "load_max": options.load_max,
+                    "superseded_versions": options.superseded_versions,
                     "other_dates": options.other_dates, "scope_volume": options.scope_volume},
         "hierarchy_nodes": generation.node_count(),
         "hierarchy_depth": len(generation.LEVELS),

@@ -10,6 +10,9 @@ TARGET_RATIO = 3.0  # create_snapshot within 3x the floor at 1,000,000 facts per
 TARGET_REFERENCE = 10.0  # the engine at least 10x faster than the Python reference at 100,000
 TARGET_RSS_MB = 150.0
 TARGET_SCOPE = 1.2
+TARGET_SUPERSEDED = 1.1  # a slice behind superseded versions of itself within 1.1x of one with none
+TARGET_VERIFY = 1.0  # verify_run no slower than a snapshot
+TARGET_EXPLAIN_S = 1.0  # explain_node's first 1,000 rows of the root at 1,000,000 facts per scenario
 LINEAR_TOLERANCE = 1.1  # growth within 10% of linear still counts as linear (timing noise)
 
 
@@ -29,6 +32,9 @@ def summarize(report: dict) -> dict:
         ref = size["reference"]
         ref_median = median(ref.get("seconds", []))
         write_floor = median(size["write_floor_s"])
+        readers, superseded = size.get("run_readers", {}), size.get("superseded", {})
+        readers_snapshot = median(readers.get("snapshot_s", []))
+        none, behind = median(superseded.get("none_s", [])), median(superseded.get("superseded_s", []))
         rows.append({
             "facts_per_scenario": size["facts_per_scenario"],
             "floor_s": floor, "snapshot_s": snap, "snapshot_over_floor": _ratio(snap, floor),
@@ -41,6 +47,11 @@ def summarize(report: dict) -> dict:
             "load_rows_per_s": size["load"].get("rows_per_s"), "load_note": size["load"].get("skipped"),
             "load_peak_rss_mb": size["load"].get("peak_rss_mb"),
             "peak_rss_mb": size["peak_rss_mb"],
+            "verify_s": median(readers.get("verify_s", [])), "readers_snapshot_s": readers_snapshot,
+            "verify_over_snapshot": _ratio(median(readers.get("verify_s", [])), readers_snapshot),
+            "explain_first_1000_s": median(readers.get("explain_first_1000_s", [])),
+            "superseded_versions": superseded.get("versions"), "superseded_s": behind, "not_superseded_s": none,
+            "superseded_ratio": _ratio(behind, none),
         })
 
     def target(name: str, met: bool | None, value: str) -> None:
@@ -74,6 +85,23 @@ def summarize(report: dict) -> dict:
         target(f"one date among 20 others and a second use case within {TARGET_SCOPE:g}x of that date alone",
                worst_scope["scope_ratio"] <= TARGET_SCOPE,
                ", ".join(f"{r['scope_ratio']:.2f}x at {r['facts_per_scenario']:,}" for r in rows))
+    with_superseded = [r for r in rows if r["superseded_ratio"] is not None]
+    if with_superseded:
+        worst = max(with_superseded, key=lambda r: r["superseded_ratio"])
+        target(f"a snapshot with {worst['superseded_versions']} superseded versions of its slice in the table within "
+               f"{TARGET_SUPERSEDED:g}x of one with none", worst["superseded_ratio"] <= TARGET_SUPERSEDED,
+               ", ".join(f"{r['superseded_ratio']:.2f}x at {r['facts_per_scenario']:,}" for r in with_superseded))
+    with_verify = [r for r in rows if r["verify_over_snapshot"] is not None]
+    if with_verify:
+        worst = max(with_verify, key=lambda r: r["verify_over_snapshot"])
+        target("verify_run of a run costs no more than a snapshot", worst["verify_over_snapshot"] <= TARGET_VERIFY,
+               ", ".join(f"{r['verify_over_snapshot']:.2f}x at {r['facts_per_scenario']:,}" for r in with_verify))
+    big_explain = [r for r in big if r["explain_first_1000_s"] is not None]
+    target(f"explain_node of the root: its first 1,000 rows in under {TARGET_EXPLAIN_S:g} s at >= 1,000,000 "
+           "facts/scenario",
+           all(r["explain_first_1000_s"] < TARGET_EXPLAIN_S for r in big_explain) if big_explain else None,
+           ", ".join(f"{_s(r['explain_first_1000_s'])} at {r['facts_per_scenario']:,}" for r in big_explain)
+           or "no size >= 1,000,000")
     if len(rows) >= 2:
         ordered = sorted(rows, key=lambda r: r["facts_per_scenario"])
         growth = [(_ratio(b["snapshot_s"], a["snapshot_s"]) / (b["facts_per_scenario"] / a["facts_per_scenario"]),
@@ -116,8 +144,20 @@ def format_report(report: dict) -> str:
              f"{r['load_rows_per_s']:,.0f}" if r["load_rows_per_s"] is not None else "n/a",
              f"{r['peak_rss_mb']:.0f} MB") for r in report["summary"]["rows"]]
     lines += fmt.table(header, rows, align="r" * len(header), rule=True)
+    readers = [r for r in report["summary"]["rows"] if r["verify_s"] is not None or r["superseded_s"] is not None]
+    if readers:
+        header = ("facts/scenario", "snapshot", "verify_run", "x snapshot", "explain 1,000", "superseded",
+                  "snapshot behind", "x none")
+        lines += [""] + fmt.table(header, [
+            (f"{r['facts_per_scenario']:,}", _s(r["readers_snapshot_s"]), _s(r["verify_s"]),
+             _x(r["verify_over_snapshot"]), _s(r["explain_first_1000_s"]),
+             "n/a" if r["superseded_versions"] is None else f"{r['superseded_versions']} versions",
+             _s(r["superseded_s"]), _x(r["superseded_ratio"])) for r in readers], align="r" * len(header), rule=True)
     notes = ["write floor: one INSERT of a run's result rows (3 per node) with their indexes and foreign key "
-             "checks, the least any engine that stores them pays"]
+             "checks, the least any engine that stores them pays",
+             "verify_run and explain 1,000 (explain_node of the root, its first 1,000 rows) interleaved with a "
+             "snapshot; snapshot behind: the same current facts behind superseded versions of them, interleaved "
+             "with a snapshot of them alone (x none)"]
     for r in report["summary"]["rows"]:
         for what, note in (("reference", r["reference_note"]), ("load", r["load_note"])):
             if note:
