@@ -859,6 +859,38 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.delete_use_case(uuid) TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.duplicate_fact_loads(load_id bigint)
+ RETURNS TABLE(pnl_date date, scenario text, duplicate_of bigint, loaded_at timestamp with time zone, loaded_by text, source text, rows bigint)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    WITH candidates AS (
+        SELECT n.load_id AS new_load, o.load_id AS old_load, n.pnl_date, n.scenario, n.rows
+        FROM pnl.fact_load_slices n
+        JOIN pnl.fact_load_slices o
+          ON o.use_case_id = n.use_case_id AND o.pnl_date = n.pnl_date AND o.scenario = n.scenario
+         AND o.load_id <> n.load_id AND o.superseded_at IS NULL
+         AND (o.rows, o.daily_sum, o.wtd_sum, o.ytd_sum) = (n.rows, n.daily_sum, n.wtd_sum, n.ytd_sum)
+        WHERE n.load_id = duplicate_fact_loads.load_id AND n.superseded_at IS NULL
+    )
+    SELECT c.pnl_date, c.scenario, c.old_load, l.loaded_at, l.loaded_by, l.source, c.rows
+    FROM candidates c
+    JOIN pnl.fact_loads l ON l.load_id = c.old_load
+    -- both sides have the same number of rows, so new EXCEPT ALL old being empty means equal multisets
+    WHERE NOT EXISTS (
+        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        FROM pnl.fact_pnl_entries f
+        WHERE f.load_id = c.new_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario
+        EXCEPT ALL
+        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        FROM pnl.fact_pnl_entries f
+        WHERE f.load_id = c.old_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario)
+    ORDER BY c.pnl_date, c.scenario, c.old_load
+$function$;
+COMMENT ON FUNCTION pnl.duplicate_fact_loads(bigint) IS 'The slices of a load whose facts equal those of another current load of the same slice (the loaders refuse such a load).';
+GRANT EXECUTE ON FUNCTION pnl.duplicate_fact_loads(bigint) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.fact_loads_are_history()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1065,6 +1097,58 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.get_run(uuid) TO pnl_reader;
+
+CREATE OR REPLACE FUNCTION pnl.list_loads(use_case_id uuid, pnl_date date DEFAULT NULL::date)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p_use_case CONSTANT uuid := list_loads.use_case_id;
+    p_date     CONSTANT date := list_loads.pnl_date;
+    uc_name    text;
+BEGIN
+    SELECT u.name INTO uc_name FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', coalesce(p_use_case::text, 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    RETURN jsonb_build_object(
+        'use_case_id', p_use_case,
+        'use_case_name', uc_name,
+        'loads', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'load_id', l.load_id,
+                       'loaded_at', to_char(l.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00',
+                       'loaded_by', l.loaded_by,
+                       'source', l.source,
+                       'rows', l.rows,
+                       'slices', coalesce(sl.slices, '[]'::jsonb))
+                   ORDER BY l.loaded_at DESC, l.load_id DESC)
+            FROM pnl.fact_loads l
+            LEFT JOIN LATERAL (
+                SELECT jsonb_agg(jsonb_build_object(
+                           'pnl_date', s.pnl_date,
+                           'scenario', s.scenario,
+                           'rows', s.rows,
+                           'current', s.superseded_at IS NULL,
+                           'superseded_at', to_char(s.superseded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00',
+                           'superseded_by', s.superseded_by,
+                           'purged_at', to_char(s.purged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00')
+                       ORDER BY s.pnl_date, s.scenario) AS slices
+                FROM pnl.fact_load_slices s
+                WHERE s.load_id = l.load_id AND (p_date IS NULL OR s.pnl_date = p_date)
+            ) sl ON true
+            WHERE l.use_case_id = p_use_case
+              AND (p_date IS NULL OR sl.slices IS NOT NULL
+                   OR l.load_id IN (SELECT o.superseded_by FROM pnl.fact_load_slices o
+                                    WHERE o.use_case_id = p_use_case AND o.pnl_date = p_date))), '[]'::jsonb),
+        'filters', jsonb_build_object('use_case_id', p_use_case, 'pnl_date', p_date));
+END;
+$function$;
+COMMENT ON FUNCTION pnl.list_loads(uuid,date) IS 'The fact loads of a use case, newest first, with their slices, current and superseded (pnldb loads list).';
+GRANT EXECUTE ON FUNCTION pnl.list_loads(uuid,date) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.list_rules(use_case_id uuid)
  RETURNS jsonb

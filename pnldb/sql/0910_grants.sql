@@ -34,3 +34,8 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_c
                           {{ schema }}.lock_use_case(uuid, boolean), {{ schema }}.open_fact_load(uuid, text),
                           {{ schema }}.replace_facts(uuid, date, text, text),
                           {{ schema }}.purge_superseded_facts(timestamptz) TO {{ schema }}_admin;
+
+-- Fact loads (contract §6): the loads of a use case and the duplicate check are read-only over facts
+-- operators may read; the loaders call duplicate_fact_loads as their caller.
+GRANT EXECUTE ON FUNCTION {{ schema }}.list_loads(uuid, date), {{ schema }}.duplicate_fact_loads(bigint)
+    TO {{ schema }}_operator;
