@@ -11,11 +11,13 @@ from pnldb.loaders.reading import Progress
 __all__ = ["load_facts", "load_hierarchy", "load_rules"]
 
 
-def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False,
+def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False, append: bool = False,
                progress: Progress | None = None) -> dict:
-    """Load P&L facts from CSV into use case `use_case` (id or name): all rows or none.
-    See pnldb.loaders.load_facts for the columns, `replace` and `progress`."""
-    return loaders.load_facts(conn, source, resolve_use_case(conn, use_case), replace=replace, progress=progress)
+    """Load P&L facts from CSV into use case `use_case` (id or name): all rows or none. Into slices that
+    already have current facts only with `replace` (supersede them) or `append` (one more load beside
+    them). See pnldb.loaders.load_facts for the columns, `replace`, `append` and `progress`."""
+    return loaders.load_facts(conn, source, resolve_use_case(conn, use_case), replace=replace, append=append,
+                              progress=progress)
 
 
 def load_rules(conn: psycopg.Connection, source, use_case, replace: bool = False) -> dict:
