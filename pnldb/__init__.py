@@ -1,5 +1,15 @@
 """pnldb: P&L snapshots inside PostgreSQL."""
-from pnldb.api import compare_runs, connect, create_snapshot, delete_use_case, get_run, list_runs
+from pnldb.api import (
+    compare_runs,
+    connect,
+    create_snapshot,
+    delete_use_case,
+    get_run,
+    list_loads,
+    list_runs,
+    purge_superseded_facts,
+)
 from pnldb.errors import PnlError
 
-__all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "get_run", "list_runs"]
+__all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "get_run", "list_loads",
+           "list_runs", "purge_superseded_facts"]
