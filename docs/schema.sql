@@ -857,6 +857,38 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.delete_use_case(uuid) TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.duplicate_fact_loads(load_id bigint)
+ RETURNS TABLE(pnl_date date, scenario text, duplicate_of bigint, loaded_at timestamp with time zone, loaded_by text, source text, rows bigint)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    WITH candidates AS (
+        SELECT n.load_id AS new_load, o.load_id AS old_load, n.pnl_date, n.scenario, n.rows
+        FROM pnl.fact_load_slices n
+        JOIN pnl.fact_load_slices o
+          ON o.use_case_id = n.use_case_id AND o.pnl_date = n.pnl_date AND o.scenario = n.scenario
+         AND o.load_id <> n.load_id AND o.superseded_at IS NULL
+         AND (o.rows, o.daily_sum, o.wtd_sum, o.ytd_sum) = (n.rows, n.daily_sum, n.wtd_sum, n.ytd_sum)
+        WHERE n.load_id = duplicate_fact_loads.load_id AND n.superseded_at IS NULL
+    )
+    SELECT c.pnl_date, c.scenario, c.old_load, l.loaded_at, l.loaded_by, l.source, c.rows
+    FROM candidates c
+    JOIN pnl.fact_loads l ON l.load_id = c.old_load
+    -- both sides have the same number of rows, so new EXCEPT ALL old being empty means equal multisets
+    WHERE NOT EXISTS (
+        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        FROM pnl.fact_pnl_entries f
+        WHERE f.load_id = c.new_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario
+        EXCEPT ALL
+        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        FROM pnl.fact_pnl_entries f
+        WHERE f.load_id = c.old_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario)
+    ORDER BY c.pnl_date, c.scenario, c.old_load
+$function$;
+COMMENT ON FUNCTION pnl.duplicate_fact_loads(bigint) IS 'The slices of a load whose facts equal those of another current load of the same slice (the loaders refuse such a load).';
+GRANT EXECUTE ON FUNCTION pnl.duplicate_fact_loads(bigint) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.fact_loads_are_history()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -911,36 +943,36 @@ CREATE OR REPLACE FUNCTION pnl.fact_loads_count_their_slices()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    touched bigint[];
-    bad     record;
+    slice_loads  bigint[];
+    slice_cases  uuid[];
+    slice_dates  date[];
+    slice_scens  text[];
+    slice_rows   bigint[];
+    slice_daily  numeric[];
+    slice_wtd  numeric[];
+    slice_ytd  numeric[];
+    bad          record;
 BEGIN
-    WITH added AS (
-        INSERT INTO pnl.fact_load_slices AS s
-            (load_id, use_case_id, pnl_date, scenario, rows, daily_sum, wtd_sum, ytd_sum)
-        SELECT n.load_id, n.use_case_id, n.pnl_date, n.scenario, count(*),
-               sum(n.daily_amount),
-               sum(n.wtd_amount),
-               sum(n.ytd_amount)
-        FROM new_facts n
-        GROUP BY n.load_id, n.use_case_id, n.pnl_date, n.scenario
-        ON CONFLICT (load_id, pnl_date, scenario) DO UPDATE
-        SET rows = s.rows + EXCLUDED.rows,
-            daily_sum = s.daily_sum + EXCLUDED.daily_sum,
-            wtd_sum = s.wtd_sum + EXCLUDED.wtd_sum,
-            ytd_sum = s.ytd_sum + EXCLUDED.ytd_sum
-        RETURNING s.load_id, s.use_case_id
-    )
-    SELECT array_agg(DISTINCT a.load_id) INTO touched FROM added a;
+    -- The one pass over the new rows: their slices, counted and summed.
+    SELECT array_agg(n.load_id), array_agg(n.use_case_id), array_agg(n.pnl_date), array_agg(n.scenario),
+           array_agg(n.rows), array_agg(n.daily), array_agg(n.wtd), array_agg(n.ytd)
+    INTO slice_loads, slice_cases, slice_dates, slice_scens, slice_rows, slice_daily, slice_wtd, slice_ytd
+    FROM (SELECT f.load_id, f.use_case_id, f.pnl_date, f.scenario, count(*) AS rows, sum(f.daily_amount) AS daily, sum(f.wtd_amount) AS wtd, sum(f.ytd_amount) AS ytd
+          FROM new_facts f GROUP BY f.load_id, f.use_case_id, f.pnl_date, f.scenario) n;
+    IF slice_loads IS NULL THEN
+        RETURN NULL;
+    END IF;
 
     -- ===== GUARDS =====
-    SELECT s.load_id, s.use_case_id, l.use_case_id AS load_use_case, l.txid = pg_current_xact_id() AS open,
-           s.superseded_at IS NOT NULL AS superseded, s.pnl_date, s.scenario
+    SELECT n.load_id, n.use_case_id, l.use_case_id AS load_use_case, l.txid = pg_current_xact_id() AS open,
+           n.pnl_date, n.scenario
     INTO bad
-    FROM pnl.fact_load_slices s
-    LEFT JOIN pnl.fact_loads l ON l.load_id = s.load_id
-    WHERE s.load_id = ANY (touched)
-      AND (l.load_id IS NULL OR l.use_case_id <> s.use_case_id OR l.txid <> pg_current_xact_id()
-           OR s.superseded_at IS NOT NULL)
+    FROM unnest(slice_loads, slice_cases, slice_dates, slice_scens) AS n(load_id, use_case_id, pnl_date, scenario)
+    LEFT JOIN pnl.fact_loads l ON l.load_id = n.load_id
+    LEFT JOIN pnl.fact_load_slices s
+           ON s.load_id = n.load_id AND s.pnl_date = n.pnl_date AND s.scenario = n.scenario
+    WHERE l.load_id IS NULL OR l.use_case_id <> n.use_case_id OR l.txid <> pg_current_xact_id()
+       OR s.superseded_at IS NOT NULL
     LIMIT 1;
     IF FOUND THEN
         IF bad.load_use_case IS NULL THEN
@@ -959,10 +991,17 @@ BEGIN
         END IF;
     END IF;
 
-    UPDATE pnl.fact_loads l SET rows = c.rows
-    FROM (SELECT s.load_id, sum(s.rows) AS rows FROM pnl.fact_load_slices s
-          WHERE s.load_id = ANY (touched) GROUP BY s.load_id) c
-    WHERE l.load_id = c.load_id;
+    -- ===== COUNT =====
+    INSERT INTO pnl.fact_load_slices AS s
+        (load_id, use_case_id, pnl_date, scenario, rows, daily_sum, wtd_sum, ytd_sum)
+    SELECT * FROM unnest(slice_loads, slice_cases, slice_dates, slice_scens, slice_rows, slice_daily, slice_wtd, slice_ytd)
+    ON CONFLICT (load_id, pnl_date, scenario) DO UPDATE
+    SET rows = s.rows + EXCLUDED.rows, daily_sum = s.daily_sum + EXCLUDED.daily_sum, wtd_sum = s.wtd_sum + EXCLUDED.wtd_sum, ytd_sum = s.ytd_sum + EXCLUDED.ytd_sum;
+
+    UPDATE pnl.fact_loads l SET rows = l.rows + n.rows
+    FROM (SELECT i.load_id, sum(i.rows) AS rows FROM unnest(slice_loads, slice_rows) AS i(load_id, rows)
+          GROUP BY i.load_id) n
+    WHERE l.load_id = n.load_id;
     RETURN NULL;
 END;
 $function$;
@@ -1063,6 +1102,58 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.get_run(uuid) TO pnl_reader;
+
+CREATE OR REPLACE FUNCTION pnl.list_loads(use_case_id uuid, pnl_date date DEFAULT NULL::date)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p_use_case CONSTANT uuid := list_loads.use_case_id;
+    p_date     CONSTANT date := list_loads.pnl_date;
+    uc_name    text;
+BEGIN
+    SELECT u.name INTO uc_name FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', coalesce(p_use_case::text, 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    RETURN jsonb_build_object(
+        'use_case_id', p_use_case,
+        'use_case_name', uc_name,
+        'loads', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                       'load_id', l.load_id,
+                       'loaded_at', to_char(l.loaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00',
+                       'loaded_by', l.loaded_by,
+                       'source', l.source,
+                       'rows', l.rows,
+                       'slices', coalesce(sl.slices, '[]'::jsonb))
+                   ORDER BY l.loaded_at DESC, l.load_id DESC)
+            FROM pnl.fact_loads l
+            LEFT JOIN LATERAL (
+                SELECT jsonb_agg(jsonb_build_object(
+                           'pnl_date', s.pnl_date,
+                           'scenario', s.scenario,
+                           'rows', s.rows,
+                           'current', s.superseded_at IS NULL,
+                           'superseded_at', to_char(s.superseded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00',
+                           'superseded_by', s.superseded_by,
+                           'purged_at', to_char(s.purged_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00')
+                       ORDER BY s.pnl_date, s.scenario) AS slices
+                FROM pnl.fact_load_slices s
+                WHERE s.load_id = l.load_id AND (p_date IS NULL OR s.pnl_date = p_date)
+            ) sl ON true
+            WHERE l.use_case_id = p_use_case
+              AND (p_date IS NULL OR sl.slices IS NOT NULL
+                   OR l.load_id IN (SELECT o.superseded_by FROM pnl.fact_load_slices o
+                                    WHERE o.use_case_id = p_use_case AND o.pnl_date = p_date))), '[]'::jsonb),
+        'filters', jsonb_build_object('use_case_id', p_use_case, 'pnl_date', p_date));
+END;
+$function$;
+COMMENT ON FUNCTION pnl.list_loads(uuid,date) IS 'The fact loads of a use case, newest first, with their slices, current and superseded (pnldb loads list).';
+GRANT EXECUTE ON FUNCTION pnl.list_loads(uuid,date) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.list_rules(use_case_id uuid)
  RETURNS jsonb

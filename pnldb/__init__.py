@@ -1,6 +1,16 @@
 """pnldb: P&L snapshots inside PostgreSQL."""
-from pnldb.api import compare_runs, connect, create_snapshot, delete_use_case, get_run, list_runs, verify_run
+from pnldb.api import (
+    compare_runs,
+    connect,
+    create_snapshot,
+    delete_use_case,
+    get_run,
+    list_loads,
+    list_runs,
+    purge_superseded_facts,
+    verify_run,
+)
 from pnldb.errors import PnlError
 
-__all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "get_run", "list_runs",
-           "verify_run"]
+__all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "get_run", "list_loads",
+           "list_runs", "purge_superseded_facts", "verify_run"]

@@ -219,7 +219,7 @@ def test_load_rules_replace_makes_the_file_the_whole_rule_set(conn, db_url, thre
     summary = json.loads(ok(result))
     assert summary == {"use_case_id": str(three), "use_case_name": "Project Sterling", "rules_loaded": 2,
                        "inserted": 1, "updated": 1, "replace": True, "removed": 2,
-                       "removed_nodes": ["EU_RATES", "US"], "ignored_keys": []}
+                       "removed_nodes": ["EU_RATES", "US"], "ignored_keys": [], "unknown_fields": []}
     assert rules_now(conn) == [
         ("EU", eu, "EU without the run-off entity",
          "(coalesce((attributes ->> 'legal_entity') <> 'GM_IRELAND_DAC', true))"),

@@ -131,9 +131,21 @@ def test_one_row_one_slice_one_node_are_singular(db_url, tmp_path, conn):
     result = cli(db_url, "load", "facts", f, "--use-case", "Tiny", "--replace")
     assert result.stderr.splitlines()[1] == (
         "replaced 1 slice: 1 previous row superseded (kept for the runs that read them)")
-    result = cli(db_url, "load", "facts", f, "--use-case", "Tiny")
-    assert result.stderr.splitlines()[1] == ("warning: 1 slice already had facts; the new rows were added to them "
-                                             "(use --replace to replace those slices)")
+    assert stderr_lines(cli(db_url, "load", "facts", f, "--use-case", "Tiny")) == [
+        f"pnldb: error: {f}: use case 'Tiny' already has current facts for 1 slice of the file: 2025-12-24 ACTUAL "
+        "(load 2); nothing loaded. Use --replace to supersede them with this file, or --append to add it as another "
+        "load beside them"]
+    g = write(tmp_path, "g.csv", f"{HEADER}\n,2025-12-24,ELSEWHERE,2,2,2,ACTUAL\n")
+    result = cli(db_url, "load", "facts", g, "--use-case", "Tiny", "--append")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[1:] == [
+        "appended: 1 slice already had current facts; this load adds to them (see `pnldb loads list`)",
+        "warning: 1 row has a category_code that is no node of the structure (ELSEWHERE); snapshots report it "
+        "under __UNMAPPED__"]
+    assert stderr_lines(cli(db_url, "load", "facts", f, "--use-case", "Tiny")) == [
+        f"pnldb: error: {f}: use case 'Tiny' already has current facts for 1 slice of the file: 2025-12-24 ACTUAL "
+        "(loads 2, 3); nothing loaded. Use --replace to supersede them with this file, or --append to add it as "
+        "another load beside them"]
 
 
 # --------------------------------------------------------------------------------------------------

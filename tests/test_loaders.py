@@ -1,6 +1,8 @@
 """Loaders: hierarchy and facts from CSV, rules from JSON; through the CLI and the Python functions."""
 from __future__ import annotations
 
+import datetime as dt
+import io
 import json
 import random
 from decimal import Decimal
@@ -10,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from pnldb import api
+from pnldb import format as fmt
 from pnldb.cli import main
 from pnldb.errors import PnlError
 
@@ -213,19 +216,128 @@ def test_replace_is_idempotent_and_touches_only_the_slices_in_the_file(conn, db_
     assert conn.execute("SELECT count(*) FROM fact_pnl_entries WHERE pnl_date = '2025-12-23'").fetchone()[0] == 1
 
 
-def test_loading_twice_without_replace_appends_and_warns(conn, db_url, sterling):
+def fact_loads(conn):
+    return conn.execute("SELECT load_id, source, rows FROM fact_loads ORDER BY load_id").fetchall()
+
+
+def test_loading_twice_is_refused_and_changes_nothing(conn, db_url, sterling):
     assert cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling).exit_code == 0
-    again = cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling)
-    assert again.exit_code == 0
-    assert ("warning: 2 slices already had facts; the new rows were added to them (use --replace to replace those "
-            "slices)\n") in again.stderr
-    assert conn.execute("SELECT count(*) FROM fact_pnl_entries").fetchone()[0] == 24
+    before = table(conn, "fact_pnl_entries"), fact_loads(conn)
+    (first, _, _), = before[1]
+    message = error_line(cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling))
+    assert message == (f"pnldb: error: {DATA / 'facts.csv'}: use case 'Project Sterling' already has current facts "
+                       f"for 2 slices of the file: 2025-12-24 ACTUAL (load {first}), 2025-12-24 PRIOR (load {first}); "
+                       "nothing loaded. Use --replace to supersede them with this file, or --append to add it as "
+                       "another load beside them")
+    assert (table(conn, "fact_pnl_entries"), fact_loads(conn)) == before
+    assert len(before[0]) == 12
+
+
+def test_a_file_touching_one_loaded_slice_is_refused_naming_only_that_slice(conn, sterling, tmp_path):
+    api.load_facts(conn, DATA / "facts.csv", sterling)
+    both = write(tmp_path, "both.csv", f"{HEADER}\n,2025-12-23,BOOK_FX_1,1,1,1,ACTUAL\n"
+                                       ",2025-12-24,BOOK_FX_1,1,1,1,PRIOR\n")
+    before = table(conn, "fact_pnl_entries")
+    with pytest.raises(PnlError) as info:
+        api.load_facts(conn, both, sterling)
+    assert "already has current facts for 1 slice of the file: 2025-12-24 PRIOR (load 1); nothing loaded" in str(
+        info.value)
+    assert table(conn, "fact_pnl_entries") == before
+
+
+def test_append_adds_a_second_load_beside_the_first(conn, db_url, sterling, tmp_path):
+    assert cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling).exit_code == 0
+    extra = write(tmp_path, "late.csv", f"{HEADER},book\n,2025-12-24,BOOK_FX_1,10.00,20.00,30.00,ACTUAL,LATE\n"
+                                        ",2025-12-25,BOOK_FX_1,1.00,1.00,1.00,ACTUAL,LATE\n")
+    result = cli(db_url, "load", "facts", extra, "--use-case", sterling, "--append", "--json")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("loaded 2 rows into use case 'Project Sterling' (2 slices: 2025-12-24 ACTUAL, "
+                               "2025-12-25 ACTUAL) in ") and lines[0].endswith("s as load 2")
+    assert lines[1:] == ["appended: 1 slice already had current facts; this load adds to them "
+                         "(see `pnldb loads list`)"]
+    summary = json.loads(result.stdout)
+    assert {k: summary[k] for k in ("load_id", "rows_loaded", "replace", "append", "slices_replaced",
+                                    "rows_superseded", "superseded_loads", "slices_added_to")} == {
+        "load_id": 2, "rows_loaded": 2, "replace": False, "append": True, "slices_replaced": 0,
+        "rows_superseded": 0, "superseded_loads": [], "slices_added_to": 1}
+    assert fact_loads(conn) == [(1, str(DATA / "facts.csv"), 12), (2, str(extra), 2)]
+    assert len(current_facts(conn)) == 14
+    sums = conn.execute("SELECT sum(daily_amount) FROM fact_pnl_entries WHERE pnl_date = '2025-12-24' "
+                        "AND scenario = 'ACTUAL'").fetchone()[0]
+    assert sums == Decimal("1045.04")  # 1035.04 of the first load, 10.00 of the second
+
+
+def test_the_same_file_with_append_is_refused_naming_the_first_load(conn, db_url, sterling):
+    assert cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling).exit_code == 0
+    loaded_at, loaded_by = conn.execute("SELECT loaded_at, loaded_by FROM fact_loads").fetchone()
+    before = table(conn, "fact_pnl_entries"), fact_loads(conn)
+    message = error_line(cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling, "--append"))
+    assert message == (
+        f"pnldb: error: {DATA / 'facts.csv'}: already loaded: its rows for 2025-12-24 ACTUAL, 2025-12-24 PRIOR are "
+        f"exactly those of current load 1 (loaded {fmt.timestamp(loaded_at)} UTC by {loaded_by}, source "
+        f"'{DATA / 'facts.csv'}'); nothing loaded, not even with --append. Use --replace to supersede load 1 with "
+        "this file")
+    assert (table(conn, "fact_pnl_entries"), fact_loads(conn)) == before
+    # the same rows in another order, under another name, are the same rows
+    lines = (DATA / "facts.csv").read_text().splitlines()
+    shuffled = [lines[0], *reversed(lines[1:])]
+    with pytest.raises(PnlError) as info:
+        api.load_facts(conn, io.BytesIO("\n".join(shuffled).encode()), sterling, append=True)
+    assert "exactly those of current load 1" in str(info.value)
+    assert (table(conn, "fact_pnl_entries"), fact_loads(conn)) == before
+
+
+def test_append_is_refused_for_the_duplicated_slice_even_when_others_are_new(conn, sterling, tmp_path):
+    first = write(tmp_path, "first.csv", f"{HEADER}\n,2025-12-24,BOOK_FX_1,1,2,3,ACTUAL\n")
+    api.load_facts(conn, first, sterling)
+    second = write(tmp_path, "second.csv", f"{HEADER}\n,2025-12-24,BOOK_FX_1,1,2,3,ACTUAL\n"
+                                           ",2025-12-24,BOOK_FX_1,1,2,3,PRIOR\n")
+    with pytest.raises(PnlError) as info:
+        api.load_facts(conn, second, sterling, append=True)
+    assert "its rows for 2025-12-24 ACTUAL are exactly those of current load 1 (" in str(info.value)
+    assert fact_loads(conn) == [(1, str(first), 1)]
+
+
+def test_replace_supersedes_and_a_snapshot_sees_only_the_new_facts(conn, db_url, sterling, tmp_path):
+    api.load_facts(conn, DATA / "facts.csv", sterling)
+    old_run = api.create_snapshot(conn, sterling, dt.date(2025, 12, 24))
+    corrected = write(tmp_path, "corrected.csv", f"{HEADER}\n,2025-12-24,BOOK_FX_1,5.00,6.00,7.00,ACTUAL\n")
+    result = cli(db_url, "load", "facts", corrected, "--use-case", sterling, "--replace", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[1] == (
+        "replaced 1 slice: 7 previous rows superseded (kept for the runs that read them)")
+    summary = json.loads(result.stdout)
+    assert (summary["load_id"], summary["superseded_loads"], summary["rows_superseded"]) == (2, [1], 7)
+    # the old facts stay in the table, no longer current
+    assert conn.execute("SELECT count(*) FROM fact_pnl_entries").fetchone()[0] == 13
+    assert conn.execute("SELECT superseded_by FROM fact_load_slices WHERE load_id = 1 ORDER BY scenario").fetchall() \
+        == [(2,), (None,)]
+    new_run = api.create_snapshot(conn, sterling, dt.date(2025, 12, 24))
+    root = api.run_root(conn, new_run["id"])
+    assert (root["ACTUAL"]["daily_natural"], root["ACTUAL"]["ytd_natural"]) == (Decimal("5.00"), Decimal("7.00"))
+    assert root["PRIOR"]["daily_natural"] == Decimal("970.00")  # the PRIOR slice was not in the file
+    assert api.run_root(conn, old_run["id"])["ACTUAL"]["daily_natural"] == Decimal("1035.04")
+    assert conn.execute("SELECT calculation_run_id = %s, load_id, scenario FROM calculation_run_inputs "
+                        "ORDER BY 1, 3", (new_run["id"],)).fetchall() == [
+        (False, 1, "ACTUAL"), (False, 1, "PRIOR"), (True, 2, "ACTUAL"), (True, 1, "PRIOR")]
+
+
+def test_replace_and_append_together_are_a_usage_error(conn, db_url, sterling):
+    result = cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling, "--replace", "--append")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == ("pnldb: error: --replace and --append exclude each other: --replace supersedes the "
+                             "current facts of the file's slices, --append adds the file beside them\n")
+    with pytest.raises(PnlError) as info:
+        api.load_facts(conn, DATA / "facts.csv", sterling, replace=True, append=True)
+    assert str(info.value).startswith("replace and append exclude each other")
+    assert table(conn, "fact_pnl_entries") == [] and fact_loads(conn) == []
 
 
 def test_replace_leaves_other_use_cases_alone(conn, sterling):
     other = api.create_use_case(conn, "Other", "STERLING")["use_case_id"]
     api.load_facts(conn, DATA / "facts.csv", other)
-    api.load_facts(conn, DATA / "facts.csv", sterling)
+    api.load_facts(conn, DATA / "facts.csv", sterling)  # the same file into another use case: no duplicate
     api.load_facts(conn, DATA / "facts.csv", sterling, replace=True)
     counts = dict(conn.execute(
         "SELECT f.use_case_id, count(*) FROM fact_pnl_entries f JOIN fact_load_slices s USING (load_id, pnl_date, "
@@ -349,7 +461,8 @@ def test_many_bad_rows_are_counted_and_the_first_ones_shown(conn, sterling, tmp_
 def test_header_only_file_loads_nothing(conn, sterling, tmp_path):
     path = write(tmp_path, "f.csv", HEADER + "\n")
     summary = api.load_facts(conn, path, sterling, replace=True)
-    assert summary["rows_loaded"] == 0 and summary["slices"] == []
+    assert summary["rows_loaded"] == 0 and summary["slices"] == [] and summary["load_id"] is None
+    assert conn.execute("SELECT count(*) FROM fact_loads").fetchone()[0] == 0  # no empty load in the history
 
 
 def test_unknown_use_case(db_url, sterling):
@@ -414,6 +527,54 @@ def test_load_rules_and_upsert_them(conn, db_url, sterling, tmp_path):
     assert rows == {"DESK_RATES": ("hedges too", '["Carry", "Hedge"]'),
                     "DESK_FX": ("FX desk: named books, no large losses", "FX_1"),
                     "AMER": (None, "AMER")}
+
+
+def test_a_misspelt_field_is_warned_about_naming_the_node_and_the_load_still_succeeds(conn, db_url, sterling,
+                                                                                      tmp_path):
+    api.load_facts(conn, DATA / "facts.csv", sterling)
+    path = write(tmp_path, "r.json", json.dumps([
+        {"node_id": "DESK_RATES", "predicate_json": {"conditions": [
+            {"field": "Strategy", "operator": "equals", "value": "Carry"},
+            {"field": "strategy", "operator": "not_equals", "value": "Hedge"}]}},
+        {"node_id": "DESK_FX", "predicate_json": {"conditions": [
+            {"field": "regoin", "operator": "equals", "value": "EMEA"},
+            {"field": "category_code", "operator": "equals", "value": "BOOK_FX_1"},
+            {"field": "daily_amount", "operator": "greater_than", "value": 0},
+            {"field": "regoin", "operator": "not_equals", "value": "AMER"}], "conjunction": "OR"}},
+        {"node_id": "EMEA", "predicate_json": {"conditions": [{"field": "book", "operator": "equals", "value": "x"}]}},
+    ]))
+    result = cli(db_url, "load", "rules", path, "--use-case", "Project Sterling", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "loaded 3 rules into use case 'Project Sterling' (3 new, 0 updated)",
+        "warning: rule on node 'DESK_RATES': field 'Strategy' is on no current fact of use case 'Project Sterling'; "
+        "did you mean 'strategy'? (the rule treats every fact as lacking it)",
+        "warning: rule on node 'DESK_FX': field 'regoin' is on no current fact of use case 'Project Sterling' "
+        "(the rule treats every fact as lacking it)",
+    ]
+    assert json.loads(result.stdout)["unknown_fields"] == [
+        {"node_id": "DESK_RATES", "field": "Strategy", "suggestion": "strategy"},
+        {"node_id": "DESK_FX", "field": "regoin", "suggestion": None}]
+    assert conn.execute("SELECT count(*) FROM metadata_rules").fetchone()[0] == 3
+
+
+def test_only_current_facts_count_for_the_field_check(conn, sterling, tmp_path):
+    with_desk = write(tmp_path, "a.csv", f"{HEADER},desk\n,2025-12-24,BOOK_FX_1,1,1,1,ACTUAL,D1\n")
+    api.load_facts(conn, with_desk, sterling)
+    rules = write(tmp_path, "r.json", json.dumps([{"node_id": "DESK_FX", "predicate_json": {
+        "conditions": [{"field": "desk", "operator": "equals", "value": "D1"}]}}]))
+    assert api.load_rules(conn, rules, sterling)["unknown_fields"] == []
+    without = write(tmp_path, "b.csv", f"{HEADER},Desk_Name\n,2025-12-24,BOOK_FX_1,1,1,1,ACTUAL,D1\n")
+    api.load_facts(conn, without, sterling, replace=True)  # desk now only on superseded facts
+    assert api.load_rules(conn, rules, sterling)["unknown_fields"] == [
+        {"node_id": "DESK_FX", "field": "desk", "suggestion": None}]
+
+
+def test_rules_loaded_before_any_fact_are_not_checked(conn, db_url, sterling):
+    result = cli(db_url, "load", "rules", DATA / "rules.json", "--use-case", sterling, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "loaded 2 rules into use case 'Project Sterling' (2 new, 0 updated)\n"
+    assert json.loads(result.stdout)["unknown_fields"] == []
 
 
 BAD_RULE_FILES = {

@@ -43,7 +43,7 @@ def test_snapshots_of_a_use_case_run_side_by_side(db_url, conn):
 
 def _load_facts(c, uc):
     csv_text = f"pnl_date,category_code,daily_amount,wtd_amount,ytd_amount,scenario\n{COB},EQ_1,1,1,1,ACTUAL\n"
-    api.load_facts(c, io.BytesIO(csv_text.encode()), uc)
+    api.load_facts(c, io.BytesIO(csv_text.encode()), uc, append=True)  # beside the facts the use case has
 
 
 EXCLUSIVE_WRITERS = {

@@ -1,21 +1,29 @@
-"""Loads from files: the loaders of pnldb.loaders, with the use case given by id or name."""
+"""Loads from files: the loaders of pnldb.loaders, with the use case given by id or name; and the fact
+loads they leave (list_loads, purge_superseded_facts of the SQL API, one call each)."""
 from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
 
 import psycopg
 
 from pnldb import loaders
 from pnldb.api.use_cases import resolve_use_case
+from pnldb.jsonfmt import from_sql_json
 from pnldb.loaders import load_hierarchy
 from pnldb.loaders.reading import Progress
 
-__all__ = ["load_facts", "load_hierarchy", "load_rules"]
+__all__ = ["list_loads", "list_loads_text", "load_facts", "load_hierarchy", "load_rules", "purge_superseded_facts",
+           "purge_superseded_facts_text"]
 
 
-def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False,
+def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False, append: bool = False,
                progress: Progress | None = None) -> dict:
-    """Load P&L facts from CSV into use case `use_case` (id or name): all rows or none.
-    See pnldb.loaders.load_facts for the columns, `replace` and `progress`."""
-    return loaders.load_facts(conn, source, resolve_use_case(conn, use_case), replace=replace, progress=progress)
+    """Load P&L facts from CSV into use case `use_case` (id or name): all rows or none. Into slices that
+    already have current facts only with `replace` (supersede them) or `append` (one more load beside
+    them). See pnldb.loaders.load_facts for the columns, `replace`, `append` and `progress`."""
+    return loaders.load_facts(conn, source, resolve_use_case(conn, use_case), replace=replace, append=append,
+                              progress=progress)
 
 
 def load_rules(conn: psycopg.Connection, source, use_case, replace: bool = False) -> dict:
@@ -23,3 +31,22 @@ def load_rules(conn: psycopg.Connection, source, use_case, replace: bool = False
     (id or name): all or none; with `replace` the file becomes its whole rule set. See
     pnldb.loaders.load_rules."""
     return loaders.load_rules(conn, source, resolve_use_case(conn, use_case), replace=replace)
+
+
+def list_loads(conn: psycopg.Connection, use_case_id: UUID | str, pnl_date: dt.date | None = None) -> dict:
+    """The fact loads of a use case, newest first, with their slices, current and superseded."""
+    return from_sql_json(list_loads_text(conn, use_case_id, pnl_date))
+
+
+def list_loads_text(conn: psycopg.Connection, use_case_id: UUID | str, pnl_date: dt.date | None = None) -> str:
+    return conn.execute("SELECT list_loads(%s::uuid, %s::date)::text", (str(use_case_id), pnl_date)).fetchone()[0]
+
+
+def purge_superseded_facts(conn: psycopg.Connection, older_than: dt.datetime) -> dict:
+    """Remove the facts of slices superseded before `older_than` that no existing run read; their counts.
+    A naive datetime is read in the session's time zone, as PostgreSQL reads a timestamp."""
+    return from_sql_json(purge_superseded_facts_text(conn, older_than))
+
+
+def purge_superseded_facts_text(conn: psycopg.Connection, older_than: dt.datetime) -> str:
+    return conn.execute("SELECT purge_superseded_facts(%s::timestamptz)::text", (older_than,)).fetchone()[0]

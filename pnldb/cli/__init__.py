@@ -8,6 +8,7 @@ from pnldb.cli.bench import bench
 from pnldb.cli.common import PnlGroup, Settings
 from pnldb.cli.demo import demo
 from pnldb.cli.load import load
+from pnldb.cli.loads import loads
 from pnldb.cli.report import report
 from pnldb.cli.rules import rules
 from pnldb.cli.runs import runs
@@ -35,6 +36,7 @@ main.add_command(snapshot)
 main.add_command(runs)
 main.add_command(use_case)
 main.add_command(load)
+main.add_command(loads)
 main.add_command(report)
 main.add_command(demo)
 main.add_command(bench)

@@ -44,32 +44,42 @@ def hierarchy(settings, file: str, structure_id: str, name: str | None, as_json:
 @click.option("--use-case", "use_case", required=True, metavar="ID_OR_NAME", help="Use case to load into.")
 @click.option("--replace", is_flag=True,
               help="Supersede the use case's current facts for the (pnl_date, scenario) slices in the file.")
+@click.option("--append", is_flag=True,
+              help="Add the file as one more load beside the current facts of its slices (refused if its rows "
+                   "equal a current load's).")
 @json_option
 @pass_settings
-def facts(settings, file: str, use_case: str, replace: bool, as_json: bool) -> None:
+def facts(settings, file: str, use_case: str, replace: bool, append: bool, as_json: bool) -> None:
     """Load P&L facts from CSV with COPY; all rows or none.
 
     Columns, in any order and any case: use_case_id (optional, blank = --use-case), pnl_date,
     category_code, daily_amount, wtd_amount, ytd_amount, scenario (ACTUAL or PRIOR, any case),
     amount (optional legacy column, stored as given; blank = daily_amount), then any dimension columns
     (legal_entity, region, book, ...), stored in attributes. The separator is a comma.
+
+    A (pnl_date, scenario) slice that already has current facts is loaded into only with --replace or
+    --append; otherwise nothing is loaded. `pnldb loads list` shows the loads.
     """
+    if replace and append:
+        raise click.UsageError("--replace and --append exclude each other: --replace supersedes the current facts "
+                               "of the file's slices, --append adds the file beside them")
     started = time.monotonic()
     with _progress(file) as progress:
-        summary = api.load_facts(settings.conn, file, use_case, replace=replace, progress=progress)
+        summary = api.load_facts(settings.conn, file, use_case, replace=replace, append=append, progress=progress)
     elapsed = time.monotonic() - started
     slices = summary["slices"]
     listed = ", ".join(f"{s['pnl_date']} {s['scenario']}" for s in slices[:6]) + (" ..." if len(slices) > 6 else "")
+    as_load = f" as load {summary['load_id']}" if summary["load_id"] is not None else ""
     click.echo(f"loaded {_count(summary['rows_loaded'], 'row')} into use case {summary['use_case_name']!r} "
                f"({_count(len(slices), 'slice')}{': ' + listed if slices else ''}) "
-               f"in {elapsed:.1f}s", err=True)
+               f"in {elapsed:.1f}s{as_load}", err=True)
     if replace:
         click.echo(f"replaced {_count(summary['slices_replaced'], 'slice')}: "
                    f"{_count(summary['rows_superseded'], 'previous row')} superseded "
                    "(kept for the runs that read them)", err=True)
     if summary["slices_added_to"]:
-        click.echo(f"warning: {_count(summary['slices_added_to'], 'slice')} already had facts; the new rows were "
-                   f"added to them (use --replace to replace those slices)", err=True)
+        click.echo(f"appended: {_count(summary['slices_added_to'], 'slice')} already had current facts; this load "
+                   f"adds to them (see `pnldb loads list`)", err=True)
     if summary["unmapped_rows"]:
         codes = summary["unmapped_codes"]
         unmapped = summary["unmapped_rows"]
@@ -111,6 +121,11 @@ def rules(settings, file: str, use_case: str, replace: bool, as_json: bool) -> N
     else:
         click.echo(f"loaded {summary['rules_loaded']} rules into use case {summary['use_case_name']!r} "
                    f"({summary['inserted']} new, {summary['updated']} updated)", err=True)
+    for unknown in summary["unknown_fields"]:
+        guess = f"; did you mean {unknown['suggestion']!r}?" if unknown["suggestion"] else ""
+        click.echo(f"warning: rule on node {unknown['node_id']!r}: field {unknown['field']!r} is on no current fact "
+                   f"of use case {summary['use_case_name']!r}{guess} (the rule treats every fact as lacking it)",
+                   err=True)
     if as_json:
         emit_json(summary)
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 import psycopg
 from psycopg import sql as pgsql
 
+from pnldb import format as fmt
 from pnldb.errors import PnlError
 from pnldb.loaders.reading import (
     MAX_REPORTED,
@@ -34,6 +35,7 @@ _AMOUNT_FAST = re.compile(r"-?\d{1,16}(?:\.\d{1,2})?")
 _AMOUNT_SLOW = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _CENT = Decimal("0.01")
+MAX_LISTED = 10  # slices named in a refusal
 _LIMIT = Decimal(10) ** 16
 
 
@@ -76,7 +78,7 @@ def _date_text(text: str) -> str:
 
 
 def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str], replace: bool = False,
-               progress: Progress | None = None) -> dict:
+               append: bool = False, progress: Progress | None = None) -> dict:
     """Load P&L facts from CSV into `use_case`, (use_case_id, name, structure_id) as
     pnldb.api.resolve_use_case finds it: all rows or none.
 
@@ -88,23 +90,32 @@ def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
     daily_amount. Every other column is a dimension, stored in `attributes` as a string under its
     lower-cased name (blank cells omitted, surrounding spaces trimmed). Rows of empty cells (Excel's
     ',,,,,,') are skipped like blank lines. The rows form one load (fact_loads), its
-    source the file's name. With `replace`, the current facts of the use case for exactly the
-    (pnl_date, scenario) slices in the file are superseded by it (kept for the runs that read them),
-    in the same transaction, so reloading a corrected file is idempotent.
+    source the file's name; a file of no rows opens no load (`load_id` None).
+
+    No silent doubling (contract §6): a file with facts for a (pnl_date, scenario) slice that already has
+    current facts is refused, naming the slices, unless `replace` or `append`. With `replace`, the
+    current facts of the use case for exactly the slices in the file are superseded by it (kept for the
+    runs that read them), in the same transaction, so reloading a corrected file is idempotent. With
+    `append`, the file becomes one more current load of those slices beside the others, except that a
+    slice whose rows are exactly those of a current load (duplicate_fact_loads) is refused, naming that
+    load. `replace` and `append` exclude each other.
 
     `progress`, if given, is called with the number of bytes read since its previous call.
     """
     uc_id, uc_name, structure_id = use_case
+    if replace and append:
+        raise PnlError("replace and append exclude each other: replace supersedes the current facts of the "
+                       "file's slices, append adds the file beside them; choose one")
     binary, fname, owned = open_source(source)
     try:
         with conn.transaction():
-            return _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, progress)
+            return _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, append, progress)
     finally:
         if owned:
             binary.close()
 
 
-def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, progress) -> dict:
+def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, append, progress) -> dict:
     reader = csv.reader(read_lines(binary, progress))
     header = read_header(reader, fname, FACT_REQUIRED)
     ncols = len(header)
@@ -226,28 +237,45 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
         raise PnlError(f"use case {quoted(uc_name)} was deleted while {fname} was being read; nothing loaded")
     slice_dates = [d for d, _ in slices]
     slice_scens = [s for _, s in slices]
-    existing = {(r[0].isoformat(), r[1]) for r in conn.execute(
-        """SELECT s.pnl_date, s.scenario FROM unnest(%s::date[], %s::text[]) AS s (pnl_date, scenario)
-           WHERE EXISTS (SELECT 1 FROM fact_pnl_entries f WHERE f.use_case_id = %s
-                         AND f.pnl_date = s.pnl_date AND f.scenario = s.scenario)""",
-        (slice_dates, slice_scens, uc_id)).fetchall()} if slices else set()
-    load_id = conn.execute("SELECT open_fact_load(%s, %s)", (uc_id, fname)).fetchone()[0]
-    superseded = 0
-    if replace and existing:
-        superseded = conn.execute(
-            """SELECT coalesce(sum((replace_facts(%s, s.pnl_date, s.scenario) ->> 'facts_superseded')::bigint), 0)
-               FROM unnest(%s::date[], %s::text[]) AS s (pnl_date, scenario)""",
-            (uc_id, slice_dates, slice_scens)).fetchone()[0]
+    # the slices of the file that already have current facts, with the loads that hold them
+    existing = {(r[0].isoformat(), r[1]): r[2] for r in conn.execute(
+        """SELECT s.pnl_date, s.scenario, array_agg(s.load_id ORDER BY s.load_id)
+           FROM fact_load_slices s
+           JOIN unnest(%s::date[], %s::text[]) AS w (pnl_date, scenario) USING (pnl_date, scenario)
+           WHERE s.use_case_id = %s AND s.superseded_at IS NULL
+           GROUP BY s.pnl_date, s.scenario""",
+        (slice_dates, slice_scens, uc_id)).fetchall()} if slices else {}
+    if existing and not replace and not append:
+        raise _already_current(fname, uc_name, existing)
 
-    # amount is the legacy column: kept as the file says (old exports carry their own), daily_amount if blank
-    differs = conn.execute("SELECT count(*) FROM pnldb_fact_stage WHERE amount <> daily_amount").fetchone()[0] \
-        if i_amount is not None else 0
-    inserted = conn.execute(pgsql.SQL(
-        """INSERT INTO fact_pnl_entries (use_case_id, load_id, pnl_date, scenario, category_code,
-                                         daily_amount, wtd_amount, ytd_amount, amount, attributes)
-           SELECT %s, %s, pnl_date, scenario, category_code, daily_amount, wtd_amount, ytd_amount,
-                  coalesce(amount, daily_amount), {attributes}
-           FROM pnldb_fact_stage""").format(attributes=_attributes_sql(dims, stage_cols)), (uc_id, load_id)).rowcount
+    load_id = None
+    inserted = differs = superseded = 0
+    superseded_loads: list[int] = []
+    if slices:
+        load_id = conn.execute("SELECT open_fact_load(%s, %s)", (uc_id, fname)).fetchone()[0]
+        if replace and existing:
+            superseded, superseded_loads = conn.execute(
+                """WITH replaced AS (SELECT replace_facts(%s, s.pnl_date, s.scenario) AS r
+                                     FROM unnest(%s::date[], %s::text[]) AS s (pnl_date, scenario))
+                   SELECT coalesce(sum((e ->> 'rows')::bigint), 0),
+                          coalesce(array_agg(DISTINCT (e ->> 'load_id')::bigint), '{}')
+                   FROM replaced CROSS JOIN LATERAL jsonb_array_elements(replaced.r -> 'superseded') AS e""",
+                (uc_id, slice_dates, slice_scens)).fetchone()
+        # amount is the legacy column: kept as the file says (old exports carry their own), daily_amount if blank
+        differs = conn.execute("SELECT count(*) FROM pnldb_fact_stage WHERE amount <> daily_amount").fetchone()[0] \
+            if i_amount is not None else 0
+        inserted = conn.execute(pgsql.SQL(
+            """INSERT INTO fact_pnl_entries (use_case_id, load_id, pnl_date, scenario, category_code,
+                                             daily_amount, wtd_amount, ytd_amount, amount, attributes)
+               SELECT %s, %s, pnl_date, scenario, category_code, daily_amount, wtd_amount, ytd_amount,
+                      coalesce(amount, daily_amount), {attributes}
+               FROM pnldb_fact_stage""").format(attributes=_attributes_sql(dims, stage_cols)),
+            (uc_id, load_id)).rowcount
+        duplicates = conn.execute(
+            "SELECT pnl_date, scenario, duplicate_of, loaded_at, loaded_by, source FROM duplicate_fact_loads(%s)",
+            (load_id,)).fetchall()
+        if duplicates:
+            raise _duplicate(fname, duplicates)
     conn.execute("DROP TABLE pg_temp.pnldb_fact_stage")
 
     nodes = {r[0] for r in conn.execute(
@@ -261,14 +289,49 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, prog
         "rows_loaded": inserted,
         "slices": [{"pnl_date": d, "scenario": s, "rows": n} for (d, s), n in sorted(slices.items())],
         "replace": replace,
+        "append": append,
         "slices_replaced": len(existing) if replace else 0,
         "rows_superseded": superseded,
-        "slices_added_to": 0 if replace else len(existing),
+        "superseded_loads": sorted(superseded_loads),
+        "slices_added_to": len(existing) if append else 0,
         "dimensions": dims,
         "unmapped_rows": sum(codes[c] for c in unmapped),
         "unmapped_codes": unmapped,
         "amount_differs_rows": differs,
     }
+
+
+def _slice_names(keys) -> str:
+    """'2025-12-24 ACTUAL, 2025-12-24 PRIOR', the first MAX_LISTED of them."""
+    keys = list(keys)
+    listed = ", ".join(f"{d} {s}" for d, s in keys[:MAX_LISTED])
+    return listed + (f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else "")
+
+
+def _already_current(fname: str, uc_name: str, existing: dict[tuple[str, str], list[int]]) -> PnlError:
+    keys = sorted(existing)
+    parts = []
+    for d, s in keys[:MAX_LISTED]:
+        loads = existing[d, s]
+        parts.append(f"{d} {s} (load{'s' if len(loads) > 1 else ''} {', '.join(map(str, loads))})")
+    more = f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else ""
+    return PnlError(
+        f"{fname}: use case {quoted(uc_name)} already has current facts for "
+        f"{plural(len(keys), 'slice')} of the file: {', '.join(parts)}{more}; nothing loaded. Use --replace to "
+        f"supersede them with this file, or --append to add it as another load beside them")
+
+
+def _duplicate(fname: str, duplicates) -> PnlError:
+    """The file's rows for some slices are exactly those of current loads: one clause per such load."""
+    by_load: dict[int, list] = {}
+    for pnl_date, scenario, load, loaded_at, loaded_by, source in duplicates:
+        by_load.setdefault(load, [loaded_at, loaded_by, source, []])[3].append((pnl_date.isoformat(), scenario))
+    clauses = [f"its rows for {_slice_names(keys)} are exactly those of current load {load} (loaded "
+               f"{fmt.timestamp(loaded_at)} UTC by {loaded_by}, source {quoted(source) if source else 'none'})"
+               for load, (loaded_at, loaded_by, source, keys) in by_load.items()]
+    which = f"load {next(iter(by_load))}" if len(by_load) == 1 else "those loads"
+    return PnlError(f"{fname}: already loaded: {'; '.join(clauses)}; nothing loaded, not even with --append. "
+                    f"Use --replace to supersede {which} with this file")
 
 
 def _check_use_case_cell(text: str, uc_id: uuid.UUID, uc_name: str) -> None:

@@ -11,6 +11,7 @@ import psycopg
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import to_json
 from pnldb.loaders.reading import open_source, problems_error, quoted, source_name
+from pnldb.vocabulary import FACT_MEASURES
 
 RULE_KEYS = ("node_id", "predicate_json", "logic_en")
 # The other metadata_rules columns (contract §1), as the original system's rules export (and
@@ -22,6 +23,8 @@ EXPORT_KEYS = ("rule_id", "use_case_id", "sql_where", "created_at", "last_modifi
 NOT_A_RULE_PROBLEM = (psycopg.errors.InsufficientPrivilege, psycopg.errors.LockNotAvailable,
                       psycopg.errors.QueryCanceled, psycopg.errors.DeadlockDetected,
                       psycopg.errors.SerializationFailure)
+# Condition fields that are columns of a fact; any other field is an attribute key.
+FACT_FIELDS = ("category_code", *FACT_MEASURES)
 
 
 def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str],
@@ -35,6 +38,12 @@ def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
     export (EXPORT_KEYS) are ignored and listed in `ignored_keys`. The database validates each rule
     (predicate, node of the structure). Each rule is written in its own savepoint so that every
     rejected rule is reported, with its reason, in one PnlError; if any is rejected nothing is written.
+
+    A condition on an attribute key that no current fact of the use case carries (most likely misspelt:
+    the rule would treat every fact as lacking it) does not stop the load; it is listed in
+    `unknown_fields` as {node_id, field, suggestion}, the suggestion being a key present that differs
+    only in case, else None. A use case without current facts yet (rules loaded first) has nothing to
+    check against: no field is listed.
     """
     uc_id, uc_name, _ = use_case
     rules, ignored = _read_rules(source, uc_id, uc_name)
@@ -74,9 +83,41 @@ def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
                 """DELETE FROM metadata_rules WHERE use_case_id = %s AND NOT (node_id = ANY(%s::text[]))
                    RETURNING node_id""", (uc_id, [r["node_id"] for r in rules])).fetchall()]
             removed.sort()
+        unknown = _unknown_fields(conn, uc_id, rules)
     return {"use_case_id": uc_id, "use_case_name": uc_name, "rules_loaded": len(rules),
             "inserted": inserted, "updated": updated, "replace": replace, "removed": len(removed),
-            "removed_nodes": removed, "ignored_keys": ignored}
+            "removed_nodes": removed, "ignored_keys": ignored, "unknown_fields": unknown}
+
+
+def _unknown_fields(conn: psycopg.Connection, uc_id: uuid.UUID, rules: list[dict]) -> list[dict]:
+    """The rules' attribute fields that no current fact of the use case carries (none if it has no facts)."""
+    wanted: dict[tuple[str, str], None] = {}  # (node_id, field) in file order, once each
+    for rule in rules:
+        for condition in rule["predicate_json"].get("conditions", []):
+            field = condition.get("field") if isinstance(condition, dict) else None
+            if isinstance(field, str) and field not in FACT_FIELDS:
+                wanted[rule["node_id"], field] = None
+    if not wanted:
+        return []
+    # one pass over the use case's current facts: the keys that match a field in any case
+    has_facts, keys = conn.execute(
+        """SELECT EXISTS (SELECT 1 FROM fact_load_slices s WHERE s.use_case_id = %(uc)s AND s.superseded_at IS NULL),
+                  coalesce((SELECT array_agg(DISTINCT k.key ORDER BY k.key)
+                            FROM fact_load_slices s
+                            JOIN fact_pnl_entries f
+                              ON f.load_id = s.load_id AND f.pnl_date = s.pnl_date AND f.scenario = s.scenario
+                            CROSS JOIN LATERAL jsonb_object_keys(f.attributes) AS k (key)
+                            WHERE s.use_case_id = %(uc)s AND s.superseded_at IS NULL
+                              AND lower(k.key) = ANY (%(lowered)s::text[])), '{}')""",
+        {"uc": uc_id, "lowered": sorted({field.lower() for _, field in wanted})}).fetchone()
+    if not has_facts:
+        return []
+    present = set(keys)
+    by_lower: dict[str, str] = {}
+    for key in keys:  # sorted: the first of several spellings is suggested
+        by_lower.setdefault(key.lower(), key)
+    return [{"node_id": node, "field": field, "suggestion": by_lower.get(field.lower())}
+            for node, field in wanted if field not in present]
 
 
 def _reason(exc: psycopg.Error, node: str) -> str:

@@ -5,36 +5,37 @@
 CREATE OR REPLACE FUNCTION {{ schema }}.fact_loads_count_their_slices() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    touched bigint[];
-    bad     record;
+    slice_loads  bigint[];
+    slice_cases  uuid[];
+    slice_dates  date[];
+    slice_scens  text[];
+    slice_rows   bigint[];
+{%- for m in measures %}
+    slice_{{ m }}  numeric[];
+{%- endfor %}
+    bad          record;
 BEGIN
-    WITH added AS (
-        INSERT INTO {{ schema }}.fact_load_slices AS s
-            (load_id, use_case_id, pnl_date, scenario, rows, daily_sum, wtd_sum, ytd_sum)
-        SELECT n.load_id, n.use_case_id, n.pnl_date, n.scenario, count(*),
-{%- for m in measures %}
-               sum(n.{{ m }}_amount){{ "," if not loop.last }}
-{%- endfor %}
-        FROM new_facts n
-        GROUP BY n.load_id, n.use_case_id, n.pnl_date, n.scenario
-        ON CONFLICT (load_id, pnl_date, scenario) DO UPDATE
-        SET rows = s.rows + EXCLUDED.rows,
-{%- for m in measures %}
-            {{ m }}_sum = s.{{ m }}_sum + EXCLUDED.{{ m }}_sum{{ "," if not loop.last }}
-{%- endfor %}
-        RETURNING s.load_id, s.use_case_id
-    )
-    SELECT array_agg(DISTINCT a.load_id) INTO touched FROM added a;
+    -- The one pass over the new rows: their slices, counted and summed.
+    SELECT array_agg(n.load_id), array_agg(n.use_case_id), array_agg(n.pnl_date), array_agg(n.scenario),
+           array_agg(n.rows){% for m in measures %}, array_agg(n.{{ m }}){% endfor %}
+    INTO slice_loads, slice_cases, slice_dates, slice_scens, slice_rows{% for m in measures %}, slice_{{ m }}{% endfor %}
+    FROM (SELECT f.load_id, f.use_case_id, f.pnl_date, f.scenario, count(*) AS rows
+{%- for m in measures %}, sum(f.{{ m }}_amount) AS {{ m }}{% endfor %}
+          FROM new_facts f GROUP BY f.load_id, f.use_case_id, f.pnl_date, f.scenario) n;
+    IF slice_loads IS NULL THEN
+        RETURN NULL;
+    END IF;
 
     -- ===== GUARDS =====
-    SELECT s.load_id, s.use_case_id, l.use_case_id AS load_use_case, l.txid = pg_current_xact_id() AS open,
-           s.superseded_at IS NOT NULL AS superseded, s.pnl_date, s.scenario
+    SELECT n.load_id, n.use_case_id, l.use_case_id AS load_use_case, l.txid = pg_current_xact_id() AS open,
+           n.pnl_date, n.scenario
     INTO bad
-    FROM {{ schema }}.fact_load_slices s
-    LEFT JOIN {{ schema }}.fact_loads l ON l.load_id = s.load_id
-    WHERE s.load_id = ANY (touched)
-      AND (l.load_id IS NULL OR l.use_case_id <> s.use_case_id OR l.txid <> pg_current_xact_id()
-           OR s.superseded_at IS NOT NULL)
+    FROM unnest(slice_loads, slice_cases, slice_dates, slice_scens) AS n(load_id, use_case_id, pnl_date, scenario)
+    LEFT JOIN {{ schema }}.fact_loads l ON l.load_id = n.load_id
+    LEFT JOIN {{ schema }}.fact_load_slices s
+           ON s.load_id = n.load_id AND s.pnl_date = n.pnl_date AND s.scenario = n.scenario
+    WHERE l.load_id IS NULL OR l.use_case_id <> n.use_case_id OR l.txid <> pg_current_xact_id()
+       OR s.superseded_at IS NOT NULL
     LIMIT 1;
     IF FOUND THEN
         IF bad.load_use_case IS NULL THEN
@@ -53,10 +54,17 @@ BEGIN
         END IF;
     END IF;
 
-    UPDATE {{ schema }}.fact_loads l SET rows = c.rows
-    FROM (SELECT s.load_id, sum(s.rows) AS rows FROM {{ schema }}.fact_load_slices s
-          WHERE s.load_id = ANY (touched) GROUP BY s.load_id) c
-    WHERE l.load_id = c.load_id;
+    -- ===== COUNT =====
+    INSERT INTO {{ schema }}.fact_load_slices AS s
+        (load_id, use_case_id, pnl_date, scenario, rows{% for m in measures %}, {{ m }}_sum{% endfor %})
+    SELECT * FROM unnest(slice_loads, slice_cases, slice_dates, slice_scens, slice_rows{% for m in measures %}, slice_{{ m }}{% endfor %})
+    ON CONFLICT (load_id, pnl_date, scenario) DO UPDATE
+    SET rows = s.rows + EXCLUDED.rows{% for m in measures %}, {{ m }}_sum = s.{{ m }}_sum + EXCLUDED.{{ m }}_sum{% endfor %};
+
+    UPDATE {{ schema }}.fact_loads l SET rows = l.rows + n.rows
+    FROM (SELECT i.load_id, sum(i.rows) AS rows FROM unnest(slice_loads, slice_rows) AS i(load_id, rows)
+          GROUP BY i.load_id) n
+    WHERE l.load_id = n.load_id;
     RETURN NULL;
 END;
 $$;

@@ -37,3 +37,8 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_c
 
 -- Reading a run's own inputs: the facts it read, which only operators may see.
 GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }}.verify_run(uuid) TO {{ schema }}_operator;
+
+-- Fact loads (contract §6): the loads of a use case and the duplicate check are read-only over facts
+-- operators may read; the loaders call duplicate_fact_loads as their caller.
+GRANT EXECUTE ON FUNCTION {{ schema }}.list_loads(uuid, date), {{ schema }}.duplicate_fact_loads(bigint)
+    TO {{ schema }}_operator;
