@@ -14,6 +14,11 @@ contract's words:
 
 The work is one pass over the facts, aggregating per (scenario, node, included) with a precomputed
 node -> governing-rule map, then a roll-up of the sums along the tree, deepest nodes first.
+
+The explanations of contract section 6 (`Explainer`: explain_node, explain_plug, explain_variance,
+rule_stats) take the same inputs and the same per-fact path (`_governed_facts`: scope, mapping,
+governing rule, inclusion) as the snapshot, so an explanation and the values it explains cannot
+disagree about any fact.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 MEASURES = ("daily", "wtd", "ytd")
 UNMAPPED = "__UNMAPPED__"
@@ -144,9 +149,7 @@ def _compile_condition(index: int, condition: Any) -> Callable[[dict], bool]:
 
     # Accessor: category_code and measures are always present; an attribute may be missing (None).
     if kind == "attribute":
-        def get(fact, _key=field):
-            attributes = fact.get("attributes")
-            return _attribute_text(attributes.get(_key)) if attributes else None
+        get = partial(_attribute, key=field)
     else:
         def get(fact, _key=field):
             return fact[_key]
@@ -162,6 +165,12 @@ def _compile_condition(index: int, condition: Any) -> Callable[[dict], bool]:
     if operator == "greater_than":
         return lambda fact: get(fact) > operand
     return lambda fact: get(fact) < operand  # less_than
+
+
+def _attribute(fact: dict, key: str) -> str | None:
+    """The fact's attribute `key` as text, like ``attributes ->> key``; None when the fact lacks it."""
+    attributes = fact.get("attributes")
+    return _attribute_text(attributes.get(key)) if attributes else None
 
 
 def _attribute_text(value: Any) -> str | None:
@@ -276,65 +285,125 @@ def _amount(fact: dict, field: str) -> Decimal:
                     "amounts are exact, never float")
 
 
+class _Rule(NamedTuple):
+    """A rule of the run, compiled: its id, the node it sits on, its text and its predicate."""
+    rule_id: Any
+    node_id: str
+    logic_en: str | None
+    predicate: dict
+    holds: Callable[[dict], bool]
+
+
+def _compile_rules(rules: Iterable) -> dict[str, _Rule]:
+    """node_id -> its rule, each validated and compiled once. A rule is (node_id, predicate), optionally
+    followed by its rule_id (the node_id when not given: a use case has at most one rule per node) and
+    its logic_en."""
+    compiled: dict[str, _Rule] = {}
+    ids: set = set()
+    for rule in rules:
+        node_id, predicate, *rest = rule
+        if len(rest) > 2:
+            raise ValueError(f"rule on node {node_id!r}: a rule is (node_id, predicate[, rule_id[, logic_en]]), "
+                             f"got {len(rule)} items")
+        rule_id = rest[0] if rest else node_id
+        logic_en = rest[1] if len(rest) > 1 else None
+        if node_id in compiled:
+            raise ValueError(f"more than one rule on node {node_id!r}")
+        if rule_id in ids:
+            raise ValueError(f"more than one rule with rule_id {rule_id!r}")
+        ids.add(rule_id)
+        try:
+            holds = compile_predicate(predicate)
+        except PredicateError as exc:
+            raise PredicateError(f"rule on node {node_id!r}: {exc}") from None
+        compiled[node_id] = _Rule(rule_id, node_id, logic_en, predicate, holds)
+    return compiled
+
+
+class _Governance:
+    """The structure's tree with its rules (contract section 2, steps 2 and 4), the one place that decides
+    for the snapshot and for its explanations which node a fact maps to and which rule governs it.
+
+    "A fact maps to the node of U's structure whose node_id equals its category_code (any node, leaf or
+    not). A fact that maps to no node goes to a synthetic node __UNMAPPED__ (name 'Unmapped', child of
+    the root)." "The rule that governs a fact is the rule on the deepest node among the fact's node and
+    its ancestors that carries a rule." A rule on a node outside the structure governs nothing, except
+    one on __UNMAPPED__, whose ancestors are itself and the root."""
+
+    __slots__ = ("depth", "governing", "info", "order", "root", "rules")
+
+    def __init__(self, nodes: Iterable, rules: Iterable):
+        self.info, self.root, self.order, self.depth = _build_tree(nodes)
+        self.rules = _compile_rules(rules)
+        # Governing rule per node, parents first: own rule, else the parent's governing rule.
+        governing: dict[str, _Rule | None] = {}
+        for node_id in self.order:
+            parent = self.info[node_id][0]
+            governing[node_id] = self.rules.get(node_id) or (governing[parent] if parent is not None else None)
+        governing[UNMAPPED] = self.rules.get(UNMAPPED) or governing[self.root]
+        self.governing = governing
+
+
+def _governed_facts(governance: _Governance, facts: Iterable[dict], use_case_id, pnl_date) -> Iterator[tuple]:
+    """Every fact in scope with what contract section 2 makes of it, as one tuple
+    (position in `facts`, fact, scenario, mapped node id, governing _Rule or None, included, daily, wtd, ytd).
+
+    Scope: "Facts of U with pnl_date = D, taken separately for scenario ACTUAL and PRIOR. No other use
+    case, date or scenario ever leaks in." Inclusion: "A fact governed by no rule is included; a fact
+    governed by rule R is included exactly when R's predicate is true for it." Amounts are exact Decimals
+    (an int is taken exactly; a float is refused)."""
+    info = governance.info
+    # node -> (governing rule, its predicate), looked up once per fact
+    governing = {node_id: (rule, rule.holds if rule is not None else None)
+                 for node_id, rule in governance.governing.items()}
+    unmapped = governing[UNMAPPED]
+    want_uc, want_date = _norm_use_case(use_case_id), _norm_date(pnl_date)
+    uc_seen: dict[Any, bool] = {}  # raw use_case_id -> in scope (avoids re-parsing UUIDs per fact)
+    for position, fact in enumerate(facts):
+        scenario = fact["scenario"]
+        if scenario != "ACTUAL" and scenario != "PRIOR":
+            continue
+        if _norm_date(fact["pnl_date"]) != want_date:
+            continue
+        raw_uc = fact["use_case_id"]
+        try:
+            ok = uc_seen[raw_uc]
+        except KeyError:
+            ok = uc_seen[raw_uc] = _norm_use_case(raw_uc) == want_uc
+        except TypeError:  # unhashable
+            ok = _norm_use_case(raw_uc) == want_uc
+        if not ok:
+            continue
+        node_id = fact["category_code"]
+        if node_id in info:
+            rule, holds = governing[node_id]
+        else:
+            node_id, (rule, holds) = UNMAPPED, unmapped
+        d, w, y = fact["daily_amount"], fact["wtd_amount"], fact["ytd_amount"]
+        if type(d) is not Decimal or type(w) is not Decimal or type(y) is not Decimal:
+            d, w, y = (_amount(fact, f) for f in MEASURE_FIELDS)
+        yield position, fact, scenario, node_id, rule, holds is None or holds(fact), d, w, y
+
+
 def snapshot(nodes, facts, rules, use_case_id, pnl_date) -> list[dict]:
     """nodes: iterable of (node_id, parent_node_id, node_name) of the use case's structure (parent None = root).
     facts: iterable of dicts with keys use_case_id, pnl_date (datetime.date), scenario ('ACTUAL'|'PRIOR'),
            category_code (str), daily_amount, wtd_amount, ytd_amount (Decimal or int; a float is refused with
            a TypeError), attributes (dict str->str).
            May contain facts of other use cases / dates: they must be ignored (scope).
-    rules: iterable of (node_id, predicate_dict).
+    rules: iterable of (node_id, predicate_dict), optionally followed by rule_id and logic_en (see explain).
     Returns one dict per (node, scenario) with keys: node_id, parent_node_id, node_name, depth (root = 0),
       scenario ('ACTUAL','PRIOR','VARIANCE'), for m in MEASURES: f"{m}_natural", f"{m}_adjusted", f"{m}_plug"
       (Decimal), is_override (bool), is_reconciled (bool)."""
-    info, root, order, depth = _build_tree(nodes)
-
-    # Rules: validated and compiled once. A rule on a node outside the structure governs nothing,
-    # except one on __UNMAPPED__, whose ancestors are itself and the root.
-    compiled: dict[str, Callable[[dict], bool]] = {}
-    for node_id, predicate in rules:
-        if node_id in compiled:
-            raise ValueError(f"more than one rule on node {node_id!r}")
-        try:
-            compiled[node_id] = compile_predicate(predicate)
-        except PredicateError as exc:
-            raise PredicateError(f"rule on node {node_id!r}: {exc}") from None
-
-    # Governing rule per node, parents first: own rule, else the parent's governing rule.
-    governing: dict[str, Callable[[dict], bool] | None] = {}
-    for node_id in order:
-        parent = info[node_id][0]
-        governing[node_id] = compiled.get(node_id) or (governing[parent] if parent is not None else None)
-    unmapped_rule = compiled.get(UNMAPPED) or governing[root]
+    governance = _Governance(nodes, rules)
+    info, root, order, depth = governance.info, governance.root, governance.order, governance.depth
 
     # One pass: per (scenario, node) the natural sums and the sums of what is excluded.
-    want_uc, want_date = _norm_use_case(use_case_id), _norm_date(pnl_date)
-    uc_seen: dict[Any, bool] = {}  # raw use_case_id -> in scope (avoids re-parsing UUIDs per fact)
     natural: dict[tuple[str, str], list[Decimal]] = {}
     excluded: dict[tuple[str, str], list[Decimal]] = {}
     with decimal.localcontext(_EXACT):
-        for fact in facts:
-            scenario = fact["scenario"]
-            if scenario != "ACTUAL" and scenario != "PRIOR":
-                continue
-            if _norm_date(fact["pnl_date"]) != want_date:
-                continue
-            raw_uc = fact["use_case_id"]
-            try:
-                ok = uc_seen[raw_uc]
-            except KeyError:
-                ok = uc_seen[raw_uc] = _norm_use_case(raw_uc) == want_uc
-            except TypeError:  # unhashable
-                ok = _norm_use_case(raw_uc) == want_uc
-            if not ok:
-                continue
-            node_id = fact["category_code"]
-            if node_id in info:
-                rule = governing[node_id]
-            else:
-                node_id, rule = UNMAPPED, unmapped_rule
-            d, w, y = fact["daily_amount"], fact["wtd_amount"], fact["ytd_amount"]
-            if type(d) is not Decimal or type(w) is not Decimal or type(y) is not Decimal:
-                d, w, y = (_amount(fact, f) for f in MEASURE_FIELDS)
+        for _, _, scenario, node_id, _, included, d, w, y in _governed_facts(
+                governance, facts, use_case_id, pnl_date):
             key = (scenario, node_id)
             sums = natural.get(key)
             if sums is None:
@@ -343,7 +412,7 @@ def snapshot(nodes, facts, rules, use_case_id, pnl_date) -> list[dict]:
                 sums[0] += d
                 sums[1] += w
                 sums[2] += y
-            if rule is not None and not rule(fact):
+            if not included:
                 sums = excluded.get(key)
                 if sums is None:
                     excluded[key] = [_ZERO + d, _ZERO + w, _ZERO + y]
@@ -381,7 +450,7 @@ def snapshot(nodes, facts, rules, use_case_id, pnl_date) -> list[dict]:
                 parent, name = root, UNMAPPED_NAME
             else:
                 parent, name = info[node_id]
-            is_override = node_id in compiled
+            is_override = node_id in governance.rules
             values: dict[str, dict[str, Decimal]] = {}
             for scenario in SCENARIOS:
                 nat, exc = rolled[scenario]["nat"][node_id], rolled[scenario]["exc"][node_id]
@@ -404,6 +473,263 @@ def snapshot(nodes, facts, rules, use_case_id, pnl_date) -> list[dict]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Explain (contract section 6, "Explain")
+# --------------------------------------------------------------------------------------------------
+
+EXPLAIN_NODE_COLUMNS = ("fact_id", "category_code", "mapped_node_id", "attributes", "currency",
+                        *MEASURE_FIELDS, "rate", "included", "governing_rule_id", "governing_node_id")
+EXPLAIN_PLUG_COLUMNS = ("rule_id", "rule_node_id", "logic_en", "facts_governed", "facts_excluded",
+                        *(f"{m}_excluded" for m in MEASURES))
+EXPLAIN_VARIANCE_COLUMNS = ("key", "actual", "prior", "variance", "change")
+RULE_STATS_COLUMNS = (*EXPLAIN_PLUG_COLUMNS, "missing_fields")
+BY_CHILD = "child"
+_ONE = Decimal(1)
+
+
+def _by_abs_desc(rows: list[dict], column: str, then: Callable[[dict], Any]) -> list[dict]:
+    """Rows ordered by abs(column) descending, then by `then` ascending (two stable sorts; copy_abs is
+    exact whatever the context)."""
+    rows.sort(key=then)
+    rows.sort(key=lambda row: row[column].copy_abs(), reverse=True)  # reverse keeps equal rows in order
+    return rows
+
+
+class Explainer:
+    """Why the snapshot of the same inputs has its values: the explanations of contract section 6 over
+    the inputs `snapshot` takes (the facts a run read, its tree, its rules), taken apart by the same code
+    that computes the snapshot: the same scope, mapping, governing rule and inclusion per fact.
+
+    "Explain reads a run's own inputs: the facts of the loads it recorded (superseded since or not),
+    the rules it recorded and the tree it recorded", so give it exactly those; it knows nothing of
+    loads. The run's nodes are the structure's plus __UNMAPPED__ when some in-scope fact, of either
+    scenario, maps to no node, as in the snapshot's rows.
+
+    nodes, use_case_id, pnl_date: as for `snapshot`.
+    facts: as for `snapshot`, each with an optional ``id`` (its fact_id; its position in `facts` when
+      absent).
+    rules: (node_id, predicate) or (node_id, predicate, rule_id) or (node_id, predicate, rule_id,
+      logic_en); rule_id defaults to the node_id (a use case has at most one rule per node), logic_en to
+      None.
+
+    The rows are dicts with the contract's column names, money as exact Decimal; the facts are read
+    once, so explaining many nodes of one run costs one pass over them per call."""
+
+    def __init__(self, nodes, facts, rules, use_case_id, pnl_date):
+        self._governance = governance = _Governance(nodes, rules)
+        self._facts = list(_governed_facts(governance, facts, use_case_id, pnl_date))
+        self.root = governance.root
+        parents = {node_id: governance.info[node_id][0] for node_id in governance.order}
+        if any(placed[3] == UNMAPPED for placed in self._facts):
+            parents[UNMAPPED] = self.root
+        self._parents = parents
+        children: dict[str, list[str]] = {node_id: [] for node_id in parents}
+        for node_id, parent in parents.items():
+            if parent is not None:
+                children[parent].append(node_id)
+        self._children = children
+
+    @property
+    def node_ids(self) -> list[str]:
+        """The run's nodes, parents first: the structure's, then __UNMAPPED__ when present."""
+        return list(self._parents)
+
+    def children(self, node_id: str) -> list[str]:
+        """The node's children in the run's tree (__UNMAPPED__ is a child of the root when present)."""
+        return list(self._children[self._node(node_id)])
+
+    # ---------------------------------------------------------------------------------------------- checks
+
+    def _node(self, node_id: str) -> str:
+        if node_id not in self._parents:
+            raise LookupError(f"node {node_id!r} is not a node of the run"
+                              + (" (the run has no unmapped facts)" if node_id == UNMAPPED else ""))
+        return node_id
+
+    @staticmethod
+    def _scenario(scenario: str) -> str:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"scenario {scenario!r} is not one of {', '.join(SCENARIOS)}")
+        return scenario
+
+    def _at_or_below(self, node_id: str) -> dict[str, str]:
+        """Node -> the node's child it lies under (itself for the node), for the nodes at or below it."""
+        self._node(node_id)
+        below = {node_id: node_id}
+        for child in self._children[node_id]:
+            stack = [child]
+            while stack:
+                current = stack.pop()
+                below[current] = child
+                stack.extend(self._children[current])
+        return below
+
+    def _in(self, node_id: str, scenario: str | None = None) -> Iterator[tuple]:
+        """The governed facts mapped at or below the node (of one scenario, or both), with the node's
+        child they lie under appended."""
+        below = self._at_or_below(node_id)
+        for placed in self._facts:
+            under = below.get(placed[3])
+            if under is not None and (scenario is None or placed[2] == scenario):
+                yield (*placed, under)
+
+    # ---------------------------------------------------------------------------------------------- explain
+
+    def explain_node(self, node_id: str, scenario: str = "ACTUAL", max_rows: int | None = 1000) -> list[dict]:
+        """explain_node (contract section 6): "one row per fact the run read that is mapped at or below
+        the node: fact_id, category_code, mapped_node_id (__UNMAPPED__ for a fact of no node),
+        attributes, currency, daily_amount, wtd_amount, ytd_amount (the fact's own, native amounts),
+        rate (1 for the reporting currency), included boolean, governing_rule_id and governing_node_id
+        (NULL when no rule governs the fact). Ordered by abs(daily_amount) descending, then fact_id;
+        max_rows => NULL returns all." The reference knows one currency, the reporting one: currency is
+        None and rate 1. With all rows, per measure: the sum is the node's natural value, the sum of the
+        included rows its adjusted value, the sum of the others its plug, exactly."""
+        scenario = self._scenario(scenario)
+        if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0):
+            raise ValueError(f"max_rows must be a non-negative integer or None, got {max_rows!r}")
+        rows = []
+        for position, fact, _, mapped, rule, included, d, w, y, _ in self._in(node_id, scenario):
+            attributes = fact.get("attributes")
+            rows.append({
+                "fact_id": fact.get("id", position), "category_code": fact["category_code"],
+                "mapped_node_id": mapped, "attributes": dict(attributes) if attributes else {},
+                "currency": None, "daily_amount": d, "wtd_amount": w, "ytd_amount": y, "rate": _ONE,
+                "included": bool(included),
+                "governing_rule_id": None if rule is None else rule.rule_id,
+                "governing_node_id": None if rule is None else rule.node_id,
+            })
+        _by_abs_desc(rows, "daily_amount", then=lambda row: row["fact_id"])
+        return rows if max_rows is None else rows[:max_rows]
+
+    def explain_plug(self, node_id: str, scenario: str = "ACTUAL") -> list[dict]:
+        """explain_plug (contract section 6): "one row per rule of the run that sits at, below or above the
+        node and governs any fact at or below it, plus the run's rules under the node that govern none
+        (with zeros): rule_id, rule_node_id, logic_en, facts_governed, facts_excluded, daily_excluded,
+        wtd_excluded, ytd_excluded ... The excluded sums add up to the node's plug exactly." Counts and
+        sums are over the scenario's facts at or below the node; "under the node" is at or below it,
+        the node's own rule included. Ordered by abs(daily_excluded) descending, then rule_id."""
+        return [row for row, _ in self._plug(node_id, self._scenario(scenario))]
+
+    def _plug(self, node_id: str, scenario: str) -> list[tuple[dict, list[dict]]]:
+        """explain_plug's rows, each with the facts its rule governs (at or below the node, of the scenario)."""
+        below = self._at_or_below(node_id)
+        stats: dict[str, tuple[dict, list[dict]]] = {}
+
+        def row_of(rule: _Rule) -> tuple[dict, list[dict]]:
+            found = stats.get(rule.node_id)
+            if found is None:
+                found = stats[rule.node_id] = (
+                    {"rule_id": rule.rule_id, "rule_node_id": rule.node_id, "logic_en": rule.logic_en,
+                     "facts_governed": 0, "facts_excluded": 0, **{f"{m}_excluded": _ZERO for m in MEASURES}}, [])
+            return found
+
+        with decimal.localcontext(_EXACT):
+            for _, fact, _, _, rule, included, d, w, y, _ in self._in(node_id, scenario):
+                if rule is None:
+                    continue
+                row, governed = row_of(rule)
+                row["facts_governed"] += 1
+                governed.append(fact)
+                if not included:
+                    row["facts_excluded"] += 1
+                    row["daily_excluded"] += d
+                    row["wtd_excluded"] += w
+                    row["ytd_excluded"] += y
+        for rule in self._governance.rules.values():
+            if rule.node_id in below:
+                row_of(rule)
+        ordered = sorted(stats.values(), key=lambda found: found[0]["rule_id"])
+        ordered.sort(key=lambda found: found[0]["daily_excluded"].copy_abs(), reverse=True)
+        return ordered
+
+    def explain_variance(self, node_id: str, measure: str = "daily", by: str = BY_CHILD) -> list[dict]:
+        """explain_variance (contract section 6): "breaks the node's adjusted ACTUAL - PRIOR variance down
+        by 'child' (one row per child, plus one with the node's own id for facts mapped to the node
+        itself), 'category_code', or any attribute key (facts lacking it under key NULL): key, actual,
+        prior, variance, change ('NEW' when prior is 0 and actual is not, 'DROPPED' the reverse,
+        'CHANGED', 'UNCHANGED'). The variances add up to the node's variance exactly."
+
+        By 'child' every child has its row, zeros included, and the node's own id has one when any fact
+        of either scenario is mapped to the node itself. By category_code or an attribute, a key has its
+        row when any fact of either scenario at or below the node carries it, included or not (a key
+        whose facts are all excluded has zeros). UNCHANGED when actual equals prior (zeros too). Ordered
+        by abs(variance) descending, then key, None last."""
+        if measure not in MEASURES:
+            raise ValueError(f"measure {measure!r} is not one of {', '.join(MEASURES)}")
+        if not isinstance(by, str):
+            raise ValueError(f"by must be 'child', 'category_code' or an attribute key, got {by!r}")
+        index = 6 + MEASURES.index(measure)  # daily, wtd, ytd in a governed fact
+        sums: dict[str | None, list[Decimal]] = {}
+        if by == BY_CHILD:
+            for child in self._children[self._node(node_id)]:
+                sums[child] = [_ZERO, _ZERO]
+        with decimal.localcontext(_EXACT):
+            for placed in self._in(node_id):
+                fact, scenario, included, under = placed[1], placed[2], placed[5], placed[9]
+                if by == BY_CHILD:
+                    key = under
+                elif by == CATEGORY_FIELD:
+                    key = fact[CATEGORY_FIELD]
+                else:
+                    key = _attribute(fact, by)
+                pair = sums.get(key)
+                if pair is None:
+                    pair = sums[key] = [_ZERO, _ZERO]
+                if included:
+                    pair[0 if scenario == "ACTUAL" else 1] += placed[index]
+            rows = []
+            for key, (actual, prior) in sums.items():
+                if actual == prior:
+                    change = "UNCHANGED"
+                elif prior == 0:
+                    change = "NEW"
+                elif actual == 0:
+                    change = "DROPPED"
+                else:
+                    change = "CHANGED"
+                rows.append({"key": key, "actual": actual, "prior": prior, "variance": actual - prior,
+                             "change": change})
+        return _by_abs_desc(rows, "variance", then=lambda row: (row["key"] is None, row["key"] or ""))
+
+    def rule_stats(self, scenario: str = "ACTUAL") -> list[dict]:
+        """run_rule_stats (contract section 6): "explain_plug at the root, plus missing_fields text[]: the
+        condition fields of the rule that none of the facts it governs carries (a misspelt attribute
+        excludes everything it governs; this is how a user finds it)." The fields are the attribute keys
+        of the rule's conditions (not category_code, not a measure: every fact has those), each once, in
+        alphabetical order; a fact carries a key when its attributes give it a value (a JSON null is
+        missing, as in a predicate). A rule that governs no fact has none missing. explain_plug at the
+        root takes its default scenario, ACTUAL."""
+        rows = []
+        for plug_row, governed in self._plug(self.root, self._scenario(scenario)):
+            rule = self._governance.rules[plug_row["rule_node_id"]]
+            fields = sorted({c["field"] for c in rule.predicate["conditions"]
+                             if _field_kind(c["field"], "") == "attribute"})
+            missing = [] if not governed else [
+                field for field in fields if all(_attribute(fact, field) is None for fact in governed)]
+            rows.append({**plug_row, "missing_fields": missing})
+        return rows
+
+
+def explain_node(nodes, facts, rules, use_case_id, pnl_date, node_id, scenario="ACTUAL", max_rows=1000):
+    """Explainer(nodes, facts, rules, use_case_id, pnl_date).explain_node(node_id, scenario, max_rows)."""
+    return Explainer(nodes, facts, rules, use_case_id, pnl_date).explain_node(node_id, scenario, max_rows)
+
+
+def explain_plug(nodes, facts, rules, use_case_id, pnl_date, node_id, scenario="ACTUAL"):
+    """Explainer(nodes, facts, rules, use_case_id, pnl_date).explain_plug(node_id, scenario)."""
+    return Explainer(nodes, facts, rules, use_case_id, pnl_date).explain_plug(node_id, scenario)
+
+
+def explain_variance(nodes, facts, rules, use_case_id, pnl_date, node_id, measure="daily", by=BY_CHILD):
+    """Explainer(nodes, facts, rules, use_case_id, pnl_date).explain_variance(node_id, measure, by)."""
+    return Explainer(nodes, facts, rules, use_case_id, pnl_date).explain_variance(node_id, measure, by)
+
+
+def rule_stats(nodes, facts, rules, use_case_id, pnl_date, scenario="ACTUAL"):
+    """Explainer(nodes, facts, rules, use_case_id, pnl_date).rule_stats(scenario)."""
+    return Explainer(nodes, facts, rules, use_case_id, pnl_date).rule_stats(scenario)
+
+
+# --------------------------------------------------------------------------------------------------
 # From the database
 # --------------------------------------------------------------------------------------------------
 
@@ -412,8 +738,10 @@ _FACT_COLUMNS = ("use_case_id", "pnl_date", "scenario", "category_code",
 
 
 def snapshot_from_database(conn, use_case_id, pnl_date, schema="pnl") -> list[dict]:
-    """Reads the use case's structure nodes (pnl.use_cases.structure_id -> pnl.dim_hierarchy), the facts of that
-    use case and date (pnl.fact_pnl_entries), and its rules (pnl.metadata_rules: node_id, predicate_json) with
+    """Reads the use case's structure nodes (pnl.use_cases.structure_id -> pnl.dim_hierarchy), the current facts
+    of that use case and date (pnl.fact_pnl_entries of a load whose slice (date, scenario) in pnl.fact_load_slices
+    nothing superseded: contract section 6, "A snapshot reads only current facts"), and its rules
+    (pnl.metadata_rules: node_id, predicate_json) with
     psycopg 3 (conn is a psycopg.Connection), then calls snapshot(). Stream facts with a server-side cursor
     (conn.cursor(name=...)) or fetchmany so 1e5-1e6 facts don't need a giant list twice; numeric columns arrive
     as Decimal; attributes jsonb arrives as dict."""
@@ -447,8 +775,11 @@ def snapshot_from_database(conn, use_case_id, pnl_date, schema="pnl") -> list[di
 
         with facts_cur:
             facts_cur.execute(
-                sql.SQL("SELECT {} FROM {} WHERE use_case_id = %s AND pnl_date = %s").format(
-                    sql.SQL(", ").join(map(sql.Identifier, _FACT_COLUMNS)), table("fact_pnl_entries")),
+                sql.SQL("SELECT {} FROM {} f WHERE f.use_case_id = %s AND f.pnl_date = %s AND EXISTS ("
+                        "SELECT 1 FROM {} s WHERE s.load_id = f.load_id AND s.pnl_date = f.pnl_date "
+                        "AND s.scenario = f.scenario AND s.superseded_at IS NULL)").format(
+                    sql.SQL(", ").join(sql.Identifier("f", c) for c in _FACT_COLUMNS), table("fact_pnl_entries"),
+                    table("fact_load_slices")),
                 (use_case_id, pnl_date),
             )
             return snapshot(nodes, facts(), rules, use_case_id, pnl_date)

@@ -14,10 +14,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pnldb.reference import (
+    EXPLAIN_NODE_COLUMNS,
+    EXPLAIN_PLUG_COLUMNS,
+    EXPLAIN_VARIANCE_COLUMNS,
     MEASURES,
+    RULE_STATS_COLUMNS,
     UNMAPPED,
+    Explainer,
     PredicateError,
     evaluate_predicate,
+    explain_node,
+    explain_plug,
+    explain_variance,
+    rule_stats,
     snapshot,
     validate_predicate,
 )
@@ -757,3 +766,362 @@ def test_matches_naive_implementation_and_invariants(case):
             total = sum((f[f"{m}_amount"] for f in facts
                          if f["use_case_id"] == UC and f["pnl_date"] == D and f["scenario"] == scenario), Decimal(0))
             assert out[("N0", scenario)][f"{m}_natural"] == total
+
+
+# --------------------------------------------------------------------------------------------------
+# Explain (contract section 6): worked examples
+# --------------------------------------------------------------------------------------------------
+
+#   ROOT
+#   ├── TRADING
+#   │   ├── RATES
+#   │   ├── FX
+#   │   └── CREDIT   (a rule, no facts)
+#   └── FEES
+XNODES = [*NODES, ("CREDIT", "TRADING", "Credit")]
+
+
+def xfact(fact_id, code, daily, scenario="ACTUAL", **attributes):
+    return dict(fact(code, daily, scenario=scenario, **attributes), id=fact_id)
+
+
+XFACTS = [
+    xfact(1, "RATES", "10", region="EU"),
+    xfact(2, "RATES", "20", region="US"),
+    xfact(3, "FX", "30", region="EU"),
+    xfact(4, "FX", "-40", region="US"),
+    xfact(5, "TRADING", "5"),                       # lacks region
+    xfact(6, "FEES", "7", region="US"),
+    xfact(7, "GHOST", "9", region="US"),            # unmapped
+    xfact(8, "RATES", "4", scenario="PRIOR", region="EU"),
+    xfact(9, "GHOST", "3", scenario="PRIOR", region="EU"),
+    xfact(10, "FX", "1000", uc=OTHER_UC, region="EU"),           # out of scope
+    xfact(11, "FX", "1000", day=date(2025, 12, 23), region="US"),  # out of scope
+]
+XRULES = [
+    ("ROOT", pred(("region", "equals", "EU")), 100, "EU only"),   # above TRADING: RATES, TRADING, FEES, GHOST
+    ("FX", pred(("region", "equals", "US")), 200, "FX: US desks"),
+    ("CREDIT", pred(("region", "equals", "EU")), 300, None),      # below TRADING, governs nothing
+]
+
+
+def xexplainer(facts=XFACTS, rules=XRULES, nodes=XNODES):
+    return Explainer(nodes, facts, rules, UC, D)
+
+
+def node_row(fact_id, code, daily, included, rule_id, rule_node, mapped=None, **attributes):
+    daily = Decimal(daily)
+    return {"fact_id": fact_id, "category_code": code, "mapped_node_id": mapped or code, "attributes": attributes,
+            "currency": None, "daily_amount": daily, "wtd_amount": daily * 2, "ytd_amount": daily * 10,
+            "rate": Decimal(1), "included": included, "governing_rule_id": rule_id, "governing_node_id": rule_node}
+
+
+def plug_row(rule_id, node, logic, governed, excluded, daily):
+    daily = Decimal(daily)
+    return {"rule_id": rule_id, "rule_node_id": node, "logic_en": logic, "facts_governed": governed,
+            "facts_excluded": excluded, "daily_excluded": daily, "wtd_excluded": daily * 2,
+            "ytd_excluded": daily * 10}
+
+
+def variance_row(key, actual, prior, change):
+    actual, prior = Decimal(actual), Decimal(prior)
+    return {"key": key, "actual": actual, "prior": prior, "variance": actual - prior, "change": change}
+
+
+def test_explain_node_lists_the_facts_at_or_below_with_their_governing_rule():
+    rows = xexplainer().explain_node("TRADING")
+    assert rows == [
+        node_row(4, "FX", "-40", True, 200, "FX", region="US"),
+        node_row(3, "FX", "30", False, 200, "FX", region="EU"),
+        node_row(2, "RATES", "20", False, 100, "ROOT", region="US"),   # the rule above the node governs it
+        node_row(1, "RATES", "10", True, 100, "ROOT", region="EU"),
+        node_row(5, "TRADING", "5", False, 100, "ROOT"),               # lacks region: equals is false
+    ]
+    assert list(rows[0]) == list(EXPLAIN_NODE_COLUMNS)
+    out = run(XFACTS, XRULES, nodes=XNODES)
+    assert vals(out[("TRADING", "ACTUAL")]) == dec(25, -30, 55)
+    assert sum(r["daily_amount"] for r in rows) == Decimal(25)
+    assert sum(r["daily_amount"] for r in rows if r["included"]) == Decimal(-30)
+    assert sum(r["ytd_amount"] for r in rows if not r["included"]) == Decimal(550)
+
+
+def test_explain_node_of_the_root_has_the_unmapped_facts_and_of_a_node_without_facts_none():
+    explainer = xexplainer()
+    root = explainer.explain_node("ROOT")
+    assert [r["fact_id"] for r in root] == [4, 3, 2, 1, 7, 6, 5]
+    assert root[4] == node_row(7, "GHOST", "9", False, 100, "ROOT", mapped=UNMAPPED, region="US")
+    assert explainer.explain_node(UNMAPPED) == [root[4]]
+    assert explainer.explain_node(UNMAPPED, "PRIOR") == [
+        node_row(9, "GHOST", "3", True, 100, "ROOT", mapped=UNMAPPED, region="EU")]
+    assert explainer.explain_node("CREDIT") == []
+    assert [r["fact_id"] for r in explainer.explain_node("ROOT", "PRIOR")] == [8, 9]
+    assert explainer.node_ids == ["ROOT", "TRADING", "FEES", "RATES", "FX", "CREDIT", UNMAPPED]
+    assert explainer.children("ROOT") == ["TRADING", "FEES", UNMAPPED]
+
+
+def test_explain_node_ties_order_by_fact_id_and_max_rows_limits():
+    facts = [xfact(5, "FX", "-3"), xfact(2, "FX", "3"), xfact(9, "FX", "0.5"), xfact(1, "FX", "3.00")]
+    explainer = Explainer(NODES, facts, [], UC, D)
+    assert [r["fact_id"] for r in explainer.explain_node("FX")] == [1, 2, 5, 9]
+    assert [r["fact_id"] for r in explainer.explain_node("FX", max_rows=2)] == [1, 2]
+    assert explainer.explain_node("FX", max_rows=0) == []
+    assert len(explainer.explain_node("FX", max_rows=None)) == 4
+    ungoverned = explainer.explain_node("FX")[0]
+    assert (ungoverned["included"], ungoverned["governing_rule_id"], ungoverned["governing_node_id"]) == \
+        (True, None, None)
+    many = [xfact(i, "FX", "1") for i in range(1005)]
+    assert len(explain_node(NODES, many, [], UC, D, "FX")) == 1000  # the contract's default max_rows
+    assert len(explain_node(NODES, many, [], UC, D, "FX", max_rows=None)) == 1005
+
+
+def test_explain_node_without_fact_ids_uses_positions_and_rules_without_ids_use_their_node():
+    facts = [fact("FX", "1", uc=OTHER_UC), fact("FX", "2", region="EU"), fact("RATES", "3")]
+    rows = explain_node(NODES, facts, [("TRADING", pred(("region", "equals", "EU")))], UC, D, "TRADING")
+    assert [(r["fact_id"], r["included"], r["governing_rule_id"], r["governing_node_id"]) for r in rows] == [
+        (2, False, "TRADING", "TRADING"), (1, True, "TRADING", "TRADING")]
+    assert explain_plug(NODES, facts, [("TRADING", pred(("region", "equals", "EU")))], UC, D, "FX") == [
+        {"rule_id": "TRADING", "rule_node_id": "TRADING", "logic_en": None, "facts_governed": 1, "facts_excluded": 0,
+         "daily_excluded": 0, "wtd_excluded": 0, "ytd_excluded": 0}]
+
+
+def test_explain_plug_has_the_rules_above_at_and_below_with_zeros_for_the_idle_ones():
+    explainer = xexplainer()
+    rows = explainer.explain_plug("TRADING")
+    assert rows == [
+        plug_row(200, "FX", "FX: US desks", 2, 1, "30"),
+        plug_row(100, "ROOT", "EU only", 3, 2, "25"),    # above the node: only the facts at or below it count
+        plug_row(300, "CREDIT", None, 0, 0, "0"),        # under the node, governs nothing
+    ]
+    assert list(rows[0]) == list(EXPLAIN_PLUG_COLUMNS)
+    out = run(XFACTS, XRULES, nodes=XNODES)
+    assert sum(r["daily_excluded"] for r in rows) == out[("TRADING", "ACTUAL")]["daily_plug"]
+    assert explainer.explain_plug("ROOT") == [
+        plug_row(100, "ROOT", "EU only", 5, 4, "41"),    # 2, 5, 6 and the unmapped 7
+        plug_row(200, "FX", "FX: US desks", 2, 1, "30"),
+        plug_row(300, "CREDIT", None, 0, 0, "0"),
+    ]
+    # FEES: the root's rule governs its fact; the idle CREDIT rule is not under FEES, FX's rule governs nothing here
+    assert explainer.explain_plug("FEES") == [plug_row(100, "ROOT", "EU only", 1, 1, "7")]
+    assert explainer.explain_plug("FX", "PRIOR") == [plug_row(200, "FX", "FX: US desks", 0, 0, "0")]
+    assert explainer.explain_plug("RATES", "PRIOR") == [plug_row(100, "ROOT", "EU only", 1, 0, "0")]
+    assert explainer.explain_plug(UNMAPPED) == [plug_row(100, "ROOT", "EU only", 1, 1, "9")]
+    assert explainer.explain_plug("CREDIT") == [plug_row(300, "CREDIT", None, 0, 0, "0")]
+
+
+def test_explain_plug_without_rules_is_empty_and_ties_order_by_rule_id():
+    assert explain_plug(NODES, XFACTS, [], UC, D, "ROOT") == []
+    rules = [("FX", pred(("region", "equals", "EU")), 7), ("RATES", pred(("region", "equals", "US")), 3)]
+    facts = [xfact(1, "FX", "5", region="US"), xfact(2, "RATES", "-5", region="EU")]
+    assert [r["rule_id"] for r in explain_plug(NODES, facts, rules, UC, D, "TRADING")] == [3, 7]
+
+
+def test_explain_variance_by_child_lists_every_child_and_the_node_itself_when_facts_map_to_it():
+    explainer = xexplainer()
+    rows = explainer.explain_variance("TRADING")
+    assert rows == [
+        variance_row("FX", "-40", "0", "NEW"),
+        variance_row("RATES", "10", "4", "CHANGED"),
+        variance_row("CREDIT", "0", "0", "UNCHANGED"),   # a child without facts
+        variance_row("TRADING", "0", "0", "UNCHANGED"),  # fact 5 maps to TRADING itself (excluded)
+    ]
+    assert list(rows[0]) == list(EXPLAIN_VARIANCE_COLUMNS)
+    assert explainer.explain_variance("ROOT", "daily", "child") == [
+        variance_row("TRADING", "-30", "4", "CHANGED"),
+        variance_row(UNMAPPED, "0", "3", "DROPPED"),
+        variance_row("FEES", "0", "0", "UNCHANGED"),     # no fact maps to ROOT itself: no ROOT row
+    ]
+    out = run(XFACTS, XRULES, nodes=XNODES)
+    assert sum(r["variance"] for r in explainer.explain_variance("ROOT")) == out[("ROOT", "VARIANCE")]["daily_adjusted"]
+    assert explainer.explain_variance("ROOT", "ytd") == [
+        variance_row("TRADING", "-300", "40", "CHANGED"),
+        variance_row(UNMAPPED, "0", "30", "DROPPED"),
+        variance_row("FEES", "0", "0", "UNCHANGED"),
+    ]
+    assert explainer.explain_variance("FX") == [variance_row("FX", "-40", "0", "NEW")]
+    assert explainer.explain_variance("CREDIT") == []
+
+
+def test_explain_variance_by_category_code_and_by_attribute_with_facts_lacking_it():
+    explainer = xexplainer()
+    assert explainer.explain_variance("ROOT", by="category_code") == [
+        variance_row("FX", "-40", "0", "NEW"),
+        variance_row("RATES", "10", "4", "CHANGED"),
+        variance_row("GHOST", "0", "3", "DROPPED"),      # an unmapped code is its own key
+        variance_row("FEES", "0", "0", "UNCHANGED"),
+        variance_row("TRADING", "0", "0", "UNCHANGED"),
+    ]
+    assert explainer.explain_variance("ROOT", "wtd", "region") == [
+        variance_row("US", "-80", "0", "NEW"),
+        variance_row("EU", "20", "14", "CHANGED"),
+        variance_row(None, "0", "0", "UNCHANGED"),       # fact 5 lacks region
+    ]
+    assert explainer.explain_variance("TRADING", by="desk") == [variance_row(None, "-30", "4", "CHANGED")]
+
+
+def test_explain_variance_change_labels():
+    facts = [xfact(1, "FX", "5", region="A"), xfact(2, "FX", "5", "PRIOR", region="A"),
+             xfact(3, "FX", "0", region="Z"), xfact(4, "FX", "0", "PRIOR", region="Z"),
+             xfact(5, "FX", "-2", "PRIOR", region="B"), xfact(6, "FX", "1", "PRIOR", region="C"),
+             xfact(7, "FX", "-1", "PRIOR", region="C"), xfact(8, "FX", "1", region="C")]
+    assert explain_variance(NODES, facts, [], UC, D, "FX", by="region") == [
+        variance_row("B", "0", "-2", "DROPPED"),
+        variance_row("C", "1", "0", "NEW"),              # prior facts that cancel out: prior is 0
+        variance_row("A", "5", "5", "UNCHANGED"),
+        variance_row("Z", "0", "0", "UNCHANGED"),
+    ]
+
+
+def test_rule_stats_finds_a_misspelt_field():
+    facts = [xfact(1, "FX", "5", region="EU"), xfact(2, "FX", "6", book="B1"), xfact(3, "FEES", "7", book="B1"),
+             xfact(4, "RATES", "8", region="US"), xfact(5, "FEES", "1", "PRIOR", regoin="US")]
+    rules = [
+        # each field carried by one of the facts it governs
+        ("FX", pred(("region", "equals", "EU"), ("book", "equals", "B1")), 1, "EU book B1"),
+        ("FEES", pred(("regoin", "equals", "US"), ("daily_amount", "greater_than", 100), conjunction="OR"), 2, "typo"),
+        ("TRADING", pred(("category_code", "in", ["RATES"])), 3, None),
+        ("CREDIT", pred(("strategy", "equals", "X")), 4, None),                               # governs nothing
+    ]
+    stats = Explainer(XNODES, facts, rules, UC, D).rule_stats()
+    assert stats == [
+        {**plug_row(1, "FX", "EU book B1", 2, 2, "11"), "missing_fields": []},
+        {**plug_row(2, "FEES", "typo", 1, 1, "7"), "missing_fields": ["regoin"]},
+        {**plug_row(3, "TRADING", None, 1, 0, "0"), "missing_fields": []},
+        {**plug_row(4, "CREDIT", None, 0, 0, "0"), "missing_fields": []},
+    ]
+    assert list(stats[0]) == list(RULE_STATS_COLUMNS)
+    assert [r["missing_fields"] for r in rule_stats(XNODES, facts, rules, UC, D, "PRIOR")] == [[], [], [], []]
+    both = [("FX", pred(("region", "equals", "EU"), ("zone", "in", ["Z"]), ("desk", "not_equals", "D"),
+                        ("zone", "equals", "Y"), conjunction="OR"), 1, None)]
+    assert rule_stats(XNODES, [xfact(1, "FX", "1", book="B1")], both, UC, D)[0]["missing_fields"] == \
+        ["desk", "region", "zone"]
+    # a JSON null is missing, as in a predicate
+    assert rule_stats(XNODES, [xfact(1, "FX", "1", region=None)], rules[:1], UC, D)[0]["missing_fields"] == \
+        ["book", "region"]
+
+
+def test_explain_refuses_unknown_nodes_scenarios_measures_and_rows():
+    explainer = xexplainer()
+    with pytest.raises(LookupError, match="'NOPE' is not a node of the run"):
+        explainer.explain_node("NOPE")
+    with pytest.raises(LookupError, match="the run has no unmapped facts"):
+        Explainer(NODES, [fact("FX", "1")], [], UC, D).explain_plug(UNMAPPED)
+    with pytest.raises(ValueError, match="scenario 'VARIANCE' is not one of ACTUAL, PRIOR"):
+        explainer.explain_node("ROOT", "VARIANCE")
+    with pytest.raises(ValueError, match="measure 'daily_amount' is not one of daily, wtd, ytd"):
+        explainer.explain_variance("ROOT", "daily_amount")
+    with pytest.raises(ValueError, match="max_rows must be a non-negative integer"):
+        explainer.explain_node("ROOT", max_rows=-1)
+    with pytest.raises(LookupError):
+        explainer.explain_variance("NOPE", by="region")
+    with pytest.raises(ValueError, match="more than one rule with rule_id 7"):
+        eu = pred(("region", "equals", "EU"))
+        Explainer(NODES, [], [("FX", eu, 7), ("RATES", eu, 7)], UC, D)
+
+
+def test_snapshot_accepts_rules_with_ids_and_text_unchanged():
+    plain = run(XFACTS, [rule[:2] for rule in XRULES], nodes=XNODES)
+    assert run(XFACTS, XRULES, nodes=XNODES) == plain
+    assert vals(plain[("ROOT", "ACTUAL")]) == dec(41, -30, 71)
+
+
+# --------------------------------------------------------------------------------------------------
+# Explain: properties on random cases, for every node of the run
+# --------------------------------------------------------------------------------------------------
+
+def naive_governing(nodes, rules, code):
+    """The node of the rule that governs a fact of this code, by walking up from its node (None: no rule)."""
+    parent = {n: p for n, p, _ in nodes}
+    root = next(n for n, p in parent.items() if p is None)
+    path = [code] if code in parent else [UNMAPPED, root]
+    while parent.get(path[-1]) is not None:
+        path.append(parent[path[-1]])
+    return next((n for n in path if n in dict(rules)), None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(), st.sampled_from(["region", "desk"]))
+def test_explanations_add_up_to_the_snapshot_at_every_node(case, attribute):
+    nodes, facts, rules = case
+    out = run(facts, rules, nodes=nodes)
+    explainer = Explainer(nodes, facts, rules, UC, D)
+    rule_nodes = dict(rules)
+    assert set(explainer.node_ids) == {n for n, _ in out}
+    children = {n: explainer.children(n) for n in explainer.node_ids}
+    for node in explainer.node_ids:
+        below, stack = set(), [node]
+        while stack:
+            below.add(stack[-1])
+            stack.extend(children[stack.pop()])
+        for scenario in ("ACTUAL", "PRIOR"):
+            row = out[(node, scenario)]
+            facts_rows = explainer.explain_node(node, scenario, None)
+            for m in MEASURES:
+                column = f"{m}_amount"
+                assert sum((r[column] for r in facts_rows), Decimal(0)) == row[f"{m}_natural"]
+                assert sum((r[column] for r in facts_rows if r["included"]), Decimal(0)) == row[f"{m}_adjusted"]
+                assert sum((r[column] for r in facts_rows if not r["included"]), Decimal(0)) == row[f"{m}_plug"]
+            # each row: a fact of the scenario at or below the node, its rule found by walking up the tree
+            assert len(facts_rows) == sum(1 for f in facts if f["use_case_id"] == UC and f["pnl_date"] == D
+                                          and f["scenario"] == scenario
+                                          and (f["category_code"] if f["category_code"] in parent_of(nodes)
+                                               else UNMAPPED) in below)
+            for r in facts_rows:
+                f = facts[r["fact_id"]]
+                assert r["mapped_node_id"] in below and r["category_code"] == f["category_code"]
+                governing = naive_governing(nodes, rules, f["category_code"])
+                assert r["governing_node_id"] == r["governing_rule_id"] == governing
+                assert r["included"] is (governing is None or naive_holds(rule_nodes[governing], f))
+            keys = [(-abs(r["daily_amount"]), r["fact_id"]) for r in facts_rows]
+            assert keys == sorted(keys)
+            assert explainer.explain_node(node, scenario, 3) == facts_rows[:3]
+
+            plug = explainer.explain_plug(node, scenario)
+            for m in MEASURES:
+                assert sum((r[f"{m}_excluded"] for r in plug), Decimal(0)) == row[f"{m}_plug"]
+            governing_ids = {r["governing_rule_id"] for r in facts_rows} - {None}
+            assert {r["rule_id"] for r in plug} == governing_ids | {n for n in rule_nodes if n in below}
+            assert len(plug) == len({r["rule_id"] for r in plug})
+            for r in plug:
+                governed = [f for f in facts_rows if f["governing_rule_id"] == r["rule_id"]]
+                assert r["facts_governed"] == len(governed)
+                assert r["facts_excluded"] == sum(1 for f in governed if not f["included"])
+            keys = [(-abs(r["daily_excluded"]), r["rule_id"]) for r in plug]
+            assert keys == sorted(keys)
+
+        for m in MEASURES:
+            for by in ("child", "category_code", attribute):
+                variance = explainer.explain_variance(node, m, by)
+                assert sum((r["variance"] for r in variance), Decimal(0)) == out[(node, "VARIANCE")][f"{m}_adjusted"]
+                assert sum((r["actual"] for r in variance), Decimal(0)) == out[(node, "ACTUAL")][f"{m}_adjusted"]
+                assert sum((r["prior"] for r in variance), Decimal(0)) == out[(node, "PRIOR")][f"{m}_adjusted"]
+                assert len({r["key"] for r in variance}) == len(variance)
+                for r in variance:
+                    assert r["variance"] == r["actual"] - r["prior"]
+                    assert r["change"] == ("UNCHANGED" if r["actual"] == r["prior"] else "NEW" if r["prior"] == 0
+                                           else "DROPPED" if r["actual"] == 0 else "CHANGED")
+                keys = [(-abs(r["variance"]), r["key"] is None, r["key"] or "") for r in variance]
+                assert keys == sorted(keys)
+                if by == "child":
+                    own = any(r["mapped_node_id"] == node for s in ("ACTUAL", "PRIOR")
+                              for r in explainer.explain_node(node, s, None))
+                    assert {r["key"] for r in variance} == set(children[node]) | ({node} if own else set())
+                    for r in variance:
+                        if r["key"] != node:
+                            assert r["actual"] == out[(r["key"], "ACTUAL")][f"{m}_adjusted"]
+                            assert r["prior"] == out[(r["key"], "PRIOR")][f"{m}_adjusted"]
+                elif by == "desk":
+                    assert [r["key"] for r in variance] in ([], [None])
+
+    stats = explainer.rule_stats()
+    assert [{k: v for k, v in r.items() if k != "missing_fields"} for r in stats] == \
+        explainer.explain_plug(explainer.root)
+    root_rows = explainer.explain_node(explainer.root, "ACTUAL", None)
+    for r in stats:
+        governed = [facts[f["fact_id"]] for f in root_rows if f["governing_rule_id"] == r["rule_id"]]
+        fields = {c["field"] for c in rule_nodes[r["rule_id"]]["conditions"]} & {"region"}  # the only attribute here
+        assert r["missing_fields"] == sorted(
+            f for f in fields if governed and not any(f in g["attributes"] for g in governed))
+
+
+def parent_of(nodes):
+    return {n: p for n, p, _ in nodes}
