@@ -34,3 +34,13 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_c
                           {{ schema }}.lock_use_case(uuid, boolean), {{ schema }}.open_fact_load(uuid, text),
                           {{ schema }}.replace_facts(uuid, date, text, text),
                           {{ schema }}.purge_superseded_facts(timestamptz) TO {{ schema }}_admin;
+
+-- Explaining a run reads its facts, which readers may not: operators explain. The reading's predicate
+-- helpers run as the caller.
+GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }}.run_facts(uuid, text),
+                          {{ schema }}.explain_node(uuid, text, text, integer), {{ schema }}.explain_plug(uuid, text, text),
+                          {{ schema }}.explain_variance(uuid, text, text, text), {{ schema }}.run_rule_stats(uuid),
+                          {{ schema }}.rules_included(bigint[], text[]),
+                          {{ schema }}.rule_case_tree(bigint[], text[], integer, integer),
+                          {{ schema }}.load_scenario_filter(bigint[], text[])
+    TO {{ schema }}_operator;
