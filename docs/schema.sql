@@ -864,20 +864,26 @@ CREATE OR REPLACE FUNCTION pnl.explain_node(run_id uuid, node_id text, scenario 
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
     PERFORM FROM pnl.open_run_reading(explain_node.run_id, 'explain_node');
     IF NOT EXISTS (SELECT FROM pnl.fact_calculated_results r
                    WHERE r.calculation_run_id = explain_node.run_id AND r.node_id = explain_node.node_id) THEN
-        RAISE EXCEPTION 'explain_node: run % has no node %', explain_node.run_id, coalesce(quote_literal(explain_node.node_id), 'NULL')
+        RAISE EXCEPTION 'explain_node: run % has no node %',
+                        explain_node.run_id, coalesce(quote_literal(explain_node.node_id), 'NULL')
             USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
     END IF;
-    IF explain_node.scenario IS NULL OR explain_node.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
-        RAISE EXCEPTION 'explain_node: scenario must be ACTUAL or PRIOR, got %', coalesce(quote_literal(explain_node.scenario), 'NULL')
+    IF explain_node.scenario IS NULL
+       OR explain_node.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
+        RAISE EXCEPTION 'explain_node: scenario must be ACTUAL or PRIOR, got %',
+                        coalesce(quote_literal(explain_node.scenario), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF explain_node.max_rows < 0 THEN
-        RAISE EXCEPTION 'explain_node: max_rows must be zero or more, or NULL for all rows; got %', explain_node.max_rows
+        RAISE EXCEPTION 'explain_node: max_rows must be zero or more, or NULL for all rows; got %',
+                        explain_node.max_rows
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -904,16 +910,21 @@ CREATE OR REPLACE FUNCTION pnl.explain_plug(run_id uuid, node_id text, scenario 
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
     PERFORM FROM pnl.open_run_reading(explain_plug.run_id, 'explain_plug');
     IF NOT EXISTS (SELECT FROM pnl.fact_calculated_results r
                    WHERE r.calculation_run_id = explain_plug.run_id AND r.node_id = explain_plug.node_id) THEN
-        RAISE EXCEPTION 'explain_plug: run % has no node %', explain_plug.run_id, coalesce(quote_literal(explain_plug.node_id), 'NULL')
+        RAISE EXCEPTION 'explain_plug: run % has no node %',
+                        explain_plug.run_id, coalesce(quote_literal(explain_plug.node_id), 'NULL')
             USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
     END IF;
-    IF explain_plug.scenario IS NULL OR explain_plug.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
-        RAISE EXCEPTION 'explain_plug: scenario must be ACTUAL or PRIOR, got %', coalesce(quote_literal(explain_plug.scenario), 'NULL')
+    IF explain_plug.scenario IS NULL
+       OR explain_plug.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
+        RAISE EXCEPTION 'explain_plug: scenario must be ACTUAL or PRIOR, got %',
+                        coalesce(quote_literal(explain_plug.scenario), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -928,7 +939,8 @@ BEGIN
         SELECT t.node_id FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
     ),
     per_rule AS (
-        SELECT f.governing_rule_id AS governing_rule, count(*) AS governed, count(*) FILTER (WHERE NOT f.included) AS excluded,
+        SELECT f.governing_rule_id AS governing_rule, count(*) AS governed,
+               count(*) FILTER (WHERE NOT f.included) AS excluded,
                sum(f.daily_amount) FILTER (WHERE NOT f.included) AS daily,
                sum(f.wtd_amount) FILTER (WHERE NOT f.included) AS wtd,
                sum(f.ytd_amount) FILTER (WHERE NOT f.included) AS ytd
@@ -952,6 +964,8 @@ CREATE OR REPLACE FUNCTION pnl.explain_variance(run_id uuid, node_id text, measu
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
     PERFORM FROM pnl.open_run_reading(explain_variance.run_id, 'explain_variance');
@@ -961,8 +975,9 @@ BEGIN
                         coalesce(quote_literal(explain_variance.node_id), 'NULL')
             USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
     END IF;
-    IF explain_variance.measure IS NULL OR explain_variance.measure NOT IN ('daily', 'wtd', 'ytd') THEN
-        RAISE EXCEPTION 'explain_variance: measure must be daily, wtd, ytd; got %',
+    IF explain_variance.measure IS NULL
+       OR explain_variance.measure NOT IN ('daily', 'wtd', 'ytd') THEN
+        RAISE EXCEPTION 'explain_variance: measure must be one of daily, wtd, ytd; got %',
                         coalesce(quote_literal(explain_variance.measure), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -994,7 +1009,8 @@ BEGIN
                                         WHEN 'category_code' THEN f.category_code
                                         ELSE f.attributes ->> explain_variance.by END AS k,
                f.scenario, f.included,
-               CASE explain_variance.measure WHEN 'daily' THEN f.daily_amount WHEN 'wtd' THEN f.wtd_amount WHEN 'ytd' THEN f.ytd_amount END AS amount
+               CASE explain_variance.measure
+                   WHEN 'daily' THEN f.daily_amount WHEN 'wtd' THEN f.wtd_amount WHEN 'ytd' THEN f.ytd_amount END AS amount
         FROM facts f JOIN below b ON b.node_id = f.mapped_node_id
     ),
     grouped AS (
@@ -1765,13 +1781,17 @@ CREATE OR REPLACE FUNCTION pnl.run_facts(run_id uuid, scenario text)
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
 AS $function$
 DECLARE
     reading record;  -- open_run_reading: use_case_id, pnl_date, loads, load_filter, rule_by_node, included
 BEGIN
     SELECT * INTO reading FROM pnl.open_run_reading(run_facts.run_id, 'run_facts');
-    IF run_facts.scenario IS NULL OR run_facts.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
-        RAISE EXCEPTION 'run_facts: scenario must be ACTUAL or PRIOR, got %', coalesce(quote_literal(run_facts.scenario), 'NULL')
+    IF run_facts.scenario IS NULL
+       OR run_facts.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
+        RAISE EXCEPTION 'run_facts: scenario must be ACTUAL or PRIOR, got %',
+                        coalesce(quote_literal(run_facts.scenario), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- The predicate expression (reading.included) names the fact columns and governing_rule unqualified:
@@ -1806,7 +1826,8 @@ FROM (SELECT f.*, (%s) AS included
       WHERE f.scenario = $6) f
 LEFT JOIN tree g ON g.rule_id = f.governing_rule
 $sql$, reading.included, reading.load_filter)
-    USING reading.use_case_id, reading.pnl_date, run_facts.run_id, reading.rule_by_node, reading.loads, run_facts.scenario;
+    USING reading.use_case_id, reading.pnl_date, run_facts.run_id, reading.rule_by_node, reading.loads,
+          run_facts.scenario;
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.run_facts(uuid,text) TO pnl_operator;
@@ -1834,6 +1855,8 @@ CREATE OR REPLACE FUNCTION pnl.run_rule_stats(run_id uuid)
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
 AS $function$
 BEGIN
     PERFORM FROM pnl.open_run_reading(run_rule_stats.run_id, 'run_rule_stats');

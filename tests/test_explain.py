@@ -350,7 +350,7 @@ def test_scenario_measure_and_by_are_checked(conn, book):
         assert refused(conn, query, (first, "VARIANCE")) == (
             f"{function}: scenario must be ACTUAL or PRIOR, got 'VARIANCE'")
     assert refused(conn, "SELECT * FROM explain_variance(%s, 'FIRM', %s)", (first, "monthly")) == (
-        "explain_variance: measure must be daily, wtd, ytd; got 'monthly'")
+        "explain_variance: measure must be one of daily, wtd, ytd; got 'monthly'")
     assert "by must be" in refused(conn, "SELECT * FROM explain_variance(%s, 'FIRM', 'daily', NULL)", (first,))
 
 

@@ -4,19 +4,25 @@
 -- excludes, and the excluded amounts. Only a governed fact can be excluded, so for each measure the
 -- excluded sums add up to the node's plug exactly. Largest daily exclusions first.
 -- Refuses what explain_node refuses (a bad run, node or scenario), with one clear error.
-CREATE OR REPLACE FUNCTION {{ schema }}.explain_plug(run_id uuid, node_id text, scenario text DEFAULT '{{ scenarios[0] }}')
+-- No nested loops, for the reason given in sql/0520 (run_facts): the run's tree walks by hash joins.
+CREATE OR REPLACE FUNCTION {{ schema }}.explain_plug(
+    run_id uuid, node_id text, scenario text DEFAULT '{{ scenarios[0] }}'
+)
 RETURNS TABLE (rule_id bigint, rule_node_id text, logic_en text, facts_governed bigint, facts_excluded bigint,
                {% for m in measures %}{{ m }}_excluded numeric{{ ", " if not loop.last }}{% endfor %})
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
     PERFORM FROM {{ schema }}.open_run_reading(explain_plug.run_id, 'explain_plug');
     IF NOT EXISTS (SELECT FROM {{ schema }}.fact_calculated_results r
                    WHERE r.calculation_run_id = explain_plug.run_id AND r.node_id = explain_plug.node_id) THEN
-        RAISE EXCEPTION 'explain_plug: run % has no node %', explain_plug.run_id, coalesce(quote_literal(explain_plug.node_id), 'NULL')
+        RAISE EXCEPTION 'explain_plug: run % has no node %',
+                        explain_plug.run_id, coalesce(quote_literal(explain_plug.node_id), 'NULL')
             USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
     END IF;
-    IF explain_plug.scenario IS NULL OR explain_plug.scenario NOT IN ({% for s in scenarios %}'{{ s }}'{{ ", " if not loop.last }}{% endfor %}) THEN
-        RAISE EXCEPTION 'explain_plug: scenario must be {{ scenarios | join(" or ") }}, got %', coalesce(quote_literal(explain_plug.scenario), 'NULL')
+    IF explain_plug.scenario IS NULL
+       OR explain_plug.scenario NOT IN ({% for s in scenarios %}'{{ s }}'{{ ", " if not loop.last }}{% endfor %}) THEN
+        RAISE EXCEPTION 'explain_plug: scenario must be {{ scenarios | join(" or ") }}, got %',
+                        coalesce(quote_literal(explain_plug.scenario), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
@@ -31,7 +37,8 @@ BEGIN
         SELECT t.node_id FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
     ),
     per_rule AS (
-        SELECT f.governing_rule_id AS governing_rule, count(*) AS governed, count(*) FILTER (WHERE NOT f.included) AS excluded,
+        SELECT f.governing_rule_id AS governing_rule, count(*) AS governed,
+               count(*) FILTER (WHERE NOT f.included) AS excluded,
 {%- for m in measures %}
                sum(f.{{ m }}_amount) FILTER (WHERE NOT f.included) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}

@@ -8,12 +8,13 @@
 -- The keys of 'category_code' and attribute breakdowns are those of every fact read at or below the node,
 -- included or not, so a key whose facts are all excluded shows as zeros. The variances add up to the
 -- node's adjusted variance exactly. Largest variances first, then key (NULL last).
+-- No nested loops, for the reason given in sql/0520 (run_facts): the run's tree walks by hash joins.
 {%- set actual, prior = scenarios %}
 CREATE OR REPLACE FUNCTION {{ schema }}.explain_variance(
     run_id uuid, node_id text, measure text DEFAULT '{{ measures[0] }}', by text DEFAULT 'child'
 )
 RETURNS TABLE (key text, actual numeric, prior numeric, variance numeric, change text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
     PERFORM FROM {{ schema }}.open_run_reading(explain_variance.run_id, 'explain_variance');
     IF NOT EXISTS (SELECT FROM {{ schema }}.fact_calculated_results r
@@ -22,8 +23,9 @@ BEGIN
                         coalesce(quote_literal(explain_variance.node_id), 'NULL')
             USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
     END IF;
-    IF explain_variance.measure IS NULL OR explain_variance.measure NOT IN ({% for m in measures %}'{{ m }}'{{ ", " if not loop.last }}{% endfor %}) THEN
-        RAISE EXCEPTION 'explain_variance: measure must be {{ measures | join(", ") }}; got %',
+    IF explain_variance.measure IS NULL
+       OR explain_variance.measure NOT IN ({% for m in measures %}'{{ m }}'{{ ", " if not loop.last }}{% endfor %}) THEN
+        RAISE EXCEPTION 'explain_variance: measure must be one of {{ measures | join(", ") }}; got %',
                         coalesce(quote_literal(explain_variance.measure), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -56,7 +58,8 @@ BEGIN
                                         WHEN 'category_code' THEN f.category_code
                                         ELSE f.attributes ->> explain_variance.by END AS k,
                f.scenario, f.included,
-               CASE explain_variance.measure {% for m in measures %}WHEN '{{ m }}' THEN f.{{ m }}_amount {% endfor %}END AS amount
+               CASE explain_variance.measure
+                   {% for m in measures %}WHEN '{{ m }}' THEN f.{{ m }}_amount {% endfor %}END AS amount
         FROM facts f JOIN below b ON b.node_id = f.mapped_node_id
     ),
     grouped AS (
