@@ -889,6 +889,185 @@ $function$;
 COMMENT ON FUNCTION pnl.duplicate_fact_loads(bigint) IS 'The slices of a load whose facts equal those of another current load of the same slice (the loaders refuse such a load).';
 GRANT EXECUTE ON FUNCTION pnl.duplicate_fact_loads(bigint) TO pnl_operator;
 
+CREATE OR REPLACE FUNCTION pnl.explain_node(run_id uuid, node_id text, scenario text DEFAULT 'ACTUAL'::text, max_rows integer DEFAULT 1000)
+ RETURNS TABLE(fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text, daily_amount numeric, wtd_amount numeric, ytd_amount numeric, rate numeric, included boolean, governing_rule_id bigint, governing_node_id text)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
+AS $function$
+BEGIN
+    PERFORM FROM pnl.open_run_reading(explain_node.run_id, 'explain_node');
+    IF NOT EXISTS (SELECT FROM pnl.fact_calculated_results r
+                   WHERE r.calculation_run_id = explain_node.run_id AND r.node_id = explain_node.node_id) THEN
+        RAISE EXCEPTION 'explain_node: run % has no node %',
+                        explain_node.run_id, coalesce(quote_literal(explain_node.node_id), 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
+    END IF;
+    IF explain_node.scenario IS NULL
+       OR explain_node.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
+        RAISE EXCEPTION 'explain_node: scenario must be ACTUAL or PRIOR, got %',
+                        coalesce(quote_literal(explain_node.scenario), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF explain_node.max_rows < 0 THEN
+        RAISE EXCEPTION 'explain_node: max_rows must be zero or more, or NULL for all rows; got %',
+                        explain_node.max_rows
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN QUERY
+    WITH RECURSIVE run_tree AS MATERIALIZED (
+        SELECT r.node_id, r.parent_node_id FROM pnl.fact_calculated_results r
+        WHERE r.calculation_run_id = explain_node.run_id AND r.scenario = 'ACTUAL'
+    ),
+    below (node_id) AS (
+        SELECT explain_node.node_id
+        UNION ALL
+        SELECT t.node_id FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
+    )
+    SELECT f.* FROM pnl.run_facts(explain_node.run_id, explain_node.scenario) f
+    WHERE f.mapped_node_id IN (SELECT b.node_id FROM below b)
+    ORDER BY abs(f.daily_amount) DESC, f.fact_id
+    LIMIT explain_node.max_rows;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.explain_node(uuid,text,text,integer) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.explain_plug(run_id uuid, node_id text, scenario text DEFAULT 'ACTUAL'::text)
+ RETURNS TABLE(rule_id bigint, rule_node_id text, logic_en text, facts_governed bigint, facts_excluded bigint, daily_excluded numeric, wtd_excluded numeric, ytd_excluded numeric)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
+AS $function$
+BEGIN
+    PERFORM FROM pnl.open_run_reading(explain_plug.run_id, 'explain_plug');
+    IF NOT EXISTS (SELECT FROM pnl.fact_calculated_results r
+                   WHERE r.calculation_run_id = explain_plug.run_id AND r.node_id = explain_plug.node_id) THEN
+        RAISE EXCEPTION 'explain_plug: run % has no node %',
+                        explain_plug.run_id, coalesce(quote_literal(explain_plug.node_id), 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
+    END IF;
+    IF explain_plug.scenario IS NULL
+       OR explain_plug.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
+        RAISE EXCEPTION 'explain_plug: scenario must be ACTUAL or PRIOR, got %',
+                        coalesce(quote_literal(explain_plug.scenario), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN QUERY
+    WITH RECURSIVE run_tree AS MATERIALIZED (
+        SELECT r.node_id, r.parent_node_id FROM pnl.fact_calculated_results r
+        WHERE r.calculation_run_id = explain_plug.run_id AND r.scenario = 'ACTUAL'
+    ),
+    below (node_id) AS (
+        SELECT explain_plug.node_id
+        UNION ALL
+        SELECT t.node_id FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
+    ),
+    per_rule AS (
+        SELECT f.governing_rule_id AS governing_rule, count(*) AS governed,
+               count(*) FILTER (WHERE NOT f.included) AS excluded,
+               sum(f.daily_amount) FILTER (WHERE NOT f.included) AS daily,
+               sum(f.wtd_amount) FILTER (WHERE NOT f.included) AS wtd,
+               sum(f.ytd_amount) FILTER (WHERE NOT f.included) AS ytd
+        FROM pnl.run_facts(explain_plug.run_id, explain_plug.scenario) f
+        WHERE f.governing_rule_id IS NOT NULL AND f.mapped_node_id IN (SELECT b.node_id FROM below b)
+        GROUP BY f.governing_rule_id
+    )
+    SELECT rr.rule_id, rr.node_id, rr.logic_en, coalesce(p.governed, 0), coalesce(p.excluded, 0),
+           coalesce(p.daily, 0), coalesce(p.wtd, 0), coalesce(p.ytd, 0)
+    FROM pnl.calculation_run_rules rr
+    LEFT JOIN per_rule p ON p.governing_rule = rr.rule_id
+    WHERE rr.calculation_run_id = explain_plug.run_id
+      AND (p.governing_rule IS NOT NULL OR rr.node_id IN (SELECT b.node_id FROM below b))
+    ORDER BY abs(coalesce(p.daily, 0)) DESC, rr.rule_id;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.explain_plug(uuid,text,text) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.explain_variance(run_id uuid, node_id text, measure text DEFAULT 'daily'::text, by text DEFAULT 'child'::text)
+ RETURNS TABLE(key text, actual numeric, prior numeric, variance numeric, change text)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
+AS $function$
+BEGIN
+    PERFORM FROM pnl.open_run_reading(explain_variance.run_id, 'explain_variance');
+    IF NOT EXISTS (SELECT FROM pnl.fact_calculated_results r
+                   WHERE r.calculation_run_id = explain_variance.run_id AND r.node_id = explain_variance.node_id) THEN
+        RAISE EXCEPTION 'explain_variance: run % has no node %', explain_variance.run_id,
+                        coalesce(quote_literal(explain_variance.node_id), 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
+    END IF;
+    IF explain_variance.measure IS NULL
+       OR explain_variance.measure NOT IN ('daily', 'wtd', 'ytd') THEN
+        RAISE EXCEPTION 'explain_variance: measure must be one of daily, wtd, ytd; got %',
+                        coalesce(quote_literal(explain_variance.measure), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF explain_variance.by IS NULL THEN
+        RAISE EXCEPTION 'explain_variance: by must be ''child'', ''category_code'' or an attribute key, got NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    RETURN QUERY
+    WITH RECURSIVE run_tree AS MATERIALIZED (
+        SELECT r.node_id, r.parent_node_id FROM pnl.fact_calculated_results r
+        WHERE r.calculation_run_id = explain_variance.run_id AND r.scenario = 'ACTUAL'
+    ),
+    -- each node at or below the node with the branch it hangs from: the child it is or is below, or the
+    -- node itself
+    below (node_id, branch) AS (
+        SELECT explain_variance.node_id, explain_variance.node_id
+        UNION ALL
+        SELECT t.node_id, CASE WHEN b.node_id = explain_variance.node_id THEN t.node_id ELSE b.branch END
+        FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
+    ),
+    facts AS (
+        SELECT 'ACTUAL' AS scenario, f.* FROM pnl.run_facts(explain_variance.run_id, 'ACTUAL') f
+        UNION ALL
+        SELECT 'PRIOR' AS scenario, f.* FROM pnl.run_facts(explain_variance.run_id, 'PRIOR') f
+    ),
+    keyed AS (
+        SELECT CASE explain_variance.by WHEN 'child' THEN b.branch
+                                        WHEN 'category_code' THEN f.category_code
+                                        ELSE f.attributes ->> explain_variance.by END AS k,
+               f.scenario, f.included,
+               CASE explain_variance.measure
+                   WHEN 'daily' THEN f.daily_amount WHEN 'wtd' THEN f.wtd_amount WHEN 'ytd' THEN f.ytd_amount END AS amount
+        FROM facts f JOIN below b ON b.node_id = f.mapped_node_id
+    ),
+    grouped AS (
+        SELECT kd.k,
+               sum(kd.amount) FILTER (WHERE kd.scenario = 'ACTUAL' AND kd.included) AS actual,
+               sum(kd.amount) FILTER (WHERE kd.scenario = 'PRIOR' AND kd.included) AS prior
+        FROM keyed kd GROUP BY kd.k
+    ),
+    children AS (
+        SELECT t.node_id FROM run_tree t
+        WHERE explain_variance.by = 'child' AND t.parent_node_id = explain_variance.node_id
+    ),
+    sums AS (
+        SELECT coalesce(g.k, c.node_id) AS k, coalesce(g.actual, 0) AS actual, coalesce(g.prior, 0) AS prior
+        FROM grouped g FULL JOIN children c ON c.node_id = g.k
+    )
+    SELECT s.k, s.actual, s.prior, s.actual - s.prior,
+           CASE WHEN s.prior = 0 AND s.actual <> 0 THEN 'NEW'
+                WHEN s.actual = 0 AND s.prior <> 0 THEN 'DROPPED'
+                WHEN s.actual <> s.prior THEN 'CHANGED'
+                ELSE 'UNCHANGED' END
+    FROM sums s
+    ORDER BY abs(s.actual - s.prior) DESC, s.k NULLS LAST;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.explain_variance(uuid,text,text,text) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.fact_loads_are_history()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1241,6 +1420,7 @@ AS $function$
     FROM (SELECT i.scenario, array_agg(i.load_id ORDER BY i.load_id) AS loads
           FROM unnest(load_ids, scenarios) AS i(load_id, scenario) GROUP BY i.scenario) s
 $function$;
+GRANT EXECUTE ON FUNCTION pnl.load_scenario_filter(bigint[],text[]) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.lock_use_case(use_case_id uuid, exclusive boolean)
  RETURNS void
@@ -1633,6 +1813,7 @@ BEGIN
                   pnl.rule_case_tree(p_rule_ids, p_predicates, middle + 1, p_high));
 END;
 $function$;
+GRANT EXECUTE ON FUNCTION pnl.rule_case_tree(bigint[],text[],integer,integer) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.rule_is_valid()
  RETURNS trigger
@@ -1682,6 +1863,63 @@ AS $function$
     SELECT CASE WHEN cardinality(rule_ids) IS NULL OR cardinality(rule_ids) = 0 THEN 'true'
                 ELSE 'governing_rule IS NULL OR ' || pnl.rule_case_tree(rule_ids, predicates, 1, cardinality(rule_ids)) END
 $function$;
+GRANT EXECUTE ON FUNCTION pnl.rules_included(bigint[],text[]) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.run_facts(run_id uuid, scenario text)
+ RETURNS TABLE(fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text, daily_amount numeric, wtd_amount numeric, ytd_amount numeric, rate numeric, included boolean, governing_rule_id bigint, governing_node_id text)
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+    reading record;  -- open_run_reading: use_case_id, pnl_date, loads, load_filter, rule_by_node, included
+BEGIN
+    SELECT * INTO reading FROM pnl.open_run_reading(run_facts.run_id, 'run_facts');
+    IF run_facts.scenario IS NULL
+       OR run_facts.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
+        RAISE EXCEPTION 'run_facts: scenario must be ACTUAL or PRIOR, got %',
+                        coalesce(quote_literal(run_facts.scenario), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- The predicate expression (reading.included) names the fact columns and governing_rule unqualified:
+    -- it is evaluated where the facts are the only relation.
+    RETURN QUERY EXECUTE format($sql$
+WITH RECURSIVE
+-- The governing rule of a node is its own rule, else its parent's governing rule.
+tree AS (
+    SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, ($4 ->> h.node_id)::bigint AS governing_rule,
+           ($4 ->> h.node_id)::bigint AS rule_id, ARRAY[h.node_id] AS path
+    FROM (SELECT r.node_id, r.parent_node_id, r.node_name FROM pnl.fact_calculated_results r
+ WHERE r.calculation_run_id = $3 AND r.scenario = 'ACTUAL' AND r.node_id <> '__UNMAPPED__') h
+    WHERE h.parent_node_id IS NULL
+    UNION ALL
+    SELECT c.node_id, c.parent_node_id, c.node_name, t.depth + 1, coalesce(($4 ->> c.node_id)::bigint, t.governing_rule),
+           ($4 ->> c.node_id)::bigint, t.path || c.node_id
+    FROM tree t
+    JOIN (SELECT r.node_id, r.parent_node_id, r.node_name FROM pnl.fact_calculated_results r
+ WHERE r.calculation_run_id = $3 AND r.scenario = 'ACTUAL' AND r.node_id <> '__UNMAPPED__') c ON c.parent_node_id = t.node_id
+)
+SELECT f.id, f.category_code, coalesce(f.mapped_node_id, '__UNMAPPED__'), f.attributes, NULL::text,
+       f.daily_amount::numeric, f.wtd_amount::numeric, f.ytd_amount::numeric, 1::numeric, f.included, f.governing_rule, g.node_id
+FROM (SELECT f.*, (%s) AS included
+      FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                   g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+            FROM pnl.fact_pnl_entries f
+            LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
+                             (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
+                   ON g.node_id = f.category_code
+            CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
+            WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
+      WHERE f.scenario = $6) f
+LEFT JOIN tree g ON g.rule_id = f.governing_rule
+$sql$, reading.included, reading.load_filter)
+    USING reading.use_case_id, reading.pnl_date, run_facts.run_id, reading.rule_by_node, reading.loads,
+          run_facts.scenario;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.run_facts(uuid,text) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.run_json(r pnl.calculation_runs)
  RETURNS jsonb
@@ -1700,6 +1938,60 @@ AS $function$
         'duration_ms', r.calculation_duration_ms)
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.run_json(pnl.calculation_runs) TO pnl_reader;
+
+CREATE OR REPLACE FUNCTION pnl.run_rule_stats(run_id uuid)
+ RETURNS TABLE(rule_id bigint, rule_node_id text, logic_en text, facts_governed bigint, facts_excluded bigint, daily_excluded numeric, wtd_excluded numeric, ytd_excluded numeric, missing_fields text[])
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
+AS $function$
+BEGIN
+    PERFORM FROM pnl.open_run_reading(run_rule_stats.run_id, 'run_rule_stats');
+
+    RETURN QUERY
+    WITH governed AS MATERIALIZED (
+        SELECT f.governing_rule_id AS governing_rule, f.included, f.attributes,
+               f.daily_amount, f.wtd_amount, f.ytd_amount
+        FROM pnl.run_facts(run_rule_stats.run_id, 'ACTUAL') f
+        WHERE f.governing_rule_id IS NOT NULL
+    ),
+    per_rule AS (
+        SELECT g.governing_rule, count(*) AS governed, count(*) FILTER (WHERE NOT g.included) AS excluded,
+               sum(g.daily_amount) FILTER (WHERE NOT g.included) AS daily,
+               sum(g.wtd_amount) FILTER (WHERE NOT g.included) AS wtd,
+               sum(g.ytd_amount) FILTER (WHERE NOT g.included) AS ytd
+        FROM governed g GROUP BY g.governing_rule
+    ),
+    run_rules AS (
+        SELECT rr.rule_id, rr.node_id, rr.logic_en, rr.predicate_json
+        FROM pnl.calculation_run_rules rr WHERE rr.calculation_run_id = run_rule_stats.run_id
+    ),
+    -- the attribute keys a rule's conditions name, in the order they first appear
+    attribute_fields AS (
+        SELECT r.rule_id, c.condition ->> 'field' AS field, min(c.position) AS position
+        FROM run_rules r
+        CROSS JOIN jsonb_array_elements(r.predicate_json -> 'conditions') WITH ORDINALITY AS c(condition, position)
+        WHERE (c.condition ->> 'field') NOT IN ('category_code', 'daily_amount', 'wtd_amount', 'ytd_amount')
+        GROUP BY 1, 2
+    ),
+    missing AS (
+        SELECT a.rule_id, array_agg(a.field ORDER BY a.position) AS fields
+        FROM (SELECT af.rule_id, af.field, af.position FROM attribute_fields af
+              JOIN governed g ON g.governing_rule = af.rule_id
+              GROUP BY 1, 2, 3 HAVING NOT bool_or(g.attributes ? af.field)) a
+        GROUP BY a.rule_id
+    )
+    SELECT r.rule_id, r.node_id, r.logic_en, coalesce(p.governed, 0), coalesce(p.excluded, 0),
+           coalesce(p.daily, 0), coalesce(p.wtd, 0), coalesce(p.ytd, 0), coalesce(ms.fields, '{}')
+    FROM run_rules r
+    LEFT JOIN per_rule p ON p.governing_rule = r.rule_id
+    LEFT JOIN missing ms ON ms.rule_id = r.rule_id
+    ORDER BY abs(coalesce(p.daily, 0)) DESC, r.rule_id;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.run_rule_stats(uuid) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.runs_are_immutable()
  RETURNS trigger

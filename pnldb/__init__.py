@@ -4,13 +4,18 @@ from pnldb.api import (
     connect,
     create_snapshot,
     delete_use_case,
+    explain_node,
+    explain_plug,
+    explain_variance,
     get_run,
     list_loads,
     list_runs,
     purge_superseded_facts,
+    run_rule_stats,
     verify_run,
 )
 from pnldb.errors import PnlError
 
-__all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "get_run", "list_loads",
-           "list_runs", "purge_superseded_facts", "verify_run"]
+__all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "explain_node", "explain_plug",
+           "explain_variance", "get_run", "list_loads", "list_runs", "purge_superseded_facts", "run_rule_stats",
+           "verify_run"]

@@ -7,6 +7,7 @@ from pnldb.api import DEFAULT_SCHEMA
 from pnldb.cli.bench import bench
 from pnldb.cli.common import PnlGroup, Settings
 from pnldb.cli.demo import demo
+from pnldb.cli.explain import explain
 from pnldb.cli.load import load
 from pnldb.cli.loads import loads
 from pnldb.cli.report import report
@@ -41,3 +42,4 @@ main.add_command(report)
 main.add_command(demo)
 main.add_command(bench)
 main.add_command(rules)
+main.add_command(explain)

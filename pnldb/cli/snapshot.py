@@ -29,6 +29,24 @@ def snapshot(settings, use_case, pnl_date, run_name, triggered_by, as_json) -> N
         _print_run(conn, run)
     if run["status"] != "COMPLETED":
         raise PnlError(f"snapshot {run['id']} {run['status']}: {run['error_message']}")
+    for line in _rule_warnings(conn, run):
+        click.echo(line, err=True)
+
+
+def _rule_warnings(conn, run: dict) -> list[str]:
+    """A line for each rule that excluded every fact it governs because none of them carries a field its
+    conditions name: most likely a misspelt attribute."""
+    if not run["rules_applied"]:
+        return []  # spares reading the facts again
+    lines = []
+    for stats in api.run_rule_stats(conn, run["id"]):
+        governed, fields = stats["facts_governed"], stats["missing_fields"]
+        if governed and stats["facts_excluded"] == governed and fields:
+            facts = "the 1 fact" if governed == 1 else f"all {fmt.count(governed)} facts"
+            named = ", ".join(f"'{f}'" for f in fields)
+            lines.append(f"warning: rule {stats['rule_id']} on node {stats['rule_node_id']} excluded {facts} it "
+                         f"governs: none carries field{'s' if len(fields) > 1 else ''} {named}")
+    return lines
 
 
 def _print_run(conn, run: dict) -> None:

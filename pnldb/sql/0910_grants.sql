@@ -35,10 +35,17 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_c
                           {{ schema }}.replace_facts(uuid, date, text, text),
                           {{ schema }}.purge_superseded_facts(timestamptz) TO {{ schema }}_admin;
 
--- Reading a run's own inputs: the facts it read, which only operators may see.
-GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }}.verify_run(uuid) TO {{ schema }}_operator;
-
 -- Fact loads (contract §6): the loads of a use case and the duplicate check are read-only over facts
 -- operators may read; the loaders call duplicate_fact_loads as their caller.
 GRANT EXECUTE ON FUNCTION {{ schema }}.list_loads(uuid, date), {{ schema }}.duplicate_fact_loads(bigint)
+    TO {{ schema }}_operator;
+
+-- Explaining and verifying a run read its facts, which readers may not: operators do. The reading's
+-- predicate helpers run as the caller.
+GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }}.run_facts(uuid, text),
+                          {{ schema }}.explain_node(uuid, text, text, integer), {{ schema }}.explain_plug(uuid, text, text),
+                          {{ schema }}.explain_variance(uuid, text, text, text), {{ schema }}.run_rule_stats(uuid),
+                          {{ schema }}.rules_included(bigint[], text[]),
+                          {{ schema }}.rule_case_tree(bigint[], text[], integer, integer),
+                          {{ schema }}.load_scenario_filter(bigint[], text[]), {{ schema }}.verify_run(uuid)
     TO {{ schema }}_operator;

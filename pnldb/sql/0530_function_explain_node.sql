@@ -1,0 +1,50 @@
+-- Why a node of a finished run has its values (contract §6): every fact the run read for the scenario
+-- that is mapped at or below the node on the run's recorded tree ({{ unmapped }} is a child of the root),
+-- largest daily amounts first. With all rows (max_rows => NULL), for each measure the sum is the node's
+-- natural value, the included rows' sum its adjusted value and the others' its plug, exactly.
+-- Refuses an unknown, unfinished or pre-0005 run (open_run_reading), a node the run does not have, a
+-- scenario other than {{ scenarios | join(" or ") }} and a negative max_rows, each with one clear error.
+-- No nested loops, for the reason given in sql/0520 (run_facts): the run's tree walks by hash joins.
+CREATE OR REPLACE FUNCTION {{ schema }}.explain_node(
+    run_id uuid, node_id text, scenario text DEFAULT '{{ scenarios[0] }}', max_rows integer DEFAULT 1000
+)
+RETURNS TABLE (fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text,
+               {% for m in measures %}{{ m }}_amount numeric, {% endfor %}rate numeric, included boolean,
+               governing_rule_id bigint, governing_node_id text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
+BEGIN
+    PERFORM FROM {{ schema }}.open_run_reading(explain_node.run_id, 'explain_node');
+    IF NOT EXISTS (SELECT FROM {{ schema }}.fact_calculated_results r
+                   WHERE r.calculation_run_id = explain_node.run_id AND r.node_id = explain_node.node_id) THEN
+        RAISE EXCEPTION 'explain_node: run % has no node %',
+                        explain_node.run_id, coalesce(quote_literal(explain_node.node_id), 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
+    END IF;
+    IF explain_node.scenario IS NULL
+       OR explain_node.scenario NOT IN ({% for s in scenarios %}'{{ s }}'{{ ", " if not loop.last }}{% endfor %}) THEN
+        RAISE EXCEPTION 'explain_node: scenario must be {{ scenarios | join(" or ") }}, got %',
+                        coalesce(quote_literal(explain_node.scenario), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF explain_node.max_rows < 0 THEN
+        RAISE EXCEPTION 'explain_node: max_rows must be zero or more, or NULL for all rows; got %',
+                        explain_node.max_rows
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN QUERY
+    WITH RECURSIVE run_tree AS MATERIALIZED (
+        SELECT r.node_id, r.parent_node_id FROM {{ schema }}.fact_calculated_results r
+        WHERE r.calculation_run_id = explain_node.run_id AND r.scenario = '{{ scenarios[0] }}'
+    ),
+    below (node_id) AS (
+        SELECT explain_node.node_id
+        UNION ALL
+        SELECT t.node_id FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
+    )
+    SELECT f.* FROM {{ schema }}.run_facts(explain_node.run_id, explain_node.scenario) f
+    WHERE f.mapped_node_id IN (SELECT b.node_id FROM below b)
+    ORDER BY abs(f.daily_amount) DESC, f.fact_id
+    LIMIT explain_node.max_rows;
+END;
+$$;

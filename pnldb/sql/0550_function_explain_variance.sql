@@ -1,0 +1,87 @@
+-- Where a node's adjusted {{ scenarios | join(" - ") }} variance of one measure in a finished run comes from
+-- (contract §6), from the facts the run read at or below the node, included ones only. `by`:
+--   'child'          one row per child of the node on the run's tree, zeros included ({{ unmapped }} is a
+--                    child of the root when the run has it), plus one keyed by the node's own id when
+--                    facts (of either scenario) are mapped to the node itself;
+--   'category_code'  one row per category_code of those facts;
+--   any other text   an attribute key: one row per value, facts lacking the key under key NULL.
+-- The keys of 'category_code' and attribute breakdowns are those of every fact read at or below the node,
+-- included or not, so a key whose facts are all excluded shows as zeros. The variances add up to the
+-- node's adjusted variance exactly. Largest variances first, then key (NULL last).
+-- No nested loops, for the reason given in sql/0520 (run_facts): the run's tree walks by hash joins.
+{%- set actual, prior = scenarios %}
+CREATE OR REPLACE FUNCTION {{ schema }}.explain_variance(
+    run_id uuid, node_id text, measure text DEFAULT '{{ measures[0] }}', by text DEFAULT 'child'
+)
+RETURNS TABLE (key text, actual numeric, prior numeric, variance numeric, change text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
+BEGIN
+    PERFORM FROM {{ schema }}.open_run_reading(explain_variance.run_id, 'explain_variance');
+    IF NOT EXISTS (SELECT FROM {{ schema }}.fact_calculated_results r
+                   WHERE r.calculation_run_id = explain_variance.run_id AND r.node_id = explain_variance.node_id) THEN
+        RAISE EXCEPTION 'explain_variance: run % has no node %', explain_variance.run_id,
+                        coalesce(quote_literal(explain_variance.node_id), 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
+    END IF;
+    IF explain_variance.measure IS NULL
+       OR explain_variance.measure NOT IN ({% for m in measures %}'{{ m }}'{{ ", " if not loop.last }}{% endfor %}) THEN
+        RAISE EXCEPTION 'explain_variance: measure must be one of {{ measures | join(", ") }}; got %',
+                        coalesce(quote_literal(explain_variance.measure), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF explain_variance.by IS NULL THEN
+        RAISE EXCEPTION 'explain_variance: by must be ''child'', ''category_code'' or an attribute key, got NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    RETURN QUERY
+    WITH RECURSIVE run_tree AS MATERIALIZED (
+        SELECT r.node_id, r.parent_node_id FROM {{ schema }}.fact_calculated_results r
+        WHERE r.calculation_run_id = explain_variance.run_id AND r.scenario = '{{ scenarios[0] }}'
+    ),
+    -- each node at or below the node with the branch it hangs from: the child it is or is below, or the
+    -- node itself
+    below (node_id, branch) AS (
+        SELECT explain_variance.node_id, explain_variance.node_id
+        UNION ALL
+        SELECT t.node_id, CASE WHEN b.node_id = explain_variance.node_id THEN t.node_id ELSE b.branch END
+        FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
+    ),
+    facts AS (
+{%- for s in scenarios %}
+        SELECT '{{ s }}' AS scenario, f.* FROM {{ schema }}.run_facts(explain_variance.run_id, '{{ s }}') f
+        {{- "\n        UNION ALL" if not loop.last }}
+{%- endfor %}
+    ),
+    keyed AS (
+        SELECT CASE explain_variance.by WHEN 'child' THEN b.branch
+                                        WHEN 'category_code' THEN f.category_code
+                                        ELSE f.attributes ->> explain_variance.by END AS k,
+               f.scenario, f.included,
+               CASE explain_variance.measure
+                   {% for m in measures %}WHEN '{{ m }}' THEN f.{{ m }}_amount {% endfor %}END AS amount
+        FROM facts f JOIN below b ON b.node_id = f.mapped_node_id
+    ),
+    grouped AS (
+        SELECT kd.k,
+               sum(kd.amount) FILTER (WHERE kd.scenario = '{{ actual }}' AND kd.included) AS actual,
+               sum(kd.amount) FILTER (WHERE kd.scenario = '{{ prior }}' AND kd.included) AS prior
+        FROM keyed kd GROUP BY kd.k
+    ),
+    children AS (
+        SELECT t.node_id FROM run_tree t
+        WHERE explain_variance.by = 'child' AND t.parent_node_id = explain_variance.node_id
+    ),
+    sums AS (
+        SELECT coalesce(g.k, c.node_id) AS k, coalesce(g.actual, 0) AS actual, coalesce(g.prior, 0) AS prior
+        FROM grouped g FULL JOIN children c ON c.node_id = g.k
+    )
+    SELECT s.k, s.actual, s.prior, s.actual - s.prior,
+           CASE WHEN s.prior = 0 AND s.actual <> 0 THEN 'NEW'
+                WHEN s.actual = 0 AND s.prior <> 0 THEN 'DROPPED'
+                WHEN s.actual <> s.prior THEN 'CHANGED'
+                ELSE 'UNCHANGED' END
+    FROM sums s
+    ORDER BY abs(s.actual - s.prior) DESC, s.k NULLS LAST;
+END;
+$$;
