@@ -918,19 +918,9 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH RECURSIVE run_tree AS MATERIALIZED (
-        SELECT r.node_id, r.parent_node_id FROM pnl.fact_calculated_results r
-        WHERE r.calculation_run_id = explain_node.run_id AND r.scenario = 'ACTUAL'
-    ),
-    below (node_id) AS (
-        SELECT explain_node.node_id
-        UNION ALL
-        SELECT t.node_id FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
-    )
-    SELECT f.* FROM pnl.run_facts(explain_node.run_id, explain_node.scenario) f
-    WHERE f.mapped_node_id IN (SELECT b.node_id FROM below b)
-    ORDER BY abs(f.daily_amount) DESC, f.fact_id
-    LIMIT explain_node.max_rows;
+    SELECT f.* FROM pnl.run_facts(explain_node.run_id, explain_node.scenario, explain_node.node_id,
+                                           explain_node.max_rows) f
+    ORDER BY abs(f.daily_amount) DESC, f.fact_id;
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.explain_node(uuid,text,text,integer) TO pnl_operator;
@@ -1795,6 +1785,18 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.replace_facts(uuid,date,text,text) TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.rule_attribute_fields(predicate_json jsonb)
+ RETURNS text[]
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT coalesce(array_agg(DISTINCT c.condition ->> 'field' ORDER BY c.condition ->> 'field'), '{}')
+    FROM jsonb_array_elements(predicate_json -> 'conditions') AS c(condition)
+    WHERE (c.condition ->> 'field') NOT IN ('category_code', 'daily_amount', 'wtd_amount', 'ytd_amount')
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.rule_attribute_fields(jsonb) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.rule_case_tree(p_rule_ids bigint[], p_predicates text[], p_low integer, p_high integer)
  RETURNS text
  LANGUAGE plpgsql
@@ -1865,7 +1867,34 @@ AS $function$
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.rules_included(bigint[],text[]) TO pnl_operator;
 
-CREATE OR REPLACE FUNCTION pnl.run_facts(run_id uuid, scenario text)
+CREATE OR REPLACE FUNCTION pnl.run_absent_fields(run_id uuid)
+ RETURNS text[]
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    reading record;  -- open_run_reading: use_case_id, pnl_date, loads, ...
+    absent  text[];
+BEGIN
+    SELECT * INTO reading FROM pnl.open_run_reading(run_absent_fields.run_id, 'run_absent_fields');
+    SELECT coalesce(array_agg(n.field ORDER BY n.field), '{}') INTO absent
+    FROM (SELECT DISTINCT a.field
+          FROM pnl.calculation_run_rules rr
+          CROSS JOIN unnest(pnl.rule_attribute_fields(rr.predicate_json)) AS a(field)
+          WHERE rr.calculation_run_id = run_absent_fields.run_id) n
+    WHERE NOT EXISTS (
+        SELECT 1 FROM pnl.fact_pnl_entries f
+        JOIN pnl.calculation_run_inputs i ON i.load_id = f.load_id AND i.scenario = f.scenario
+        WHERE i.calculation_run_id = run_absent_fields.run_id
+          AND f.use_case_id = reading.use_case_id AND f.pnl_date = reading.pnl_date
+          AND (f.attributes ->> n.field) IS NOT NULL);
+    RETURN absent;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.run_absent_fields(uuid) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.run_facts(run_id uuid, scenario text, under_node text DEFAULT NULL::text, max_rows integer DEFAULT NULL::integer)
  RETURNS TABLE(fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text, daily_amount numeric, wtd_amount numeric, ytd_amount numeric, rate numeric, included boolean, governing_rule_id bigint, governing_node_id text)
  LANGUAGE plpgsql
  STABLE
@@ -1884,7 +1913,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- The predicate expression (reading.included) names the fact columns and governing_rule unqualified:
-    -- it is evaluated where the facts are the only relation.
+    -- it is evaluated where the facts are the only relation, on the rows already chosen.
     RETURN QUERY EXECUTE format($sql$
 WITH RECURSIVE
 -- The governing rule of a node is its own rule, else its parent's governing rule.
@@ -1904,22 +1933,30 @@ tree AS (
 SELECT f.id, f.category_code, coalesce(f.mapped_node_id, '__UNMAPPED__'), f.attributes, NULL::text,
        f.daily_amount::numeric, f.wtd_amount::numeric, f.ytd_amount::numeric, 1::numeric, f.included, f.governing_rule, g.node_id
 FROM (SELECT f.*, (%s) AS included
-      FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
-                   g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
-            FROM pnl.fact_pnl_entries f
-            LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
-                             (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
-                   ON g.node_id = f.category_code
-            CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
-            WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
-      WHERE f.scenario = $6) f
+      FROM (SELECT f.*
+            FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                         g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+                  FROM pnl.fact_pnl_entries f
+                  LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
+                                   (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
+                         ON g.node_id = f.category_code
+                  CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
+                  WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
+            WHERE f.scenario = $6
+              AND ($7 IS NULL OR coalesce(f.mapped_node_id, '__UNMAPPED__') = ANY (
+                       (SELECT array_agg(t.node_id) FROM tree t WHERE $7 = ANY (t.path))
+                       || CASE WHEN $7 = '__UNMAPPED__' OR $7 = (SELECT t.node_id FROM tree t WHERE t.depth = 0)
+                               THEN ARRAY['__UNMAPPED__'] END))
+            ORDER BY abs(f.daily_amount) DESC, f.id
+            LIMIT $8) f) f
 LEFT JOIN tree g ON g.rule_id = f.governing_rule
+ORDER BY abs(f.daily_amount) DESC, f.id
 $sql$, reading.included, reading.load_filter)
     USING reading.use_case_id, reading.pnl_date, run_facts.run_id, reading.rule_by_node, reading.loads,
-          run_facts.scenario;
+          run_facts.scenario, run_facts.under_node, run_facts.max_rows;
 END;
 $function$;
-GRANT EXECUTE ON FUNCTION pnl.run_facts(uuid,text) TO pnl_operator;
+GRANT EXECUTE ON FUNCTION pnl.run_facts(uuid,text,text,integer) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.run_json(r pnl.calculation_runs)
  RETURNS jsonb
@@ -1968,19 +2005,18 @@ BEGIN
         SELECT rr.rule_id, rr.node_id, rr.logic_en, rr.predicate_json
         FROM pnl.calculation_run_rules rr WHERE rr.calculation_run_id = run_rule_stats.run_id
     ),
-    -- the attribute keys a rule's conditions name, in the order they first appear
+    -- the attribute keys a rule's conditions name
     attribute_fields AS (
-        SELECT r.rule_id, c.condition ->> 'field' AS field, min(c.position) AS position
-        FROM run_rules r
-        CROSS JOIN jsonb_array_elements(r.predicate_json -> 'conditions') WITH ORDINALITY AS c(condition, position)
-        WHERE (c.condition ->> 'field') NOT IN ('category_code', 'daily_amount', 'wtd_amount', 'ytd_amount')
-        GROUP BY 1, 2
+        SELECT r.rule_id, a.field
+        FROM run_rules r CROSS JOIN unnest(pnl.rule_attribute_fields(r.predicate_json)) AS a(field)
     ),
+    -- a fact carries a field when it has a value for it, as the predicates read it (a JSON null is none);
+    -- listed in alphabetical order
     missing AS (
-        SELECT a.rule_id, array_agg(a.field ORDER BY a.position) AS fields
-        FROM (SELECT af.rule_id, af.field, af.position FROM attribute_fields af
+        SELECT a.rule_id, array_agg(a.field ORDER BY a.field) AS fields
+        FROM (SELECT af.rule_id, af.field FROM attribute_fields af
               JOIN governed g ON g.governing_rule = af.rule_id
-              GROUP BY 1, 2, 3 HAVING NOT bool_or(g.attributes ? af.field)) a
+              GROUP BY 1, 2 HAVING NOT bool_or((g.attributes ->> af.field) IS NOT NULL)) a
         GROUP BY a.rule_id
     )
     SELECT r.rule_id, r.node_id, r.logic_en, coalesce(p.governed, 0), coalesce(p.excluded, 0),
@@ -2062,6 +2098,7 @@ CREATE OR REPLACE FUNCTION pnl.verify_run(run_id uuid)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET jit TO 'off'
+ SET enable_nestloop TO 'off'
 AS $function$
 DECLARE
     source       record;  -- from open_run_reading

@@ -2,6 +2,7 @@
 TRADING book, table counts, the bundled sample dataset, and waiting on another session's lock."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -33,8 +34,8 @@ def use_case(conn, name: str, structure_id: str):
 
 def facts(conn, use_case_id, rows) -> None:
     """rows: (scenario, category_code, daily, wtd, ytd, attributes dict[, pnl_date]), inserted in one
-    transaction: one load."""
-    with conn.transaction(), conn.cursor() as cur:
+    transaction: one load (on a connection that is not autocommit, in the caller's transaction)."""
+    with conn.transaction() if conn.autocommit else contextlib.nullcontext(), conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, "
             "wtd_amount, ytd_amount, amount, attributes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",

@@ -39,12 +39,18 @@ def hand_made_report() -> dict:
              "write_floor_s": [1.0, 0.5, 2.0],
              "reference": {"seconds": [70.0, 60.0, 50.0], "matches_engine": True, "peak_rss_mb": 210.0},
              "load": {"rows": 200_000, "seconds": 0.8, "rows_per_s": 250_000.0, "peak_rss_mb": 60.0},
+             "run_readers": {"snapshot_s": [5.0, 6.0, 4.0], "verify_s": [4.0, 4.5, 3.5],
+                             "explain_first_1000_s": [0.2, 0.3, 0.1]},
+             "superseded": {"versions": 5, "none_s": [5.0, 5.0, 5.0], "superseded_s": [5.5, 5.0, 5.25]},
              "peak_rss_mb": 90.0},
             {"facts_per_scenario": 1_000_000, "floor_s": [10.0, 10.0, 10.0], "snapshot_s": [40.0, 41.0, 39.0],
              "scope_only_date": {"floor_s": [10.0, 10.0, 10.0], "snapshot_s": [40.0, 40.0, 40.0]},
              "write_floor_s": [8.0, 8.0, 8.0],
              "reference": {"skipped": "above --reference-max 100,000"},
              "load": {"skipped": "above --load-max 100,000"},
+             "run_readers": {"snapshot_s": [40.0, 40.0, 40.0], "verify_s": [36.0, 38.0, 40.0],
+                             "explain_first_1000_s": [0.5, 0.6, 0.4]},
+             "superseded": {"versions": 5, "none_s": [40.0, 40.0, 40.0], "superseded_s": [42.0, 41.0, 43.0]},
              "peak_rss_mb": 120.0},
         ],
         "peak_rss_mb": 120.0,
@@ -62,13 +68,17 @@ def test_the_summary_of_a_hand_made_report_has_the_medians_ratios_and_verdicts_w
         "write_floor_s": 1.0, "reference_over_floors": 20.0, "snapshot_only_date_s": 4.0, "floor_only_date_s": 1.5,
         "scope_ratio": 1.25, "reference_s": 60.0, "reference_over_engine": 12.0, "reference_note": None,
         "reference_peak_rss_mb": 210.0, "load_rows_per_s": 250_000.0, "load_note": None, "load_peak_rss_mb": 60.0,
-        "peak_rss_mb": 90.0}
+        "peak_rss_mb": 90.0, "readers_snapshot_s": 5.0, "verify_s": 4.0, "verify_over_snapshot": 0.8,
+        "explain_first_1000_s": 0.2, "superseded_versions": 5, "not_superseded_s": 5.0, "superseded_s": 5.25,
+        "superseded_ratio": 1.05}
     assert big == {
         "facts_per_scenario": 1_000_000, "floor_s": 10.0, "snapshot_s": 40.0, "snapshot_over_floor": 4.0,
         "write_floor_s": 8.0, "reference_over_floors": None, "snapshot_only_date_s": 40.0, "floor_only_date_s": 10.0,
         "scope_ratio": 1.0, "reference_s": None, "reference_over_engine": None,
         "reference_note": "above --reference-max 100,000", "reference_peak_rss_mb": None, "load_rows_per_s": None,
-        "load_note": "above --load-max 100,000", "load_peak_rss_mb": None, "peak_rss_mb": 120.0}
+        "load_note": "above --load-max 100,000", "load_peak_rss_mb": None, "peak_rss_mb": 120.0,
+        "readers_snapshot_s": 40.0, "verify_s": 38.0, "verify_over_snapshot": 0.95, "explain_first_1000_s": 0.5,
+        "superseded_versions": 5, "not_superseded_s": 40.0, "superseded_s": 42.0, "superseded_ratio": 1.05}
     assert summary["targets"] == [
         {"target": "create_snapshot within 3x the floor at >= 1,000,000 facts/scenario", "met": False,
          "measured": "4.00x at 1,000,000"},
@@ -78,6 +88,12 @@ def test_the_summary_of_a_hand_made_report_has_the_medians_ratios_and_verdicts_w
         {"target": "pnldb process under 150 MB", "met": True, "measured": "bench 120 MB, load 60 MB"},
         {"target": "one date among 20 others and a second use case within 1.2x of that date alone", "met": False,
          "measured": "1.25x at 100,000, 1.00x at 1,000,000"},
+        {"target": "a snapshot with 5 superseded versions of its slice in the table within 1.1x of one with none",
+         "met": True, "measured": "1.05x at 100,000, 1.05x at 1,000,000"},
+        {"target": "verify_run of a run costs no more than a snapshot", "met": True,
+         "measured": "0.80x at 100,000, 0.95x at 1,000,000"},
+        {"target": "explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 facts/scenario",
+         "met": True, "measured": "0.500 s at 1,000,000"},
         {"target": "time grows no faster than linearly (snapshot time ratio / size ratio)", "met": True,
          "measured": "0.80 from 100,000 to 1,000,000"},
     ]
@@ -95,6 +111,9 @@ def test_targets_that_cannot_be_judged_are_not_applicable_and_a_big_load_process
         (None, "reference not run (above --reference-max 0)"),
         (False, "bench 120 MB, load 151 MB"),
         (False, "1.25x at 100,000"),
+        (True, "1.05x at 100,000"),
+        (True, "0.80x at 100,000"),
+        (None, "no size >= 1,000,000"),
     ]  # and no growth target with a single size
     assert summary["targets_missed"] == 2
 
@@ -121,8 +140,15 @@ peak RSS
      1,000,000   10.0 s      8.000 s    40.0 s    4.00x        40.0 s    1.00x        n/a         n/a          n/a  \
   120 MB
 
+facts/scenario  snapshot  verify_run  x snapshot  explain 1,000  superseded  snapshot behind  x none
+--------------  --------  ----------  ----------  -------------  ----------  ---------------  ------
+       100,000   5.000 s     4.000 s       0.80x        0.200 s  5 versions          5.250 s   1.05x
+     1,000,000    40.0 s      38.0 s       0.95x        0.500 s  5 versions           42.0 s   1.05x
+
 write floor: one INSERT of a run's result rows (3 per node) with their indexes and foreign key checks, the least any \
 engine that stores them pays
+verify_run and explain 1,000 (explain_node of the root, its first 1,000 rows) interleaved with a snapshot; snapshot \
+behind: the same current facts behind superseded versions of them, interleaved with a snapshot of them alone (x none)
 100,000: `pnldb load facts` process peak RSS 60 MB
 100,000: Python reference process peak RSS 210 MB (not part of the target)
 1,000,000: reference n/a: above --reference-max 100,000
@@ -137,6 +163,11 @@ targets:
 plus the write floor would be 20.0x
   [met] pnldb process under 150 MB: bench 120 MB, load 60 MB
   [MISSED] one date among 20 others and a second use case within 1.2x of that date alone: 1.25x at 100,000, 1.00x at \
+1,000,000
+  [met] a snapshot with 5 superseded versions of its slice in the table within 1.1x of one with none: 1.05x at \
+100,000, 1.05x at 1,000,000
+  [met] verify_run of a run costs no more than a snapshot: 0.80x at 100,000, 0.95x at 1,000,000
+  [met] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 facts/scenario: 0.500 s at \
 1,000,000
   [met] time grows no faster than linearly (snapshot time ratio / size ratio): 0.80 from 100,000 to 1,000,000"""
 
@@ -191,7 +222,7 @@ def test_the_generated_data_has_the_sizes_asked_for(scratch):
     assert facts == [(main_uc, d, sc, 200) for d in other_dates for sc in ("ACTUAL", "PRIOR")] + [
         (main_uc, cob, "ACTUAL", 500), (main_uc, cob, "PRIOR", 500),
         (other_uc, cob, "ACTUAL", 200), (other_uc, cob, "PRIOR", 200)]
-    assert conn.execute(f"SELECT count(*) FROM {s}.metadata_rules GROUP BY use_case_id").fetchall() == [(20,), (20,)]
+    assert conn.execute(f"SELECT count(*) FROM {s}.metadata_rules GROUP BY use_case_id").fetchall() == [(20,)] * 3
     unmapped = conn.execute(f"SELECT count(*) FROM {s}.fact_pnl_entries f WHERE NOT EXISTS "
                             f"(SELECT 1 FROM {s}.dim_hierarchy h WHERE h.node_id = f.category_code)").fetchone()[0]
     assert unmapped > 0  # so every snapshot has an __UNMAPPED__ node
@@ -317,12 +348,18 @@ def test_bench_prints_its_table_progress_on_stderr_and_passes_its_checks(db_url)
         "create_snapshot within 3x the floor at >= 1,000,000 facts/scenario",
         "engine >= 10x faster than the Python reference",
         "pnldb process under 150 MB",
-        "one date among 20 others and a second use case within 1.2x of that date alone"]
+        "one date among 20 others and a second use case within 1.2x of that date alone",
+        "a snapshot with 5 superseded versions of its slice in the table within 1.1x of one with none",
+        "verify_run of a run costs no more than a snapshot",
+        "explain_node of the root"]
+    assert targets[-1] == ("  [n/a] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 "
+                           "facts/scenario: no size >= 1,000,000")
     assert targets[0] == ("  [n/a] create_snapshot within 3x the floor at >= 1,000,000 facts/scenario: "
                           "no size >= 1,000,000")
     progress = result.stderr.splitlines()
     assert "2,000 facts/scenario: generating the measured slice (4,000 facts)" in progress
     assert "2,000 facts/scenario: pnldb load facts (4,000 rows)" in progress
+    assert "2,000 facts/scenario: generating 5 superseded versions of the slice and the current one" in progress
     assert progress[-1] == "2,000 facts/scenario: dropping schema pnldb_bench"
     assert _no_scratch_schema_left(db_url)
 

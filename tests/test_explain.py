@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 import pnldb
-from pnldb import schema
+from pnldb import api, schema
 from tests.builders import (
     COB,
     EARLIER,
@@ -300,6 +300,11 @@ def test_a_misspelt_field_shows_in_missing_fields(conn):
     assert (stats[misspelt]["facts_governed"], stats[misspelt]["facts_excluded"]) == (2, 2)
     assert stats[misspelt]["daily_excluded"] == D("15.00")
     assert (stats[fine]["missing_fields"], stats[fine]["facts_excluded"]) == ([], 0)
+    # the cheap question `pnldb snapshot` asks first: which named keys no fact of the run carries at all
+    assert api.run_absent_fields(conn, run) == ["Strategy"]
+    rule(conn, uc, "FIRM", cond("region", "equals", "EU"))  # a key no fact has, on a rule of a later run only
+    assert api.run_absent_fields(conn, run) == ["Strategy"]
+    assert api.run_absent_fields(conn, snapshot(conn, uc)) == ["Strategy", "region"]
 
 
 # --- refusals -----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ as the SQL wrote it (what `--json` prints). Beside them: the use-case services, 
 a throw-away EmbeddedPostgres)."""
 from pnldb.api.connection import DEFAULT_SCHEMA, connect, open_connection
 from pnldb.api.database import EmbeddedPostgres, migrate, render_sql, sql_files
-from pnldb.api.explain import explain_node, explain_plug, explain_variance, run_rule_stats
+from pnldb.api.explain import explain_node, explain_plug, explain_variance, run_absent_fields, run_rule_stats
 from pnldb.api.loads import (
     list_loads,
     list_loads_text,
@@ -49,6 +49,7 @@ __all__ = [
     "explain_plug", "explain_variance", "fetch_report", "find_use_case", "get_run", "get_run_text", "list_loads",
     "list_loads_text", "list_rules", "list_rules_text", "list_runs", "list_runs_text", "list_use_cases", "load_facts",
     "load_hierarchy", "load_rules", "migrate", "open_connection", "purge_superseded_facts",
-    "purge_superseded_facts_text", "render_sql", "resolve_use_case", "run_root", "run_rule_stats", "sql_files",
-    "use_case_footprint", "use_case_footprint_text", "use_case_names", "verify_run", "verify_run_text",
+    "purge_superseded_facts_text", "render_sql", "resolve_use_case", "run_absent_fields", "run_root",
+    "run_rule_stats", "sql_files", "use_case_footprint", "use_case_footprint_text", "use_case_names", "verify_run",
+    "verify_run_text",
 ]

@@ -1,5 +1,5 @@
 """Explaining a finished run from its own inputs (contract §6): explain_node, explain_plug,
-explain_variance, run_rule_stats — one SQL call each, rows as dicts (money as Decimal)."""
+explain_variance, run_rule_stats, run_absent_fields — one SQL call each, rows as dicts (money as Decimal)."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -8,7 +8,7 @@ import psycopg
 
 from pnldb.api.connection import call_rows
 
-__all__ = ["explain_node", "explain_plug", "explain_variance", "run_rule_stats"]
+__all__ = ["explain_node", "explain_plug", "explain_variance", "run_absent_fields", "run_rule_stats"]
 
 
 def explain_node(conn: psycopg.Connection, run_id: UUID | str, node_id: str, scenario: str = "ACTUAL",
@@ -33,3 +33,8 @@ def explain_variance(conn: psycopg.Connection, run_id: UUID | str, node_id: str,
 def run_rule_stats(conn: psycopg.Connection, run_id: UUID | str) -> list[dict]:
     """Every rule of the run: explain_plug at the root plus missing_fields."""
     return call_rows(conn, "SELECT * FROM run_rule_stats(%s::uuid)", (str(run_id),))
+
+
+def run_absent_fields(conn: psycopg.Connection, run_id: UUID | str) -> list[str]:
+    """The attribute keys the run's rules name that no fact it read carries (a misspelt field is one)."""
+    return conn.execute("SELECT run_absent_fields(%s::uuid)", (str(run_id),)).fetchone()[0]

@@ -35,9 +35,10 @@ def snapshot(settings, use_case, pnl_date, run_name, triggered_by, as_json) -> N
 
 def _rule_warnings(conn, run: dict) -> list[str]:
     """A line for each rule that excluded every fact it governs because none of them carries a field its
-    conditions name: most likely a misspelt attribute."""
-    if not run["rules_applied"]:
-        return []  # spares reading the facts again
+    conditions name: most likely a misspelt attribute. Asked only when some field of the run's rules is on
+    none of its facts (run_absent_fields, cheap), which spares reading and judging every fact again."""
+    if not run["rules_applied"] or not api.run_absent_fields(conn, run["id"]):
+        return []
     lines = []
     for stats in api.run_rule_stats(conn, run["id"]):
         governed, fields = stats["facts_governed"], stats["missing_fields"]

@@ -5,11 +5,16 @@
 -- mapped_node_id is {{ unmapped }} for a fact of no node of the run's tree; governing_rule_id and
 -- governing_node_id are NULL when no rule governs the fact (it is then included). currency is NULL (the
 -- reporting currency) and rate 1 until facts carry a currency.
+-- With under_node, only the facts mapped at or below that node of the run's tree, and with max_rows only
+-- the first so many by abs(daily_amount) descending, then fact_id, in that order: the rows are chosen
+-- before their rule predicates are evaluated, so explain_node's first rows of a million facts cost a
+-- scan and a top-N sort, not the rules. (The other explain functions read every row.)
 -- No nested loops: a run's result rows are mostly newer than the statistics of their table, so the
 -- planner expects about one of them and would walk the recorded tree by nested loops, quadratic in its
 -- nodes (some 30 s for 10,000 nodes, against well under a second by hash joins).
 {%- import "_fact_pipeline.sql" as pipeline with context %}
-CREATE OR REPLACE FUNCTION {{ schema }}.run_facts(run_id uuid, scenario text)
+CREATE OR REPLACE FUNCTION {{ schema }}.run_facts(run_id uuid, scenario text, under_node text DEFAULT NULL,
+                                                  max_rows integer DEFAULT NULL)
 RETURNS TABLE (fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text,
                {% for m in measures %}{{ m }}_amount numeric, {% endfor %}rate numeric, included boolean,
                governing_rule_id bigint, governing_node_id text)
@@ -25,18 +30,26 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- The predicate expression (reading.included) names the fact columns and governing_rule unqualified:
-    -- it is evaluated where the facts are the only relation.
+    -- it is evaluated where the facts are the only relation, on the rows already chosen.
     RETURN QUERY EXECUTE format($sql$
 WITH RECURSIVE
 {{ pipeline.governing_tree(pipeline.run_nodes()) }}
 SELECT f.id, f.category_code, coalesce(f.mapped_node_id, '{{ unmapped }}'), f.attributes, NULL::text,
        {% for m in measures %}f.{{ m }}_amount::numeric, {% endfor %}1::numeric, f.included, f.governing_rule, g.node_id
 FROM (SELECT f.*, (%s) AS included
-      FROM {{ pipeline.governed_facts() | indent(11) }}
-      WHERE f.scenario = $6) f
+      FROM (SELECT f.*
+            FROM {{ pipeline.governed_facts() | indent(17) }}
+            WHERE f.scenario = $6
+              AND ($7 IS NULL OR coalesce(f.mapped_node_id, '{{ unmapped }}') = ANY (
+                       (SELECT array_agg(t.node_id) FROM tree t WHERE $7 = ANY (t.path))
+                       || CASE WHEN $7 = '{{ unmapped }}' OR $7 = (SELECT t.node_id FROM tree t WHERE t.depth = 0)
+                               THEN ARRAY['{{ unmapped }}'] END))
+            ORDER BY abs(f.daily_amount) DESC, f.id
+            LIMIT $8) f) f
 LEFT JOIN tree g ON g.rule_id = f.governing_rule
+ORDER BY abs(f.daily_amount) DESC, f.id
 $sql$, reading.included, reading.load_filter)
     USING reading.use_case_id, reading.pnl_date, run_facts.run_id, reading.rule_by_node, reading.loads,
-          run_facts.scenario;
+          run_facts.scenario, run_facts.under_node, run_facts.max_rows;
 END;
 $fn$;

@@ -33,18 +33,8 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH RECURSIVE run_tree AS MATERIALIZED (
-        SELECT r.node_id, r.parent_node_id FROM {{ schema }}.fact_calculated_results r
-        WHERE r.calculation_run_id = explain_node.run_id AND r.scenario = '{{ scenarios[0] }}'
-    ),
-    below (node_id) AS (
-        SELECT explain_node.node_id
-        UNION ALL
-        SELECT t.node_id FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
-    )
-    SELECT f.* FROM {{ schema }}.run_facts(explain_node.run_id, explain_node.scenario) f
-    WHERE f.mapped_node_id IN (SELECT b.node_id FROM below b)
-    ORDER BY abs(f.daily_amount) DESC, f.fact_id
-    LIMIT explain_node.max_rows;
+    SELECT f.* FROM {{ schema }}.run_facts(explain_node.run_id, explain_node.scenario, explain_node.node_id,
+                                           explain_node.max_rows) f
+    ORDER BY abs(f.daily_amount) DESC, f.fact_id;
 END;
 $$;

@@ -30,19 +30,18 @@ BEGIN
         SELECT rr.rule_id, rr.node_id, rr.logic_en, rr.predicate_json
         FROM {{ schema }}.calculation_run_rules rr WHERE rr.calculation_run_id = run_rule_stats.run_id
     ),
-    -- the attribute keys a rule's conditions name, in the order they first appear
+    -- the attribute keys a rule's conditions name
     attribute_fields AS (
-        SELECT r.rule_id, c.condition ->> 'field' AS field, min(c.position) AS position
-        FROM run_rules r
-        CROSS JOIN jsonb_array_elements(r.predicate_json -> 'conditions') WITH ORDINALITY AS c(condition, position)
-        WHERE (c.condition ->> 'field') NOT IN ('category_code'{% for m in measures %}, '{{ m }}_amount'{% endfor %})
-        GROUP BY 1, 2
+        SELECT r.rule_id, a.field
+        FROM run_rules r CROSS JOIN unnest({{ schema }}.rule_attribute_fields(r.predicate_json)) AS a(field)
     ),
+    -- a fact carries a field when it has a value for it, as the predicates read it (a JSON null is none);
+    -- listed in alphabetical order
     missing AS (
-        SELECT a.rule_id, array_agg(a.field ORDER BY a.position) AS fields
-        FROM (SELECT af.rule_id, af.field, af.position FROM attribute_fields af
+        SELECT a.rule_id, array_agg(a.field ORDER BY a.field) AS fields
+        FROM (SELECT af.rule_id, af.field FROM attribute_fields af
               JOIN governed g ON g.governing_rule = af.rule_id
-              GROUP BY 1, 2, 3 HAVING NOT bool_or(g.attributes ? af.field)) a
+              GROUP BY 1, 2 HAVING NOT bool_or((g.attributes ->> af.field) IS NOT NULL)) a
         GROUP BY a.rule_id
     )
     SELECT r.rule_id, r.node_id, r.logic_en, coalesce(p.governed, 0), coalesce(p.excluded, 0),

@@ -42,9 +42,10 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.list_loads(uuid, date), {{ schema }}.dupl
 
 -- Explaining and verifying a run read its facts, which readers may not: operators do. The reading's
 -- predicate helpers run as the caller.
-GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }}.run_facts(uuid, text),
+GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }}.run_facts(uuid, text, text, integer),
                           {{ schema }}.explain_node(uuid, text, text, integer), {{ schema }}.explain_plug(uuid, text, text),
                           {{ schema }}.explain_variance(uuid, text, text, text), {{ schema }}.run_rule_stats(uuid),
+                          {{ schema }}.run_absent_fields(uuid), {{ schema }}.rule_attribute_fields(jsonb),
                           {{ schema }}.rules_included(bigint[], text[]),
                           {{ schema }}.rule_case_tree(bigint[], text[], integer, integer),
                           {{ schema }}.load_scenario_filter(bigint[], text[]), {{ schema }}.verify_run(uuid)
