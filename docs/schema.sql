@@ -1976,6 +1976,43 @@ AS $function$
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.run_json(pnl.calculation_runs) TO pnl_reader;
 
+CREATE OR REPLACE FUNCTION pnl.run_plug_rules(run_id uuid)
+ RETURNS TABLE(node_id text, scenario text, rule_id bigint, rule_node_id text, logic_en text, facts_excluded bigint, daily_excluded numeric, wtd_excluded numeric, ytd_excluded numeric)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
+ SET jit TO 'off'
+AS $function$
+    WITH RECURSIVE run_tree AS MATERIALIZED (
+        SELECT r.node_id, r.parent_node_id FROM pnl.fact_calculated_results r
+        WHERE r.calculation_run_id = run_plug_rules.run_id AND r.scenario = 'ACTUAL'
+    ),
+    ancestry (node_id, ancestor) AS (
+        SELECT t.node_id, t.node_id FROM run_tree t
+        UNION ALL
+        SELECT a.node_id, t.parent_node_id FROM ancestry a JOIN run_tree t ON t.node_id = a.ancestor
+        WHERE t.parent_node_id IS NOT NULL
+    ),
+    excluded AS (
+        SELECT s.scenario, f.mapped_node_id, f.governing_rule_id, count(*) AS facts,
+               sum(f.daily_amount) AS daily, sum(f.wtd_amount) AS wtd, sum(f.ytd_amount) AS ytd
+        FROM (VALUES ('ACTUAL'), ('PRIOR')) AS s(scenario)
+        CROSS JOIN LATERAL pnl.run_facts(run_plug_rules.run_id, s.scenario) f
+        WHERE NOT f.included
+        GROUP BY 1, 2, 3
+    )
+    SELECT a.ancestor, e.scenario, e.governing_rule_id, rr.node_id, rr.logic_en, sum(e.facts)::bigint,
+           sum(e.daily), sum(e.wtd), sum(e.ytd)
+    FROM excluded e
+    JOIN ancestry a ON a.node_id = e.mapped_node_id
+    JOIN pnl.calculation_run_rules rr
+      ON rr.calculation_run_id = run_plug_rules.run_id AND rr.rule_id = e.governing_rule_id
+    GROUP BY a.ancestor, e.scenario, e.governing_rule_id, rr.node_id, rr.logic_en
+    ORDER BY 1, 2, abs(sum(e.daily)) DESC, 3
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.run_plug_rules(uuid) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.run_rule_stats(run_id uuid)
  RETURNS TABLE(rule_id bigint, rule_node_id text, logic_en text, facts_governed bigint, facts_excluded bigint, daily_excluded numeric, wtd_excluded numeric, ytd_excluded numeric, missing_fields text[])
  LANGUAGE plpgsql

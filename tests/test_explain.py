@@ -414,3 +414,30 @@ def test_the_python_api_returns_the_sql_rows(conn, book):
     assert pnldb.run_rule_stats(conn, first) == rows(conn, "SELECT * FROM run_rule_stats(%s)", (first,))
     with pytest.raises(psycopg.errors.NoDataFound):
         pnldb.explain_node(conn, first, "NOPE")
+
+
+def test_run_plug_rules_gives_every_plug_by_rule_adding_up_to_it(conn):
+    """What the HTML report shows beside its tree: for every node and scenario, the rules that excluded
+    facts at or below it; their excluded sums are the node's plug, exactly."""
+    structure(conn, "TRADING", TRADING_TREE)
+    uc = use_case(conn, "Plugs", "TRADING")
+    facts(conn, uc, [("ACTUAL", "RATES_1", "100.00", "1.00", "2.00", {"book": "a"}),
+                     ("ACTUAL", "RATES_2", "-40.25", "3.00", "4.00", {"book": "b"}),
+                     ("ACTUAL", "FX_1", "7.50", "5.00", "6.00", {"book": "b"}),
+                     ("ACTUAL", "ELSEWHERE", "1.00", "1.00", "1.00", {"book": "b"}),
+                     ("PRIOR", "RATES_1", "9.00", "9.00", "9.00", {"book": "b"})])
+    rule(conn, uc, "RATES", cond("book", "equals", "a"))
+    rule(conn, uc, "FIRM", cond("book", "equals", "a"))  # governs FX_1 and the unmapped fact
+    run = snapshot(conn, uc)
+    got: dict = {}
+    for r in rows(conn, "SELECT * FROM run_plug_rules(%s)", (run,)):
+        key = (r["node_id"], r["scenario"])
+        got[key] = [a + b for a, b in zip(got.get(key, [D(0)] * 3), (r["daily_excluded"], r["wtd_excluded"],
+                                                                     r["ytd_excluded"]))]
+    stored = results(conn, run)
+    plugs = {key: [row[f"{m}_plug"] for m in ("daily", "wtd", "ytd")] for key, row in stored.items()
+             if key[1] != "VARIANCE" and any(row[f"{m}_plug"] for m in ("daily", "wtd", "ytd"))}
+    assert got == plugs
+    assert got[("FIRM", "ACTUAL")] == [D("-31.75"), D("9.00"), D("11.00")]
+    assert {r["node_id"] for r in rows(conn, "SELECT * FROM run_plug_rules(%s)", (run,))} == {
+        "FIRM", "EMEA", "RATES", "RATES_2", "FX", "FX_1", "__UNMAPPED__", "RATES_1"}

@@ -532,7 +532,13 @@ def test_html_is_a_self_contained_collapsible_tree_with_correct_totals(conn, db_
     [[number, node, logic, where, predicate]] = html_rules(text)
     assert [number, node, logic, where] == [str(rule_id), "RATESName of RATES", "Rates: FLOW only", sql_where]
     assert json.loads(predicate) == cond("strategy", "in", ["FLOW"])
-    assert [a["href"] for tag, a, t, _ in elements(text) if tag == "a"] == [f"#{rates['id']}"]
+    links = [a["href"] for tag, a, t, _ in elements(text) if tag == "a"]
+    plugged = [r["id"] for r in page.rows if "plug" in r["marks"]]
+    # each plug mark links to its node's plugs by rule, which link back to the node and to the rule's node
+    assert [h for h in links if h.startswith("#p")] == [f"#p{i[1:]}" for i in plugged]
+    assert all(f'id="p{i[1:]}"' in text for i in plugged)
+    assert {h for h in links if h.startswith("#n")} == {f"#{i}" for i in plugged} | {f"#{rates['id']}"}
+    assert '<td class="num">234,567.89</td>' in text  # RATES' ACTUAL daily plug, all excluded by its rule
     assert sum(1 for tag, attrs in page.tags if tag == "button" and "tog" in (attrs.get("class") or "")) == 6
     assert any("collapsed" in s for s in page.scripts)
     [detail] = [attrs for tag, attrs in page.tags if tag == "input"]
@@ -608,6 +614,19 @@ def test_html_to_a_path_that_cannot_be_written_is_one_line(conn, db_url, run_id,
 
 
 # ---------------------------------------------------------------------------------------------- failed runs, errors
+
+def test_a_reader_gets_the_page_without_the_plugs_by_rule_and_is_told_why(conn, login, run_id):
+    from pnldb.api import fetch_report
+    from pnldb.report import render_html
+
+    reader = login("reader")
+    report = fetch_report(reader, run_id, plugs=True)
+    assert report["plug_rules"] == []
+    assert report["plugs_note"] == "the plugs by rule read the run's facts, which only operators may"
+    text = render_html(report)
+    assert "Not shown: the plugs by rule read the run&#39;s facts, which only operators may." in text
+    assert len(fetch_report(login("operator"), run_id, plugs=True)["plug_rules"]) > 0
+
 
 @pytest.fixture
 def failed_run(conn):

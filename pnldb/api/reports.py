@@ -8,15 +8,18 @@ from decimal import Decimal
 import psycopg
 from psycopg import sql as pgsql
 
+from pnldb.api.connection import call_rows
 from pnldb.api.runs import get_run_text
 from pnldb.errors import PnlError
 from pnldb.vocabulary import RESULT_SCENARIOS, RESULT_VALUE_COLUMNS, UNMAPPED
 
 
-def fetch_report(conn: psycopg.Connection, run_id, depth: int | None = None) -> dict:
-    """The run header, its result nodes in tree order (down to `depth` when given) and its rules.
+def fetch_report(conn: psycopg.Connection, run_id, depth: int | None = None, plugs: bool = False) -> dict:
+    """The run header, its result nodes in tree order (down to `depth` when given) and its rules; with
+    `plugs`, also every plug by rule (run_plug_rules), or the reason it is not there ("plugs_note": the
+    caller may not read facts, or the run recorded no inputs).
 
-    Three queries whatever the size of the tree; on an autocommit connection they share one
+    A few queries whatever the size of the tree; on an autocommit connection they share one
     REPEATABLE READ snapshot, so a run deleted meanwhile cannot show a header without its nodes.
     """
     try:
@@ -26,11 +29,11 @@ def fetch_report(conn: psycopg.Connection, run_id, depth: int | None = None) -> 
     if conn.autocommit:
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            return _fetch(conn, key, depth)
-    return _fetch(conn, key, depth)
+            return _fetch(conn, key, depth, plugs)
+    return _fetch(conn, key, depth, plugs)
 
 
-def _fetch(conn: psycopg.Connection, key: uuid.UUID, depth: int | None) -> dict:
+def _fetch(conn: psycopg.Connection, key: uuid.UUID, depth: int | None, plugs: bool) -> dict:
     try:
         text = get_run_text(conn, key)
     except psycopg.errors.NoDataFound:
@@ -59,7 +62,21 @@ def _fetch(conn: psycopg.Connection, key: uuid.UUID, depth: int | None) -> dict:
         rules.append({"rule_id": rule_id, "node_id": node_id,
                       "predicate_json": json.loads(predicate, parse_float=Decimal),
                       "sql_where": sql_where, "logic_en": logic_en})
-    return {"run": run, "nodes": tree_order(by_id), "rules": rules}
+    report = {"run": run, "nodes": tree_order(by_id), "rules": rules}
+    if plugs and rules and run["status"] == "COMPLETED":
+        report.update(_plug_rules(conn, key))
+    return report
+
+
+def _plug_rules(conn: psycopg.Connection, key: uuid.UUID) -> dict:
+    """{"plug_rules": [rows of run_plug_rules]} or {"plug_rules": [], "plugs_note": why there are none}."""
+    try:
+        with conn.transaction():
+            return {"plug_rules": call_rows(conn, "SELECT * FROM run_plug_rules(%s)", (key,))}
+    except psycopg.errors.InsufficientPrivilege:
+        return {"plug_rules": [], "plugs_note": "the plugs by rule read the run's facts, which only operators may"}
+    except psycopg.errors.ObjectNotInPrerequisiteState as exc:
+        return {"plug_rules": [], "plugs_note": exc.diag.message_primary}
 
 
 def tree_order(by_id: dict[str, dict]) -> list[dict]:

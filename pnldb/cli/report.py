@@ -46,7 +46,7 @@ def report(settings, run_id: str, depth: int | None, html_file: str | None, as_j
     by side. A FAILED run prints its header and error, no tree, and exits 0: the report itself worked.
     """
     # the page shows every node and collapses below --depth; text and JSON stay cut at --depth
-    data = fetch_report(settings.conn, run_id, None if html_file else depth)
+    data = fetch_report(settings.conn, run_id, None if html_file else depth, plugs=bool(html_file))
     if html_file:
         path = Path(html_file)
         try:

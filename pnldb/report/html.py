@@ -45,11 +45,28 @@ def render_html(report: dict, depth: int | None = None) -> str:
             "cells": [_cell(n, s, m) for m in MEASURES for s in RESULT_SCENARIOS],
         })
     names = {n["node_id"]: n["node_name"] for n in nodes}
+    plugs = _plug_sections(report.get("plug_rules", []), index, names)
+    plugged = {p["node_id"] for p in plugs}
+    for view in view_nodes:
+        view["plug_anchor"] = index[view["node_id"]] if view["node_id"] in plugged else None
     rules = [{**r, "anchor": index.get(r["node_id"]), "node_name": names.get(r["node_id"]),
               "predicate": to_json(r["predicate_json"], indent=None)}
              for r in report["rules"]]
     return _ENV.get_template(TEMPLATE).render(
         run=report["run"], header=header_fields(report["run"]), nodes=view_nodes, rules=rules,
+        plugs=plugs, plugs_note=report.get("plugs_note"),
         measures=MEASURES, scenarios=RESULT_SCENARIOS, depth=depth,
         max_depth=max((n["depth"] for n in nodes), default=0),
         rule_mark=RULE_MARK, plug_mark=PLUG_MARK)
+
+
+def _plug_sections(plug_rules: list[dict], index: dict[str, int], names: dict[str, str]) -> list[dict]:
+    """One section per node with plugs by rule (run_plug_rules' rows), in the tree's order."""
+    by_node: dict[str, list[dict]] = {}
+    for row in plug_rules:
+        if row["node_id"] in index:
+            by_node.setdefault(row["node_id"], []).append({
+                **row, "rule_anchor": index.get(row["rule_node_id"]),
+                **{f"{m}_money": money(row[f"{m}_excluded"]) for m in MEASURES}})
+    return [{"node_id": node_id, "node_name": names[node_id], "anchor": index[node_id], "rows": rows}
+            for node_id, rows in sorted(by_node.items(), key=lambda item: index[item[0]])]

@@ -44,6 +44,7 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.list_loads(uuid, date), {{ schema }}.dupl
 -- predicate helpers run as the caller.
 GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }}.run_facts(uuid, text, text, integer),
                           {{ schema }}.explain_node(uuid, text, text, integer), {{ schema }}.explain_plug(uuid, text, text),
+                          {{ schema }}.run_plug_rules(uuid),
                           {{ schema }}.explain_variance(uuid, text, text, text), {{ schema }}.run_rule_stats(uuid),
                           {{ schema }}.run_absent_fields(uuid), {{ schema }}.rule_attribute_fields(jsonb),
                           {{ schema }}.rules_included(bigint[], text[]),
