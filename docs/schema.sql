@@ -494,6 +494,30 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION pnl.check_run_node(run_id uuid, node_id text, reader text, takes_scenario boolean, scenario text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    PERFORM FROM pnl.open_run_reading(check_run_node.run_id, reader);
+    IF NOT EXISTS (SELECT FROM pnl.fact_calculated_results r
+                   WHERE r.calculation_run_id = check_run_node.run_id AND r.node_id = check_run_node.node_id) THEN
+        RAISE EXCEPTION '%: run % has no node %', reader, check_run_node.run_id,
+                        coalesce(quote_literal(check_run_node.node_id), 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
+    END IF;
+    IF takes_scenario AND (check_run_node.scenario IS NULL
+       OR check_run_node.scenario NOT IN ('ACTUAL', 'PRIOR')) THEN
+        RAISE EXCEPTION '%: scenario must be ACTUAL or PRIOR, got %', reader,
+                        coalesce(quote_literal(check_run_node.scenario), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.check_run_node(uuid,text,text,boolean,text) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.compare_runs(run_a uuid, run_b uuid, tolerance numeric DEFAULT 0)
  RETURNS TABLE(node_id text, scenario text, measure text, value_a numeric, value_b numeric, difference numeric)
  LANGUAGE plpgsql
@@ -898,19 +922,8 @@ CREATE OR REPLACE FUNCTION pnl.explain_node(run_id uuid, node_id text, scenario 
  SET jit TO 'off'
 AS $function$
 BEGIN
-    PERFORM FROM pnl.open_run_reading(explain_node.run_id, 'explain_node');
-    IF NOT EXISTS (SELECT FROM pnl.fact_calculated_results r
-                   WHERE r.calculation_run_id = explain_node.run_id AND r.node_id = explain_node.node_id) THEN
-        RAISE EXCEPTION 'explain_node: run % has no node %',
-                        explain_node.run_id, coalesce(quote_literal(explain_node.node_id), 'NULL')
-            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
-    END IF;
-    IF explain_node.scenario IS NULL
-       OR explain_node.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
-        RAISE EXCEPTION 'explain_node: scenario must be ACTUAL or PRIOR, got %',
-                        coalesce(quote_literal(explain_node.scenario), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM pnl.check_run_node(explain_node.run_id, explain_node.node_id, 'explain_node',
+                                        true, explain_node.scenario);
     IF explain_node.max_rows < 0 THEN
         RAISE EXCEPTION 'explain_node: max_rows must be zero or more, or NULL for all rows; got %',
                         explain_node.max_rows
@@ -934,19 +947,8 @@ CREATE OR REPLACE FUNCTION pnl.explain_plug(run_id uuid, node_id text, scenario 
  SET jit TO 'off'
 AS $function$
 BEGIN
-    PERFORM FROM pnl.open_run_reading(explain_plug.run_id, 'explain_plug');
-    IF NOT EXISTS (SELECT FROM pnl.fact_calculated_results r
-                   WHERE r.calculation_run_id = explain_plug.run_id AND r.node_id = explain_plug.node_id) THEN
-        RAISE EXCEPTION 'explain_plug: run % has no node %',
-                        explain_plug.run_id, coalesce(quote_literal(explain_plug.node_id), 'NULL')
-            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
-    END IF;
-    IF explain_plug.scenario IS NULL
-       OR explain_plug.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
-        RAISE EXCEPTION 'explain_plug: scenario must be ACTUAL or PRIOR, got %',
-                        coalesce(quote_literal(explain_plug.scenario), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM pnl.check_run_node(explain_plug.run_id, explain_plug.node_id, 'explain_plug',
+                                        true, explain_plug.scenario);
 
     RETURN QUERY
     WITH RECURSIVE run_tree AS MATERIALIZED (
@@ -988,13 +990,8 @@ CREATE OR REPLACE FUNCTION pnl.explain_variance(run_id uuid, node_id text, measu
  SET jit TO 'off'
 AS $function$
 BEGIN
-    PERFORM FROM pnl.open_run_reading(explain_variance.run_id, 'explain_variance');
-    IF NOT EXISTS (SELECT FROM pnl.fact_calculated_results r
-                   WHERE r.calculation_run_id = explain_variance.run_id AND r.node_id = explain_variance.node_id) THEN
-        RAISE EXCEPTION 'explain_variance: run % has no node %', explain_variance.run_id,
-                        coalesce(quote_literal(explain_variance.node_id), 'NULL')
-            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
-    END IF;
+    PERFORM pnl.check_run_node(explain_variance.run_id, explain_variance.node_id, 'explain_variance',
+                                        false, NULL);
     IF explain_variance.measure IS NULL
        OR explain_variance.measure NOT IN ('daily', 'wtd', 'ytd') THEN
         RAISE EXCEPTION 'explain_variance: measure must be one of daily, wtd, ytd; got %',

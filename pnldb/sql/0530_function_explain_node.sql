@@ -13,19 +13,8 @@ RETURNS TABLE (fact_id bigint, category_code text, mapped_node_id text, attribut
                governing_rule_id bigint, governing_node_id text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
-    PERFORM FROM {{ schema }}.open_run_reading(explain_node.run_id, 'explain_node');
-    IF NOT EXISTS (SELECT FROM {{ schema }}.fact_calculated_results r
-                   WHERE r.calculation_run_id = explain_node.run_id AND r.node_id = explain_node.node_id) THEN
-        RAISE EXCEPTION 'explain_node: run % has no node %',
-                        explain_node.run_id, coalesce(quote_literal(explain_node.node_id), 'NULL')
-            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
-    END IF;
-    IF explain_node.scenario IS NULL
-       OR explain_node.scenario NOT IN ({% for s in scenarios %}'{{ s }}'{{ ", " if not loop.last }}{% endfor %}) THEN
-        RAISE EXCEPTION 'explain_node: scenario must be {{ scenarios | join(" or ") }}, got %',
-                        coalesce(quote_literal(explain_node.scenario), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM {{ schema }}.check_run_node(explain_node.run_id, explain_node.node_id, 'explain_node',
+                                        true, explain_node.scenario);
     IF explain_node.max_rows < 0 THEN
         RAISE EXCEPTION 'explain_node: max_rows must be zero or more, or NULL for all rows; got %',
                         explain_node.max_rows

@@ -12,19 +12,8 @@ RETURNS TABLE (rule_id bigint, rule_node_id text, logic_en text, facts_governed 
                {% for m in measures %}{{ m }}_excluded numeric{{ ", " if not loop.last }}{% endfor %})
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
-    PERFORM FROM {{ schema }}.open_run_reading(explain_plug.run_id, 'explain_plug');
-    IF NOT EXISTS (SELECT FROM {{ schema }}.fact_calculated_results r
-                   WHERE r.calculation_run_id = explain_plug.run_id AND r.node_id = explain_plug.node_id) THEN
-        RAISE EXCEPTION 'explain_plug: run % has no node %',
-                        explain_plug.run_id, coalesce(quote_literal(explain_plug.node_id), 'NULL')
-            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
-    END IF;
-    IF explain_plug.scenario IS NULL
-       OR explain_plug.scenario NOT IN ({% for s in scenarios %}'{{ s }}'{{ ", " if not loop.last }}{% endfor %}) THEN
-        RAISE EXCEPTION 'explain_plug: scenario must be {{ scenarios | join(" or ") }}, got %',
-                        coalesce(quote_literal(explain_plug.scenario), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM {{ schema }}.check_run_node(explain_plug.run_id, explain_plug.node_id, 'explain_plug',
+                                        true, explain_plug.scenario);
 
     RETURN QUERY
     WITH RECURSIVE run_tree AS MATERIALIZED (

@@ -16,13 +16,8 @@ CREATE OR REPLACE FUNCTION {{ schema }}.explain_variance(
 RETURNS TABLE (key text, actual numeric, prior numeric, variance numeric, change text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
-    PERFORM FROM {{ schema }}.open_run_reading(explain_variance.run_id, 'explain_variance');
-    IF NOT EXISTS (SELECT FROM {{ schema }}.fact_calculated_results r
-                   WHERE r.calculation_run_id = explain_variance.run_id AND r.node_id = explain_variance.node_id) THEN
-        RAISE EXCEPTION 'explain_variance: run % has no node %', explain_variance.run_id,
-                        coalesce(quote_literal(explain_variance.node_id), 'NULL')
-            USING ERRCODE = 'no_data_found', HINT = 'the nodes of a run are those of its result rows';
-    END IF;
+    PERFORM {{ schema }}.check_run_node(explain_variance.run_id, explain_variance.node_id, 'explain_variance',
+                                        false, NULL);
     IF explain_variance.measure IS NULL
        OR explain_variance.measure NOT IN ({% for m in measures %}'{{ m }}'{{ ", " if not loop.last }}{% endfor %}) THEN
         RAISE EXCEPTION 'explain_variance: measure must be one of {{ measures | join(", ") }}; got %',

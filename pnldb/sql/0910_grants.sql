@@ -43,6 +43,7 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.list_loads(uuid, date), {{ schema }}.dupl
 -- Explaining and verifying a run read its facts, which readers may not: operators do. The reading's
 -- predicate helpers run as the caller.
 GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }}.run_facts(uuid, text, text, integer),
+                          {{ schema }}.check_run_node(uuid, text, text, boolean, text),
                           {{ schema }}.explain_node(uuid, text, text, integer), {{ schema }}.explain_plug(uuid, text, text),
                           {{ schema }}.run_plug_rules(uuid),
                           {{ schema }}.explain_variance(uuid, text, text, text), {{ schema }}.run_rule_stats(uuid),
