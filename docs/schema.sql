@@ -1233,8 +1233,16 @@ CREATE OR REPLACE FUNCTION pnl.facts_join_a_load()
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+DECLARE
+    key    CONSTANT text := pg_current_xact_id()::text || '/' || NEW.use_case_id::text || '/';
+    cached CONSTANT text := coalesce(current_setting('pnl.transaction_fact_load', true), '');
 BEGIN
+    IF starts_with(cached, key) THEN
+        NEW.load_id := substr(cached, length(key) + 1)::bigint;
+        RETURN NEW;
+    END IF;
     NEW.load_id := pnl.open_fact_load(NEW.use_case_id);
+    PERFORM set_config('pnl.transaction_fact_load', key || NEW.load_id, true);
     RETURN NEW;
 END;
 $function$;

@@ -124,6 +124,18 @@ def test_adding_to_a_committed_load_is_refused(conn, uc):
     assert conn.execute("SELECT count(*) FROM fact_pnl_entries").fetchone()[0] == 3
 
 
+def test_a_forged_load_setting_gains_nothing(conn, uc):
+    """The trigger keeps the transaction's load in a setting; naming a committed load in it is refused."""
+    first = load(conn, uc, FIRST)
+    before = slices(conn)
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match=f"fact load {first} is closed"), \
+            conn.transaction():
+        conn.execute("SELECT set_config('pnl.transaction_fact_load', pg_current_xact_id()::text || '/' || %s || '/' "
+                     "|| %s, true)", (str(uc), first))
+        insert(conn, uc, FIRST)
+    assert slices(conn) == before and loads(conn) == [(first, uc, 3)]
+
+
 # --------------------------------------------------------------------------------------------------
 # replace_facts
 

@@ -122,9 +122,9 @@ def _facts_sql(s: str) -> str:
         return f"'{prefix}' || lpad(({number_sql})::text, {digits}, '0')"
 
     return f"""
-INSERT INTO {s}.fact_pnl_entries (use_case_id, pnl_date, scenario, category_code,
+INSERT INTO {s}.fact_pnl_entries (use_case_id, load_id, pnl_date, scenario, category_code,
                                   amount, daily_amount, wtd_amount, ytd_amount, attributes)
-SELECT %(use_case)s, %(pnl_date)s, g.scenario,
+SELECT %(use_case)s, %(load_id)s, %(pnl_date)s, g.scenario,
        CASE WHEN g.sel < 5 THEN 'UNMAPPED-' || lpad((g.sel * 4 + g.variant % 4)::text, 2, '0')
             WHEN g.sel < 20 THEN {code(sub_level, f"(g.book - 1) / {per_sub} + 1")}
             WHEN g.sel < 25 THEN {code(desk_level, f"(g.book - 1) / {per_desk} + 1")}
@@ -323,12 +323,15 @@ def generate_structure(conn: psycopg.Connection, schema: str, rules: list[dict])
 
 def generate_slice(conn: psycopg.Connection, schema: str, use_case: uuid.UUID, pnl_date: dt.date, size: int,
                    salt: int, chunk: int = 1_000_000) -> None:
-    """`size` facts per scenario for one use case and date, in chunks of `chunk` indexes."""
-    sql = _facts_sql(pgsql.Identifier(schema).as_string(conn))
-    for first in range(1, size + 1, chunk):
-        last = min(size, first + chunk - 1)
-        conn.execute(sql, {"use_case": use_case, "pnl_date": pnl_date, "first": first, "last": last,
-                           "salt": salt})
+    """`size` facts per scenario for one use case and date, in chunks of `chunk` indexes, as one load."""
+    s = pgsql.Identifier(schema).as_string(conn)
+    sql = _facts_sql(s)
+    with conn.transaction():
+        load_id = conn.execute(f"SELECT {s}.open_fact_load(%s, 'pnldb bench')", (use_case,)).fetchone()[0]
+        for first in range(1, size + 1, chunk):
+            last = min(size, first + chunk - 1)
+            conn.execute(sql, {"use_case": use_case, "load_id": load_id, "pnl_date": pnl_date, "first": first,
+                               "last": last, "salt": salt})
 
 
 def generate_superseded(conn: psycopg.Connection, schema: str, size: int, versions: int, salt: int) -> None:
