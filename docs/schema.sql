@@ -115,6 +115,7 @@ ALTER TABLE pnl.fact_calculated_results ADD CONSTRAINT fact_calculated_results_r
 ALTER TABLE pnl.fact_calculated_results ADD CONSTRAINT fact_calculated_results_scenario_valid CHECK (scenario = ANY (ARRAY['ACTUAL'::text, 'PRIOR'::text, 'VARIANCE'::text]));
 CREATE INDEX ix_fact_calculated_results_calc_run_id ON pnl.fact_calculated_results USING btree (calculation_run_id);
 CREATE INDEX ix_fact_calculated_results_run_id ON pnl.fact_calculated_results USING btree (run_id);
+CREATE INDEX ix_fact_calculated_results_run_parent ON pnl.fact_calculated_results USING btree (calculation_run_id, parent_node_id);
 CREATE TRIGGER fact_calculated_results_are_immutable BEFORE DELETE OR UPDATE ON pnl.fact_calculated_results FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER fact_calculated_results_are_not_truncated BEFORE TRUNCATE ON pnl.fact_calculated_results FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 GRANT SELECT ON TABLE pnl.fact_calculated_results TO pnl_reader;
@@ -705,7 +706,8 @@ grouped AS (
                  g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM pnl.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
-                           (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
+                           (SELECT array_agg(t.governing_rule) FROM tree t))
+                 AS g(node_id, governing_rule)
                  ON g.node_id = f.category_code
           CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
@@ -918,7 +920,6 @@ CREATE OR REPLACE FUNCTION pnl.explain_node(run_id uuid, node_id text, scenario 
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
- SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 BEGIN
@@ -943,7 +944,6 @@ CREATE OR REPLACE FUNCTION pnl.explain_plug(run_id uuid, node_id text, scenario 
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
- SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 BEGIN
@@ -951,7 +951,7 @@ BEGIN
                                         true, explain_plug.scenario);
 
     RETURN QUERY
-    WITH RECURSIVE run_tree AS MATERIALIZED (
+    WITH RECURSIVE run_tree AS NOT MATERIALIZED (
         SELECT r.node_id, r.parent_node_id FROM pnl.fact_calculated_results r
         WHERE r.calculation_run_id = explain_plug.run_id AND r.scenario = 'ACTUAL'
     ),
@@ -986,7 +986,6 @@ CREATE OR REPLACE FUNCTION pnl.explain_variance(run_id uuid, node_id text, measu
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
- SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 BEGIN
@@ -1004,7 +1003,7 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH RECURSIVE run_tree AS MATERIALIZED (
+    WITH RECURSIVE run_tree AS NOT MATERIALIZED (
         SELECT r.node_id, r.parent_node_id FROM pnl.fact_calculated_results r
         WHERE r.calculation_run_id = explain_variance.run_id AND r.scenario = 'ACTUAL'
     ),
@@ -1904,7 +1903,6 @@ CREATE OR REPLACE FUNCTION pnl.run_facts(run_id uuid, scenario text, under_node 
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
- SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 DECLARE
@@ -1940,18 +1938,17 @@ SELECT f.id, f.category_code, coalesce(f.mapped_node_id, '__UNMAPPED__'), f.attr
 FROM (SELECT f.*, (%s) AS included
       FROM (SELECT f.*
             FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
-                         g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+                         g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule, g.in_subtree
                   FROM pnl.fact_pnl_entries f
                   LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
-                                   (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
+                                   (SELECT array_agg(t.governing_rule) FROM tree t), (SELECT array_agg($7 = ANY (t.path)) FROM tree t))
+                         AS g(node_id, governing_rule, in_subtree)
                          ON g.node_id = f.category_code
                   CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
                   WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
             WHERE f.scenario = $6
-              AND ($7 IS NULL OR coalesce(f.mapped_node_id, '__UNMAPPED__') = ANY (
-                       (SELECT array_agg(t.node_id) FROM tree t WHERE $7 = ANY (t.path))
-                       || CASE WHEN $7 = '__UNMAPPED__' OR $7 = (SELECT t.node_id FROM tree t WHERE t.depth = 0)
-                               THEN ARRAY['__UNMAPPED__'] END))
+              AND ($7 IS NULL OR coalesce(f.in_subtree, $7 = '__UNMAPPED__'
+                                          OR $7 = (SELECT t.node_id FROM tree t WHERE t.depth = 0)))
             ORDER BY abs(f.daily_amount) DESC, f.id
             LIMIT $8) f) f
 LEFT JOIN tree g ON g.rule_id = f.governing_rule
@@ -1986,18 +1983,19 @@ CREATE OR REPLACE FUNCTION pnl.run_plug_rules(run_id uuid)
  LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
- SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
-    WITH RECURSIVE run_tree AS MATERIALIZED (
+    WITH RECURSIVE run_tree AS NOT MATERIALIZED (
         SELECT r.node_id, r.parent_node_id FROM pnl.fact_calculated_results r
         WHERE r.calculation_run_id = run_plug_rules.run_id AND r.scenario = 'ACTUAL'
     ),
-    ancestry (node_id, ancestor) AS (
-        SELECT t.node_id, t.node_id FROM run_tree t
+    paths (node_id, path) AS (
+        SELECT t.node_id, ARRAY[t.node_id] FROM run_tree t WHERE t.parent_node_id IS NULL
         UNION ALL
-        SELECT a.node_id, t.parent_node_id FROM ancestry a JOIN run_tree t ON t.node_id = a.ancestor
-        WHERE t.parent_node_id IS NOT NULL
+        SELECT t.node_id, p.path || t.node_id FROM paths p JOIN run_tree t ON t.parent_node_id = p.node_id
+    ),
+    ancestry (node_id, ancestor) AS (
+        SELECT p.node_id, a.ancestor FROM paths p CROSS JOIN LATERAL unnest(p.path) AS a(ancestor)
     ),
     excluded AS (
         SELECT s.scenario, f.mapped_node_id, f.governing_rule_id, count(*) AS facts,
@@ -2023,7 +2021,6 @@ CREATE OR REPLACE FUNCTION pnl.run_rule_stats(run_id uuid)
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
- SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 BEGIN
@@ -2140,7 +2137,6 @@ CREATE OR REPLACE FUNCTION pnl.verify_run(run_id uuid)
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET jit TO 'off'
- SET enable_nestloop TO 'off'
 AS $function$
 DECLARE
     source       record;  -- from open_run_reading
@@ -2191,7 +2187,8 @@ grouped AS (
                  g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM pnl.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
-                           (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
+                           (SELECT array_agg(t.governing_rule) FROM tree t))
+                 AS g(node_id, governing_rule)
                  ON g.node_id = f.category_code
           CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
@@ -2286,42 +2283,64 @@ LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
                r.is_override, r.is_reconciled
         FROM pnl.fact_calculated_results r WHERE r.calculation_run_id = verify_run.run_id
     ),
-    mismatch AS (
-        SELECT coalesce(s.node_id, c.node_id) AS node_id, coalesce(s.scenario, c.scenario) AS scenario, d.column_name,
-               d.stored, d.recomputed
+    -- the pairs that differ at all, compared field by field; only they are taken apart column by column
+    differing AS (
+        SELECT s.node_id AS s_node, c.node_id AS c_node, coalesce(s.node_id, c.node_id) AS node_id,
+               coalesce(s.scenario, c.scenario) AS scenario,
+               s.parent_node_id AS s_parent_node_id, c.parent_node_id AS c_parent_node_id,
+               s.node_name AS s_node_name, c.node_name AS c_node_name,
+               s.depth AS s_depth, c.depth AS c_depth,
+               s.daily_natural AS s_daily_natural, c.daily_natural AS c_daily_natural,
+               s.daily_adjusted AS s_daily_adjusted, c.daily_adjusted AS c_daily_adjusted,
+               s.daily_plug AS s_daily_plug, c.daily_plug AS c_daily_plug,
+               s.wtd_natural AS s_wtd_natural, c.wtd_natural AS c_wtd_natural,
+               s.wtd_adjusted AS s_wtd_adjusted, c.wtd_adjusted AS c_wtd_adjusted,
+               s.wtd_plug AS s_wtd_plug, c.wtd_plug AS c_wtd_plug,
+               s.ytd_natural AS s_ytd_natural, c.ytd_natural AS c_ytd_natural,
+               s.ytd_adjusted AS s_ytd_adjusted, c.ytd_adjusted AS c_ytd_adjusted,
+               s.ytd_plug AS s_ytd_plug, c.ytd_plug AS c_ytd_plug,
+               s.is_override AS s_is_override, c.is_override AS c_is_override,
+               s.is_reconciled AS s_is_reconciled, c.is_reconciled AS c_is_reconciled
         FROM stored s
         FULL JOIN recomputed c ON c.node_id = s.node_id AND c.scenario = s.scenario
+        WHERE s.node_id IS NULL OR c.node_id IS NULL
+           OR (s.parent_node_id, s.node_name, s.depth, s.daily_natural, s.daily_adjusted, s.daily_plug, s.wtd_natural, s.wtd_adjusted, s.wtd_plug, s.ytd_natural, s.ytd_adjusted, s.ytd_plug, s.is_override, s.is_reconciled)
+              IS DISTINCT FROM (c.parent_node_id, c.node_name, c.depth, c.daily_natural, c.daily_adjusted, c.daily_plug, c.wtd_natural, c.wtd_adjusted, c.wtd_plug, c.ytd_natural, c.ytd_adjusted, c.ytd_plug, c.is_override, c.is_reconciled)
+    ),
+    mismatch AS (
+        SELECT p.node_id, p.scenario, d.column_name, d.stored, d.recomputed
+        FROM differing p
         CROSS JOIN LATERAL (VALUES
-            ('row', CASE WHEN s.node_id IS NOT NULL THEN 'present' END, CASE WHEN c.node_id IS NOT NULL THEN 'present' END,
-             s.node_id IS NULL OR c.node_id IS NULL),
-            ('parent_node_id', s.parent_node_id::text, c.parent_node_id::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.parent_node_id IS DISTINCT FROM c.parent_node_id),
-            ('node_name', s.node_name::text, c.node_name::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.node_name IS DISTINCT FROM c.node_name),
-            ('depth', s.depth::text, c.depth::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.depth IS DISTINCT FROM c.depth),
-            ('daily_natural', s.daily_natural::text, c.daily_natural::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.daily_natural IS DISTINCT FROM c.daily_natural),
-            ('daily_adjusted', s.daily_adjusted::text, c.daily_adjusted::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.daily_adjusted IS DISTINCT FROM c.daily_adjusted),
-            ('daily_plug', s.daily_plug::text, c.daily_plug::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.daily_plug IS DISTINCT FROM c.daily_plug),
-            ('wtd_natural', s.wtd_natural::text, c.wtd_natural::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.wtd_natural IS DISTINCT FROM c.wtd_natural),
-            ('wtd_adjusted', s.wtd_adjusted::text, c.wtd_adjusted::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.wtd_adjusted IS DISTINCT FROM c.wtd_adjusted),
-            ('wtd_plug', s.wtd_plug::text, c.wtd_plug::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.wtd_plug IS DISTINCT FROM c.wtd_plug),
-            ('ytd_natural', s.ytd_natural::text, c.ytd_natural::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.ytd_natural IS DISTINCT FROM c.ytd_natural),
-            ('ytd_adjusted', s.ytd_adjusted::text, c.ytd_adjusted::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.ytd_adjusted IS DISTINCT FROM c.ytd_adjusted),
-            ('ytd_plug', s.ytd_plug::text, c.ytd_plug::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.ytd_plug IS DISTINCT FROM c.ytd_plug),
-            ('is_override', s.is_override::text, c.is_override::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.is_override IS DISTINCT FROM c.is_override),
-            ('is_reconciled', s.is_reconciled::text, c.is_reconciled::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.is_reconciled IS DISTINCT FROM c.is_reconciled)
+            ('row', CASE WHEN p.s_node IS NOT NULL THEN 'present' END, CASE WHEN p.c_node IS NOT NULL THEN 'present' END,
+             p.s_node IS NULL OR p.c_node IS NULL),
+            ('parent_node_id', p.s_parent_node_id::text, p.c_parent_node_id::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_parent_node_id IS DISTINCT FROM p.c_parent_node_id),
+            ('node_name', p.s_node_name::text, p.c_node_name::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_node_name IS DISTINCT FROM p.c_node_name),
+            ('depth', p.s_depth::text, p.c_depth::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_depth IS DISTINCT FROM p.c_depth),
+            ('daily_natural', p.s_daily_natural::text, p.c_daily_natural::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_daily_natural IS DISTINCT FROM p.c_daily_natural),
+            ('daily_adjusted', p.s_daily_adjusted::text, p.c_daily_adjusted::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_daily_adjusted IS DISTINCT FROM p.c_daily_adjusted),
+            ('daily_plug', p.s_daily_plug::text, p.c_daily_plug::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_daily_plug IS DISTINCT FROM p.c_daily_plug),
+            ('wtd_natural', p.s_wtd_natural::text, p.c_wtd_natural::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_wtd_natural IS DISTINCT FROM p.c_wtd_natural),
+            ('wtd_adjusted', p.s_wtd_adjusted::text, p.c_wtd_adjusted::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_wtd_adjusted IS DISTINCT FROM p.c_wtd_adjusted),
+            ('wtd_plug', p.s_wtd_plug::text, p.c_wtd_plug::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_wtd_plug IS DISTINCT FROM p.c_wtd_plug),
+            ('ytd_natural', p.s_ytd_natural::text, p.c_ytd_natural::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_ytd_natural IS DISTINCT FROM p.c_ytd_natural),
+            ('ytd_adjusted', p.s_ytd_adjusted::text, p.c_ytd_adjusted::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_ytd_adjusted IS DISTINCT FROM p.c_ytd_adjusted),
+            ('ytd_plug', p.s_ytd_plug::text, p.c_ytd_plug::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_ytd_plug IS DISTINCT FROM p.c_ytd_plug),
+            ('is_override', p.s_is_override::text, p.c_is_override::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_is_override IS DISTINCT FROM p.c_is_override),
+            ('is_reconciled', p.s_is_reconciled::text, p.c_is_reconciled::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_is_reconciled IS DISTINCT FROM p.c_is_reconciled)
         ) AS d(column_name, stored, recomputed, differs)
         WHERE d.differs
     )

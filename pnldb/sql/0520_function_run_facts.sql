@@ -9,16 +9,16 @@
 -- the first so many by abs(daily_amount) descending, then fact_id, in that order: the rows are chosen
 -- before their rule predicates are evaluated, so explain_node's first rows of a million facts cost a
 -- scan and a top-N sort, not the rules. (The other explain functions read every row.)
--- No nested loops: a run's result rows are mostly newer than the statistics of their table, so the
--- planner expects about one of them and would walk the recorded tree by nested loops, quadratic in its
--- nodes (some 30 s for 10,000 nodes, against well under a second by hash joins).
+-- The run's tree is walked parent to children through ix_fact_calculated_results_run_parent: a run's
+-- result rows are mostly newer than their table's statistics, so the planner expects few of them and
+-- walks by nested loops, which must each be an index lookup.
 {%- import "_fact_pipeline.sql" as pipeline with context %}
 CREATE OR REPLACE FUNCTION {{ schema }}.run_facts(run_id uuid, scenario text, under_node text DEFAULT NULL,
                                                   max_rows integer DEFAULT NULL)
 RETURNS TABLE (fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text,
                {% for m in measures %}{{ m }}_amount numeric, {% endfor %}rate numeric, included boolean,
                governing_rule_id bigint, governing_node_id text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $fn$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
     reading record;  -- open_run_reading: use_case_id, pnl_date, loads, load_filter, rule_by_node, included
 BEGIN
@@ -38,12 +38,10 @@ SELECT f.id, f.category_code, coalesce(f.mapped_node_id, '{{ unmapped }}'), f.at
        {% for m in measures %}f.{{ m }}_amount::numeric, {% endfor %}1::numeric, f.included, f.governing_rule, g.node_id
 FROM (SELECT f.*, (%s) AS included
       FROM (SELECT f.*
-            FROM {{ pipeline.governed_facts() | indent(17) }}
+            FROM {{ pipeline.governed_facts(under="$7") | indent(17) }}
             WHERE f.scenario = $6
-              AND ($7 IS NULL OR coalesce(f.mapped_node_id, '{{ unmapped }}') = ANY (
-                       (SELECT array_agg(t.node_id) FROM tree t WHERE $7 = ANY (t.path))
-                       || CASE WHEN $7 = '{{ unmapped }}' OR $7 = (SELECT t.node_id FROM tree t WHERE t.depth = 0)
-                               THEN ARRAY['{{ unmapped }}'] END))
+              AND ($7 IS NULL OR coalesce(f.in_subtree, $7 = '{{ unmapped }}'
+                                          OR $7 = (SELECT t.node_id FROM tree t WHERE t.depth = 0)))
             ORDER BY abs(f.daily_amount) DESC, f.id
             LIMIT $8) f) f
 LEFT JOIN tree g ON g.rule_id = f.governing_rule

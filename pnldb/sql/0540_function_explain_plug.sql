@@ -4,19 +4,18 @@
 -- excludes, and the excluded amounts. Only a governed fact can be excluded, so for each measure the
 -- excluded sums add up to the node's plug exactly. Largest daily exclusions first.
 -- Refuses what explain_node refuses (a bad run, node or scenario), with one clear error.
--- No nested loops, for the reason given in sql/0520 (run_facts): the run's tree walks by hash joins.
 CREATE OR REPLACE FUNCTION {{ schema }}.explain_plug(
     run_id uuid, node_id text, scenario text DEFAULT '{{ scenarios[0] }}'
 )
 RETURNS TABLE (rule_id bigint, rule_node_id text, logic_en text, facts_governed bigint, facts_excluded bigint,
                {% for m in measures %}{{ m }}_excluded numeric{{ ", " if not loop.last }}{% endfor %})
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 BEGIN
     PERFORM {{ schema }}.check_run_node(explain_plug.run_id, explain_plug.node_id, 'explain_plug',
                                         true, explain_plug.scenario);
 
     RETURN QUERY
-    WITH RECURSIVE run_tree AS MATERIALIZED (
+    WITH RECURSIVE run_tree AS NOT MATERIALIZED (
         SELECT r.node_id, r.parent_node_id FROM {{ schema }}.fact_calculated_results r
         WHERE r.calculation_run_id = explain_plug.run_id AND r.scenario = '{{ scenarios[0] }}'
     ),

@@ -2,20 +2,21 @@
 -- and scenario ({{ scenarios | join(", ") }}) with excluded facts at or below it, each rule of the run that
 -- excluded some of them, with how many and their sums. These are explain_plug's excluded columns for
 -- every node at once (the rules that exclude nothing there are left out); they add up to the node's plug.
--- No nested loops, for the reason given in sql/0520 (run_facts): the run's tree walks by hash joins.
 CREATE OR REPLACE FUNCTION {{ schema }}.run_plug_rules(run_id uuid)
 RETURNS TABLE (node_id text, scenario text, rule_id bigint, rule_node_id text, logic_en text, facts_excluded bigint,
                {% for m in measures %}{{ m }}_excluded numeric{{ ", " if not loop.last }}{% endfor %})
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
-    WITH RECURSIVE run_tree AS MATERIALIZED (
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+    WITH RECURSIVE run_tree AS NOT MATERIALIZED (
         SELECT r.node_id, r.parent_node_id FROM {{ schema }}.fact_calculated_results r
         WHERE r.calculation_run_id = run_plug_rules.run_id AND r.scenario = '{{ scenarios[0] }}'
     ),
-    ancestry (node_id, ancestor) AS (
-        SELECT t.node_id, t.node_id FROM run_tree t
+    paths (node_id, path) AS (
+        SELECT t.node_id, ARRAY[t.node_id] FROM run_tree t WHERE t.parent_node_id IS NULL
         UNION ALL
-        SELECT a.node_id, t.parent_node_id FROM ancestry a JOIN run_tree t ON t.node_id = a.ancestor
-        WHERE t.parent_node_id IS NOT NULL
+        SELECT t.node_id, p.path || t.node_id FROM paths p JOIN run_tree t ON t.parent_node_id = p.node_id
+    ),
+    ancestry (node_id, ancestor) AS (
+        SELECT p.node_id, a.ancestor FROM paths p CROSS JOIN LATERAL unnest(p.path) AS a(ancestor)
     ),
     excluded AS (
         SELECT s.scenario, f.mapped_node_id, f.governing_rule_id, count(*) AS facts,

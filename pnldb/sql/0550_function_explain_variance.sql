@@ -8,13 +8,12 @@
 -- The keys of 'category_code' and attribute breakdowns are those of every fact read at or below the node,
 -- included or not, so a key whose facts are all excluded shows as zeros. The variances add up to the
 -- node's adjusted variance exactly. Largest variances first, then key (NULL last).
--- No nested loops, for the reason given in sql/0520 (run_facts): the run's tree walks by hash joins.
 {%- set actual, prior = scenarios %}
 CREATE OR REPLACE FUNCTION {{ schema }}.explain_variance(
     run_id uuid, node_id text, measure text DEFAULT '{{ measures[0] }}', by text DEFAULT 'child'
 )
 RETURNS TABLE (key text, actual numeric, prior numeric, variance numeric, change text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
 BEGIN
     PERFORM {{ schema }}.check_run_node(explain_variance.run_id, explain_variance.node_id, 'explain_variance',
                                         false, NULL);
@@ -30,7 +29,7 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH RECURSIVE run_tree AS MATERIALIZED (
+    WITH RECURSIVE run_tree AS NOT MATERIALIZED (
         SELECT r.node_id, r.parent_node_id FROM {{ schema }}.fact_calculated_results r
         WHERE r.calculation_run_id = explain_variance.run_id AND r.scenario = '{{ scenarios[0] }}'
     ),

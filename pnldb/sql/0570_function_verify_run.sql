@@ -3,14 +3,13 @@
 -- every result row, column by column:
 --   {"run_id", "reproduced", "rows_checked", "mismatch_count",
 --    "mismatches": [{"node_id", "scenario", "column", "stored", "recomputed"}, ...]}  (at most 20 listed)
--- A row on one side only is a mismatch of column "row" (stored or recomputed NULL). Read-only. No nested
--- loops, for the reason given in sql/0520 (run_facts): the run's tree walks by hash joins.
+-- A row on one side only is a mismatch of column "row" (stored or recomputed NULL). Read-only.
 {%- import "_fact_pipeline.sql" as pipeline with context %}
 {%- set compared = ["parent_node_id", "node_name", "depth"] %}
 {%- for m in measures %}{% for k in kinds %}{% set _ = compared.append(m ~ "_" ~ k) %}{% endfor %}{% endfor %}
 {%- set _ = compared.extend(["is_override", "is_reconciled"]) %}
 CREATE OR REPLACE FUNCTION {{ schema }}.verify_run(run_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off SET enable_nestloop = off AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
     source       record;  -- from open_run_reading
     settings_was text[];
@@ -36,17 +35,26 @@ BEGIN
                r.is_override, r.is_reconciled
         FROM {{ schema }}.fact_calculated_results r WHERE r.calculation_run_id = verify_run.run_id
     ),
-    mismatch AS (
-        SELECT coalesce(s.node_id, c.node_id) AS node_id, coalesce(s.scenario, c.scenario) AS scenario, d.column_name,
-               d.stored, d.recomputed
+    -- the pairs that differ at all, compared field by field; only they are taken apart column by column
+    differing AS (
+        SELECT s.node_id AS s_node, c.node_id AS c_node, coalesce(s.node_id, c.node_id) AS node_id,
+               coalesce(s.scenario, c.scenario) AS scenario{% for column in compared %},
+               s.{{ column }} AS s_{{ column }}, c.{{ column }} AS c_{{ column }}{% endfor %}
         FROM stored s
         FULL JOIN recomputed c ON c.node_id = s.node_id AND c.scenario = s.scenario
+        WHERE s.node_id IS NULL OR c.node_id IS NULL
+           OR ({% for column in compared %}s.{{ column }}{{ ", " if not loop.last }}{% endfor %})
+              IS DISTINCT FROM ({% for column in compared %}c.{{ column }}{{ ", " if not loop.last }}{% endfor %})
+    ),
+    mismatch AS (
+        SELECT p.node_id, p.scenario, d.column_name, d.stored, d.recomputed
+        FROM differing p
         CROSS JOIN LATERAL (VALUES
-            ('row', CASE WHEN s.node_id IS NOT NULL THEN 'present' END, CASE WHEN c.node_id IS NOT NULL THEN 'present' END,
-             s.node_id IS NULL OR c.node_id IS NULL)
+            ('row', CASE WHEN p.s_node IS NOT NULL THEN 'present' END, CASE WHEN p.c_node IS NOT NULL THEN 'present' END,
+             p.s_node IS NULL OR p.c_node IS NULL)
 {%- for column in compared %},
-            ('{{ column }}', s.{{ column }}::text, c.{{ column }}::text,
-             s.node_id IS NOT NULL AND c.node_id IS NOT NULL AND s.{{ column }} IS DISTINCT FROM c.{{ column }})
+            ('{{ column }}', p.s_{{ column }}::text, p.c_{{ column }}::text,
+             p.s_node IS NOT NULL AND p.c_node IS NOT NULL AND p.s_{{ column }} IS DISTINCT FROM p.c_{{ column }})
 {%- endfor %}
         ) AS d(column_name, stored, recomputed, differs)
         WHERE d.differs

@@ -22,15 +22,20 @@ tree AS (
 {%- endmacro %}
 
 {#- The facts read, each with the node it maps to (mapped_node_id, NULL for none) and its governing
-    rule, as a subquery `f` for a FROM list; the format() placeholder %s takes the load filter. Parallel
+    rule, as a subquery `f` for a FROM list; the format() placeholder %s takes the load filter. With
+    `under`, an SQL expression naming a node, also in_subtree: whether the fact's node is at or below it
+    (NULL for a fact of no node), found by the same hash join as the node itself. Parallel
     workers cannot read a CTE: the tree reaches them as init plans, computed once by the leader: the node
     ids with their governing rules, and the root's governing rule, which governs the facts of no node. -#}
-{% macro governed_facts() -%}
+{% macro governed_facts(under=none) -%}
 (SELECT f.id, f.scenario, f.category_code, f.attributes,{% for m in measures %} f.{{ m }}_amount,{% endfor %}
         g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+        {%- if under %}, g.in_subtree{% endif %}
  FROM {{ schema }}.fact_pnl_entries f
  LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
-                  (SELECT array_agg(t.governing_rule) FROM tree t)) AS g(node_id, governing_rule)
+                  (SELECT array_agg(t.governing_rule) FROM tree t)
+                  {%- if under %}, (SELECT array_agg({{ under }} = ANY (t.path)) FROM tree t){% endif %})
+        AS g(node_id, governing_rule{% if under %}, in_subtree{% endif %})
         ON g.node_id = f.category_code
  CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
  WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
