@@ -116,7 +116,7 @@ def test_functions_that_need_more_than_their_caller_are_security_definer_with_a_
                         "fact_loads_count_their_slices", "replace_facts", "purge_superseded_facts",
                         # the close: transitions and settings write close_events; check_run reads the loads
                         "check_run", "submit_run", "approve_run", "reject_run", "withdraw_run", "sign_off_run",
-                        "reopen_cob", "lock_cob", "set_check", "set_signoff_policy"}
+                        "reopen_cob", "lock_cob", "set_check", "set_signoff_policy", "cob_states"}
     for name, _, config in rows:
         assert config and any(c.startswith("search_path=") for c in config), name
     public = conn.execute(

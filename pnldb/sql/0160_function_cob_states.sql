@@ -5,12 +5,13 @@
 -- unless a REJECTED, WITHDRAWN, APPROVED or SIGNED_OFF came after it. A unit at or before the use case's
 -- locked_through is LOCKED, else PENDING with a pending run, else SIGNED_OFF with an official run, else
 -- OPEN. Every reader of the close (frozen_units, official_run, get_cob_status, the views) asks here.
+-- SECURITY DEFINER: readers see the close's status, not the fact loads it reads to find the units.
 CREATE OR REPLACE FUNCTION {{ schema }}.cob_states(
     use_case_id uuid DEFAULT NULL, pnl_dates date[] DEFAULT NULL, as_of timestamptz DEFAULT NULL
 ) RETURNS TABLE (use_case_id uuid, pnl_date date, status text, official_run_id uuid, signed_off_by text,
                  signed_off_at timestamptz, version bigint, pending_run_id uuid, submitted_by text,
                  submitted_at timestamptz, locked_through date)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     WITH units AS (
         SELECT u.use_case_id, d.pnl_date, u.locked_through
         FROM {{ schema }}.use_cases u
