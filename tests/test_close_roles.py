@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.builders import COB, snapshot, trading_use_case
+from tests.builders import COB, trading_use_case
 
 DENIED = psycopg.errors.InsufficientPrivilege
 
@@ -26,7 +26,7 @@ def test_approver_is_a_reader_and_not_granted_to_admin(conn):
 
 
 def test_under_four_eyes_only_an_approver_who_neither_submitted_nor_executed_approves(conn, login, unit):
-    uc, run, executor = unit
+    _, run, executor = unit
     submitter = login("operator")
     submitter.execute("SELECT submit_run(%s)", (run,))
     # the submitter and the executor, even made approvers, cannot approve
@@ -47,7 +47,7 @@ def test_under_four_eyes_only_an_approver_who_neither_submitted_nor_executed_app
 
 
 def test_operators_submit_and_withdraw_their_own_approvers_reject_with_a_reason(conn, login, unit):
-    uc, run, executor = unit
+    _, run, executor = unit
     executor.execute("SELECT submit_run(%s)", (run,))
     with pytest.raises(DENIED, match="only the submitter withdraws it"):
         login("operator").execute("SELECT withdraw_run(%s)", (run,))
