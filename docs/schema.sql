@@ -314,7 +314,8 @@ CREATE VIEW pnl.v_calculation_runs AS
     r.rules_applied,
     ( SELECT count(*) AS count
            FROM pnl.fact_calculated_results x
-          WHERE x.calculation_run_id = r.id) AS results_count
+          WHERE x.calculation_run_id = r.id) AS results_count,
+    r.executed_by
    FROM pnl.calculation_runs r
      JOIN pnl.use_cases u ON u.use_case_id = r.use_case_id;
 -- columns of pnl.v_calculation_runs:
@@ -330,6 +331,7 @@ CREATE VIEW pnl.v_calculation_runs AS
 --     error_message text
 --     rules_applied integer
 --     results_count bigint
+--     executed_by text
 COMMENT ON VIEW pnl.v_calculation_runs IS 'One row per calculation run (snapshot): the run header, the use case name and the number of result rows.';
 COMMENT ON COLUMN pnl.v_calculation_runs.id IS 'Run id (calculation_runs.id); the key for fact_calculated_results.calculation_run_id and v_run_results.';
 COMMENT ON COLUMN pnl.v_calculation_runs.pnl_date IS 'COB (close-of-business) date the run snapshots.';
@@ -343,6 +345,7 @@ COMMENT ON COLUMN pnl.v_calculation_runs.calculation_duration_ms IS 'Wall-clock 
 COMMENT ON COLUMN pnl.v_calculation_runs.error_message IS 'Why the run FAILED, with its SQLSTATE; NULL unless status is FAILED.';
 COMMENT ON COLUMN pnl.v_calculation_runs.rules_applied IS 'Number of business rules the run applied (recorded in calculation_run_rules).';
 COMMENT ON COLUMN pnl.v_calculation_runs.results_count IS 'Number of fact_calculated_results rows of the run: one per node and scenario (ACTUAL, PRIOR, VARIANCE).';
+COMMENT ON COLUMN pnl.v_calculation_runs.executed_by IS 'Database login (session user) that took the snapshot; NULL for runs taken before migration 0006_close. Four-eyes keeps it from approving the run.';
 GRANT SELECT ON TABLE pnl.v_calculation_runs TO pnl_reader;
 
 CREATE VIEW pnl.v_close_events AS

@@ -93,8 +93,9 @@ def _check_nothing_exists(conn, schema: str) -> None:
     if not found:
         return
     removal = []
+    if use_case is not None and _signed_off(conn, use_case["use_case_id"]):
+        removal.append(_reopen(schema))  # delete_use_case refuses a use case in the close (contract §7)
     if use_case is not None:
-        removal.append(_reopen(schema))  # its signed-off date must be reopened first (contract §7)
         removal.append(f"{_pnldb(schema)} use-case delete \"{USE_CASE}\" --yes")
     if structure is not None:
         removal.append(f"in psql DELETE FROM {schema}.hierarchy_structures WHERE structure_id = '{STRUCTURE}'")
@@ -104,6 +105,12 @@ def _check_nothing_exists(conn, schema: str) -> None:
         f"({', then '.join(removal)}); or run the demo elsewhere: on another database, in another schema "
         f"(pnldb --dsn URL --schema pnl_demo demo), or on a throw-away server (pnldb demo with no --dsn and "
         f"no PNLDB_DSN)")
+
+
+def _signed_off(conn, use_case_id) -> bool:
+    """Whether the demo's COB is signed off (a previous demo's end), so it is reopened before a delete."""
+    return any(u["pnl_date"] == COB and u["status"] == "SIGNED_OFF"
+               for u in api.list_cob_status(conn, use_case_id)["units"])
 
 
 def _reopen(schema: str) -> str:
