@@ -47,7 +47,8 @@ CREATE TABLE pnl.calculation_runs (
     triggered_by character varying(100) DEFAULT SESSION_USER NOT NULL,
     calculation_duration_ms integer,
     error_message text,
-    rules_applied integer DEFAULT 0 NOT NULL
+    rules_applied integer DEFAULT 0 NOT NULL,
+    executed_by text DEFAULT SESSION_USER
 );
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_duration_not_negative CHECK (calculation_duration_ms >= 0);
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_failed_has_error CHECK ((status::text = 'FAILED'::text) = (error_message IS NOT NULL));
@@ -62,6 +63,35 @@ CREATE INDEX ix_calculation_runs_use_case_id ON pnl.calculation_runs USING btree
 CREATE TRIGGER calculation_runs_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_runs_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_runs FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 GRANT SELECT ON TABLE pnl.calculation_runs TO pnl_reader;
+
+CREATE TABLE pnl.close_checks (
+    use_case_id uuid NOT NULL,
+    code text NOT NULL,
+    severity text NOT NULL,
+    params jsonb DEFAULT '{}'::jsonb NOT NULL,
+    set_by text DEFAULT SESSION_USER NOT NULL,
+    set_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_pkey PRIMARY KEY (use_case_id, code);
+ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_severity_check CHECK (severity = ANY (ARRAY['ERROR'::text, 'WARNING'::text, 'OFF'::text]));
+ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+
+CREATE TABLE pnl.close_events (
+    event_id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    actor text DEFAULT SESSION_USER NOT NULL,
+    use_case_id uuid NOT NULL,
+    use_case_name text NOT NULL,
+    pnl_date date,
+    run_id uuid,
+    action text NOT NULL,
+    comment text,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL
+);
+ALTER TABLE pnl.close_events ADD CONSTRAINT close_events_pkey PRIMARY KEY (event_id);
+CREATE INDEX ix_close_events_unit ON pnl.close_events USING btree (use_case_id, pnl_date, event_id);
+CREATE TRIGGER close_events_are_append_only BEFORE DELETE OR UPDATE ON pnl.close_events FOR EACH ROW EXECUTE FUNCTION pnl.close_events_are_append_only();
+CREATE TRIGGER close_events_are_not_truncated BEFORE TRUNCATE ON pnl.close_events FOR EACH STATEMENT EXECUTE FUNCTION pnl.close_events_are_append_only();
 
 CREATE TABLE pnl.dim_hierarchy (
     structure_id text NOT NULL,
@@ -257,13 +287,17 @@ CREATE TABLE pnl.use_cases (
     structure_id text NOT NULL,
     description text,
     status text DEFAULT 'ACTIVE'::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    signoff_policy text DEFAULT 'FOUR_EYES'::text NOT NULL,
+    locked_through date
 );
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_name_key UNIQUE (name);
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_name_not_blank CHECK (btrim(name) <> ''::text);
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_pkey PRIMARY KEY (use_case_id);
+ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_signoff_policy_check CHECK (signoff_policy = ANY (ARRAY['FOUR_EYES'::text, 'SIMPLE'::text]));
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_status_valid CHECK (status = ANY (ARRAY['ACTIVE'::text, 'INACTIVE'::text]));
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_structure_id_fkey FOREIGN KEY (structure_id) REFERENCES pnl.hierarchy_structures(structure_id);
+CREATE TRIGGER use_case_close_settings BEFORE INSERT OR UPDATE ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.use_case_close_settings();
 GRANT INSERT, UPDATE ON TABLE pnl.use_cases TO pnl_admin;
 GRANT SELECT ON TABLE pnl.use_cases TO pnl_reader;
 
@@ -281,7 +315,8 @@ CREATE VIEW pnl.v_calculation_runs AS
     r.rules_applied,
     ( SELECT count(*) AS count
            FROM pnl.fact_calculated_results x
-          WHERE x.calculation_run_id = r.id) AS results_count
+          WHERE x.calculation_run_id = r.id) AS results_count,
+    r.executed_by
    FROM pnl.calculation_runs r
      JOIN pnl.use_cases u ON u.use_case_id = r.use_case_id;
 -- columns of pnl.v_calculation_runs:
@@ -297,6 +332,7 @@ CREATE VIEW pnl.v_calculation_runs AS
 --     error_message text
 --     rules_applied integer
 --     results_count bigint
+--     executed_by text
 COMMENT ON VIEW pnl.v_calculation_runs IS 'One row per calculation run (snapshot): the run header, the use case name and the number of result rows.';
 COMMENT ON COLUMN pnl.v_calculation_runs.id IS 'Run id (calculation_runs.id); the key for fact_calculated_results.calculation_run_id and v_run_results.';
 COMMENT ON COLUMN pnl.v_calculation_runs.pnl_date IS 'COB (close-of-business) date the run snapshots.';
@@ -310,7 +346,90 @@ COMMENT ON COLUMN pnl.v_calculation_runs.calculation_duration_ms IS 'Wall-clock 
 COMMENT ON COLUMN pnl.v_calculation_runs.error_message IS 'Why the run FAILED, with its SQLSTATE; NULL unless status is FAILED.';
 COMMENT ON COLUMN pnl.v_calculation_runs.rules_applied IS 'Number of business rules the run applied (recorded in calculation_run_rules).';
 COMMENT ON COLUMN pnl.v_calculation_runs.results_count IS 'Number of fact_calculated_results rows of the run: one per node and scenario (ACTUAL, PRIOR, VARIANCE).';
+COMMENT ON COLUMN pnl.v_calculation_runs.executed_by IS 'Database login (session user) that took the snapshot; NULL for runs taken before migration 0006_close. Four-eyes keeps it from approving the run.';
 GRANT SELECT ON TABLE pnl.v_calculation_runs TO pnl_reader;
+
+CREATE VIEW pnl.v_close_events AS
+ SELECT e.event_id,
+    e.at,
+    e.actor,
+    e.use_case_id,
+    e.use_case_name,
+    e.pnl_date,
+    e.run_id,
+    e.action,
+    e.comment,
+    e.details
+   FROM pnl.close_events e;
+-- columns of pnl.v_close_events:
+--     event_id bigint
+--     at timestamp with time zone
+--     actor text
+--     use_case_id uuid
+--     use_case_name text
+--     pnl_date date
+--     run_id uuid
+--     action text
+--     comment text
+--     details jsonb
+COMMENT ON VIEW pnl.v_close_events IS 'Every step of the close, oldest first by event_id, append-only and kept after its use case is deleted.';
+COMMENT ON COLUMN pnl.v_close_events.event_id IS 'Order of the events.';
+COMMENT ON COLUMN pnl.v_close_events.at IS 'When the step was taken.';
+COMMENT ON COLUMN pnl.v_close_events.actor IS 'Database login (session user) that took the step.';
+COMMENT ON COLUMN pnl.v_close_events.use_case_id IS 'Use case (no foreign key: it may be deleted since).';
+COMMENT ON COLUMN pnl.v_close_events.use_case_name IS 'Name of the use case at the time.';
+COMMENT ON COLUMN pnl.v_close_events.pnl_date IS 'COB date of the unit; for LOCKED the new watermark; NULL for use-case-wide events.';
+COMMENT ON COLUMN pnl.v_close_events.run_id IS 'Run the step concerns, if any.';
+COMMENT ON COLUMN pnl.v_close_events.action IS 'SUBMITTED, APPROVED, REJECTED, WITHDRAWN, SIGNED_OFF, REOPENED, LOCKED, USE_CASE_DELETED, POLICY_SET or CHECK_SET.';
+COMMENT ON COLUMN pnl.v_close_events.comment IS 'Comment or reason given.';
+COMMENT ON COLUMN pnl.v_close_events.details IS 'What the actor saw: the check results, acknowledgements, counts.';
+GRANT SELECT ON TABLE pnl.v_close_events TO pnl_reader;
+
+CREATE VIEW pnl.v_cob_status AS
+ SELECT s.use_case_id,
+    u.name AS use_case_name,
+    s.pnl_date,
+    s.status,
+    s.official_run_id,
+    s.pending_run_id,
+    s.pending_run_id IS NOT NULL AND s.official_run_id IS NOT NULL AS restatement,
+    s.version,
+    s.signed_off_by,
+    s.signed_off_at,
+    s.submitted_by,
+    s.submitted_at,
+    s.locked_through
+   FROM pnl.cob_states() s(use_case_id, pnl_date, status, official_run_id, signed_off_by, signed_off_at, version, pending_run_id, submitted_by, submitted_at, locked_through)
+     JOIN pnl.use_cases u ON u.use_case_id = s.use_case_id;
+-- columns of pnl.v_cob_status:
+--     use_case_id uuid
+--     use_case_name text
+--     pnl_date date
+--     status text
+--     official_run_id uuid
+--     pending_run_id uuid
+--     restatement boolean
+--     version bigint
+--     signed_off_by text
+--     signed_off_at timestamp with time zone
+--     submitted_by text
+--     submitted_at timestamp with time zone
+--     locked_through date
+COMMENT ON VIEW pnl.v_cob_status IS 'The close status of every unit (use case, COB date) with facts, runs or close events: OPEN, PENDING (a run submitted; facts frozen), SIGNED_OFF (an official run; facts frozen) or LOCKED (at or before locked_through; final). Derived from close_events.';
+COMMENT ON COLUMN pnl.v_cob_status.use_case_id IS 'Use case of the unit.';
+COMMENT ON COLUMN pnl.v_cob_status.use_case_name IS 'Name of the use case.';
+COMMENT ON COLUMN pnl.v_cob_status.pnl_date IS 'COB date of the unit.';
+COMMENT ON COLUMN pnl.v_cob_status.status IS 'OPEN, PENDING, SIGNED_OFF or LOCKED.';
+COMMENT ON COLUMN pnl.v_cob_status.official_run_id IS 'The official run, NULL when none.';
+COMMENT ON COLUMN pnl.v_cob_status.pending_run_id IS 'The submitted run awaiting approval, NULL when none.';
+COMMENT ON COLUMN pnl.v_cob_status.restatement IS 'True while a run is pending beside an official one.';
+COMMENT ON COLUMN pnl.v_cob_status.version IS 'Version of the official run (1, 2, ... per restatement).';
+COMMENT ON COLUMN pnl.v_cob_status.signed_off_by IS 'Who approved or signed off the official run.';
+COMMENT ON COLUMN pnl.v_cob_status.signed_off_at IS 'When the official run was approved or signed off.';
+COMMENT ON COLUMN pnl.v_cob_status.submitted_by IS 'Who submitted the pending run.';
+COMMENT ON COLUMN pnl.v_cob_status.submitted_at IS 'When the pending run was submitted.';
+COMMENT ON COLUMN pnl.v_cob_status.locked_through IS 'The use case''s watermark: every date up to it is LOCKED.';
+GRANT SELECT ON TABLE pnl.v_cob_status TO pnl_reader;
 
 CREATE VIEW pnl.v_hierarchy_nodes AS
  WITH RECURSIVE tree AS (
@@ -357,6 +476,114 @@ COMMENT ON COLUMN pnl.v_hierarchy_nodes.depth IS 'Distance from the root; the ro
 COMMENT ON COLUMN pnl.v_hierarchy_nodes.path IS 'Node ids from the root down to this node, inclusive.';
 COMMENT ON COLUMN pnl.v_hierarchy_nodes.is_leaf IS 'True when no node names this node as its parent.';
 GRANT SELECT ON TABLE pnl.v_hierarchy_nodes TO pnl_reader;
+
+CREATE VIEW pnl.v_official_results AS
+ SELECT v.calculation_run_id,
+    v.use_case_id,
+    v.pnl_date,
+    v.node_id,
+    v.parent_node_id,
+    v.node_name,
+    v.depth,
+    v.is_override,
+    v.daily_actual,
+    v.daily_prior,
+    v.daily_variance,
+    v.wtd_actual,
+    v.wtd_prior,
+    v.wtd_variance,
+    v.ytd_actual,
+    v.ytd_prior,
+    v.ytd_variance,
+    v.daily_actual_natural,
+    v.daily_actual_plug,
+    v.wtd_actual_natural,
+    v.wtd_actual_plug,
+    v.ytd_actual_natural,
+    v.ytd_actual_plug,
+    v.actual_is_reconciled,
+    o.version AS official_version,
+    o.signed_off_by,
+    o.signed_off_at
+   FROM pnl.v_run_results v
+     JOIN pnl.v_official_runs o ON o.run_id = v.calculation_run_id;
+-- columns of pnl.v_official_results:
+--     calculation_run_id uuid
+--     use_case_id uuid
+--     pnl_date date
+--     node_id text
+--     parent_node_id text
+--     node_name text
+--     depth integer
+--     is_override boolean
+--     daily_actual numeric
+--     daily_prior numeric
+--     daily_variance numeric
+--     wtd_actual numeric
+--     wtd_prior numeric
+--     wtd_variance numeric
+--     ytd_actual numeric
+--     ytd_prior numeric
+--     ytd_variance numeric
+--     daily_actual_natural numeric
+--     daily_actual_plug numeric
+--     wtd_actual_natural numeric
+--     wtd_actual_plug numeric
+--     ytd_actual_natural numeric
+--     ytd_actual_plug numeric
+--     actual_is_reconciled boolean
+--     official_version bigint
+--     signed_off_by text
+--     signed_off_at timestamp with time zone
+COMMENT ON VIEW pnl.v_official_results IS 'v_run_results of official runs only (see v_official_runs): one row per node of each close unit''s official run. Filter on use_case_id and pnl_date; a date with no official run has no rows.';
+COMMENT ON COLUMN pnl.v_official_results.calculation_run_id IS 'The official run of the unit.';
+COMMENT ON COLUMN pnl.v_official_results.use_case_id IS 'Use case of the unit.';
+COMMENT ON COLUMN pnl.v_official_results.pnl_date IS 'COB date of the unit.';
+COMMENT ON COLUMN pnl.v_official_results.official_version IS 'Version of the official run: 1, then 2, 3, ... per restatement.';
+COMMENT ON COLUMN pnl.v_official_results.signed_off_by IS 'Database login that approved or signed off the run.';
+COMMENT ON COLUMN pnl.v_official_results.signed_off_at IS 'When it was approved or signed off.';
+GRANT SELECT ON TABLE pnl.v_official_results TO pnl_reader;
+
+CREATE VIEW pnl.v_official_runs AS
+ SELECT s.use_case_id,
+    u.name AS use_case_name,
+    s.pnl_date,
+    s.official_run_id AS run_id,
+    r.run_name,
+    s.status,
+    s.signed_off_by,
+    s.signed_off_at,
+    s.version,
+    r.executed_by,
+    r.executed_at
+   FROM pnl.cob_states() s(use_case_id, pnl_date, status, official_run_id, signed_off_by, signed_off_at, version, pending_run_id, submitted_by, submitted_at, locked_through)
+     JOIN pnl.use_cases u ON u.use_case_id = s.use_case_id
+     JOIN pnl.calculation_runs r ON r.id = s.official_run_id;
+-- columns of pnl.v_official_runs:
+--     use_case_id uuid
+--     use_case_name text
+--     pnl_date date
+--     run_id uuid
+--     run_name character varying(200)
+--     status text
+--     signed_off_by text
+--     signed_off_at timestamp with time zone
+--     version bigint
+--     executed_by text
+--     executed_at timestamp with time zone
+COMMENT ON VIEW pnl.v_official_runs IS 'The official run of each close unit (use case, COB date): the run signed off last, unless the date was reopened since. One row per unit at most; a restatement replaces the row and raises version.';
+COMMENT ON COLUMN pnl.v_official_runs.use_case_id IS 'Use case of the unit.';
+COMMENT ON COLUMN pnl.v_official_runs.use_case_name IS 'Name of the use case.';
+COMMENT ON COLUMN pnl.v_official_runs.pnl_date IS 'COB date of the unit.';
+COMMENT ON COLUMN pnl.v_official_runs.run_id IS 'The official run (v_calculation_runs.id).';
+COMMENT ON COLUMN pnl.v_official_runs.run_name IS 'Name of the official run.';
+COMMENT ON COLUMN pnl.v_official_runs.status IS 'SIGNED_OFF, or LOCKED when the date is at or before the use case''s locked_through.';
+COMMENT ON COLUMN pnl.v_official_runs.signed_off_by IS 'Database login that approved (or, under SIMPLE, signed off) the run.';
+COMMENT ON COLUMN pnl.v_official_runs.signed_off_at IS 'When it was approved or signed off.';
+COMMENT ON COLUMN pnl.v_official_runs.version IS '1 for the first sign-off of the unit, 2, 3, ... for each restatement or sign-off after a reopen.';
+COMMENT ON COLUMN pnl.v_official_runs.executed_by IS 'Database login that took the snapshot.';
+COMMENT ON COLUMN pnl.v_official_runs.executed_at IS 'When the snapshot was taken.';
+GRANT SELECT ON TABLE pnl.v_official_runs TO pnl_reader;
 
 CREATE VIEW pnl.v_run_results AS
  SELECT x.calculation_run_id,
@@ -438,6 +665,10 @@ COMMENT ON COLUMN pnl.v_run_results.ytd_actual_plug IS 'ACTUAL year-to-date plug
 COMMENT ON COLUMN pnl.v_run_results.actual_is_reconciled IS 'True when the ACTUAL row has no plug in any measure (natural = adjusted).';
 GRANT SELECT ON TABLE pnl.v_run_results TO pnl_reader;
 
+CREATE SEQUENCE pnl.close_events_event_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
+-- identity of pnl.close_events.event_id
+GRANT USAGE ON SEQUENCE pnl.close_events_event_id_seq TO pnl_admin;
+
 CREATE SEQUENCE pnl.fact_calculated_results_result_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1000;
 -- identity of pnl.fact_calculated_results.result_id
 GRANT USAGE ON SEQUENCE pnl.fact_calculated_results_result_id_seq TO pnl_admin;
@@ -453,6 +684,52 @@ GRANT USAGE ON SEQUENCE pnl.fact_pnl_entries_id_seq TO pnl_admin;
 CREATE SEQUENCE pnl.metadata_rules_rule_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
 -- identity of pnl.metadata_rules.rule_id
 GRANT USAGE ON SEQUENCE pnl.metadata_rules_rule_id_seq TO pnl_admin;
+
+CREATE OR REPLACE FUNCTION pnl.approve_run(run_id uuid, comment text DEFAULT NULL::text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    unit      record;
+    submitted jsonb;
+    checks    jsonb;
+BEGIN
+    -- ===== GUARDS =====
+    unit := pnl.close_unit_of_run(run_id, 'approve_run');
+    IF unit.pending_run_id IS DISTINCT FROM run_id THEN
+        RAISE EXCEPTION 'approve_run: run % is not pending: COB % of use case "%" has %', run_id, unit.pnl_date,
+                        unit.use_case_name, coalesce('pending run ' || unit.pending_run_id, 'no pending run')
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'a run is submitted (submit_run) before it is approved';
+    END IF;
+    IF unit.policy = 'FOUR_EYES' THEN
+        IF session_user = unit.submitted_by THEN
+            RAISE EXCEPTION 'approve_run: % submitted run % and cannot approve it (four-eyes)', session_user, run_id
+                USING ERRCODE = 'insufficient_privilege', HINT = 'another approver approves it';
+        END IF;
+        IF unit.executed_by IS NULL OR session_user = unit.executed_by THEN
+            RAISE EXCEPTION 'approve_run: run % was executed by %, so % cannot approve it (four-eyes)', run_id,
+                            coalesce(unit.executed_by, 'an unrecorded user'), session_user
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'another approver approves it; a run taken before executed_by was recorded needs a new snapshot';
+        END IF;
+    END IF;
+    SELECT e.details -> 'acknowledgements' INTO submitted FROM pnl.close_events e
+    WHERE e.use_case_id = unit.use_case_id AND e.pnl_date = unit.pnl_date AND e.run_id = approve_run.run_id
+      AND e.action = 'SUBMITTED'
+    ORDER BY e.event_id DESC LIMIT 1;
+    checks := pnl.close_require_checks(run_id, submitted, 'approve_run');
+
+    -- ===== RECORD =====
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, pnl_date, run_id, action, comment, details)
+    VALUES (unit.use_case_id, unit.use_case_name, unit.pnl_date, run_id, 'APPROVED', comment,
+            jsonb_build_object('checks', checks -> 'checks', 'supersedes', unit.official_run_id, 'policy', unit.policy,
+                               'submitted_by', unit.submitted_by, 'executed_by', unit.executed_by));
+    RETURN pnl.get_cob_status(unit.use_case_id, unit.pnl_date);
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.approve_run(uuid,text) TO pnl_approver;
 
 CREATE OR REPLACE FUNCTION pnl.check_hierarchy_is_a_tree()
  RETURNS trigger
@@ -495,6 +772,147 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION pnl.check_run(run_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    run        record;
+    cfg        jsonb;
+    completed  boolean;
+    facts_diff jsonb;
+    facts_msg  text;
+    worst      record;
+    tolerance  numeric;
+    rules_diff text[];
+    missing    text[];
+    plug       numeric;
+    plug_found boolean;
+    checks     jsonb;
+BEGIN
+    -- ===== GUARDS =====
+    SELECT r.id, r.use_case_id, r.pnl_date, r.status, r.run_name INTO run
+    FROM pnl.calculation_runs r WHERE r.id = check_run.run_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown run %', coalesce(check_run.run_id::text, 'NULL')
+            USING ERRCODE = 'no_data_found', HINT = 'run_id must be a pnl.calculation_runs.id';
+    END IF;
+    SELECT jsonb_object_agg(s.code, jsonb_build_object('severity', s.severity, 'params', s.params)) INTO cfg
+    FROM pnl.close_check_settings(run.use_case_id) s;
+    completed := run.status = 'COMPLETED';
+
+    -- ===== FACTS_UNCHANGED =====
+    SELECT jsonb_build_object(
+               'loads_added', coalesce(jsonb_agg(jsonb_build_object('load_id', d.load_id, 'scenario', d.scenario,
+                                                                    'rows', d.rows) ORDER BY d.load_id, d.scenario)
+                                       FILTER (WHERE d.facts IS NULL OR d.rows IS NOT NULL), '[]'),
+               'loads_gone', coalesce(jsonb_agg(jsonb_build_object('load_id', d.load_id, 'scenario', d.scenario,
+                                                                   'facts', d.facts) ORDER BY d.load_id, d.scenario)
+                                      FILTER (WHERE d.rows IS NULL OR d.facts IS NOT NULL), '[]')),
+           string_agg(CASE WHEN d.facts IS NULL THEN format('load %s (%s, %s facts) added', d.load_id, d.scenario, d.rows)
+                           WHEN d.rows IS NULL THEN format('load %s (%s) no longer current', d.load_id, d.scenario)
+                           ELSE format('load %s (%s) has %s facts, the run read %s', d.load_id, d.scenario, d.rows, d.facts)
+                      END, '; ' ORDER BY d.load_id, d.scenario)
+    INTO facts_diff, facts_msg
+    FROM (SELECT coalesce(s.load_id, i.load_id) AS load_id, coalesce(s.scenario, i.scenario) AS scenario,
+                 s.rows, i.facts
+          FROM (SELECT s.load_id, s.scenario, s.rows FROM pnl.fact_load_slices s
+                WHERE s.use_case_id = run.use_case_id AND s.pnl_date = run.pnl_date AND s.superseded_at IS NULL) s
+          FULL JOIN (SELECT i.load_id, i.scenario, i.facts FROM pnl.calculation_run_inputs i
+                     WHERE i.calculation_run_id = run.id) i ON i.load_id = s.load_id AND i.scenario = s.scenario
+          WHERE s.load_id IS NULL OR i.load_id IS NULL OR s.rows <> i.facts) d;
+
+    -- ===== NO_UNMAPPED =====
+    tolerance := (cfg -> 'NO_UNMAPPED' -> 'params' ->> 'tolerance')::numeric;
+    SELECT x.scenario, u.measure, u.amount INTO worst
+    FROM pnl.fact_calculated_results x
+    CROSS JOIN LATERAL (VALUES ('daily', x.daily_natural), ('wtd', x.wtd_natural), ('ytd', x.ytd_natural)) AS u(measure, amount)
+    WHERE x.calculation_run_id = run.id AND x.node_id = '__UNMAPPED__' AND x.scenario IN ('ACTUAL', 'PRIOR')
+    ORDER BY abs(u.amount) DESC, x.scenario, u.measure LIMIT 1;
+
+    -- ===== RULES_UNCHANGED =====
+    SELECT array_agg(DISTINCT d.node_id ORDER BY d.node_id) INTO rules_diff
+    FROM ((SELECT m.rule_id, m.node_id, m.predicate_json FROM pnl.metadata_rules m
+           JOIN pnl.use_cases u ON u.use_case_id = m.use_case_id
+           JOIN pnl.dim_hierarchy h ON h.structure_id = u.structure_id AND h.node_id = m.node_id
+           WHERE m.use_case_id = run.use_case_id
+           EXCEPT
+           SELECT rr.rule_id, rr.node_id, rr.predicate_json FROM pnl.calculation_run_rules rr
+           WHERE rr.calculation_run_id = run.id)
+          UNION ALL
+          (SELECT rr.rule_id, rr.node_id, rr.predicate_json FROM pnl.calculation_run_rules rr
+           WHERE rr.calculation_run_id = run.id
+           EXCEPT
+           SELECT m.rule_id, m.node_id, m.predicate_json FROM pnl.metadata_rules m
+           JOIN pnl.use_cases u ON u.use_case_id = m.use_case_id
+           JOIN pnl.dim_hierarchy h ON h.structure_id = u.structure_id AND h.node_id = m.node_id
+           WHERE m.use_case_id = run.use_case_id)) d;
+
+    -- ===== RULE_FIELDS_PRESENT (reads the run's facts: only when it counts) =====
+    IF completed AND cfg -> 'RULE_FIELDS_PRESENT' ->> 'severity' <> 'OFF'
+       AND EXISTS (SELECT 1 FROM pnl.calculation_run_inputs i WHERE i.calculation_run_id = run.id) THEN
+        SELECT array_agg(format('rule %s on %s: %s', s.rule_id, s.rule_node_id, array_to_string(s.missing_fields, ', '))
+                         ORDER BY s.rule_node_id, s.rule_id)
+        INTO missing
+        FROM pnl.run_rule_stats(run.id) s WHERE cardinality(s.missing_fields) > 0;
+    END IF;
+
+    -- ===== PLUG_LIMIT =====
+    IF cfg -> 'PLUG_LIMIT' ->> 'severity' <> 'OFF' THEN
+        SELECT greatest(abs(x.daily_plug), abs(x.wtd_plug), abs(x.ytd_plug)), true INTO plug, plug_found
+        FROM pnl.fact_calculated_results x
+        WHERE x.calculation_run_id = run.id AND x.node_id = cfg -> 'PLUG_LIMIT' -> 'params' ->> 'node_id'
+          AND x.scenario = 'ACTUAL';
+    END IF;
+
+    -- ===== RESULT =====
+    SELECT jsonb_agg(
+               CASE WHEN s.severity = 'OFF'
+                    THEN jsonb_build_object('code', s.code, 'severity', s.severity, 'passed', NULL, 'observed', NULL,
+                                            'limit', NULL, 'message', 'not checked (OFF)')
+                    ELSE jsonb_build_object('code', s.code, 'severity', s.severity, 'passed', o.passed,
+                                            'observed', o.observed, 'limit', o.lim, 'message', o.message) END
+               ORDER BY s.ord)
+    INTO checks
+    FROM pnl.close_check_settings(run.use_case_id) s
+    JOIN (VALUES
+        ('RUN_COMPLETED', completed, to_jsonb(run.status), to_jsonb('COMPLETED'::text),
+         CASE WHEN completed THEN 'the run completed'
+              ELSE format('run %s (%s) is %s, not COMPLETED', run.id, run.run_name, run.status) END),
+        ('FACTS_UNCHANGED', facts_msg IS NULL, facts_diff, NULL::jsonb,
+         coalesce('the facts changed since the run: ' || facts_msg || '; take a new snapshot',
+                  'the unit''s current facts are exactly those the run read')),
+        ('NO_UNMAPPED', coalesce(abs(worst.amount), 0) <= tolerance, to_jsonb(coalesce(abs(worst.amount), 0)),
+         to_jsonb(tolerance),
+         CASE WHEN coalesce(abs(worst.amount), 0) <= tolerance
+              THEN format('no unmapped amount above %s', tolerance)
+              ELSE format('unmapped facts of %s (%s %s), above the tolerance %s: map their category codes',
+                          worst.amount, worst.scenario, worst.measure, tolerance) END),
+        ('RULES_UNCHANGED', rules_diff IS NULL, to_jsonb(coalesce(rules_diff, '{}')), NULL,
+         coalesce('the rules in force differ from those the run applied on ' || array_to_string(rules_diff, ', '),
+                  'the rules in force are those the run applied')),
+        ('RULE_FIELDS_PRESENT', completed AND missing IS NULL, to_jsonb(coalesce(missing, '{}')), NULL,
+         CASE WHEN NOT completed THEN 'the run did not complete'
+              WHEN missing IS NULL THEN 'every rule''s fields are carried by the facts it governs'
+              ELSE 'rules whose fields none of their facts carries: ' || array_to_string(missing, '; ') END),
+        ('PLUG_LIMIT', coalesce(plug <= (cfg -> 'PLUG_LIMIT' -> 'params' ->> 'abs')::numeric, false), to_jsonb(plug),
+         cfg -> 'PLUG_LIMIT' -> 'params' -> 'abs',
+         CASE WHEN plug_found IS NULL
+              THEN format('node %s is not in the run', cfg -> 'PLUG_LIMIT' -> 'params' ->> 'node_id')
+              ELSE format('largest |plug| at %s: %s (limit %s)', cfg -> 'PLUG_LIMIT' -> 'params' ->> 'node_id', plug,
+                          cfg -> 'PLUG_LIMIT' -> 'params' ->> 'abs') END)
+    ) AS o(code, passed, observed, lim, message) ON o.code = s.code;
+
+    RETURN jsonb_build_object(
+        'run_id', run.id, 'use_case_id', run.use_case_id, 'pnl_date', run.pnl_date,
+        'passed', NOT jsonb_path_exists(checks, '$[*] ? (@.severity == "ERROR" && @.passed == false)'),
+        'checks', checks);
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.check_run(uuid) TO pnl_reader;
+
 CREATE OR REPLACE FUNCTION pnl.check_run_node(run_id uuid, node_id text, reader text, takes_scenario boolean, scenario text)
  RETURNS void
  LANGUAGE plpgsql
@@ -518,6 +936,181 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.check_run_node(uuid,text,text,boolean,text) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.close_check_settings(use_case_id uuid)
+ RETURNS TABLE(ord integer, code text, severity text, params jsonb)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT d.ord, d.code, coalesce(c.severity, d.severity), d.params || coalesce(c.params, '{}')
+    FROM (VALUES (1, 'RUN_COMPLETED', 'ERROR', '{}'::jsonb),
+                 (2, 'FACTS_UNCHANGED', 'ERROR', '{}'),
+                 (3, 'NO_UNMAPPED', 'ERROR', '{"tolerance": 0}'),
+                 (4, 'RULES_UNCHANGED', 'WARNING', '{}'),
+                 (5, 'RULE_FIELDS_PRESENT', 'WARNING', '{}'),
+                 (6, 'PLUG_LIMIT', 'OFF', '{}')) AS d(ord, code, severity, params)
+    LEFT JOIN pnl.close_checks c ON c.use_case_id = $1 AND c.code = d.code
+    ORDER BY d.ord
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.close_check_settings(uuid) TO pnl_reader;
+
+CREATE OR REPLACE FUNCTION pnl.close_events_are_append_only()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    RAISE EXCEPTION 'close events are append-only: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'a close step is undone by another step (withdraw_run, reject_run, reopen_cob), which is recorded too';
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.close_history(use_case_id uuid DEFAULT NULL::uuid, pnl_date date DEFAULT NULL::date)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT jsonb_build_object('events', coalesce(jsonb_agg(jsonb_build_object(
+               'event_id', e.event_id,
+               'at', to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00',
+               'actor', e.actor, 'use_case_id', e.use_case_id, 'use_case_name', e.use_case_name,
+               'pnl_date', e.pnl_date, 'run_id', e.run_id, 'action', e.action, 'comment', e.comment,
+               'details', e.details) ORDER BY e.event_id), '[]'))
+    FROM pnl.close_events e
+    WHERE ($1 IS NULL OR e.use_case_id = $1) AND ($2 IS NULL OR e.pnl_date = $2)
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.close_history(uuid,date) TO pnl_reader;
+
+CREATE OR REPLACE FUNCTION pnl.close_require_checks(run_id uuid, acknowledgements jsonb, action text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    acks    CONSTANT jsonb := coalesce(acknowledgements, '{}');
+    result  jsonb;
+    failing text;
+    n       integer;
+BEGIN
+    IF jsonb_typeof(acks) <> 'object' THEN
+        RAISE EXCEPTION '%: acknowledgements must be a JSON object {"CODE": "reason"}', action
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(k, ', ' ORDER BY k) INTO failing FROM jsonb_object_keys(acks) k
+    WHERE k NOT IN (SELECT s.code FROM pnl.close_check_settings(NULL) s);
+    IF failing IS NOT NULL THEN
+        RAISE EXCEPTION '%: acknowledgement of unknown check %', action, failing USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'acknowledge a failing WARNING check by its code, e.g. {"RULES_UNCHANGED": "rule edit reviewed"}';
+    END IF;
+    result := pnl.check_run(run_id);
+    SELECT string_agg(format('%s (%s): %s', c ->> 'code', c ->> 'severity', c ->> 'message')
+                      || CASE WHEN c ->> 'severity' = 'WARNING' THEN ' [acknowledge it with a reason]' ELSE '' END,
+                      E'\n' ORDER BY o), count(*)
+    INTO failing, n
+    FROM jsonb_array_elements(result -> 'checks') WITH ORDINALITY AS x(c, o)
+    WHERE (c ->> 'passed')::boolean IS FALSE
+      AND (c ->> 'severity' = 'ERROR'
+           OR (c ->> 'severity' = 'WARNING'
+               AND (jsonb_typeof(acks -> (c ->> 'code')) IS DISTINCT FROM 'string' OR btrim(acks ->> (c ->> 'code')) = '')));
+    IF n > 0 THEN
+        RAISE EXCEPTION '%: run % refused: % check(s) fail', action, run_id, n
+            USING ERRCODE = 'check_violation', DETAIL = failing;
+    END IF;
+    RETURN result;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.close_unit_of_run(run_id uuid, action text, OUT use_case_id uuid, OUT pnl_date date, OUT run_status text, OUT run_name text, OUT executed_by text, OUT use_case_name text, OUT policy text, OUT status text, OUT official_run_id uuid, OUT pending_run_id uuid, OUT submitted_by text, OUT locked_through date)
+ RETURNS record
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    IF close_unit_of_run.run_id IS NULL THEN
+        RAISE EXCEPTION '% needs a run_id', action USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT r.use_case_id INTO use_case_id FROM pnl.calculation_runs r WHERE r.id = close_unit_of_run.run_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION '%: unknown run %', action, close_unit_of_run.run_id
+            USING ERRCODE = 'no_data_found', HINT = 'run_id must be a pnl.calculation_runs.id';
+    END IF;
+    PERFORM pnl.lock_use_case(use_case_id, true);
+    SELECT r.pnl_date, r.status, r.run_name, r.executed_by, u.name, u.signoff_policy
+    INTO pnl_date, run_status, run_name, executed_by, use_case_name, policy
+    FROM pnl.calculation_runs r JOIN pnl.use_cases u ON u.use_case_id = r.use_case_id
+    WHERE r.id = close_unit_of_run.run_id;
+    IF NOT FOUND THEN  -- deleted with its use case while we waited for the lock
+        RAISE EXCEPTION '%: unknown run %', action, close_unit_of_run.run_id USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT s.status, s.official_run_id, s.pending_run_id, s.submitted_by, s.locked_through
+    INTO status, official_run_id, pending_run_id, submitted_by, locked_through
+    FROM pnl.cob_states(use_case_id, ARRAY[pnl_date]) s;
+    IF status = 'LOCKED' THEN
+        RAISE EXCEPTION '%: COB % of use case "%" is locked (locked through %); a locked date is final',
+                        action, pnl_date, use_case_name, locked_through
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.cob_states(use_case_id uuid DEFAULT NULL::uuid, pnl_dates date[] DEFAULT NULL::date[], as_of timestamp with time zone DEFAULT NULL::timestamp with time zone)
+ RETURNS TABLE(use_case_id uuid, pnl_date date, status text, official_run_id uuid, signed_off_by text, signed_off_at timestamp with time zone, version bigint, pending_run_id uuid, submitted_by text, submitted_at timestamp with time zone, locked_through date)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    WITH units AS (
+        SELECT u.use_case_id, d.pnl_date, u.locked_through
+        FROM pnl.use_cases u
+        CROSS JOIN LATERAL (
+            SELECT DISTINCT x.pnl_date FROM unnest($2) AS x(pnl_date) WHERE x.pnl_date IS NOT NULL
+            UNION
+            SELECT e.pnl_date FROM pnl.close_events e
+            WHERE $2 IS NULL AND e.use_case_id = u.use_case_id AND e.pnl_date IS NOT NULL
+            UNION
+            SELECT s.pnl_date FROM pnl.fact_load_slices s
+            WHERE $2 IS NULL AND s.use_case_id = u.use_case_id AND s.superseded_at IS NULL
+            UNION
+            SELECT r.pnl_date FROM pnl.calculation_runs r
+            WHERE $2 IS NULL AND r.use_case_id = u.use_case_id
+        ) d
+        WHERE $1 IS NULL OR u.use_case_id = $1
+    )
+    SELECT n.use_case_id, n.pnl_date,
+           CASE WHEN n.pnl_date <= n.locked_through THEN 'LOCKED'
+                WHEN p.action = 'SUBMITTED' THEN 'PENDING'
+                WHEN o.action IN ('APPROVED', 'SIGNED_OFF') THEN 'SIGNED_OFF'
+                ELSE 'OPEN' END,
+           CASE WHEN o.action IN ('APPROVED', 'SIGNED_OFF') THEN o.run_id END,
+           CASE WHEN o.action IN ('APPROVED', 'SIGNED_OFF') THEN o.actor END,
+           CASE WHEN o.action IN ('APPROVED', 'SIGNED_OFF') THEN o.at END,
+           CASE WHEN o.action IN ('APPROVED', 'SIGNED_OFF') THEN o.version END,
+           CASE WHEN p.action = 'SUBMITTED' THEN p.run_id END,
+           CASE WHEN p.action = 'SUBMITTED' THEN p.actor END,
+           CASE WHEN p.action = 'SUBMITTED' THEN p.at END,
+           n.locked_through
+    FROM units n
+    LEFT JOIN LATERAL (
+        SELECT e.action, e.run_id, e.actor, e.at,
+               count(*) FILTER (WHERE e.action IN ('APPROVED', 'SIGNED_OFF')) OVER () AS version
+        FROM pnl.close_events e
+        WHERE e.use_case_id = n.use_case_id AND e.pnl_date = n.pnl_date
+          AND e.action IN ('APPROVED', 'SIGNED_OFF', 'REOPENED') AND ($3 IS NULL OR e.at <= $3)
+        ORDER BY e.event_id DESC LIMIT 1
+    ) o ON true
+    LEFT JOIN LATERAL (
+        SELECT e.action, e.run_id, e.actor, e.at
+        FROM pnl.close_events e
+        WHERE e.use_case_id = n.use_case_id AND e.pnl_date = n.pnl_date
+          AND e.action IN ('SUBMITTED', 'REJECTED', 'WITHDRAWN', 'APPROVED', 'SIGNED_OFF')
+          AND ($3 IS NULL OR e.at <= $3)
+        ORDER BY e.event_id DESC LIMIT 1
+    ) p ON true
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.cob_states(uuid,date[],timestamp with time zone) TO pnl_reader;
 
 CREATE OR REPLACE FUNCTION pnl.compare_runs(run_a uuid, run_b uuid, tolerance numeric DEFAULT 0)
  RETURNS TABLE(node_id text, scenario text, measure text, value_a numeric, value_b numeric, difference numeric)
@@ -847,6 +1440,8 @@ DECLARE
     name       text;
     counted    jsonb;
     deleted    integer;
+    frozen     text;
+    summary    jsonb;
 BEGIN
     IF p_use_case IS NULL THEN
         RAISE EXCEPTION 'delete_use_case needs a use_case_id' USING ERRCODE = 'null_value_not_allowed';
@@ -860,6 +1455,15 @@ BEGIN
     PERFORM FROM pnl.calculation_runs r WHERE r.use_case_id = p_use_case FOR UPDATE;
     PERFORM FROM pnl.use_case_runs l WHERE l.use_case_id = p_use_case FOR UPDATE;
 
+    SELECT string_agg(format('%s (%s)', f.pnl_date, f.status), ', ' ORDER BY f.pnl_date) INTO frozen
+    FROM pnl.frozen_units(p_use_case, ARRAY(SELECT s.pnl_date FROM pnl.cob_states(p_use_case) s)) f;
+    IF frozen IS NOT NULL THEN
+        RAISE EXCEPTION 'use case "%" cannot be deleted: COB dates in the close: %', name, frozen
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'withdraw or reject a PENDING run and reopen a SIGNED_OFF date first (pnldb close); '
+                         'a LOCKED date is final, so a use case with one is kept';
+    END IF;
+
     counted := pnl.use_case_footprint(p_use_case);
 
     PERFORM set_config('pnl.purging_use_case', p_use_case::text, true);  -- lets the run triggers pass the cascade
@@ -870,7 +1474,7 @@ BEGIN
         RAISE EXCEPTION 'use case % vanished while being deleted', p_use_case USING ERRCODE = 'serialization_failure';
     END IF;
 
-    RETURN jsonb_build_object(
+    summary := jsonb_build_object(
         'deleted_use_case', p_use_case,
         'rules_purged', counted -> 'rules',
         'legacy_runs_purged', counted -> 'legacy_runs',
@@ -879,6 +1483,9 @@ BEGIN
         'total_items_deleted', counted -> 'total_items',
         'results_purged', counted -> 'results',
         'message', format('Use case %s and all related data deleted', '''' || name || ''''));
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, action, details)
+    VALUES (p_use_case, name, 'USE_CASE_DELETED', summary);
+    RETURN summary;
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.delete_use_case(uuid) TO pnl_admin;
@@ -1117,6 +1724,7 @@ DECLARE
     slice_wtd  numeric[];
     slice_ytd  numeric[];
     bad          record;
+    frozen       text;
 BEGIN
     -- The one pass over the new rows: their slices, counted and summed.
     SELECT array_agg(n.load_id), array_agg(n.use_case_id), array_agg(n.pnl_date), array_agg(n.scenario),
@@ -1154,6 +1762,21 @@ BEGIN
             RAISE EXCEPTION 'fact load % was superseded for % %', bad.load_id, bad.pnl_date, bad.scenario
                 USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
+    END IF;
+
+    -- ===== FROZEN =====
+    SELECT string_agg(format('%s %s (%s)', quote_ident(u.name), f.pnl_date, f.status), ', '
+                      ORDER BY u.name, f.pnl_date)
+    INTO frozen
+    FROM (SELECT n.use_case_id, array_agg(DISTINCT n.pnl_date) AS dates
+          FROM unnest(slice_cases, slice_dates) AS n(use_case_id, pnl_date) GROUP BY n.use_case_id) c
+    JOIN pnl.use_cases u ON u.use_case_id = c.use_case_id
+    CROSS JOIN LATERAL pnl.frozen_units(c.use_case_id, c.dates) f;
+    IF frozen IS NOT NULL THEN
+        RAISE EXCEPTION 'facts refused: their COB dates are frozen by the close: %; nothing was loaded', frozen
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'a PENDING run is withdrawn or rejected, a SIGNED_OFF date reopened (pnldb close reopen) '
+                         'before its facts change; a LOCKED date is final';
     END IF;
 
     -- ===== COUNT =====
@@ -1246,6 +1869,52 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION pnl.frozen_units(use_case_id uuid, pnl_dates date[])
+ RETURNS TABLE(pnl_date date, status text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT s.pnl_date, s.status FROM pnl.cob_states($1, $2) s
+    WHERE s.status <> 'OPEN' AND $2 IS NOT NULL
+    ORDER BY s.pnl_date
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.frozen_units(uuid,date[]) TO pnl_reader;
+
+CREATE OR REPLACE FUNCTION pnl.get_cob_status(use_case_id uuid, pnl_date date)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    uc     record;
+    result jsonb;
+BEGIN
+    IF get_cob_status.use_case_id IS NULL OR get_cob_status.pnl_date IS NULL THEN
+        RAISE EXCEPTION 'get_cob_status needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT u.name, u.signoff_policy INTO uc FROM pnl.use_cases u WHERE u.use_case_id = get_cob_status.use_case_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', get_cob_status.use_case_id
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    SELECT jsonb_build_object(
+               'use_case_id', s.use_case_id, 'use_case_name', uc.name, 'pnl_date', s.pnl_date, 'status', s.status,
+               'official_run_id', s.official_run_id, 'pending_run_id', s.pending_run_id,
+               'restatement', s.pending_run_id IS NOT NULL AND s.official_run_id IS NOT NULL,
+               'locked_through', s.locked_through, 'signoff_policy', uc.signoff_policy, 'version', s.version,
+               'signed_off_by', s.signed_off_by,
+               'signed_off_at', to_char(s.signed_off_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00',
+               'submitted_by', s.submitted_by,
+               'submitted_at', to_char(s.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00')
+    INTO result
+    FROM pnl.cob_states(get_cob_status.use_case_id, ARRAY[get_cob_status.pnl_date]) s;
+    RETURN result;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.get_cob_status(uuid,date) TO pnl_reader;
+
 CREATE OR REPLACE FUNCTION pnl.get_run(run_id uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1275,6 +1944,27 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.get_run(uuid) TO pnl_reader;
+
+CREATE OR REPLACE FUNCTION pnl.list_cob_status(use_case_id uuid DEFAULT NULL::uuid, from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT jsonb_build_object(
+        'units', coalesce(jsonb_agg(jsonb_build_object(
+                     'use_case_id', s.use_case_id, 'use_case_name', u.name, 'pnl_date', s.pnl_date,
+                     'status', s.status, 'official_run_id', s.official_run_id, 'pending_run_id', s.pending_run_id,
+                     'restatement', s.pending_run_id IS NOT NULL AND s.official_run_id IS NOT NULL,
+                     'version', s.version, 'signed_off_by', s.signed_off_by, 'submitted_by', s.submitted_by,
+                     'locked_through', s.locked_through)
+                 ORDER BY u.name, s.use_case_id, s.pnl_date), '[]'),
+        'filters', jsonb_build_object('use_case_id', $1, 'from', $2, 'to', $3))
+    FROM pnl.cob_states($1) s
+    JOIN pnl.use_cases u ON u.use_case_id = s.use_case_id
+    WHERE ($2 IS NULL OR s.pnl_date >= $2) AND ($3 IS NULL OR s.pnl_date <= $3)
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.list_cob_status(uuid,date,date) TO pnl_reader;
 
 CREATE OR REPLACE FUNCTION pnl.list_loads(use_case_id uuid, pnl_date date DEFAULT NULL::date)
  RETURNS jsonb
@@ -1416,6 +2106,65 @@ AS $function$
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.load_scenario_filter(bigint[],text[]) TO pnl_operator;
 
+CREATE OR REPLACE FUNCTION pnl.lock_cob(use_case_id uuid, through_date date, reason text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p_use_case CONSTANT uuid := lock_cob.use_case_id;
+    uc         record;
+    open_units text;
+    n_units    bigint;
+    result     jsonb;
+BEGIN
+    -- ===== GUARDS =====
+    IF p_use_case IS NULL OR through_date IS NULL THEN
+        RAISE EXCEPTION 'lock_cob needs a use_case_id and a through_date' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'lock_cob needs a reason' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM pnl.lock_use_case(p_use_case, true);
+    SELECT u.name, u.locked_through INTO uc FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', p_use_case
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    IF through_date >= current_date THEN
+        RAISE EXCEPTION 'lock_cob: % is not before today (%): only past dates are locked', through_date, current_date
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF through_date < uc.locked_through THEN
+        RAISE EXCEPTION 'lock_cob: use case "%" is locked through %; the watermark never moves back (to %)',
+                        uc.name, uc.locked_through, through_date USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(format('%s (%s)', s.pnl_date, s.status), ', ' ORDER BY s.pnl_date),
+           count(*) FILTER (WHERE s.status IN ('SIGNED_OFF', 'LOCKED'))
+    INTO open_units, n_units
+    FROM pnl.cob_states(p_use_case) s
+    WHERE s.pnl_date <= through_date AND s.status NOT IN ('SIGNED_OFF', 'LOCKED')
+      AND (EXISTS (SELECT 1 FROM pnl.fact_load_slices f
+                   WHERE f.use_case_id = p_use_case AND f.pnl_date = s.pnl_date AND f.superseded_at IS NULL)
+           OR EXISTS (SELECT 1 FROM pnl.calculation_runs r
+                      WHERE r.use_case_id = p_use_case AND r.pnl_date = s.pnl_date));
+    IF open_units IS NOT NULL THEN
+        RAISE EXCEPTION 'lock_cob: use case "%" has dates up to % that are not signed off: %', uc.name, through_date, open_units
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'sign them off first, or lock through an earlier date';
+    END IF;
+    SELECT count(*) INTO n_units FROM pnl.cob_states(p_use_case) s WHERE s.pnl_date <= through_date;
+
+    -- ===== RECORD =====
+    UPDATE pnl.use_cases u SET locked_through = through_date WHERE u.use_case_id = p_use_case;
+    result := jsonb_build_object('previous_locked_through', uc.locked_through, 'units_locked', n_units);
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, pnl_date, action, comment, details)
+    VALUES (p_use_case, uc.name, through_date, 'LOCKED', reason, result);
+    RETURN pnl.get_cob_status(p_use_case, through_date) || result;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.lock_cob(uuid,date,text) TO pnl_approver;
+
 CREATE OR REPLACE FUNCTION pnl.lock_use_case(use_case_id uuid, exclusive boolean)
  RETURNS void
  LANGUAGE plpgsql
@@ -1432,6 +2181,16 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.lock_use_case(uuid,boolean) TO pnl_admin;
+
+CREATE OR REPLACE FUNCTION pnl.official_run(use_case_id uuid, pnl_date date, as_of timestamp with time zone DEFAULT NULL::timestamp with time zone)
+ RETURNS uuid
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT s.official_run_id FROM pnl.cob_states($1, ARRAY[$2], $3) s
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.official_run(uuid,date,timestamp with time zone) TO pnl_reader;
 
 CREATE OR REPLACE FUNCTION pnl.open_fact_load(use_case_id uuid, source text DEFAULT NULL::text)
  RETURNS bigint
@@ -1572,8 +2331,12 @@ BEGIN
             USING ERRCODE = 'unique_violation', HINT = 'choose another run name, or leave it out for "Run N"';
     END IF;
 
-    INSERT INTO pnl.calculation_runs (pnl_date, use_case_id, run_name, executed_at, status, triggered_by)
-    VALUES (snapshot_date, snapshot_use_case, name, started, 'IN_PROGRESS', coalesce(requested_by, session_user))
+    -- executed_by: the login that ran it (create_snapshot is SECURITY DEFINER: session_user, never
+    -- current_user), the person four-eyes keeps from approving it (contract §7).
+    INSERT INTO pnl.calculation_runs (pnl_date, use_case_id, run_name, executed_at, status, triggered_by,
+                                               executed_by)
+    VALUES (snapshot_date, snapshot_use_case, name, started, 'IN_PROGRESS', coalesce(requested_by, session_user),
+            session_user)
     RETURNING id INTO run_id;
 END;
 $function$;
@@ -1713,6 +2476,9 @@ DECLARE
     scens    text[];
     n_facts  bigint;
     n_kept   bigint;
+    n_frozen bigint;
+    frozen_cases uuid[];
+    frozen_dates date[];
 BEGIN
     IF older_than IS NULL THEN
         RAISE EXCEPTION 'purge_superseded_facts needs older_than' USING ERRCODE = 'null_value_not_allowed';
@@ -1721,9 +2487,16 @@ BEGIN
     FROM (SELECT DISTINCT s.use_case_id FROM pnl.fact_load_slices s
           WHERE s.superseded_at < older_than AND s.purged_at IS NULL ORDER BY 1) u;
 
+    SELECT array_agg(c.use_case_id), array_agg(f.pnl_date) INTO frozen_cases, frozen_dates
+    FROM (SELECT s.use_case_id, array_agg(DISTINCT s.pnl_date) AS dates FROM pnl.fact_load_slices s
+          WHERE s.superseded_at < older_than AND s.purged_at IS NULL GROUP BY s.use_case_id) c
+    CROSS JOIN LATERAL pnl.frozen_units(c.use_case_id, c.dates) f;
+
     WITH marked AS (
         UPDATE pnl.fact_load_slices s SET purged_at = now()
         WHERE s.superseded_at < older_than AND s.purged_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM unnest(frozen_cases, frozen_dates) AS z(use_case_id, pnl_date)
+                          WHERE z.use_case_id = s.use_case_id AND z.pnl_date = s.pnl_date)
           AND NOT EXISTS (SELECT 1 FROM pnl.calculation_run_inputs i
                           JOIN pnl.calculation_runs r ON r.id = i.calculation_run_id
                           WHERE i.load_id = s.load_id AND i.scenario = s.scenario AND r.pnl_date = s.pnl_date)
@@ -1737,14 +2510,88 @@ BEGIN
     WHERE f.load_id = p.load_id AND f.pnl_date = p.pnl_date AND f.scenario = p.scenario;
     GET DIAGNOSTICS n_facts = ROW_COUNT;
 
-    SELECT count(*) INTO n_kept FROM pnl.fact_load_slices s
+    SELECT count(*) FILTER (WHERE z.use_case_id IS NULL), count(*) FILTER (WHERE z.use_case_id IS NOT NULL)
+    INTO n_kept, n_frozen
+    FROM pnl.fact_load_slices s
+    LEFT JOIN unnest(frozen_cases, frozen_dates) AS z(use_case_id, pnl_date)
+           ON z.use_case_id = s.use_case_id AND z.pnl_date = s.pnl_date
     WHERE s.superseded_at < older_than AND s.purged_at IS NULL;
 
     RETURN jsonb_build_object('older_than', older_than, 'slices_purged', coalesce(cardinality(loads), 0),
-                              'facts_purged', n_facts, 'slices_kept_for_runs', n_kept);
+                              'facts_purged', n_facts, 'slices_kept_for_runs', n_kept,
+                              'slices_kept_frozen', n_frozen);
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.purge_superseded_facts(timestamp with time zone) TO pnl_admin;
+
+CREATE OR REPLACE FUNCTION pnl.reject_run(run_id uuid, reason text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    unit record;
+BEGIN
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'reject_run needs a reason' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    unit := pnl.close_unit_of_run(run_id, 'reject_run');
+    IF unit.pending_run_id IS DISTINCT FROM run_id THEN
+        RAISE EXCEPTION 'reject_run: run % is not pending: COB % of use case "%" has %', run_id, unit.pnl_date,
+                        unit.use_case_name, coalesce('pending run ' || unit.pending_run_id, 'no pending run')
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, pnl_date, run_id, action, comment, details)
+    VALUES (unit.use_case_id, unit.use_case_name, unit.pnl_date, run_id, 'REJECTED', reason,
+            jsonb_build_object('submitted_by', unit.submitted_by));
+    RETURN pnl.get_cob_status(unit.use_case_id, unit.pnl_date);
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.reject_run(uuid,text) TO pnl_approver;
+
+CREATE OR REPLACE FUNCTION pnl.reopen_cob(use_case_id uuid, pnl_date date, reason text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p_use_case CONSTANT uuid := reopen_cob.use_case_id;
+    p_date     CONSTANT date := reopen_cob.pnl_date;
+    name       text;
+    unit       record;
+BEGIN
+    -- ===== GUARDS =====
+    IF p_use_case IS NULL OR p_date IS NULL THEN
+        RAISE EXCEPTION 'reopen_cob needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF reason IS NULL OR btrim(reason) = '' THEN
+        RAISE EXCEPTION 'reopen_cob needs a reason' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM pnl.lock_use_case(p_use_case, true);
+    SELECT u.name INTO name FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', p_use_case
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    SELECT s.status, s.official_run_id, s.pending_run_id, s.locked_through INTO unit
+    FROM pnl.cob_states(p_use_case, ARRAY[p_date]) s;
+    IF unit.status <> 'SIGNED_OFF' THEN
+        RAISE EXCEPTION 'reopen_cob: COB % of use case "%" is %, not SIGNED_OFF', p_date, name, unit.status
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = CASE unit.status WHEN 'LOCKED' THEN format('it is locked through %s: a locked date is final', unit.locked_through)
+                                          WHEN 'PENDING' THEN 'reject or withdraw its pending run'
+                                          ELSE 'only a signed-off date is reopened' END;
+    END IF;
+
+    -- ===== RECORD =====
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, pnl_date, run_id, action, comment)
+    VALUES (p_use_case, name, p_date, unit.official_run_id, 'REOPENED', reason);
+    RETURN pnl.get_cob_status(p_use_case, p_date);
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.reopen_cob(uuid,date,text) TO pnl_approver;
 
 CREATE OR REPLACE FUNCTION pnl.replace_facts(use_case_id uuid, pnl_date date, scenario text DEFAULT NULL::text, source text DEFAULT NULL::text)
  RETURNS jsonb
@@ -1758,6 +2605,7 @@ DECLARE
     scenarios  text[];
     replacing  bigint;
     superseded jsonb;
+    frozen     text;
 BEGIN
     IF p_use_case IS NULL OR p_date IS NULL THEN
         RAISE EXCEPTION 'replace_facts needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
@@ -1768,7 +2616,15 @@ BEGIN
         RAISE EXCEPTION 'scenario % is not ACTUAL or PRIOR', quote_literal(scenario)
             USING ERRCODE = 'invalid_parameter_value', HINT = 'or NULL for both';
     END IF;
-    replacing := pnl.open_fact_load(p_use_case, source);
+    replacing := pnl.open_fact_load(p_use_case, source);  -- takes the use case's lock
+    SELECT string_agg(format('%s (%s)', f.pnl_date, f.status), ', ') INTO frozen
+    FROM pnl.frozen_units(p_use_case, ARRAY[p_date]) f;
+    IF frozen IS NOT NULL THEN
+        RAISE EXCEPTION 'replace_facts refused: COB date % of use case % is frozen by the close', frozen, p_use_case
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'a PENDING run is withdrawn or rejected, a SIGNED_OFF date reopened (pnldb close reopen) '
+                         'before its facts change; a LOCKED date is final';
+    END IF;
 
     WITH done AS (
         UPDATE pnl.fact_load_slices s
@@ -2091,6 +2947,215 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION pnl.set_check(use_case_id uuid, code text, severity text, params jsonb DEFAULT '{}'::jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p_use_case CONSTANT uuid := set_check.use_case_id;
+    p_code     CONSTANT text := upper(btrim(set_check.code));
+    p_severity CONSTANT text := upper(btrim(set_check.severity));
+    allowed    text[];
+    uc         record;
+    result     jsonb;
+BEGIN
+    -- ===== GUARDS =====
+    IF p_use_case IS NULL OR p_code IS NULL OR p_severity IS NULL THEN
+        RAISE EXCEPTION 'set_check needs a use_case_id, a code and a severity' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM pnl.lock_use_case(p_use_case, true);
+    SELECT u.name, u.structure_id INTO uc FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', p_use_case
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    allowed := CASE p_code WHEN 'RUN_COMPLETED' THEN '{}'::text[] WHEN 'FACTS_UNCHANGED' THEN '{}'
+                           WHEN 'NO_UNMAPPED' THEN '{tolerance}' WHEN 'RULES_UNCHANGED' THEN '{}'
+                           WHEN 'RULE_FIELDS_PRESENT' THEN '{}' WHEN 'PLUG_LIMIT' THEN '{node_id,abs}' END;
+    IF allowed IS NULL THEN
+        RAISE EXCEPTION 'unknown check %', quote_literal(set_check.code) USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'the checks are RUN_COMPLETED, FACTS_UNCHANGED, NO_UNMAPPED, RULES_UNCHANGED, RULE_FIELDS_PRESENT, PLUG_LIMIT';
+    END IF;
+    IF p_severity NOT IN ('ERROR', 'WARNING', 'OFF') THEN
+        RAISE EXCEPTION 'check %: severity % is not ERROR, WARNING or OFF', p_code, quote_literal(set_check.severity)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_code = 'RUN_COMPLETED' AND p_severity <> 'ERROR' THEN
+        RAISE EXCEPTION 'check RUN_COMPLETED is always ERROR: only a completed run can be signed off'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF params IS NULL OR jsonb_typeof(params) <> 'object' THEN
+        RAISE EXCEPTION 'check %: params must be a JSON object', p_code USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM jsonb_object_keys(params) k WHERE k <> ALL (allowed)) THEN
+        RAISE EXCEPTION 'check %: params % are not among those it takes (%)', p_code,
+                        (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(params) k WHERE k <> ALL (allowed)),
+                        coalesce(nullif(array_to_string(allowed, ', '), ''), 'none')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF params ? 'tolerance' AND (jsonb_typeof(params -> 'tolerance') <> 'number' OR (params ->> 'tolerance')::numeric < 0) THEN
+        RAISE EXCEPTION 'check NO_UNMAPPED: tolerance must be a number >= 0, not %', params -> 'tolerance'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_code = 'PLUG_LIMIT' AND (p_severity <> 'OFF' OR params <> '{}') THEN
+        IF jsonb_typeof(params -> 'abs') IS DISTINCT FROM 'number' OR (params ->> 'abs')::numeric < 0 THEN
+            RAISE EXCEPTION 'check PLUG_LIMIT: params.abs must be a number >= 0, not %', coalesce((params -> 'abs')::text, 'missing')
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(params -> 'node_id') IS DISTINCT FROM 'string'
+           OR NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy h
+                          WHERE h.structure_id = uc.structure_id AND h.node_id = params ->> 'node_id') THEN
+            RAISE EXCEPTION 'check PLUG_LIMIT: params.node_id % is not a node of structure %',
+                            coalesce((params -> 'node_id')::text, 'missing'), uc.structure_id
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+
+    -- ===== WRITE =====
+    INSERT INTO pnl.close_checks AS c (use_case_id, code, severity, params)
+    VALUES (p_use_case, p_code, p_severity, set_check.params)
+    ON CONFLICT ON CONSTRAINT close_checks_pkey DO UPDATE
+    SET severity = EXCLUDED.severity, params = EXCLUDED.params, set_by = session_user, set_at = now();
+    SELECT jsonb_build_object('use_case_id', p_use_case, 'code', s.code, 'severity', s.severity, 'params', s.params)
+    INTO result FROM pnl.close_check_settings(p_use_case) s WHERE s.code = p_code;
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, action, details)
+    VALUES (p_use_case, uc.name, 'CHECK_SET', result);
+    RETURN result;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.set_check(uuid,text,text,jsonb) TO pnl_approver;
+
+CREATE OR REPLACE FUNCTION pnl.set_signoff_policy(use_case_id uuid, policy text)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p_use_case CONSTANT uuid := set_signoff_policy.use_case_id;
+    p_policy   CONSTANT text := upper(btrim(policy));
+    uc         record;
+    result     jsonb;
+BEGIN
+    IF p_use_case IS NULL OR p_policy IS NULL THEN
+        RAISE EXCEPTION 'set_signoff_policy needs a use_case_id and a policy' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_policy NOT IN ('FOUR_EYES', 'SIMPLE') THEN
+        RAISE EXCEPTION 'sign-off policy % is not FOUR_EYES or SIMPLE', quote_literal(policy)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pnl.lock_use_case(p_use_case, true);
+    SELECT u.name, u.signoff_policy INTO uc FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', p_use_case
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    UPDATE pnl.use_cases u SET signoff_policy = p_policy WHERE u.use_case_id = p_use_case;
+    result := jsonb_build_object('use_case_id', p_use_case, 'signoff_policy', p_policy, 'previous', uc.signoff_policy);
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, action, details)
+    VALUES (p_use_case, uc.name, 'POLICY_SET', result);
+    RETURN result;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.set_signoff_policy(uuid,text) TO pnl_approver;
+
+CREATE OR REPLACE FUNCTION pnl.sign_off_run(run_id uuid, comment text DEFAULT NULL::text, acknowledgements jsonb DEFAULT '{}'::jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    unit   record;
+    checks jsonb;
+BEGIN
+    -- ===== GUARDS =====
+    unit := pnl.close_unit_of_run(run_id, 'sign_off_run');
+    IF unit.policy <> 'SIMPLE' THEN
+        RAISE EXCEPTION 'sign_off_run: use case "%" signs off under %, not SIMPLE', unit.use_case_name, unit.policy
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'submit the run (submit_run) for another approver to approve, or set_signoff_policy(..., ''SIMPLE'')';
+    END IF;
+    IF unit.pending_run_id IS NOT NULL THEN
+        RAISE EXCEPTION 'sign_off_run: COB % of use case "%" already has a pending run %', unit.pnl_date,
+                        unit.use_case_name, unit.pending_run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'approve, reject or withdraw it first';
+    END IF;
+    IF unit.official_run_id = run_id THEN
+        RAISE EXCEPTION 'sign_off_run: run % is already the official run of COB % of use case "%"', run_id,
+                        unit.pnl_date, unit.use_case_name USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    checks := pnl.close_require_checks(run_id, acknowledgements, 'sign_off_run');
+
+    -- ===== RECORD =====
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, pnl_date, run_id, action, comment, details)
+    VALUES (unit.use_case_id, unit.use_case_name, unit.pnl_date, run_id, 'SIGNED_OFF', comment,
+            jsonb_build_object('checks', checks -> 'checks', 'acknowledgements', coalesce(acknowledgements, '{}'),
+                               'supersedes', unit.official_run_id, 'policy', unit.policy,
+                               'executed_by', unit.executed_by));
+    RETURN pnl.get_cob_status(unit.use_case_id, unit.pnl_date);
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.sign_off_run(uuid,text,jsonb) TO pnl_approver;
+
+CREATE OR REPLACE FUNCTION pnl.submit_run(run_id uuid, comment text DEFAULT NULL::text, acknowledgements jsonb DEFAULT '{}'::jsonb)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    unit   record;
+    checks jsonb;
+BEGIN
+    -- ===== GUARDS =====
+    unit := pnl.close_unit_of_run(run_id, 'submit_run');
+    IF unit.pending_run_id IS NOT NULL THEN
+        RAISE EXCEPTION 'submit_run: COB % of use case "%" already has a pending run %', unit.pnl_date,
+                        unit.use_case_name, unit.pending_run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'approve, reject or withdraw it first';
+    END IF;
+    IF unit.official_run_id = run_id THEN
+        RAISE EXCEPTION 'submit_run: run % is already the official run of COB % of use case "%"', run_id,
+                        unit.pnl_date, unit.use_case_name USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    checks := pnl.close_require_checks(run_id, acknowledgements, 'submit_run');
+
+    -- ===== RECORD =====
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, pnl_date, run_id, action, comment, details)
+    VALUES (unit.use_case_id, unit.use_case_name, unit.pnl_date, run_id, 'SUBMITTED', comment,
+            jsonb_build_object('checks', checks -> 'checks', 'acknowledgements', coalesce(acknowledgements, '{}'),
+                               'restatement_of', unit.official_run_id, 'policy', unit.policy));
+    RETURN pnl.get_cob_status(unit.use_case_id, unit.pnl_date);
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.submit_run(uuid,text,jsonb) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.use_case_close_settings()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    owner CONSTANT name := (SELECT c.relowner::regrole::name FROM pg_class c WHERE c.oid = TG_RELID);
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.locked_through IS NOT NULL
+       AND (NEW.locked_through IS NULL OR NEW.locked_through < OLD.locked_through) THEN
+        RAISE EXCEPTION 'use case "%" is locked through %: the watermark never moves back', OLD.name, OLD.locked_through
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF current_user <> owner
+       AND (CASE WHEN TG_OP = 'INSERT' THEN NEW.signoff_policy <> 'FOUR_EYES' OR NEW.locked_through IS NOT NULL
+                 ELSE (NEW.signoff_policy, NEW.locked_through) IS DISTINCT FROM (OLD.signoff_policy, OLD.locked_through) END) THEN
+        RAISE EXCEPTION 'signoff_policy and locked_through are set by set_signoff_policy and lock_cob only'
+            USING ERRCODE = 'insufficient_privilege', HINT = 'the close records who changed them and why';
+    END IF;
+    RETURN NEW;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.use_case_footprint(use_case_id uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -2359,3 +3424,29 @@ LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.verify_run(uuid) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.withdraw_run(run_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    unit record;
+BEGIN
+    unit := pnl.close_unit_of_run(run_id, 'withdraw_run');
+    IF unit.pending_run_id IS DISTINCT FROM run_id THEN
+        RAISE EXCEPTION 'withdraw_run: run % is not pending: COB % of use case "%" has %', run_id, unit.pnl_date,
+                        unit.use_case_name, coalesce('pending run ' || unit.pending_run_id, 'no pending run')
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF session_user <> unit.submitted_by THEN
+        RAISE EXCEPTION 'withdraw_run: run % was submitted by %; only the submitter withdraws it', run_id, unit.submitted_by
+            USING ERRCODE = 'insufficient_privilege', HINT = 'an approver can reject it (reject_run)';
+    END IF;
+    INSERT INTO pnl.close_events (use_case_id, use_case_name, pnl_date, run_id, action)
+    VALUES (unit.use_case_id, unit.use_case_name, unit.pnl_date, run_id, 'WITHDRAWN');
+    RETURN pnl.get_cob_status(unit.use_case_id, unit.pnl_date);
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.withdraw_run(uuid) TO pnl_operator;

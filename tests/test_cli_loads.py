@@ -163,7 +163,7 @@ def test_purge_prints_its_counts_and_the_list_shows_purged(conn, db_url, history
 
     again = json.loads(ok(run(db_url, "loads", "purge", "--older-than", "2999-01-01T00:00:00+02:00", "--json")))
     assert again == {"older_than": again["older_than"], "slices_purged": 0, "facts_purged": 0,
-                     "slices_kept_for_runs": 1}
+                     "slices_kept_for_runs": 1, "slices_kept_frozen": 0}
     assert dt.datetime.fromisoformat(again["older_than"]) == dt.datetime(2998, 12, 31, 22, tzinfo=dt.UTC)
     # the Python API reads the same counts
     counts = api.purge_superseded_facts(conn, dt.datetime(2999, 1, 1, tzinfo=dt.UTC))

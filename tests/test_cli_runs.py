@@ -119,8 +119,8 @@ def test_json_text_keeps_numbers_exact():
 
 def test_runs_list_is_a_table_newest_first(cli, conn, book):
     lines = ok(cli("runs", "list")).splitlines()
-    assert lines[0].split() == ["RUN", "ID", "COB", "DATE", "USE", "CASE", "RUN", "NAME", "STATUS", "EXECUTED", "(UTC)",
-                                "DURATION", "BY"]
+    assert lines[0].split() == ["RUN", "ID", "COB", "DATE", "USE", "CASE", "RUN", "NAME", "STATUS", "CLOSE",
+                                "EXECUTED", "(UTC)", "DURATION", "BY"]
     body = lines[1:-1]
     runs = [header(conn, book[k]) for k in ("other_run", "earlier", "after", "before")]
     assert [line.split() for line in body] == [
@@ -282,8 +282,8 @@ def test_every_table_the_cli_prints_has_its_header_in_capitals(cli, book):
         "snapshot": ok(cli("snapshot", "--use-case", "Other Book", "--date", "2025-12-24")).splitlines()[4],
     }
     assert {k: v.split() for k, v in headers.items()} == {
-        "runs list": ["RUN", "ID", "COB", "DATE", "USE", "CASE", "RUN", "NAME", "STATUS", "EXECUTED", "(UTC)",
-                      "DURATION", "BY"],
+        "runs list": ["RUN", "ID", "COB", "DATE", "USE", "CASE", "RUN", "NAME", "STATUS", "CLOSE", "EXECUTED",
+                      "(UTC)", "DURATION", "BY"],
         "runs diff": ["NODE", "SCENARIO", "MEASURE", "A", "B", "DIFFERENCE"],
         "use-case list": ["USE", "CASE", "ID", "NAME", "STRUCTURE", "STATUS", "FACTS", "RULES", "RUNS"],
         "snapshot": ["ROOT", "(ADJUSTED)", "ACTUAL", "PRIOR", "VARIANCE"],

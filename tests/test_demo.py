@@ -37,11 +37,13 @@ def test_demo_lists_both_runs_reports_the_loaded_totals_and_a_non_empty_diff(emp
     assert f"{adjusted:,.2f}" in root_line.split()
     assert str(run_id) in out
 
-    diff = out.split("What changed from 'Initial Run' to 'Adjusted v2'")[1]
+    diff = out.split("What changed from 'Initial Run' to 'Adjusted v2'")[1].split("Close status of")[0]
     assert "EMEA_RATES" in diff and "GLOBAL_MARKETS" in diff
     assert differences > 0
     assert diff.strip().splitlines()[-1] == f"{differences:,} difference(s)"
     assert "APAC" not in diff  # only EMEA_RATES' rule changed: nothing outside EMEA moves
+    close = out.split("Close status of 'Global Markets (demo)'")[1]
+    assert "2025-12-24  SIGNED_OFF" in close and str(run_id) in close
 
 
 def test_a_second_demo_on_the_same_database_refuses_and_changes_nothing(empty_db_url):
@@ -54,7 +56,8 @@ def test_a_second_demo_on_the_same_database_refuses_and_changes_nothing(empty_db
         "pnldb: error: not running the demo: it would replace what schema pnl of this database already has: "
         "use case 'Global Markets (demo)' (5,256 facts, 5 rules, 2 runs) and structure GLOBAL_MARKETS "
         "(69 nodes; use cases on it: 'Global Markets (demo)'); nothing changed. If they are a previous demo's, "
-        "remove them (pnldb use-case delete \"Global Markets (demo)\" --yes, then in psql DELETE FROM "
+        "remove them (pnldb close reopen --use-case \"Global Markets (demo)\" --date 2025-12-24 --reason \"remove "
+        "the demo\", then pnldb use-case delete \"Global Markets (demo)\" --yes, then in psql DELETE FROM "
         "pnl.hierarchy_structures WHERE structure_id = 'GLOBAL_MARKETS'); or run the demo elsewhere: on another "
         "database, in another schema (pnldb --dsn URL --schema pnl_demo demo), or on a throw-away server "
         "(pnldb demo with no --dsn and no PNLDB_DSN)\n")
@@ -64,6 +67,10 @@ def test_a_second_demo_on_the_same_database_refuses_and_changes_nothing(empty_db
 
 def test_the_removal_the_refusal_names_lets_the_demo_run_again(empty_db_url):
     assert CliRunner().invoke(main, ["--dsn", empty_db_url, "demo"]).exit_code == 0
+    # its signed-off date is reopened first: delete_use_case refuses a use case in the close (contract §7)
+    reopened = CliRunner().invoke(main, ["--dsn", empty_db_url, "close", "reopen", "--use-case",
+                                         "Global Markets (demo)", "--date", "2025-12-24", "--reason", "remove it"])
+    assert reopened.exit_code == 0, reopened.stderr
     deleted = CliRunner().invoke(main, ["--dsn", empty_db_url, "use-case", "delete", "Global Markets (demo)", "--yes"])
     assert deleted.exit_code == 0, deleted.stderr
     with psycopg.connect(empty_db_url) as conn:

@@ -86,7 +86,8 @@ def test_demo_on_an_empty_database_says_what_it_creates_first_and_ends_with_what
         f"next (on the same database): pnldb report {second} --html run.html, "
         f"pnldb runs diff {first} {second} --tolerance 1000",
         'then your own data: README.md, "Using it with your own data"; remove the demo\'s use case with '
-        'pnldb use-case delete "Global Markets (demo)" --yes']
+        'pnldb close reopen --use-case "Global Markets (demo)" --date 2025-12-24 --reason "remove the demo", '
+        'then pnldb use-case delete "Global Markets (demo)" --yes']  # its COB is signed off (contract §7)
 
 
 

@@ -200,11 +200,12 @@ def test_purge_removes_only_superseded_slices_that_no_run_read(conn, uc):
     hour_ago = conn.execute("SELECT now() - interval '1 hour'").fetchone()[0]
     counts = sql_json(conn, "SELECT purge_superseded_facts(%s)::text", (hour_ago,))
     assert dt.datetime.fromisoformat(counts.pop("older_than")) == hour_ago
-    assert counts == {"slices_purged": 0, "facts_purged": 0, "slices_kept_for_runs": 0}
+    assert counts == {"slices_purged": 0, "facts_purged": 0, "slices_kept_for_runs": 0,
+                      "slices_kept_frozen": 0}
 
     counts = sql_json(conn, "SELECT purge_superseded_facts(now() + interval '1 minute')::text")
     assert {k: v for k, v in counts.items() if k != "older_than"} == {
-        "slices_purged": 1, "facts_purged": 1, "slices_kept_for_runs": 2}
+        "slices_purged": 1, "facts_purged": 1, "slices_kept_for_runs": 2, "slices_kept_frozen": 0}
     state = slices(conn, uc)
     assert state[early, EARLIER, "ACTUAL"][4:] == (False, True)  # superseded, no run read it: purged
     assert state[first, COB, "ACTUAL"][4:] == (False, False)  # read by the run: kept

@@ -5,6 +5,36 @@ objects (dates as datetime.date, money as Decimal); its `*_text` variant returns
 as the SQL wrote it (what `--json` prints). Beside them: the use-case services, the file loads
 (pnldb.loaders, with the use case given by id or name) and setting a database up (migrate, render_sql,
 a throw-away EmbeddedPostgres)."""
+from pnldb.api.close import (
+    approve_run,
+    approve_run_text,
+    check_run,
+    check_run_text,
+    close_history,
+    close_history_text,
+    close_marks,
+    get_cob_status,
+    get_cob_status_text,
+    list_cob_status,
+    list_cob_status_text,
+    lock_cob,
+    lock_cob_text,
+    official_run,
+    reject_run,
+    reject_run_text,
+    reopen_cob,
+    reopen_cob_text,
+    set_check,
+    set_check_text,
+    set_signoff_policy,
+    set_signoff_policy_text,
+    sign_off_run,
+    sign_off_run_text,
+    submit_run,
+    submit_run_text,
+    withdraw_run,
+    withdraw_run_text,
+)
 from pnldb.api.connection import DEFAULT_SCHEMA, connect, open_connection
 from pnldb.api.database import EmbeddedPostgres, migrate, render_sql, sql_files
 from pnldb.api.explain import explain_node, explain_plug, explain_variance, run_absent_fields, run_rule_stats
@@ -52,4 +82,12 @@ __all__ = [
     "purge_superseded_facts_text", "render_sql", "resolve_use_case", "run_absent_fields", "run_root",
     "run_rule_stats", "sql_files", "use_case_footprint", "use_case_footprint_text", "use_case_names", "verify_run",
     "verify_run_text",
+]
+# the close (contract §7)
+__all__ += [
+    "approve_run", "approve_run_text", "check_run", "check_run_text", "close_history", "close_history_text",
+    "close_marks", "get_cob_status", "get_cob_status_text", "list_cob_status", "list_cob_status_text",
+    "lock_cob", "lock_cob_text", "official_run", "reject_run", "reject_run_text", "reopen_cob",
+    "reopen_cob_text", "set_check", "set_check_text", "set_signoff_policy", "set_signoff_policy_text",
+    "sign_off_run", "sign_off_run_text", "submit_run", "submit_run_text", "withdraw_run", "withdraw_run_text",
 ]

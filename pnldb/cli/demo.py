@@ -14,6 +14,7 @@ import click
 from pnldb import api
 from pnldb import format as fmt
 from pnldb.api.use_cases import find_structure, schema_has_tables
+from pnldb.cli.close import status as close_status
 from pnldb.cli.report import report
 from pnldb.cli.runs import diff_runs, list_runs
 from pnldb.errors import PnlError
@@ -42,7 +43,7 @@ def demo(ctx: click.Context, depth: int) -> None:
         click.echo(f"next (on the same database): {pnldb} report {second} --html run.html, "
                    f"{pnldb} runs diff {first} {second} --tolerance 1000", err=True)
         click.echo(f"then your own data: {README_SECTION}; remove the demo's use case with "
-                   f"{pnldb} use-case delete \"{USE_CASE}\" --yes", err=True)
+                   f"{_reopen(settings.schema)}, then {pnldb} use-case delete \"{USE_CASE}\" --yes", err=True)
         return
     step("starting an embedded PostgreSQL")
     with api.EmbeddedPostgres() as pg:
@@ -92,6 +93,8 @@ def _check_nothing_exists(conn, schema: str) -> None:
     if not found:
         return
     removal = []
+    if use_case is not None and _signed_off(conn, use_case["use_case_id"]):
+        removal.append(_reopen(schema))  # delete_use_case refuses a use case in the close (contract §7)
     if use_case is not None:
         removal.append(f"{_pnldb(schema)} use-case delete \"{USE_CASE}\" --yes")
     if structure is not None:
@@ -102,6 +105,16 @@ def _check_nothing_exists(conn, schema: str) -> None:
         f"({', then '.join(removal)}); or run the demo elsewhere: on another database, in another schema "
         f"(pnldb --dsn URL --schema pnl_demo demo), or on a throw-away server (pnldb demo with no --dsn and "
         f"no PNLDB_DSN)")
+
+
+def _signed_off(conn, use_case_id) -> bool:
+    """Whether the demo's COB is signed off (a previous demo's end), so it is reopened before a delete."""
+    return any(u["pnl_date"] == COB and u["status"] == "SIGNED_OFF"
+               for u in api.list_cob_status(conn, use_case_id)["units"])
+
+
+def _reopen(schema: str) -> str:
+    return f"{_pnldb(schema)} close reopen --use-case \"{USE_CASE}\" --date {COB} --reason \"remove the demo\""
 
 
 def _announce(schema: str) -> None:
@@ -143,4 +156,15 @@ def _run_demo(ctx: click.Context, settings, depth: int) -> tuple[str, str]:
     ctx.invoke(report, run_id=str(second["id"]), depth=depth, html_file=None, as_json=False)
     click.echo("\nWhat changed from 'Initial Run' to 'Adjusted v2'\n")
     ctx.invoke(diff_runs, run_a=first["id"], run_b=second["id"], tolerance=0, as_json=False)
+
+    # the close (contract §7): one person signs the day off under SIMPLE; its facts freeze. The sample
+    # keeps some books unmapped on purpose, so NO_UNMAPPED becomes a warning, acknowledged with a reason.
+    api.set_signoff_policy(conn, use_case_id, "SIMPLE")
+    api.set_check(conn, use_case_id, "NO_UNMAPPED", "WARNING")
+    signed = api.sign_off_run(conn, second["id"], "pnldb demo",
+                              {"NO_UNMAPPED": "the sample's unmapped books are left unmapped on purpose"})
+    step(f"signed off 'Adjusted v2' as the official run of {COB} (policy SIMPLE; NO_UNMAPPED acknowledged): "
+         f"{signed['status']}")
+    click.echo(f"\nClose status of {USE_CASE!r}\n")
+    ctx.invoke(close_status, use_case=USE_CASE, from_date=None, to_date=None, as_json=False)
     return str(first["id"]), str(second["id"])

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
+from pnldb import api
 from pnldb import report as report_mod
 from pnldb.api import fetch_report
 from pnldb.cli.common import emit_json, pass_settings
+from pnldb.cli.params import ISO_DATE
 from pnldb.errors import PnlError
 from pnldb.report.text import TEXT_WIDTH
 
@@ -29,7 +31,10 @@ def text_width() -> int:
 
 
 @click.command()
-@click.argument("run_id")
+@click.argument("run_id", required=False)
+@click.option("--use-case", "use_case", metavar="ID_OR_NAME",
+              help="With --date instead of RUN_ID: the official run of that COB date (the close).")
+@click.option("--date", "pnl_date", type=ISO_DATE, help="COB date of --use-case's official run.")
 @click.option("--depth", type=click.IntRange(min=0), metavar="N",
               help="Down to depth N (the root is depth 0): the text and JSON leave deeper nodes out; "
                    "the HTML page has them all, deeper levels collapsed.")
@@ -38,13 +43,27 @@ def text_width() -> int:
 @click.option("--json", "as_json", is_flag=True,
               help="Print {run: get_run's JSON, nodes: [...], rules: [...]} as JSON, money exact.")
 @pass_settings
-def report(settings, run_id: str, depth: int | None, html_file: str | None, as_json: bool) -> None:
+def report(settings, run_id: str | None, depth: int | None, html_file: str | None, as_json: bool,
+           use_case: str | None = None, pnl_date=None) -> None:
     """Print a run: its header, then the tree with actual, prior and variance (adjusted) per measure.
+    RUN_ID, or --use-case U --date D for the official run of that COB date.
 
     The text fits the terminal (COLUMNS, else its size; 160 columns when stdout is no terminal): node
     names are cut, never figures, and the measures go one below the other when they do not fit side
     by side. A FAILED run prints its header and error, no tree, and exits 0: the report itself worked.
     """
+    if (run_id is None) == (use_case is None and pnl_date is None):
+        raise click.UsageError("give a RUN_ID, or --use-case and --date for the official run of a COB date")
+    if run_id is None:
+        if use_case is None or pnl_date is None:
+            raise click.UsageError("--use-case and --date go together: the official run of that COB date")
+        uc_id, uc_name = api.resolve_use_case(settings.conn, use_case)[:2]
+        official = api.official_run(settings.conn, uc_id, pnl_date)
+        if official is None:
+            state = api.get_cob_status(settings.conn, uc_id, pnl_date)["status"]
+            raise PnlError(f"use case {uc_name!r} has no official run for {pnl_date} (status {state}); "
+                           "pnldb close status shows the signed-off dates, pnldb runs list the runs")
+        run_id = str(official)
     # the page shows every node and collapses below --depth; text and JSON stay cut at --depth
     data = fetch_report(settings.conn, run_id, None if html_file else depth, plugs=bool(html_file))
     if html_file:

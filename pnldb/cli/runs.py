@@ -43,11 +43,13 @@ def list_runs(settings, pnl_date, use_case, limit, as_json) -> None:
         click.echo("no runs")
         return
     names = api.use_case_names(conn, [r["use_case_id"] for r in data["runs"]])
+    marks = api.close_marks(conn, [r["id"] for r in data["runs"]])  # the close (§7): official and pending runs
     echo_lines(fmt.table(
-        ["RUN ID", "COB DATE", "USE CASE", "RUN NAME", "STATUS", "EXECUTED (UTC)", "DURATION", "BY"],
+        ["RUN ID", "COB DATE", "USE CASE", "RUN NAME", "STATUS", "CLOSE", "EXECUTED (UTC)", "DURATION", "BY"],
         [[r["id"], r["pnl_date"], names.get(r["use_case_id"], r["use_case_id"]), r["run_name"], r["status"],
-          fmt.timestamp(r["executed_at"]), fmt.duration(r["duration_ms"]), r["triggered_by"]] for r in data["runs"]],
-        align="llllllrl"))
+          marks.get(str(r["id"]), ""), fmt.timestamp(r["executed_at"]), fmt.duration(r["duration_ms"]),
+          r["triggered_by"]] for r in data["runs"]],
+        align="lllllllrl"))
     shown, total = len(data["runs"]), data["total"]
     more = f" (newest first; --limit {total} to see all)" if total > shown else ""
     click.echo(f"{fmt.count(shown)} of {fmt.count(total)} run(s){more}")

@@ -1,7 +1,9 @@
 -- After every INSERT or COPY into the facts, one pass over the new rows: each (load, date, scenario)
 -- slice they add to gets its row count and sums in fact_load_slices, and each load its row count. The
 -- facts must belong to loads that this transaction opened for their use case: a committed load is
--- closed, so nobody adds to a slice a run has read. A failure here undoes the whole statement.
+-- closed, so nobody adds to a slice a run has read; and no fact joins a unit that is in the close
+-- (contract §7: PENDING, SIGNED_OFF or LOCKED), checked for all the statement's slices at once. A
+-- failure here undoes the whole statement.
 CREATE OR REPLACE FUNCTION {{ schema }}.fact_loads_count_their_slices() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -14,6 +16,7 @@ DECLARE
     slice_{{ m }}  numeric[];
 {%- endfor %}
     bad          record;
+    frozen       text;
 BEGIN
     -- The one pass over the new rows: their slices, counted and summed.
     SELECT array_agg(n.load_id), array_agg(n.use_case_id), array_agg(n.pnl_date), array_agg(n.scenario),
@@ -52,6 +55,21 @@ BEGIN
             RAISE EXCEPTION 'fact load % was superseded for % %', bad.load_id, bad.pnl_date, bad.scenario
                 USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
+    END IF;
+
+    -- ===== FROZEN =====
+    SELECT string_agg(format('%s %s (%s)', quote_ident(u.name), f.pnl_date, f.status), ', '
+                      ORDER BY u.name, f.pnl_date)
+    INTO frozen
+    FROM (SELECT n.use_case_id, array_agg(DISTINCT n.pnl_date) AS dates
+          FROM unnest(slice_cases, slice_dates) AS n(use_case_id, pnl_date) GROUP BY n.use_case_id) c
+    JOIN {{ schema }}.use_cases u ON u.use_case_id = c.use_case_id
+    CROSS JOIN LATERAL {{ schema }}.frozen_units(c.use_case_id, c.dates) f;
+    IF frozen IS NOT NULL THEN
+        RAISE EXCEPTION 'facts refused: their COB dates are frozen by the close: %; nothing was loaded', frozen
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'a PENDING run is withdrawn or rejected, a SIGNED_OFF date reopened (pnldb close reopen) '
+                         'before its facts change; a LOCKED date is final';
     END IF;
 
     -- ===== COUNT =====

@@ -1,7 +1,8 @@
 -- Replaces a slice (use case, COB date, scenario; both scenarios when scenario is NULL) in the caller's
 -- transaction (contract §6): the slice's current facts are superseded by this transaction's load, and the
 -- facts the transaction inserts next are the slice's current facts from its commit on. Nothing is
--- deleted: runs that read the old facts keep them. Inserting nothing leaves the slice empty.
+-- deleted: runs that read the old facts keep them. Inserting nothing leaves the slice empty. A date in
+-- the close (PENDING, SIGNED_OFF or LOCKED: frozen_units) is refused.
 --   BEGIN;
 --   SELECT {{ schema }}.replace_facts('<use case id>', '2025-12-24', 'ACTUAL', 'corrected feed');
 --   INSERT INTO {{ schema }}.fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, ...) VALUES ...;
@@ -18,6 +19,7 @@ DECLARE
     scenarios  text[];
     replacing  bigint;
     superseded jsonb;
+    frozen     text;
 BEGIN
     IF p_use_case IS NULL OR p_date IS NULL THEN
         RAISE EXCEPTION 'replace_facts needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
@@ -28,7 +30,15 @@ BEGIN
         RAISE EXCEPTION 'scenario % is not {{ scenarios | join(" or ") }}', quote_literal(scenario)
             USING ERRCODE = 'invalid_parameter_value', HINT = 'or NULL for both';
     END IF;
-    replacing := {{ schema }}.open_fact_load(p_use_case, source);
+    replacing := {{ schema }}.open_fact_load(p_use_case, source);  -- takes the use case's lock
+    SELECT string_agg(format('%s (%s)', f.pnl_date, f.status), ', ') INTO frozen
+    FROM {{ schema }}.frozen_units(p_use_case, ARRAY[p_date]) f;
+    IF frozen IS NOT NULL THEN
+        RAISE EXCEPTION 'replace_facts refused: COB date % of use case % is frozen by the close', frozen, p_use_case
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'a PENDING run is withdrawn or rejected, a SIGNED_OFF date reopened (pnldb close reopen) '
+                         'before its facts change; a LOCKED date is final';
+    END IF;
 
     WITH done AS (
         UPDATE {{ schema }}.fact_load_slices s

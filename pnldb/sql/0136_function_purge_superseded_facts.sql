@@ -1,7 +1,10 @@
 -- Removes the facts of superseded slices superseded before older_than that no existing run read
 -- (contract §6); their load records stay, marked purged. Each use case it touches is locked
--- exclusively first, so no snapshot is reading meanwhile. Returns {"older_than", "slices_purged",
--- "facts_purged", "slices_kept_for_runs"} (kept: superseded before older_than, but read by a run).
+-- exclusively first, so no snapshot is reading meanwhile. Slices of a COB date in the close (PENDING,
+-- SIGNED_OFF or LOCKED: frozen_units) are kept, not refused: a purge covers every use case, and a locked
+-- date stays locked forever. Returns {"older_than", "slices_purged", "facts_purged",
+-- "slices_kept_for_runs", "slices_kept_frozen"} (kept for runs: superseded before older_than, but read
+-- by a run; kept frozen: of a frozen date).
 CREATE OR REPLACE FUNCTION {{ schema }}.purge_superseded_facts(older_than timestamptz) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -10,6 +13,9 @@ DECLARE
     scens    text[];
     n_facts  bigint;
     n_kept   bigint;
+    n_frozen bigint;
+    frozen_cases uuid[];
+    frozen_dates date[];
 BEGIN
     IF older_than IS NULL THEN
         RAISE EXCEPTION 'purge_superseded_facts needs older_than' USING ERRCODE = 'null_value_not_allowed';
@@ -18,9 +24,16 @@ BEGIN
     FROM (SELECT DISTINCT s.use_case_id FROM {{ schema }}.fact_load_slices s
           WHERE s.superseded_at < older_than AND s.purged_at IS NULL ORDER BY 1) u;
 
+    SELECT array_agg(c.use_case_id), array_agg(f.pnl_date) INTO frozen_cases, frozen_dates
+    FROM (SELECT s.use_case_id, array_agg(DISTINCT s.pnl_date) AS dates FROM {{ schema }}.fact_load_slices s
+          WHERE s.superseded_at < older_than AND s.purged_at IS NULL GROUP BY s.use_case_id) c
+    CROSS JOIN LATERAL {{ schema }}.frozen_units(c.use_case_id, c.dates) f;
+
     WITH marked AS (
         UPDATE {{ schema }}.fact_load_slices s SET purged_at = now()
         WHERE s.superseded_at < older_than AND s.purged_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM unnest(frozen_cases, frozen_dates) AS z(use_case_id, pnl_date)
+                          WHERE z.use_case_id = s.use_case_id AND z.pnl_date = s.pnl_date)
           AND NOT EXISTS (SELECT 1 FROM {{ schema }}.calculation_run_inputs i
                           JOIN {{ schema }}.calculation_runs r ON r.id = i.calculation_run_id
                           WHERE i.load_id = s.load_id AND i.scenario = s.scenario AND r.pnl_date = s.pnl_date)
@@ -34,10 +47,15 @@ BEGIN
     WHERE f.load_id = p.load_id AND f.pnl_date = p.pnl_date AND f.scenario = p.scenario;
     GET DIAGNOSTICS n_facts = ROW_COUNT;
 
-    SELECT count(*) INTO n_kept FROM {{ schema }}.fact_load_slices s
+    SELECT count(*) FILTER (WHERE z.use_case_id IS NULL), count(*) FILTER (WHERE z.use_case_id IS NOT NULL)
+    INTO n_kept, n_frozen
+    FROM {{ schema }}.fact_load_slices s
+    LEFT JOIN unnest(frozen_cases, frozen_dates) AS z(use_case_id, pnl_date)
+           ON z.use_case_id = s.use_case_id AND z.pnl_date = s.pnl_date
     WHERE s.superseded_at < older_than AND s.purged_at IS NULL;
 
     RETURN jsonb_build_object('older_than', older_than, 'slices_purged', coalesce(cardinality(loads), 0),
-                              'facts_purged', n_facts, 'slices_kept_for_runs', n_kept);
+                              'facts_purged', n_facts, 'slices_kept_for_runs', n_kept,
+                              'slices_kept_frozen', n_frozen);
 END;
 $$;

@@ -57,8 +57,12 @@ BEGIN
             USING ERRCODE = 'unique_violation', HINT = 'choose another run name, or leave it out for "Run N"';
     END IF;
 
-    INSERT INTO {{ schema }}.calculation_runs (pnl_date, use_case_id, run_name, executed_at, status, triggered_by)
-    VALUES (snapshot_date, snapshot_use_case, name, started, 'IN_PROGRESS', coalesce(requested_by, session_user))
+    -- executed_by: the login that ran it (create_snapshot is SECURITY DEFINER: session_user, never
+    -- current_user), the person four-eyes keeps from approving it (contract §7).
+    INSERT INTO {{ schema }}.calculation_runs (pnl_date, use_case_id, run_name, executed_at, status, triggered_by,
+                                               executed_by)
+    VALUES (snapshot_date, snapshot_use_case, name, started, 'IN_PROGRESS', coalesce(requested_by, session_user),
+            session_user)
     RETURNING id INTO run_id;
 END;
 $fn$;

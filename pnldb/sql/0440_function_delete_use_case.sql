@@ -22,6 +22,8 @@ DECLARE
     name       text;
     counted    jsonb;
     deleted    integer;
+    frozen     text;
+    summary    jsonb;
 BEGIN
     IF p_use_case IS NULL THEN
         RAISE EXCEPTION 'delete_use_case needs a use_case_id' USING ERRCODE = 'null_value_not_allowed';
@@ -35,6 +37,15 @@ BEGIN
     PERFORM FROM {{ schema }}.calculation_runs r WHERE r.use_case_id = p_use_case FOR UPDATE;
     PERFORM FROM {{ schema }}.use_case_runs l WHERE l.use_case_id = p_use_case FOR UPDATE;
 
+    SELECT string_agg(format('%s (%s)', f.pnl_date, f.status), ', ' ORDER BY f.pnl_date) INTO frozen
+    FROM {{ schema }}.frozen_units(p_use_case, ARRAY(SELECT s.pnl_date FROM {{ schema }}.cob_states(p_use_case) s)) f;
+    IF frozen IS NOT NULL THEN
+        RAISE EXCEPTION 'use case "%" cannot be deleted: COB dates in the close: %', name, frozen
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'withdraw or reject a PENDING run and reopen a SIGNED_OFF date first (pnldb close); '
+                         'a LOCKED date is final, so a use case with one is kept';
+    END IF;
+
     counted := {{ schema }}.use_case_footprint(p_use_case);
 
     PERFORM set_config('{{ schema }}.purging_use_case', p_use_case::text, true);  -- lets the run triggers pass the cascade
@@ -45,7 +56,7 @@ BEGIN
         RAISE EXCEPTION 'use case % vanished while being deleted', p_use_case USING ERRCODE = 'serialization_failure';
     END IF;
 
-    RETURN jsonb_build_object(
+    summary := jsonb_build_object(
         'deleted_use_case', p_use_case,
         'rules_purged', counted -> 'rules',
         'legacy_runs_purged', counted -> 'legacy_runs',
@@ -54,5 +65,8 @@ BEGIN
         'total_items_deleted', counted -> 'total_items',
         'results_purged', counted -> 'results',
         'message', format('Use case %s and all related data deleted', '''' || name || ''''));
+    INSERT INTO {{ schema }}.close_events (use_case_id, use_case_name, action, details)
+    VALUES (p_use_case, name, 'USE_CASE_DELETED', summary);
+    RETURN summary;
 END;
 $$;

@@ -12,7 +12,8 @@ SELECT r.id,
        r.calculation_duration_ms,
        r.error_message,
        r.rules_applied,
-       (SELECT count(*) FROM {{ schema }}.fact_calculated_results x WHERE x.calculation_run_id = r.id) AS results_count
+       (SELECT count(*) FROM {{ schema }}.fact_calculated_results x WHERE x.calculation_run_id = r.id) AS results_count,
+       r.executed_by
 FROM {{ schema }}.calculation_runs r
 JOIN {{ schema }}.use_cases u ON u.use_case_id = r.use_case_id;
 
@@ -30,3 +31,4 @@ COMMENT ON COLUMN {{ schema }}.v_calculation_runs.calculation_duration_ms IS 'Wa
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.error_message IS 'Why the run FAILED, with its SQLSTATE; NULL unless status is FAILED.';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.rules_applied IS 'Number of business rules the run applied (recorded in calculation_run_rules).';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.results_count IS 'Number of fact_calculated_results rows of the run: one per node and scenario (ACTUAL, PRIOR, VARIANCE).';
+COMMENT ON COLUMN {{ schema }}.v_calculation_runs.executed_by IS 'Database login (session user) that took the snapshot; NULL for runs taken before migration 0006_close. Four-eyes keeps it from approving the run.';

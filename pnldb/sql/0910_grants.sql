@@ -52,3 +52,22 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }
                           {{ schema }}.rule_case_tree(bigint[], text[], integer, integer),
                           {{ schema }}.load_scenario_filter(bigint[], text[]), {{ schema }}.verify_run(uuid)
     TO {{ schema }}_operator;
+
+-- The close (contract §7). Everybody who reads runs reads the close; check_run is SECURITY DEFINER (it
+-- reads the facts' loads), so approvers, who are readers, see the checks they approve. Operators submit
+-- and withdraw; approvers (not admins) approve, reject, sign off, reopen, lock and set the controls.
+-- The transitions' helpers run inside them as the owner: nobody else calls them.
+GRANT SELECT ON {{ schema }}.v_official_runs, {{ schema }}.v_official_results, {{ schema }}.v_cob_status,
+                {{ schema }}.v_close_events TO {{ schema }}_reader;
+GRANT EXECUTE ON FUNCTION {{ schema }}.cob_states(uuid, date[], timestamptz), {{ schema }}.frozen_units(uuid, date[]),
+                          {{ schema }}.official_run(uuid, date, timestamptz), {{ schema }}.get_cob_status(uuid, date),
+                          {{ schema }}.list_cob_status(uuid, date, date), {{ schema }}.close_history(uuid, date),
+                          {{ schema }}.close_check_settings(uuid), {{ schema }}.check_run(uuid)
+    TO {{ schema }}_reader;
+GRANT EXECUTE ON FUNCTION {{ schema }}.submit_run(uuid, text, jsonb), {{ schema }}.withdraw_run(uuid)
+    TO {{ schema }}_operator;
+GRANT EXECUTE ON FUNCTION {{ schema }}.approve_run(uuid, text), {{ schema }}.reject_run(uuid, text),
+                          {{ schema }}.sign_off_run(uuid, text, jsonb), {{ schema }}.reopen_cob(uuid, date, text),
+                          {{ schema }}.lock_cob(uuid, date, text), {{ schema }}.set_check(uuid, text, text, jsonb),
+                          {{ schema }}.set_signoff_policy(uuid, text)
+    TO {{ schema }}_approver;
