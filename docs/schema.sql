@@ -145,7 +145,6 @@ ALTER TABLE pnl.fact_calculated_results ADD CONSTRAINT fact_calculated_results_r
 ALTER TABLE pnl.fact_calculated_results ADD CONSTRAINT fact_calculated_results_scenario_valid CHECK (scenario = ANY (ARRAY['ACTUAL'::text, 'PRIOR'::text, 'VARIANCE'::text]));
 CREATE INDEX ix_fact_calculated_results_calc_run_id ON pnl.fact_calculated_results USING btree (calculation_run_id);
 CREATE INDEX ix_fact_calculated_results_run_id ON pnl.fact_calculated_results USING btree (run_id);
-CREATE INDEX ix_fact_calculated_results_run_parent ON pnl.fact_calculated_results USING btree (calculation_run_id, parent_node_id);
 CREATE TRIGGER fact_calculated_results_are_immutable BEFORE DELETE OR UPDATE ON pnl.fact_calculated_results FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER fact_calculated_results_are_not_truncated BEFORE TRUNCATE ON pnl.fact_calculated_results FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 GRANT SELECT ON TABLE pnl.fact_calculated_results TO pnl_reader;
@@ -1527,6 +1526,7 @@ CREATE OR REPLACE FUNCTION pnl.explain_node(run_id uuid, node_id text, scenario 
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 BEGIN
@@ -1551,6 +1551,7 @@ CREATE OR REPLACE FUNCTION pnl.explain_plug(run_id uuid, node_id text, scenario 
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 BEGIN
@@ -1593,6 +1594,7 @@ CREATE OR REPLACE FUNCTION pnl.explain_variance(run_id uuid, node_id text, measu
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 BEGIN
@@ -2759,6 +2761,7 @@ CREATE OR REPLACE FUNCTION pnl.run_facts(run_id uuid, scenario text, under_node 
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 DECLARE
@@ -2839,6 +2842,7 @@ CREATE OR REPLACE FUNCTION pnl.run_plug_rules(run_id uuid)
  LANGUAGE sql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
     WITH RECURSIVE run_tree AS NOT MATERIALIZED (
@@ -2877,6 +2881,7 @@ CREATE OR REPLACE FUNCTION pnl.run_rule_stats(run_id uuid)
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 BEGIN
@@ -3201,6 +3206,7 @@ CREATE OR REPLACE FUNCTION pnl.verify_run(run_id uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
+ SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
 DECLARE

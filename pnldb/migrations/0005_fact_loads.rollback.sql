@@ -9,7 +9,6 @@ BEGIN
     END IF;
 END;
 $guard$;
-DROP INDEX {{ schema }}.ix_fact_calculated_results_run_parent;
 DROP INDEX {{ schema }}.ix_fact_pnl_entries_load;
 ALTER TABLE {{ schema }}.fact_pnl_entries DROP COLUMN load_id;
 DROP TABLE {{ schema }}.calculation_run_inputs;

@@ -71,5 +71,3 @@ WHERE s.use_case_id = f.use_case_id AND s.pnl_date = f.pnl_date AND s.scenario =
 DROP TABLE pnldb_0005_slices;
 ALTER TABLE {{ schema }}.fact_pnl_entries ALTER COLUMN load_id SET NOT NULL;
 CREATE INDEX ix_fact_pnl_entries_load ON {{ schema }}.fact_pnl_entries (load_id, pnl_date);
--- The readers of a finished run walk the tree its result rows recorded, parent to children.
-CREATE INDEX ix_fact_calculated_results_run_parent ON {{ schema }}.fact_calculated_results (calculation_run_id, parent_node_id);

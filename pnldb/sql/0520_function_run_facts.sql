@@ -9,16 +9,16 @@
 -- the first so many by abs(daily_amount) descending, then fact_id, in that order: the rows are chosen
 -- before their rule predicates are evaluated, so explain_node's first rows of a million facts cost a
 -- scan and a top-N sort, not the rules. (The other explain functions read every row.)
--- The run's tree is walked parent to children through ix_fact_calculated_results_run_parent: a run's
--- result rows are mostly newer than their table's statistics, so the planner expects few of them and
--- walks by nested loops, which must each be an index lookup.
+-- No nested loops: a run's result rows are mostly newer than their table's statistics, so the planner
+-- expects about one of them and would join the run's tree (some 10,000 nodes) by nested loops, quadratic
+-- in its nodes (minutes at 1,000,000 facts, against about a snapshot's time by hash joins).
 {%- import "_fact_pipeline.sql" as pipeline with context %}
 CREATE OR REPLACE FUNCTION {{ schema }}.run_facts(run_id uuid, scenario text, under_node text DEFAULT NULL,
                                                   max_rows integer DEFAULT NULL)
 RETURNS TABLE (fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text,
                {% for m in measures %}{{ m }}_amount numeric, {% endfor %}rate numeric, included boolean,
                governing_rule_id bigint, governing_node_id text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $fn$
 DECLARE
     reading record;  -- open_run_reading: use_case_id, pnl_date, loads, load_filter, rule_by_node, included
 BEGIN

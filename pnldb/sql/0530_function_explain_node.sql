@@ -4,13 +4,14 @@
 -- natural value, the included rows' sum its adjusted value and the others' its plug, exactly.
 -- Refuses an unknown, unfinished or pre-0005 run (open_run_reading), a node the run does not have, a
 -- scenario other than {{ scenarios | join(" or ") }} and a negative max_rows, each with one clear error.
+-- No nested loops, for the reason given in sql/0520 (run_facts).
 CREATE OR REPLACE FUNCTION {{ schema }}.explain_node(
     run_id uuid, node_id text, scenario text DEFAULT '{{ scenarios[0] }}', max_rows integer DEFAULT 1000
 )
 RETURNS TABLE (fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text,
                {% for m in measures %}{{ m }}_amount numeric, {% endfor %}rate numeric, included boolean,
                governing_rule_id bigint, governing_node_id text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
     PERFORM {{ schema }}.check_run_node(explain_node.run_id, explain_node.node_id, 'explain_node',
                                         true, explain_node.scenario);

@@ -4,12 +4,13 @@
 -- excludes, and the excluded amounts. Only a governed fact can be excluded, so for each measure the
 -- excluded sums add up to the node's plug exactly. Largest daily exclusions first.
 -- Refuses what explain_node refuses (a bad run, node or scenario), with one clear error.
+-- No nested loops, for the reason given in sql/0520 (run_facts).
 CREATE OR REPLACE FUNCTION {{ schema }}.explain_plug(
     run_id uuid, node_id text, scenario text DEFAULT '{{ scenarios[0] }}'
 )
 RETURNS TABLE (rule_id bigint, rule_node_id text, logic_en text, facts_governed bigint, facts_excluded bigint,
                {% for m in measures %}{{ m }}_excluded numeric{{ ", " if not loop.last }}{% endfor %})
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
     PERFORM {{ schema }}.check_run_node(explain_plug.run_id, explain_plug.node_id, 'explain_plug',
                                         true, explain_plug.scenario);

@@ -2,10 +2,11 @@
 -- and scenario ({{ scenarios | join(", ") }}) with excluded facts at or below it, each rule of the run that
 -- excluded some of them, with how many and their sums. These are explain_plug's excluded columns for
 -- every node at once (the rules that exclude nothing there are left out); they add up to the node's plug.
+-- No nested loops, for the reason given in sql/0520 (run_facts).
 CREATE OR REPLACE FUNCTION {{ schema }}.run_plug_rules(run_id uuid)
 RETURNS TABLE (node_id text, scenario text, rule_id bigint, rule_node_id text, logic_en text, facts_excluded bigint,
                {% for m in measures %}{{ m }}_excluded numeric{{ ", " if not loop.last }}{% endfor %})
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
     WITH RECURSIVE run_tree AS NOT MATERIALIZED (
         SELECT r.node_id, r.parent_node_id FROM {{ schema }}.fact_calculated_results r
         WHERE r.calculation_run_id = run_plug_rules.run_id AND r.scenario = '{{ scenarios[0] }}'

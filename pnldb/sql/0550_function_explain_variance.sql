@@ -9,11 +9,12 @@
 -- included or not, so a key whose facts are all excluded shows as zeros. The variances add up to the
 -- node's adjusted variance exactly. Largest variances first, then key (NULL last).
 {%- set actual, prior = scenarios %}
+-- No nested loops, for the reason given in sql/0520 (run_facts).
 CREATE OR REPLACE FUNCTION {{ schema }}.explain_variance(
     run_id uuid, node_id text, measure text DEFAULT '{{ measures[0] }}', by text DEFAULT 'child'
 )
 RETURNS TABLE (key text, actual numeric, prior numeric, variance numeric, change text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
     PERFORM {{ schema }}.check_run_node(explain_variance.run_id, explain_variance.node_id, 'explain_variance',
                                         false, NULL);

@@ -4,10 +4,11 @@
 -- misspelt attribute excludes everything it governs, and this is how a user finds it. missing_fields is
 -- empty for a rule that governs no facts. One read of the facts serves both. Largest daily exclusions
 -- first, as explain_plug.
+-- No nested loops, for the reason given in sql/0520 (run_facts).
 CREATE OR REPLACE FUNCTION {{ schema }}.run_rule_stats(run_id uuid)
 RETURNS TABLE (rule_id bigint, rule_node_id text, logic_en text, facts_governed bigint, facts_excluded bigint,
                {% for m in measures %}{{ m }}_excluded numeric, {% endfor %}missing_fields text[])
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $$
 BEGIN
     PERFORM FROM {{ schema }}.open_run_reading(run_rule_stats.run_id, 'run_rule_stats');
 

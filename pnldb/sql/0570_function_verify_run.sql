@@ -3,13 +3,14 @@
 -- every result row, column by column:
 --   {"run_id", "reproduced", "rows_checked", "mismatch_count",
 --    "mismatches": [{"node_id", "scenario", "column", "stored", "recomputed"}, ...]}  (at most 20 listed)
--- A row on one side only is a mismatch of column "row" (stored or recomputed NULL). Read-only.
+-- A row on one side only is a mismatch of column "row" (stored or recomputed NULL). Read-only. No nested
+-- loops, for the reason given in sql/0520 (run_facts).
 {%- import "_fact_pipeline.sql" as pipeline with context %}
 {%- set compared = ["parent_node_id", "node_name", "depth"] %}
 {%- for m in measures %}{% for k in kinds %}{% set _ = compared.append(m ~ "_" ~ k) %}{% endfor %}{% endfor %}
 {%- set _ = compared.extend(["is_override", "is_reconciled"]) %}
 CREATE OR REPLACE FUNCTION {{ schema }}.verify_run(run_id uuid) RETURNS jsonb
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_nestloop = off SET jit = off AS $fn$
 DECLARE
     source       record;  -- from open_run_reading
     settings_was text[];
