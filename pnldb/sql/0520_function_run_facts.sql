@@ -11,7 +11,7 @@
 -- scan and a top-N sort, not the rules. (The other explain functions read every row.)
 -- No nested loops: a run's result rows are mostly newer than their table's statistics, so the planner
 -- expects about one of them and would join the run's tree (some 10,000 nodes) by nested loops, quadratic
--- in its nodes (minutes at 1,000,000 facts, against about a snapshot's time by hash joins).
+-- in its nodes (tens of seconds at 1,000,000 facts, against about a snapshot's time by hash joins).
 {%- import "_fact_pipeline.sql" as pipeline with context %}
 CREATE OR REPLACE FUNCTION {{ schema }}.run_facts(run_id uuid, scenario text, under_node text DEFAULT NULL,
                                                   max_rows integer DEFAULT NULL)
