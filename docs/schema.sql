@@ -1022,6 +1022,24 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION pnl.close_require_new_submission(run_id uuid, pnl_date date, use_case_name text, pending_run_id uuid, official_run_id uuid, action text)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    IF pending_run_id IS NOT NULL THEN
+        RAISE EXCEPTION '%: COB % of use case "%" already has a pending run %', action, pnl_date,
+                        use_case_name, pending_run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'approve, reject or withdraw it first';
+    END IF;
+    IF official_run_id = run_id THEN
+        RAISE EXCEPTION '%: run % is already the official run of COB % of use case "%"', action, run_id,
+                        pnl_date, use_case_name USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.close_unit_of_run(run_id uuid, action text, OUT use_case_id uuid, OUT pnl_date date, OUT run_status text, OUT run_name text, OUT executed_by text, OUT use_case_name text, OUT policy text, OUT status text, OUT official_run_id uuid, OUT pending_run_id uuid, OUT submitted_by text, OUT locked_through date)
  RETURNS record
  LANGUAGE plpgsql
@@ -3083,15 +3101,8 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'submit the run (submit_run) for another approver to approve, or set_signoff_policy(..., ''SIMPLE'')';
     END IF;
-    IF unit.pending_run_id IS NOT NULL THEN
-        RAISE EXCEPTION 'sign_off_run: COB % of use case "%" already has a pending run %', unit.pnl_date,
-                        unit.use_case_name, unit.pending_run_id
-            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'approve, reject or withdraw it first';
-    END IF;
-    IF unit.official_run_id = run_id THEN
-        RAISE EXCEPTION 'sign_off_run: run % is already the official run of COB % of use case "%"', run_id,
-                        unit.pnl_date, unit.use_case_name USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
+    PERFORM pnl.close_require_new_submission(run_id, unit.pnl_date, unit.use_case_name, unit.pending_run_id,
+                                                      unit.official_run_id, 'sign_off_run');
     checks := pnl.close_require_checks(run_id, acknowledgements, 'sign_off_run');
 
     -- ===== RECORD =====
@@ -3117,15 +3128,8 @@ DECLARE
 BEGIN
     -- ===== GUARDS =====
     unit := pnl.close_unit_of_run(run_id, 'submit_run');
-    IF unit.pending_run_id IS NOT NULL THEN
-        RAISE EXCEPTION 'submit_run: COB % of use case "%" already has a pending run %', unit.pnl_date,
-                        unit.use_case_name, unit.pending_run_id
-            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'approve, reject or withdraw it first';
-    END IF;
-    IF unit.official_run_id = run_id THEN
-        RAISE EXCEPTION 'submit_run: run % is already the official run of COB % of use case "%"', run_id,
-                        unit.pnl_date, unit.use_case_name USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
+    PERFORM pnl.close_require_new_submission(run_id, unit.pnl_date, unit.use_case_name, unit.pending_run_id,
+                                                      unit.official_run_id, 'submit_run');
     checks := pnl.close_require_checks(run_id, acknowledgements, 'submit_run');
 
     -- ===== RECORD =====

@@ -12,15 +12,8 @@ DECLARE
 BEGIN
     -- ===== GUARDS =====
     unit := {{ schema }}.close_unit_of_run(run_id, 'submit_run');
-    IF unit.pending_run_id IS NOT NULL THEN
-        RAISE EXCEPTION 'submit_run: COB % of use case "%" already has a pending run %', unit.pnl_date,
-                        unit.use_case_name, unit.pending_run_id
-            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'approve, reject or withdraw it first';
-    END IF;
-    IF unit.official_run_id = run_id THEN
-        RAISE EXCEPTION 'submit_run: run % is already the official run of COB % of use case "%"', run_id,
-                        unit.pnl_date, unit.use_case_name USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
+    PERFORM {{ schema }}.close_require_new_submission(run_id, unit.pnl_date, unit.use_case_name, unit.pending_run_id,
+                                                      unit.official_run_id, 'submit_run');
     checks := {{ schema }}.close_require_checks(run_id, acknowledgements, 'submit_run');
 
     -- ===== RECORD =====

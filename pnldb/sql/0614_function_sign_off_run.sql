@@ -16,15 +16,8 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'submit the run (submit_run) for another approver to approve, or set_signoff_policy(..., ''SIMPLE'')';
     END IF;
-    IF unit.pending_run_id IS NOT NULL THEN
-        RAISE EXCEPTION 'sign_off_run: COB % of use case "%" already has a pending run %', unit.pnl_date,
-                        unit.use_case_name, unit.pending_run_id
-            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'approve, reject or withdraw it first';
-    END IF;
-    IF unit.official_run_id = run_id THEN
-        RAISE EXCEPTION 'sign_off_run: run % is already the official run of COB % of use case "%"', run_id,
-                        unit.pnl_date, unit.use_case_name USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
+    PERFORM {{ schema }}.close_require_new_submission(run_id, unit.pnl_date, unit.use_case_name, unit.pending_run_id,
+                                                      unit.official_run_id, 'sign_off_run');
     checks := {{ schema }}.close_require_checks(run_id, acknowledgements, 'sign_off_run');
 
     -- ===== RECORD =====
