@@ -15,6 +15,7 @@ from pnldb import api
 from pnldb import format as fmt
 from pnldb.cli import main
 from pnldb.errors import PnlError
+from pnldb.loaders.reading import quoted
 
 DATA = Path(__file__).parent / "data"
 HEADER = "use_case_id,pnl_date,category_code,daily_amount,wtd_amount,ytd_amount,scenario"
@@ -276,8 +277,8 @@ def test_the_same_file_with_append_is_refused_naming_the_first_load(conn, db_url
     assert message == (
         f"pnldb: error: {DATA / 'facts.csv'}: already loaded: its rows for 2025-12-24 ACTUAL, 2025-12-24 PRIOR are "
         f"exactly those of current load 1 (loaded {fmt.timestamp(loaded_at)} UTC by {loaded_by}, source "
-        f"'{DATA / 'facts.csv'}'); nothing loaded, not even with --append. Use --replace to supersede load 1 with "
-        "this file")
+        f"{quoted(str(DATA / 'facts.csv'))}); nothing loaded, not even with --append. Use --replace to supersede "
+        "load 1 with this file")
     assert (table(conn, "fact_pnl_entries"), fact_loads(conn)) == before
     # the same rows in another order, under another name, are the same rows
     lines = (DATA / "facts.csv").read_text().splitlines()
