@@ -1,5 +1,6 @@
 -- Run headers for reporting tools: every calculation_runs column plus the use case's name and the
--- number of result rows the run holds.
+-- number of result rows the run holds; its reporting currency last (columns are only ever added at
+-- the end).
 CREATE OR REPLACE VIEW {{ schema }}.v_calculation_runs AS
 SELECT r.id,
        r.pnl_date,
@@ -12,7 +13,8 @@ SELECT r.id,
        r.calculation_duration_ms,
        r.error_message,
        r.rules_applied,
-       (SELECT count(*) FROM {{ schema }}.fact_calculated_results x WHERE x.calculation_run_id = r.id) AS results_count
+       (SELECT count(*) FROM {{ schema }}.fact_calculated_results x WHERE x.calculation_run_id = r.id) AS results_count,
+       r.reporting_currency
 FROM {{ schema }}.calculation_runs r
 JOIN {{ schema }}.use_cases u ON u.use_case_id = r.use_case_id;
 
@@ -30,3 +32,4 @@ COMMENT ON COLUMN {{ schema }}.v_calculation_runs.calculation_duration_ms IS 'Wa
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.error_message IS 'Why the run FAILED, with its SQLSTATE; NULL unless status is FAILED.';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.rules_applied IS 'Number of business rules the run applied (recorded in calculation_run_rules).';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.results_count IS 'Number of fact_calculated_results rows of the run: one per node and scenario (ACTUAL, PRIOR, VARIANCE).';
+COMMENT ON COLUMN {{ schema }}.v_calculation_runs.reporting_currency IS 'Currency the run''s values are in (the use case''s reporting currency when it ran; contract §8).';

@@ -52,3 +52,9 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.open_run_reading(uuid, text), {{ schema }
                           {{ schema }}.rule_case_tree(bigint[], text[], integer, integer),
                           {{ schema }}.load_scenario_filter(bigint[], text[]), {{ schema }}.verify_run(uuid)
     TO {{ schema }}_operator;
+
+-- Currency (contract §8): everyone who reads runs reads the rates and what each run used; admins load
+-- the rates; operators ask which a date lacks.
+GRANT SELECT ON {{ schema }}.fx_rates, {{ schema }}.calculation_run_fx TO {{ schema }}_reader;
+GRANT INSERT, UPDATE, DELETE ON {{ schema }}.fx_rates TO {{ schema }}_admin;
+GRANT EXECUTE ON FUNCTION {{ schema }}.missing_fx_rates(uuid, date) TO {{ schema }}_operator;
