@@ -976,11 +976,11 @@ AS $function$
     JOIN pnl.fact_loads l ON l.load_id = c.old_load
     -- both sides have the same number of rows, so new EXCEPT ALL old being empty means equal multisets
     WHERE NOT EXISTS (
-        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        SELECT f.category_code, f.currency, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
         FROM pnl.fact_pnl_entries f
         WHERE f.load_id = c.new_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario
         EXCEPT ALL
-        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        SELECT f.category_code, f.currency, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
         FROM pnl.fact_pnl_entries f
         WHERE f.load_id = c.old_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario)
     ORDER BY c.pnl_date, c.scenario, c.old_load
