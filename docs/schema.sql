@@ -2231,17 +2231,23 @@ BEGIN
 
     RETURN QUERY
     WITH governed AS MATERIALIZED (
-        SELECT f.governing_rule_id AS governing_rule, f.included, f.attributes,
+        SELECT f.governing_rule_id AS governing_rule, f.included, f.attributes, f.mapped_node_id, f.currency, f.rate,
                f.daily_amount, f.wtd_amount, f.ytd_amount
         FROM pnl.run_facts(run_rule_stats.run_id, 'ACTUAL') f
         WHERE f.governing_rule_id IS NOT NULL
     ),
-    per_rule AS (
+    -- in the reporting currency as explain_plug converts: per mapped node and currency, then per rule
+    per_node AS (
         SELECT g.governing_rule, count(*) AS governed, count(*) FILTER (WHERE NOT g.included) AS excluded,
-               sum(g.daily_amount) FILTER (WHERE NOT g.included) AS daily,
-               sum(g.wtd_amount) FILTER (WHERE NOT g.included) AS wtd,
-               sum(g.ytd_amount) FILTER (WHERE NOT g.included) AS ytd
-        FROM governed g GROUP BY g.governing_rule
+               round(coalesce(sum(g.daily_amount) FILTER (WHERE NOT g.included), 0) * g.rate, 2) AS daily,
+               round(coalesce(sum(g.wtd_amount) FILTER (WHERE NOT g.included), 0) * g.rate, 2) AS wtd,
+               round(coalesce(sum(g.ytd_amount) FILTER (WHERE NOT g.included), 0) * g.rate, 2) AS ytd
+        FROM governed g GROUP BY g.governing_rule, g.mapped_node_id, g.currency, g.rate
+    ),
+    per_rule AS (
+        SELECT n.governing_rule, sum(n.governed)::bigint AS governed, sum(n.excluded)::bigint AS excluded,
+               sum(n.daily) AS daily, sum(n.wtd) AS wtd, sum(n.ytd) AS ytd
+        FROM per_node n GROUP BY n.governing_rule
     ),
     run_rules AS (
         SELECT rr.rule_id, rr.node_id, rr.logic_en, rr.predicate_json
