@@ -1407,7 +1407,8 @@ BEGIN
                'results_count', (SELECT count(*) FROM pnl.fact_calculated_results x WHERE x.calculation_run_id = r.id),
                'rules_applied', r.rules_applied,
                'error_message', r.error_message,
-               'use_case_name', u.name)
+               'use_case_name', u.name,
+               'reporting_currency', r.reporting_currency)
     INTO result
     FROM pnl.calculation_runs r
     JOIN pnl.use_cases u ON u.use_case_id = r.use_case_id
