@@ -112,8 +112,10 @@ def test_functions_that_need_more_than_their_caller_are_security_definer_with_a_
            WHERE p.pronamespace = 'pnl'::regnamespace ORDER BY 1""").fetchall()
     definers = {name for name, secdef, _ in rows if secdef}
     # the fact-load bookkeeping writes tables no caller may write (fact_loads, fact_load_slices)
+    # the rate freeze reads the facts and the close's units of every use case a rate concerns
     assert definers == {"create_snapshot", "delete_use_case", "use_case_footprint", "open_fact_load",
-                        "fact_loads_count_their_slices", "replace_facts", "purge_superseded_facts"}
+                        "fact_loads_count_their_slices", "replace_facts", "purge_superseded_facts",
+                        "fx_rates_frozen"}
     for name, _, config in rows:
         assert config and any(c.startswith("search_path=") for c in config), name
     public = conn.execute(

@@ -6,15 +6,15 @@
 CREATE OR REPLACE FUNCTION {{ schema }}.missing_fx_rates(use_case_id uuid, pnl_date date) RETURNS text[]
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     WITH RECURSIVE present (currency) AS (
-        (SELECT f.currency FROM {{ schema }}.fact_pnl_entries f
-         WHERE f.use_case_id = missing_fx_rates.use_case_id AND f.pnl_date = missing_fx_rates.pnl_date
-           AND f.currency IS NOT NULL
-         ORDER BY f.currency LIMIT 1)
+        (SELECT e.currency FROM {{ schema }}.fact_pnl_entries e
+         WHERE e.use_case_id = missing_fx_rates.use_case_id AND e.pnl_date = missing_fx_rates.pnl_date
+           AND e.currency IS NOT NULL
+         ORDER BY e.currency LIMIT 1)
         UNION ALL
-        SELECT (SELECT f.currency FROM {{ schema }}.fact_pnl_entries f
-                WHERE f.use_case_id = missing_fx_rates.use_case_id AND f.pnl_date = missing_fx_rates.pnl_date
-                  AND f.currency IS NOT NULL AND f.currency > p.currency
-                ORDER BY f.currency LIMIT 1)
+        SELECT (SELECT e.currency FROM {{ schema }}.fact_pnl_entries e
+                WHERE e.use_case_id = missing_fx_rates.use_case_id AND e.pnl_date = missing_fx_rates.pnl_date
+                  AND e.currency IS NOT NULL AND e.currency > p.currency
+                ORDER BY e.currency LIMIT 1)
         FROM present p WHERE p.currency IS NOT NULL
     )
     SELECT coalesce(array_agg(p.currency ORDER BY p.currency), '{}')
@@ -24,9 +24,9 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       AND NOT EXISTS (SELECT 1 FROM {{ schema }}.fx_rates x
                       WHERE x.pnl_date = missing_fx_rates.pnl_date AND x.currency = p.currency
                         AND x.reporting_currency = u.reporting_currency)
-      AND EXISTS (SELECT 1 FROM {{ schema }}.fact_pnl_entries f
+      AND EXISTS (SELECT 1 FROM {{ schema }}.fact_pnl_entries e
                   JOIN {{ schema }}.fact_load_slices s
-                    ON s.load_id = f.load_id AND s.pnl_date = f.pnl_date AND s.scenario = f.scenario
-                  WHERE f.use_case_id = missing_fx_rates.use_case_id AND f.pnl_date = missing_fx_rates.pnl_date
-                    AND f.currency = p.currency AND s.superseded_at IS NULL)
+                    ON s.load_id = e.load_id AND s.pnl_date = e.pnl_date AND s.scenario = e.scenario
+                  WHERE e.use_case_id = missing_fx_rates.use_case_id AND e.pnl_date = missing_fx_rates.pnl_date
+                    AND e.currency = p.currency AND s.superseded_at IS NULL)
 $$;

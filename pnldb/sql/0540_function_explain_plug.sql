@@ -31,7 +31,7 @@ BEGIN
         SELECT f.governing_rule_id AS governing_rule, count(*) AS governed,
                count(*) FILTER (WHERE NOT f.included) AS excluded,
 {%- for m in measures %}
-               round(coalesce(sum(f.{{ m }}_amount) FILTER (WHERE NOT f.included), 0) * f.rate, 2) AS {{ m }}{{ "," if not loop.last }}
+               round(sum(f.{{ m }}_amount) FILTER (WHERE NOT f.included) * f.rate, 2) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
         FROM {{ schema }}.run_facts(explain_plug.run_id, explain_plug.scenario) f
         WHERE f.governing_rule_id IS NOT NULL AND f.mapped_node_id IN (SELECT b.node_id FROM below b)

@@ -60,7 +60,7 @@ BEGIN
         FROM facts f JOIN below b ON b.node_id = f.mapped_node_id
     ),
     converted AS (
-        SELECT kd.k, kd.scenario, round(coalesce(sum(kd.amount) FILTER (WHERE kd.included), 0) * kd.rate, 2) AS amount
+        SELECT kd.k, kd.scenario, round(sum(kd.amount) FILTER (WHERE kd.included) * kd.rate, 2) AS amount
         FROM keyed kd GROUP BY kd.k, kd.scenario, kd.mapped_node_id, kd.currency, kd.rate
     ),
     grouped AS (

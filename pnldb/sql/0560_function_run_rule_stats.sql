@@ -23,7 +23,7 @@ BEGIN
     per_node AS (
         SELECT g.governing_rule, count(*) AS governed, count(*) FILTER (WHERE NOT g.included) AS excluded,
 {%- for m in measures %}
-               round(coalesce(sum(g.{{ m }}_amount) FILTER (WHERE NOT g.included), 0) * g.rate, 2) AS {{ m }}{{ "," if not loop.last }}
+               round(sum(g.{{ m }}_amount) FILTER (WHERE NOT g.included) * g.rate, 2) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
         FROM governed g GROUP BY g.governing_rule, g.mapped_node_id, g.currency, g.rate
     ),
