@@ -6,6 +6,18 @@
 CREATE SCHEMA pnl;
 GRANT USAGE ON SCHEMA pnl TO pnl_reader;
 
+CREATE TABLE pnl.calculation_run_fx (
+    calculation_run_id uuid NOT NULL,
+    currency text NOT NULL,
+    rate numeric NOT NULL
+);
+ALTER TABLE pnl.calculation_run_fx ADD CONSTRAINT calculation_run_fx_calculation_run_id_fkey FOREIGN KEY (calculation_run_id) REFERENCES pnl.calculation_runs(id) ON DELETE CASCADE;
+ALTER TABLE pnl.calculation_run_fx ADD CONSTRAINT calculation_run_fx_pkey PRIMARY KEY (calculation_run_id, currency);
+ALTER TABLE pnl.calculation_run_fx ADD CONSTRAINT calculation_run_fx_rate_check CHECK (rate > 0::numeric);
+CREATE TRIGGER calculation_run_fx_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_run_fx FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
+CREATE TRIGGER calculation_run_fx_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_run_fx FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
+GRANT SELECT ON TABLE pnl.calculation_run_fx TO pnl_reader;
+
 CREATE TABLE pnl.calculation_run_inputs (
     calculation_run_id uuid NOT NULL,
     load_id bigint NOT NULL,
@@ -48,7 +60,8 @@ CREATE TABLE pnl.calculation_runs (
     calculation_duration_ms integer,
     error_message text,
     rules_applied integer DEFAULT 0 NOT NULL,
-    executed_by text DEFAULT SESSION_USER
+    executed_by text DEFAULT SESSION_USER,
+    reporting_currency text DEFAULT 'USD'::text NOT NULL
 );
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_duration_not_negative CHECK (calculation_duration_ms >= 0);
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_failed_has_error CHECK ((status::text = 'FAILED'::text) = (error_message IS NOT NULL));
@@ -202,12 +215,15 @@ CREATE TABLE pnl.fact_pnl_entries (
     daily_amount numeric(18,2) NOT NULL,
     wtd_amount numeric(18,2) NOT NULL,
     ytd_amount numeric(18,2) NOT NULL,
-    load_id bigint NOT NULL
+    load_id bigint NOT NULL,
+    currency text
 );
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_attributes_is_object CHECK (jsonb_typeof(attributes) = 'object'::text);
+ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_currency_valid CHECK (currency ~ '^[A-Z]{3}$'::text);
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_pkey PRIMARY KEY (id);
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_scenario_valid CHECK (scenario = ANY (ARRAY['ACTUAL'::text, 'PRIOR'::text]));
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+CREATE INDEX ix_fact_pnl_entries_currency ON pnl.fact_pnl_entries USING btree (use_case_id, pnl_date, currency) WHERE (currency IS NOT NULL);
 CREATE INDEX ix_fact_pnl_entries_load ON pnl.fact_pnl_entries USING btree (load_id, pnl_date);
 CREATE INDEX ix_fact_pnl_entries_scope ON pnl.fact_pnl_entries USING btree (use_case_id, pnl_date, scenario);
 CREATE INDEX ix_fact_pnl_entries_series ON pnl.fact_pnl_entries USING btree (use_case_id, scenario, category_code, pnl_date);
@@ -218,6 +234,24 @@ CREATE TRIGGER facts_are_not_truncated BEFORE TRUNCATE ON pnl.fact_pnl_entries F
 CREATE TRIGGER facts_join_a_load BEFORE INSERT ON pnl.fact_pnl_entries FOR EACH ROW WHEN (new.load_id IS NULL) EXECUTE FUNCTION pnl.facts_join_a_load();
 GRANT INSERT ON TABLE pnl.fact_pnl_entries TO pnl_admin;
 GRANT SELECT ON TABLE pnl.fact_pnl_entries TO pnl_operator;
+
+CREATE TABLE pnl.fx_rates (
+    pnl_date date NOT NULL,
+    currency text NOT NULL,
+    reporting_currency text NOT NULL,
+    rate numeric NOT NULL,
+    loaded_by text DEFAULT SESSION_USER NOT NULL,
+    loaded_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_currency_valid CHECK (currency ~ '^[A-Z]{3}$'::text);
+ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_not_to_itself CHECK (currency <> reporting_currency);
+ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_pkey PRIMARY KEY (pnl_date, currency, reporting_currency);
+ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_rate_positive CHECK (rate > 0::numeric);
+ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_reporting_currency_valid CHECK (reporting_currency ~ '^[A-Z]{3}$'::text);
+CREATE TRIGGER fx_rates_frozen_on_delete AFTER DELETE ON pnl.fx_rates REFERENCING OLD TABLE AS old_rates FOR EACH STATEMENT EXECUTE FUNCTION pnl.fx_rates_frozen();
+CREATE TRIGGER fx_rates_frozen_on_update AFTER UPDATE ON pnl.fx_rates REFERENCING OLD TABLE AS old_rates NEW TABLE AS new_rates FOR EACH STATEMENT EXECUTE FUNCTION pnl.fx_rates_frozen();
+GRANT DELETE, INSERT, UPDATE ON TABLE pnl.fx_rates TO pnl_admin;
+GRANT SELECT ON TABLE pnl.fx_rates TO pnl_reader;
 
 CREATE TABLE pnl.hierarchy_structures (
     structure_id text NOT NULL,
@@ -288,11 +322,13 @@ CREATE TABLE pnl.use_cases (
     status text DEFAULT 'ACTIVE'::text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     signoff_policy text DEFAULT 'FOUR_EYES'::text NOT NULL,
-    locked_through date
+    locked_through date,
+    reporting_currency text DEFAULT 'USD'::text NOT NULL
 );
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_name_key UNIQUE (name);
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_name_not_blank CHECK (btrim(name) <> ''::text);
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_pkey PRIMARY KEY (use_case_id);
+ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_reporting_currency_valid CHECK (reporting_currency ~ '^[A-Z]{3}$'::text);
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_signoff_policy_check CHECK (signoff_policy = ANY (ARRAY['FOUR_EYES'::text, 'SIMPLE'::text]));
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_status_valid CHECK (status = ANY (ARRAY['ACTIVE'::text, 'INACTIVE'::text]));
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_structure_id_fkey FOREIGN KEY (structure_id) REFERENCES pnl.hierarchy_structures(structure_id);
@@ -315,7 +351,8 @@ CREATE VIEW pnl.v_calculation_runs AS
     ( SELECT count(*) AS count
            FROM pnl.fact_calculated_results x
           WHERE x.calculation_run_id = r.id) AS results_count,
-    r.executed_by
+    r.executed_by,
+    r.reporting_currency
    FROM pnl.calculation_runs r
      JOIN pnl.use_cases u ON u.use_case_id = r.use_case_id;
 -- columns of pnl.v_calculation_runs:
@@ -332,6 +369,7 @@ CREATE VIEW pnl.v_calculation_runs AS
 --     rules_applied integer
 --     results_count bigint
 --     executed_by text
+--     reporting_currency text
 COMMENT ON VIEW pnl.v_calculation_runs IS 'One row per calculation run (snapshot): the run header, the use case name and the number of result rows.';
 COMMENT ON COLUMN pnl.v_calculation_runs.id IS 'Run id (calculation_runs.id); the key for fact_calculated_results.calculation_run_id and v_run_results.';
 COMMENT ON COLUMN pnl.v_calculation_runs.pnl_date IS 'COB (close-of-business) date the run snapshots.';
@@ -346,6 +384,7 @@ COMMENT ON COLUMN pnl.v_calculation_runs.error_message IS 'Why the run FAILED, w
 COMMENT ON COLUMN pnl.v_calculation_runs.rules_applied IS 'Number of business rules the run applied (recorded in calculation_run_rules).';
 COMMENT ON COLUMN pnl.v_calculation_runs.results_count IS 'Number of fact_calculated_results rows of the run: one per node and scenario (ACTUAL, PRIOR, VARIANCE).';
 COMMENT ON COLUMN pnl.v_calculation_runs.executed_by IS 'Database login (session user) that took the snapshot; NULL for runs taken before migration 0006_close. Four-eyes keeps it from approving the run.';
+COMMENT ON COLUMN pnl.v_calculation_runs.reporting_currency IS 'Currency the run''s values are in (the use case''s reporting currency when it ran; contract §8).';
 GRANT SELECT ON TABLE pnl.v_calculation_runs TO pnl_reader;
 
 CREATE VIEW pnl.v_close_events AS
@@ -501,6 +540,7 @@ CREATE VIEW pnl.v_official_results AS
     v.ytd_actual_natural,
     v.ytd_actual_plug,
     v.actual_is_reconciled,
+    v.reporting_currency,
     o.version AS official_version,
     o.signed_off_by,
     o.signed_off_at
@@ -531,6 +571,7 @@ CREATE VIEW pnl.v_official_results AS
 --     ytd_actual_natural numeric
 --     ytd_actual_plug numeric
 --     actual_is_reconciled boolean
+--     reporting_currency text
 --     official_version bigint
 --     signed_off_by text
 --     signed_off_at timestamp with time zone
@@ -608,10 +649,11 @@ CREATE VIEW pnl.v_run_results AS
     max(x.wtd_plug) FILTER (WHERE x.scenario = 'ACTUAL'::text) AS wtd_actual_plug,
     max(x.ytd_natural) FILTER (WHERE x.scenario = 'ACTUAL'::text) AS ytd_actual_natural,
     max(x.ytd_plug) FILTER (WHERE x.scenario = 'ACTUAL'::text) AS ytd_actual_plug,
-    bool_and(x.is_reconciled) FILTER (WHERE x.scenario = 'ACTUAL'::text) AS actual_is_reconciled
+    bool_and(x.is_reconciled) FILTER (WHERE x.scenario = 'ACTUAL'::text) AS actual_is_reconciled,
+    r.reporting_currency
    FROM pnl.fact_calculated_results x
      JOIN pnl.calculation_runs r ON r.id = x.calculation_run_id
-  GROUP BY x.calculation_run_id, r.use_case_id, r.pnl_date, x.node_id, x.parent_node_id, x.node_name, x.depth, x.is_override;
+  GROUP BY x.calculation_run_id, r.use_case_id, r.pnl_date, r.reporting_currency, x.node_id, x.parent_node_id, x.node_name, x.depth, x.is_override;
 -- columns of pnl.v_run_results:
 --     calculation_run_id uuid
 --     use_case_id uuid
@@ -637,6 +679,7 @@ CREATE VIEW pnl.v_run_results AS
 --     ytd_actual_natural numeric
 --     ytd_actual_plug numeric
 --     actual_is_reconciled boolean
+--     reporting_currency text
 COMMENT ON VIEW pnl.v_run_results IS 'One row per calculation run and hierarchy node: adjusted ACTUAL, PRIOR and VARIANCE values side by side for each measure (daily, wtd, ytd), plus ACTUAL natural value and plug. Filter on calculation_run_id (see v_calculation_runs); order by depth for a top-down tree.';
 COMMENT ON COLUMN pnl.v_run_results.calculation_run_id IS 'Run id (v_calculation_runs.id).';
 COMMENT ON COLUMN pnl.v_run_results.use_case_id IS 'Use case of the run.';
@@ -662,6 +705,7 @@ COMMENT ON COLUMN pnl.v_run_results.wtd_actual_plug IS 'ACTUAL week-to-date plug
 COMMENT ON COLUMN pnl.v_run_results.ytd_actual_natural IS 'ACTUAL year-to-date P&L before the rules (natural value).';
 COMMENT ON COLUMN pnl.v_run_results.ytd_actual_plug IS 'ACTUAL year-to-date plug: natural - adjusted, what the rules excluded.';
 COMMENT ON COLUMN pnl.v_run_results.actual_is_reconciled IS 'True when the ACTUAL row has no plug in any measure (natural = adjusted).';
+COMMENT ON COLUMN pnl.v_run_results.reporting_currency IS 'Currency of every value of the row: the run''s reporting currency (contract §8).';
 GRANT SELECT ON TABLE pnl.v_run_results TO pnl_reader;
 
 CREATE SEQUENCE pnl.close_events_event_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
@@ -1238,11 +1282,15 @@ DECLARE
     settings_was text[];
     node_rows    pnl.snapshot_node[];
     applied      bigint[];
+    reporting    text;
+    rates        jsonb;
+    converted    text[];
     error_text   text;
     error_state  text;
 BEGIN
     -- ===== GUARDS AND THE RUN HEADER =====
     run := pnl.open_snapshot_run(use_case_id, pnl_date, run_name, triggered_by);
+    SELECT u.reporting_currency INTO reporting FROM pnl.use_cases u WHERE u.use_case_id = create_snapshot.use_case_id;
 
     BEGIN
         -- ===== THE FACTS =====
@@ -1263,6 +1311,11 @@ BEGIN
                 WHERE s.load_id = ANY (loads_read) AND s.pnl_date = create_snapshot.pnl_date AND s.superseded_at IS NOT NULL)
             THEN pnl.load_scenario_filter(input_loads, input_scens) ELSE '' END;
 
+        -- ===== THE RATES =====
+        SELECT coalesce(jsonb_object_agg(x.currency, x.rate), '{}') INTO rates
+        FROM pnl.fx_rates x
+        WHERE x.pnl_date = create_snapshot.pnl_date AND x.reporting_currency = reporting;
+
         -- ===== THE RULES =====
         -- The rules on the structure's nodes, in rule_id order; the one read finds a node's rule through
         -- rule_by_node (a key lookup per node: no join the planner could nest).
@@ -1279,7 +1332,7 @@ BEGIN
 
         -- ===== THE ONE READ =====
         -- Planner settings for this statement only. Its hash aggregates hold one group per
-        -- (scenario, category_code, included), tens of MB at ten thousand nodes: below 64MB of work_mem
+        -- (scenario, category_code, currency, included), tens of MB at ten thousand nodes: below 64MB of work_mem
         -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
         -- evaluated for every fact, hundreds of times its real cost, and charges that again at each
         -- aggregation step; so it would keep the aggregation out of the parallel workers (funnelling
@@ -1306,13 +1359,15 @@ tree AS (
     JOIN (SELECT d.node_id, d.parent_node_id, d.node_name FROM pnl.dim_hierarchy d WHERE d.structure_id = $3) c ON c.parent_node_id = t.node_id
 ),
 -- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
--- the facts.
+-- the facts. Grouped by the fact's own currency column, whose statistics the planner knows (an
+-- expression's it would guess, and plan for a hundred times the groups).
 grouped AS (
-    SELECT f.scenario, f.category_code, (%s) AS included,
+    SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
            sum(f.daily_amount) AS daily,
            sum(f.wtd_amount) AS wtd,
            sum(f.ytd_amount) AS ytd
     FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                 f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
                  g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM pnl.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
@@ -1321,26 +1376,41 @@ grouped AS (
                  ON g.node_id = f.category_code
           CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
-    GROUP BY 1, 2, 3
+    GROUP BY 1, 2, 3, 4
+),
+-- In the reporting currency (contract §8): per scenario, mapped node, currency and included flag, the
+-- native sums times the rate, rounded to cents; facts in the reporting currency stay exact. Rounded per
+-- mapped node, not per category_code: every code of no node maps to __UNMAPPED__.
+converted AS (
+    SELECT coalesce(t.node_id, '__UNMAPPED__') AS node_id, g.scenario, coalesce(g.own_currency, $6) AS currency,
+           g.included,
+           CASE WHEN coalesce(g.own_currency, $6) = $6 THEN sum(g.daily)
+                ELSE round(sum(g.daily) * ($7 ->> g.own_currency)::numeric, 2) END AS daily,
+           CASE WHEN coalesce(g.own_currency, $6) = $6 THEN sum(g.wtd)
+                ELSE round(sum(g.wtd) * ($7 ->> g.own_currency)::numeric, 2) END AS wtd,
+           CASE WHEN coalesce(g.own_currency, $6) = $6 THEN sum(g.ytd)
+                ELSE round(sum(g.ytd) * ($7 ->> g.own_currency)::numeric, 2) END AS ytd
+    FROM grouped g
+    LEFT JOIN tree t ON t.node_id = g.category_code
+    GROUP BY 1, 2, g.own_currency, 4
 ),
 -- Per node, both scenarios side by side: the facts mapped to it (own), then rolled up to every
 -- ancestor along the path.
 own AS (
-    SELECT coalesce(t.node_id, '__UNMAPPED__') AS node_id,
-           sum(g.daily) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_daily_natural,
-           sum(g.daily) FILTER (WHERE g.scenario = 'ACTUAL' AND g.included) AS actual_daily_adjusted,
-           sum(g.wtd) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_wtd_natural,
-           sum(g.wtd) FILTER (WHERE g.scenario = 'ACTUAL' AND g.included) AS actual_wtd_adjusted,
-           sum(g.ytd) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_ytd_natural,
-           sum(g.ytd) FILTER (WHERE g.scenario = 'ACTUAL' AND g.included) AS actual_ytd_adjusted,
-           sum(g.daily) FILTER (WHERE g.scenario = 'PRIOR') AS prior_daily_natural,
-           sum(g.daily) FILTER (WHERE g.scenario = 'PRIOR' AND g.included) AS prior_daily_adjusted,
-           sum(g.wtd) FILTER (WHERE g.scenario = 'PRIOR') AS prior_wtd_natural,
-           sum(g.wtd) FILTER (WHERE g.scenario = 'PRIOR' AND g.included) AS prior_wtd_adjusted,
-           sum(g.ytd) FILTER (WHERE g.scenario = 'PRIOR') AS prior_ytd_natural,
-           sum(g.ytd) FILTER (WHERE g.scenario = 'PRIOR' AND g.included) AS prior_ytd_adjusted
-    FROM grouped g
-    LEFT JOIN tree t ON t.node_id = g.category_code
+    SELECT c.node_id,
+           sum(c.daily) FILTER (WHERE c.scenario = 'ACTUAL') AS actual_daily_natural,
+           sum(c.daily) FILTER (WHERE c.scenario = 'ACTUAL' AND c.included) AS actual_daily_adjusted,
+           sum(c.wtd) FILTER (WHERE c.scenario = 'ACTUAL') AS actual_wtd_natural,
+           sum(c.wtd) FILTER (WHERE c.scenario = 'ACTUAL' AND c.included) AS actual_wtd_adjusted,
+           sum(c.ytd) FILTER (WHERE c.scenario = 'ACTUAL') AS actual_ytd_natural,
+           sum(c.ytd) FILTER (WHERE c.scenario = 'ACTUAL' AND c.included) AS actual_ytd_adjusted,
+           sum(c.daily) FILTER (WHERE c.scenario = 'PRIOR') AS prior_daily_natural,
+           sum(c.daily) FILTER (WHERE c.scenario = 'PRIOR' AND c.included) AS prior_daily_adjusted,
+           sum(c.wtd) FILTER (WHERE c.scenario = 'PRIOR') AS prior_wtd_natural,
+           sum(c.wtd) FILTER (WHERE c.scenario = 'PRIOR' AND c.included) AS prior_wtd_adjusted,
+           sum(c.ytd) FILTER (WHERE c.scenario = 'PRIOR') AS prior_ytd_natural,
+           sum(c.ytd) FILTER (WHERE c.scenario = 'PRIOR' AND c.included) AS prior_ytd_adjusted
+    FROM converted c
     GROUP BY 1
 ),
 nodes AS (
@@ -1383,12 +1453,13 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
                      coalesce(r.prior_ytd_natural, 0),
                      coalesce(r.prior_ytd_adjusted, 0)
                  )::pnl.snapshot_node),
-       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
+       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
+       (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
                        included, load_filter)
-        INTO node_rows, applied
-        USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read;
+        INTO node_rows, applied, converted
+        USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read, reporting, rates;
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
 
@@ -1397,6 +1468,14 @@ LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
         SELECT run.run_id, i.load_id, i.scenario, i.facts, i.daily_sum, i.wtd_sum, i.ytd_sum
         FROM unnest(input_loads, input_scens, input_rows, input_daily, input_wtd, input_ytd)
              AS i(load_id, scenario, facts, daily_sum, wtd_sum, ytd_sum);
+
+        -- A rate removed since the guard read it (committed meanwhile) fails the run rather than drop facts.
+        IF EXISTS (SELECT 1 FROM unnest(converted) c WHERE NOT rates ? c) THEN
+            RAISE EXCEPTION 'no rate into % for % on %: removed while the snapshot ran', reporting,
+                            (SELECT string_agg(c, ', ') FROM unnest(converted) c WHERE NOT rates ? c), pnl_date;
+        END IF;
+        INSERT INTO pnl.calculation_run_fx (calculation_run_id, currency, rate)
+        SELECT run.run_id, c, (rates ->> c)::numeric FROM unnest(converted) c;
 
         -- The rules the read applied: those on a node of its tree, as they were read.
         INSERT INTO pnl.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
@@ -1427,7 +1506,7 @@ LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
               ) AS s(scenario, daily_natural, daily_adjusted, wtd_natural, wtd_adjusted, ytd_natural, ytd_adjusted)) x;
 
         UPDATE pnl.calculation_runs r
-        SET status = 'COMPLETED',
+        SET status = 'COMPLETED', reporting_currency = reporting,
             rules_applied = (SELECT count(*) FROM pnl.calculation_run_rules rr WHERE rr.calculation_run_id = run.run_id),
             calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - run.started) * 1000)::integer
         WHERE r.id = run.run_id;
@@ -1435,7 +1514,7 @@ LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
         -- ===== FAILED =====
         GET STACKED DIAGNOSTICS error_text = MESSAGE_TEXT, error_state = RETURNED_SQLSTATE;
         UPDATE pnl.calculation_runs r
-        SET status = 'FAILED',
+        SET status = 'FAILED', reporting_currency = reporting,
             error_message = format('%s (SQLSTATE %s)', error_text, error_state),
             calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - run.started) * 1000)::integer
         WHERE r.id = run.run_id;
@@ -1527,11 +1606,11 @@ AS $function$
     JOIN pnl.fact_loads l ON l.load_id = c.old_load
     -- both sides have the same number of rows, so new EXCEPT ALL old being empty means equal multisets
     WHERE NOT EXISTS (
-        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        SELECT f.category_code, f.currency, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
         FROM pnl.fact_pnl_entries f
         WHERE f.load_id = c.new_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario
         EXCEPT ALL
-        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        SELECT f.category_code, f.currency, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
         FROM pnl.fact_pnl_entries f
         WHERE f.load_id = c.old_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario)
     ORDER BY c.pnl_date, c.scenario, c.old_load
@@ -1586,17 +1665,24 @@ BEGIN
         UNION ALL
         SELECT t.node_id FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
     ),
-    per_rule AS (
+    -- in the reporting currency as the snapshot converts (contract §8): per mapped node and currency, then
+    -- added up per rule (all facts of one mapped node have the same governing rule)
+    per_node AS (
         SELECT f.governing_rule_id AS governing_rule, count(*) AS governed,
                count(*) FILTER (WHERE NOT f.included) AS excluded,
-               sum(f.daily_amount) FILTER (WHERE NOT f.included) AS daily,
-               sum(f.wtd_amount) FILTER (WHERE NOT f.included) AS wtd,
-               sum(f.ytd_amount) FILTER (WHERE NOT f.included) AS ytd
+               round(sum(f.daily_amount) FILTER (WHERE NOT f.included) * f.rate, 2) AS daily,
+               round(sum(f.wtd_amount) FILTER (WHERE NOT f.included) * f.rate, 2) AS wtd,
+               round(sum(f.ytd_amount) FILTER (WHERE NOT f.included) * f.rate, 2) AS ytd
         FROM pnl.run_facts(explain_plug.run_id, explain_plug.scenario) f
         WHERE f.governing_rule_id IS NOT NULL AND f.mapped_node_id IN (SELECT b.node_id FROM below b)
-        GROUP BY f.governing_rule_id
+        GROUP BY f.governing_rule_id, f.mapped_node_id, f.currency, f.rate
+    ),
+    per_rule AS (
+        SELECT n.governing_rule, sum(n.governed) AS governed, sum(n.excluded) AS excluded,
+               sum(n.daily) AS daily, sum(n.wtd) AS wtd, sum(n.ytd) AS ytd
+        FROM per_node n GROUP BY n.governing_rule
     )
-    SELECT rr.rule_id, rr.node_id, rr.logic_en, coalesce(p.governed, 0), coalesce(p.excluded, 0),
+    SELECT rr.rule_id, rr.node_id, rr.logic_en, coalesce(p.governed, 0)::bigint, coalesce(p.excluded, 0)::bigint,
            coalesce(p.daily, 0), coalesce(p.wtd, 0), coalesce(p.ytd, 0)
     FROM pnl.calculation_run_rules rr
     LEFT JOIN per_rule p ON p.governing_rule = rr.rule_id
@@ -1647,20 +1733,26 @@ BEGIN
         UNION ALL
         SELECT 'PRIOR' AS scenario, f.* FROM pnl.run_facts(explain_variance.run_id, 'PRIOR') f
     ),
+    -- in the reporting currency: converted per key, mapped node and currency as the snapshot converts
+    -- (contract §8), so by child the rows add up to the node's variance exactly
     keyed AS (
         SELECT CASE explain_variance.by WHEN 'child' THEN b.branch
                                         WHEN 'category_code' THEN f.category_code
                                         ELSE f.attributes ->> explain_variance.by END AS k,
-               f.scenario, f.included,
+               f.scenario, f.included, f.mapped_node_id, f.currency, f.rate,
                CASE explain_variance.measure
                    WHEN 'daily' THEN f.daily_amount WHEN 'wtd' THEN f.wtd_amount WHEN 'ytd' THEN f.ytd_amount END AS amount
         FROM facts f JOIN below b ON b.node_id = f.mapped_node_id
     ),
+    converted AS (
+        SELECT kd.k, kd.scenario, round(sum(kd.amount) FILTER (WHERE kd.included) * kd.rate, 2) AS amount
+        FROM keyed kd GROUP BY kd.k, kd.scenario, kd.mapped_node_id, kd.currency, kd.rate
+    ),
     grouped AS (
-        SELECT kd.k,
-               sum(kd.amount) FILTER (WHERE kd.scenario = 'ACTUAL' AND kd.included) AS actual,
-               sum(kd.amount) FILTER (WHERE kd.scenario = 'PRIOR' AND kd.included) AS prior
-        FROM keyed kd GROUP BY kd.k
+        SELECT c.k,
+               sum(c.amount) FILTER (WHERE c.scenario = 'ACTUAL') AS actual,
+               sum(c.amount) FILTER (WHERE c.scenario = 'PRIOR') AS prior
+        FROM converted c GROUP BY c.k
     ),
     children AS (
         SELECT t.node_id FROM run_tree t
@@ -1901,6 +1993,61 @@ AS $function$
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.frozen_units(uuid,date[]) TO pnl_reader;
 
+CREATE OR REPLACE FUNCTION pnl.fx_rates_frozen()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    dates      date[];
+    currencies text[];
+    reportings text[];
+    frozen     text;
+BEGIN
+    -- The rates the statement removed or changed (an UPDATE that rewrites a rate as it was changes nothing).
+    IF TG_OP = 'DELETE' THEN
+        SELECT array_agg(o.pnl_date), array_agg(o.currency), array_agg(o.reporting_currency)
+        INTO dates, currencies, reportings FROM old_rates o;
+    ELSE
+        SELECT array_agg(o.pnl_date), array_agg(o.currency), array_agg(o.reporting_currency)
+        INTO dates, currencies, reportings FROM old_rates o
+        WHERE NOT EXISTS (SELECT 1 FROM new_rates n
+                          WHERE (n.pnl_date, n.currency, n.reporting_currency, n.rate)
+                                = (o.pnl_date, o.currency, o.reporting_currency, o.rate));
+    END IF;
+    IF dates IS NULL THEN
+        RETURN NULL;
+    END IF;
+    WITH touched AS (
+        SELECT * FROM unnest(dates, currencies, reportings) AS t(pnl_date, currency, reporting_currency)
+    ),
+    concerned AS (
+        SELECT u.use_case_id, u.name, array_agg(DISTINCT t.pnl_date) AS dates
+        FROM touched t
+        JOIN pnl.use_cases u ON u.reporting_currency = t.reporting_currency
+        WHERE EXISTS (SELECT 1 FROM pnl.fact_pnl_entries f
+                      WHERE f.use_case_id = u.use_case_id AND f.pnl_date = t.pnl_date AND f.currency = t.currency)
+        GROUP BY u.use_case_id, u.name
+    )
+    SELECT string_agg(format('%s into %s on %s (use case "%s": %s)', t.currency, t.reporting_currency, t.pnl_date,
+                             c.name, z.status), ', ' ORDER BY t.pnl_date, t.currency, c.name)
+    INTO frozen
+    FROM concerned c
+    CROSS JOIN LATERAL pnl.frozen_units(c.use_case_id, c.dates) z
+    JOIN touched t ON t.pnl_date = z.pnl_date
+    WHERE z.status IN ('PENDING', 'SIGNED_OFF', 'LOCKED')
+      AND EXISTS (SELECT 1 FROM pnl.fact_pnl_entries f
+                  WHERE f.use_case_id = c.use_case_id AND f.pnl_date = t.pnl_date AND f.currency = t.currency);
+    IF frozen IS NOT NULL THEN
+        RAISE EXCEPTION 'rates of closed units cannot be changed or removed: %', frozen
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'reopen the unit first (reopen_cob), or add the rate of another date';
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.get_cob_status(use_case_id uuid, pnl_date date)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1951,7 +2098,8 @@ BEGIN
                'results_count', (SELECT count(*) FROM pnl.fact_calculated_results x WHERE x.calculation_run_id = r.id),
                'rules_applied', r.rules_applied,
                'error_message', r.error_message,
-               'use_case_name', u.name)
+               'use_case_name', u.name,
+               'reporting_currency', r.reporting_currency)
     INTO result
     FROM pnl.calculation_runs r
     JOIN pnl.use_cases u ON u.use_case_id = r.use_case_id
@@ -2202,6 +2350,39 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.lock_use_case(uuid,boolean) TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.missing_fx_rates(use_case_id uuid, pnl_date date)
+ RETURNS text[]
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    WITH RECURSIVE present (currency) AS (
+        (SELECT e.currency FROM pnl.fact_pnl_entries e
+         WHERE e.use_case_id = missing_fx_rates.use_case_id AND e.pnl_date = missing_fx_rates.pnl_date
+           AND e.currency IS NOT NULL
+         ORDER BY e.currency LIMIT 1)
+        UNION ALL
+        SELECT (SELECT e.currency FROM pnl.fact_pnl_entries e
+                WHERE e.use_case_id = missing_fx_rates.use_case_id AND e.pnl_date = missing_fx_rates.pnl_date
+                  AND e.currency IS NOT NULL AND e.currency > p.currency
+                ORDER BY e.currency LIMIT 1)
+        FROM present p WHERE p.currency IS NOT NULL
+    )
+    SELECT coalesce(array_agg(p.currency ORDER BY p.currency), '{}')
+    FROM present p
+    JOIN pnl.use_cases u ON u.use_case_id = missing_fx_rates.use_case_id
+    WHERE p.currency IS NOT NULL AND p.currency <> u.reporting_currency
+      AND NOT EXISTS (SELECT 1 FROM pnl.fx_rates x
+                      WHERE x.pnl_date = missing_fx_rates.pnl_date AND x.currency = p.currency
+                        AND x.reporting_currency = u.reporting_currency)
+      AND EXISTS (SELECT 1 FROM pnl.fact_pnl_entries e
+                  JOIN pnl.fact_load_slices s
+                    ON s.load_id = e.load_id AND s.pnl_date = e.pnl_date AND s.scenario = e.scenario
+                  WHERE e.use_case_id = missing_fx_rates.use_case_id AND e.pnl_date = missing_fx_rates.pnl_date
+                    AND e.currency = p.currency AND s.superseded_at IS NULL)
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.missing_fx_rates(uuid,date) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.official_run(use_case_id uuid, pnl_date date, as_of timestamp with time zone DEFAULT NULL::timestamp with time zone)
  RETURNS uuid
  LANGUAGE sql
@@ -2326,6 +2507,18 @@ BEGIN
         RAISE EXCEPTION 'nothing to snapshot: use case "%" has no ACTUAL facts for %', use_case_name, snapshot_date
             USING ERRCODE = 'no_data_found', HINT = 'load the facts for that date first';
     END IF;
+    -- Every currency of the date's facts has a rate into the reporting currency (contract §8).
+    DECLARE
+        missing text[] := pnl.missing_fx_rates(snapshot_use_case, snapshot_date);
+    BEGIN
+        IF cardinality(missing) > 0 THEN
+            RAISE EXCEPTION 'use case "%" reports in %, and no rate into it is loaded for %',
+                            use_case_name,
+                            (SELECT u.reporting_currency FROM pnl.use_cases u WHERE u.use_case_id = snapshot_use_case),
+                            (SELECT string_agg(format('(%s, %s)', c, snapshot_date), ', ') FROM unnest(missing) c)
+                USING ERRCODE = 'no_data_found', HINT = 'load the rates of that date first: pnldb load fx FILE';
+        END IF;
+    END;
     IF requested_by IS NOT NULL AND length(requested_by) > 100 THEN
         RAISE EXCEPTION 'triggered_by is % characters long; at most 100', length(requested_by)
             USING ERRCODE = 'string_data_right_truncation';
@@ -2434,7 +2627,7 @@ BEGIN
         op := condition ->> 'operator';
         val := condition -> 'value';
         is_measure := fld = ANY (measures);
-        lhs := CASE WHEN fld = 'category_code' OR is_measure THEN fld ELSE format('(attributes ->> %L)', fld) END;
+        lhs := CASE WHEN fld IN ('category_code', 'currency') OR is_measure THEN fld ELSE format('(attributes ->> %L)', fld) END;
 
         IF op IN ('greater_than', 'less_than') AND NOT is_measure THEN
             RAISE EXCEPTION 'rule predicate condition %: % applies to measures only (%), not to %', cond_no, op,
@@ -2474,7 +2667,7 @@ BEGIN
             WHEN 'less_than'    THEN format('%s < %s', lhs, literals[1])
         END;
         -- A fact without the attribute: equals/in are false, not_equals/not_in true.
-        IF fld <> 'category_code' AND NOT is_measure THEN
+        IF fld NOT IN ('category_code', 'currency') AND NOT is_measure THEN
             expr := format('coalesce(%s, %s)', expr, CASE WHEN op IN ('not_equals', 'not_in') THEN 'true' ELSE 'false' END);
         END IF;
         parts := parts || expr;
@@ -2673,7 +2866,7 @@ CREATE OR REPLACE FUNCTION pnl.rule_attribute_fields(predicate_json jsonb)
 AS $function$
     SELECT coalesce(array_agg(DISTINCT c.condition ->> 'field' ORDER BY c.condition ->> 'field'), '{}')
     FROM jsonb_array_elements(predicate_json -> 'conditions') AS c(condition)
-    WHERE (c.condition ->> 'field') NOT IN ('category_code', 'daily_amount', 'wtd_amount', 'ytd_amount')
+    WHERE (c.condition ->> 'field') NOT IN ('category_code', 'currency', 'daily_amount', 'wtd_amount', 'ytd_amount')
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.rule_attribute_fields(jsonb) TO pnl_operator;
 
@@ -2783,9 +2976,16 @@ CREATE OR REPLACE FUNCTION pnl.run_facts(run_id uuid, scenario text, under_node 
  SET jit TO 'off'
 AS $function$
 DECLARE
-    reading record;  -- open_run_reading: use_case_id, pnl_date, loads, load_filter, rule_by_node, included
+    reading   record;  -- open_run_reading: use_case_id, pnl_date, loads, load_filter, rule_by_node, included
+    reporting text;
+    rates     jsonb;
 BEGIN
     SELECT * INTO reading FROM pnl.open_run_reading(run_facts.run_id, 'run_facts');
+    SELECT r.reporting_currency,
+           coalesce((SELECT jsonb_object_agg(x.currency, x.rate) FROM pnl.calculation_run_fx x
+                     WHERE x.calculation_run_id = r.id), '{}')
+    FROM pnl.calculation_runs r WHERE r.id = run_facts.run_id
+    INTO reporting, rates;
     IF run_facts.scenario IS NULL
        OR run_facts.scenario NOT IN ('ACTUAL', 'PRIOR') THEN
         RAISE EXCEPTION 'run_facts: scenario must be ACTUAL or PRIOR, got %',
@@ -2810,29 +3010,32 @@ tree AS (
     JOIN (SELECT r.node_id, r.parent_node_id, r.node_name FROM pnl.fact_calculated_results r
  WHERE r.calculation_run_id = $3 AND r.scenario = 'ACTUAL' AND r.node_id <> '__UNMAPPED__') c ON c.parent_node_id = t.node_id
 )
-SELECT f.id, f.category_code, coalesce(f.mapped_node_id, '__UNMAPPED__'), f.attributes, NULL::text,
-       f.daily_amount::numeric, f.wtd_amount::numeric, f.ytd_amount::numeric, 1::numeric, f.included, f.governing_rule, g.node_id
+SELECT f.id, f.category_code, coalesce(f.mapped_node_id, '__UNMAPPED__'), f.attributes, f.own_currency,
+       f.daily_amount::numeric, f.wtd_amount::numeric, f.ytd_amount::numeric, 
+       CASE WHEN f.currency = $6 THEN 1::numeric ELSE ($7 ->> f.currency)::numeric END,
+       f.included, f.governing_rule, g.node_id
 FROM (SELECT f.*, (%s) AS included
       FROM (SELECT f.*
             FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                         f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
                          g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule, g.in_subtree
                   FROM pnl.fact_pnl_entries f
                   LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
-                                   (SELECT array_agg(t.governing_rule) FROM tree t), (SELECT array_agg($7 = ANY (t.path)) FROM tree t))
+                                   (SELECT array_agg(t.governing_rule) FROM tree t), (SELECT array_agg($9 = ANY (t.path)) FROM tree t))
                          AS g(node_id, governing_rule, in_subtree)
                          ON g.node_id = f.category_code
                   CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
                   WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
-            WHERE f.scenario = $6
-              AND ($7 IS NULL OR coalesce(f.in_subtree, $7 = '__UNMAPPED__'
-                                          OR $7 = (SELECT t.node_id FROM tree t WHERE t.depth = 0)))
+            WHERE f.scenario = $8
+              AND ($9 IS NULL OR coalesce(f.in_subtree, $9 = '__UNMAPPED__'
+                                          OR $9 = (SELECT t.node_id FROM tree t WHERE t.depth = 0)))
             ORDER BY abs(f.daily_amount) DESC, f.id
-            LIMIT $8) f) f
+            LIMIT $10) f) f
 LEFT JOIN tree g ON g.rule_id = f.governing_rule
 ORDER BY abs(f.daily_amount) DESC, f.id
 $sql$, reading.included, reading.load_filter)
     USING reading.use_case_id, reading.pnl_date, run_facts.run_id, reading.rule_by_node, reading.loads,
-          run_facts.scenario, run_facts.under_node, run_facts.max_rows;
+          reporting, rates, run_facts.scenario, run_facts.under_node, run_facts.max_rows;
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.run_facts(uuid,text,text,integer) TO pnl_operator;
@@ -2875,13 +3078,14 @@ AS $function$
     ancestry (node_id, ancestor) AS (
         SELECT p.node_id, a.ancestor FROM paths p CROSS JOIN LATERAL unnest(p.path) AS a(ancestor)
     ),
+    -- in the reporting currency as the snapshot converts (contract §8): per mapped node and currency
     excluded AS (
         SELECT s.scenario, f.mapped_node_id, f.governing_rule_id, count(*) AS facts,
-               sum(f.daily_amount) AS daily, sum(f.wtd_amount) AS wtd, sum(f.ytd_amount) AS ytd
+               round(sum(f.daily_amount) * f.rate, 2) AS daily, round(sum(f.wtd_amount) * f.rate, 2) AS wtd, round(sum(f.ytd_amount) * f.rate, 2) AS ytd
         FROM (VALUES ('ACTUAL'), ('PRIOR')) AS s(scenario)
         CROSS JOIN LATERAL pnl.run_facts(run_plug_rules.run_id, s.scenario) f
         WHERE NOT f.included
-        GROUP BY 1, 2, 3
+        GROUP BY 1, 2, 3, f.currency, f.rate
     )
     SELECT a.ancestor, e.scenario, e.governing_rule_id, rr.node_id, rr.logic_en, sum(e.facts)::bigint,
            sum(e.daily), sum(e.wtd), sum(e.ytd)
@@ -2907,17 +3111,23 @@ BEGIN
 
     RETURN QUERY
     WITH governed AS MATERIALIZED (
-        SELECT f.governing_rule_id AS governing_rule, f.included, f.attributes,
+        SELECT f.governing_rule_id AS governing_rule, f.included, f.attributes, f.mapped_node_id, f.currency, f.rate,
                f.daily_amount, f.wtd_amount, f.ytd_amount
         FROM pnl.run_facts(run_rule_stats.run_id, 'ACTUAL') f
         WHERE f.governing_rule_id IS NOT NULL
     ),
-    per_rule AS (
+    -- in the reporting currency as explain_plug converts: per mapped node and currency, then per rule
+    per_node AS (
         SELECT g.governing_rule, count(*) AS governed, count(*) FILTER (WHERE NOT g.included) AS excluded,
-               sum(g.daily_amount) FILTER (WHERE NOT g.included) AS daily,
-               sum(g.wtd_amount) FILTER (WHERE NOT g.included) AS wtd,
-               sum(g.ytd_amount) FILTER (WHERE NOT g.included) AS ytd
-        FROM governed g GROUP BY g.governing_rule
+               round(sum(g.daily_amount) FILTER (WHERE NOT g.included) * g.rate, 2) AS daily,
+               round(sum(g.wtd_amount) FILTER (WHERE NOT g.included) * g.rate, 2) AS wtd,
+               round(sum(g.ytd_amount) FILTER (WHERE NOT g.included) * g.rate, 2) AS ytd
+        FROM governed g GROUP BY g.governing_rule, g.mapped_node_id, g.currency, g.rate
+    ),
+    per_rule AS (
+        SELECT n.governing_rule, sum(n.governed)::bigint AS governed, sum(n.excluded)::bigint AS excluded,
+               sum(n.daily) AS daily, sum(n.wtd) AS wtd, sum(n.ytd) AS ytd
+        FROM per_node n GROUP BY n.governing_rule
     ),
     run_rules AS (
         SELECT rr.rule_id, rr.node_id, rr.logic_en, rr.predicate_json
@@ -3218,12 +3428,20 @@ DECLARE
     settings_was text[];
     node_rows    pnl.snapshot_node[];
     applied      bigint[];
+    converted    text[];
+    reporting    text;
+    rates        jsonb;
     verdict      jsonb;
 BEGIN
     source := pnl.open_run_reading(run_id, 'verify_run');
+    SELECT r.reporting_currency,
+           coalesce((SELECT jsonb_object_agg(x.currency, x.rate) FROM pnl.calculation_run_fx x
+                     WHERE x.calculation_run_id = r.id), '{}')
+    FROM pnl.calculation_runs r WHERE r.id = verify_run.run_id
+    INTO reporting, rates;
 
     -- Planner settings for this statement only. Its hash aggregates hold one group per
-    -- (scenario, category_code, included), tens of MB at ten thousand nodes: below 64MB of work_mem
+    -- (scenario, category_code, currency, included), tens of MB at ten thousand nodes: below 64MB of work_mem
     -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
     -- evaluated for every fact, hundreds of times its real cost, and charges that again at each
     -- aggregation step; so it would keep the aggregation out of the parallel workers (funnelling
@@ -3252,13 +3470,15 @@ tree AS (
  WHERE r.calculation_run_id = $3 AND r.scenario = 'ACTUAL' AND r.node_id <> '__UNMAPPED__') c ON c.parent_node_id = t.node_id
 ),
 -- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
--- the facts.
+-- the facts. Grouped by the fact's own currency column, whose statistics the planner knows (an
+-- expression's it would guess, and plan for a hundred times the groups).
 grouped AS (
-    SELECT f.scenario, f.category_code, (%s) AS included,
+    SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
            sum(f.daily_amount) AS daily,
            sum(f.wtd_amount) AS wtd,
            sum(f.ytd_amount) AS ytd
     FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                 f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
                  g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM pnl.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
@@ -3267,26 +3487,41 @@ grouped AS (
                  ON g.node_id = f.category_code
           CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
-    GROUP BY 1, 2, 3
+    GROUP BY 1, 2, 3, 4
+),
+-- In the reporting currency (contract §8): per scenario, mapped node, currency and included flag, the
+-- native sums times the rate, rounded to cents; facts in the reporting currency stay exact. Rounded per
+-- mapped node, not per category_code: every code of no node maps to __UNMAPPED__.
+converted AS (
+    SELECT coalesce(t.node_id, '__UNMAPPED__') AS node_id, g.scenario, coalesce(g.own_currency, $6) AS currency,
+           g.included,
+           CASE WHEN coalesce(g.own_currency, $6) = $6 THEN sum(g.daily)
+                ELSE round(sum(g.daily) * ($7 ->> g.own_currency)::numeric, 2) END AS daily,
+           CASE WHEN coalesce(g.own_currency, $6) = $6 THEN sum(g.wtd)
+                ELSE round(sum(g.wtd) * ($7 ->> g.own_currency)::numeric, 2) END AS wtd,
+           CASE WHEN coalesce(g.own_currency, $6) = $6 THEN sum(g.ytd)
+                ELSE round(sum(g.ytd) * ($7 ->> g.own_currency)::numeric, 2) END AS ytd
+    FROM grouped g
+    LEFT JOIN tree t ON t.node_id = g.category_code
+    GROUP BY 1, 2, g.own_currency, 4
 ),
 -- Per node, both scenarios side by side: the facts mapped to it (own), then rolled up to every
 -- ancestor along the path.
 own AS (
-    SELECT coalesce(t.node_id, '__UNMAPPED__') AS node_id,
-           sum(g.daily) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_daily_natural,
-           sum(g.daily) FILTER (WHERE g.scenario = 'ACTUAL' AND g.included) AS actual_daily_adjusted,
-           sum(g.wtd) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_wtd_natural,
-           sum(g.wtd) FILTER (WHERE g.scenario = 'ACTUAL' AND g.included) AS actual_wtd_adjusted,
-           sum(g.ytd) FILTER (WHERE g.scenario = 'ACTUAL') AS actual_ytd_natural,
-           sum(g.ytd) FILTER (WHERE g.scenario = 'ACTUAL' AND g.included) AS actual_ytd_adjusted,
-           sum(g.daily) FILTER (WHERE g.scenario = 'PRIOR') AS prior_daily_natural,
-           sum(g.daily) FILTER (WHERE g.scenario = 'PRIOR' AND g.included) AS prior_daily_adjusted,
-           sum(g.wtd) FILTER (WHERE g.scenario = 'PRIOR') AS prior_wtd_natural,
-           sum(g.wtd) FILTER (WHERE g.scenario = 'PRIOR' AND g.included) AS prior_wtd_adjusted,
-           sum(g.ytd) FILTER (WHERE g.scenario = 'PRIOR') AS prior_ytd_natural,
-           sum(g.ytd) FILTER (WHERE g.scenario = 'PRIOR' AND g.included) AS prior_ytd_adjusted
-    FROM grouped g
-    LEFT JOIN tree t ON t.node_id = g.category_code
+    SELECT c.node_id,
+           sum(c.daily) FILTER (WHERE c.scenario = 'ACTUAL') AS actual_daily_natural,
+           sum(c.daily) FILTER (WHERE c.scenario = 'ACTUAL' AND c.included) AS actual_daily_adjusted,
+           sum(c.wtd) FILTER (WHERE c.scenario = 'ACTUAL') AS actual_wtd_natural,
+           sum(c.wtd) FILTER (WHERE c.scenario = 'ACTUAL' AND c.included) AS actual_wtd_adjusted,
+           sum(c.ytd) FILTER (WHERE c.scenario = 'ACTUAL') AS actual_ytd_natural,
+           sum(c.ytd) FILTER (WHERE c.scenario = 'ACTUAL' AND c.included) AS actual_ytd_adjusted,
+           sum(c.daily) FILTER (WHERE c.scenario = 'PRIOR') AS prior_daily_natural,
+           sum(c.daily) FILTER (WHERE c.scenario = 'PRIOR' AND c.included) AS prior_daily_adjusted,
+           sum(c.wtd) FILTER (WHERE c.scenario = 'PRIOR') AS prior_wtd_natural,
+           sum(c.wtd) FILTER (WHERE c.scenario = 'PRIOR' AND c.included) AS prior_wtd_adjusted,
+           sum(c.ytd) FILTER (WHERE c.scenario = 'PRIOR') AS prior_ytd_natural,
+           sum(c.ytd) FILTER (WHERE c.scenario = 'PRIOR' AND c.included) AS prior_ytd_adjusted
+    FROM converted c
     GROUP BY 1
 ),
 nodes AS (
@@ -3329,12 +3564,13 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
                      coalesce(r.prior_ytd_natural, 0),
                      coalesce(r.prior_ytd_adjusted, 0)
                  )::pnl.snapshot_node),
-       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
+       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
+       (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
                    source.included, source.load_filter)
-    INTO node_rows, applied
-    USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads;
+    INTO node_rows, applied, converted
+    USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates;
     PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
             set_config('parallel_tuple_cost', settings_was[3], true);
 

@@ -10,9 +10,15 @@ contract's words:
   ancestors that carries one (for ``__UNMAPPED__``: itself, then the root); ungoverned facts are
   included, governed facts are included exactly when the rule's predicate holds;
 * natural / adjusted are sums at or below a node, plug = natural - adjusted, VARIANCE = ACTUAL - PRIOR;
+* currency (contract section 8): a fact's currency is its own, or the reporting currency when it has
+  none; a fact in another currency is valued with the date's rate into the reporting currency (a
+  missing one is an error naming every missing (currency, date)); per scenario, mapped node, currency
+  and included flag the native sums times the rate are rounded to cents, half away from zero, and the
+  values are sums of those; facts in the reporting currency are not rounded. `currency` is a predicate
+  field; predicates compare native amounts;
 * all arithmetic in Decimal, never float.
 
-The work is one pass over the facts, aggregating per (scenario, node, included) with a precomputed
+The work is one pass over the facts, aggregating per (scenario, node, currency, included) with a precomputed
 node -> governing-rule map, then a roll-up of the sums along the tree, deepest nodes first.
 
 The explanations of contract section 6 (`Explainer`: explain_node, explain_plug, explain_variance,
@@ -42,6 +48,8 @@ KINDS = ("natural", "adjusted", "plug")
 
 MEASURE_FIELDS = tuple(f"{m}_amount" for m in MEASURES)
 CATEGORY_FIELD = "category_code"
+CURRENCY_FIELD = "currency"
+DEFAULT_REPORTING = "USD"
 OPERATORS = ("equals", "not_equals", "in", "not_in", "greater_than", "less_than")
 CONJUNCTIONS = ("AND", "OR")
 PREDICATE_KEYS = frozenset({"conditions", "conjunction"})
@@ -53,6 +61,44 @@ _EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=deci
                          traps=[decimal.InvalidOperation, decimal.Inexact, decimal.Overflow,
                                 decimal.DivisionByZero])
 _ZERO = Decimal(0)
+_ONE = Decimal(1)
+_CENT = Decimal("0.01")
+_ROUNDING = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN,
+                            rounding=decimal.ROUND_HALF_UP)  # half away from zero, as round(numeric, 2)
+
+
+class MissingRateError(LookupError):
+    """A fact in a currency with no rate into the reporting currency for the date."""
+
+
+class _Currency:
+    """A reporting currency and the date's rates into it (currency -> Decimal)."""
+
+    __slots__ = ("rates", "reporting")
+
+    def __init__(self, reporting: str, rates: dict | None):
+        self.reporting = reporting
+        self.rates = dict(rates or {})
+
+    def of(self, fact: dict) -> str:
+        """The fact's currency: its own, else the reporting currency."""
+        return fact.get("currency") or self.reporting
+
+    def rate(self, currency: str) -> Decimal:
+        return _ONE if currency == self.reporting else self.rates[currency]
+
+    def convert(self, native: Decimal, currency: str) -> Decimal:
+        """A group's native sum in the reporting currency: exact for the reporting currency, else times
+        the rate and rounded to cents."""
+        if currency == self.reporting:
+            return native
+        return (native * self.rates[currency]).quantize(_CENT, context=_ROUNDING)
+
+    def check(self, currencies: Iterable[str], pnl_date) -> None:
+        missing = sorted(c for c in set(currencies) if c != self.reporting and c not in self.rates)
+        if missing:
+            raise MissingRateError(f"no rate into {self.reporting} for "
+                                   + ", ".join(f"({c}, {_norm_date(pnl_date)})" for c in missing))
 
 
 class PredicateError(ValueError):
@@ -92,6 +138,8 @@ def _field_kind(field: Any, where: str) -> str:
         raise PredicateError(f"{where}: field must be a string, got {_describe(field)}")
     if field == CATEGORY_FIELD:
         return "category"
+    if field == CURRENCY_FIELD:
+        return "currency"
     if field in MEASURE_FIELDS:
         return "measure"
     if not IDENTIFIER_RE.fullmatch(field):
@@ -113,7 +161,7 @@ def _check_scalar(value: Any, kind: str, field: str, where: str):
     return value
 
 
-def _compile_condition(index: int, condition: Any) -> Callable[[dict], bool]:
+def _compile_condition(index: int, condition: Any, reporting: str = DEFAULT_REPORTING) -> Callable[[dict], bool]:
     where = f"conditions[{index}]"
     if not isinstance(condition, dict):
         raise PredicateError(f"{where}: a condition must be an object with field, operator and value, "
@@ -147,9 +195,12 @@ def _compile_condition(index: int, condition: Any) -> Callable[[dict], bool]:
         else:
             operand = frozenset((_check_scalar(value, kind, field, where),))
 
-    # Accessor: category_code and measures are always present; an attribute may be missing (None).
+    # Accessor: category_code, currency and measures are always present; an attribute may be missing (None).
     if kind == "attribute":
         get = partial(_attribute, key=field)
+    elif kind == "currency":
+        def get(fact, _reporting=reporting):
+            return fact.get(CURRENCY_FIELD) or _reporting
     else:
         def get(fact, _key=field):
             return fact[_key]
@@ -184,8 +235,9 @@ def _attribute_text(value: Any) -> str | None:
     return json.dumps(value, separators=(", ", ": "), default=str)
 
 
-def compile_predicate(predicate: Any) -> Callable[[dict], bool]:
-    """Validate a predicate and return a function fact -> bool. Raises PredicateError."""
+def compile_predicate(predicate: Any, reporting_currency: str = DEFAULT_REPORTING) -> Callable[[dict], bool]:
+    """Validate a predicate and return a function fact -> bool (a fact without a currency is in
+    `reporting_currency`). Raises PredicateError."""
     if not isinstance(predicate, dict):
         raise PredicateError(f"predicate must be an object with conditions, got {_describe(predicate)}")
     extra = set(predicate) - PREDICATE_KEYS
@@ -202,7 +254,7 @@ def compile_predicate(predicate: Any) -> Callable[[dict], bool]:
         raise PredicateError(f"predicate: conditions must be a list, got {_describe(conditions)}")
     if not conditions:
         raise PredicateError("predicate: conditions are empty; at least one condition is needed")
-    tests = [_compile_condition(i, c) for i, c in enumerate(conditions)]
+    tests = [_compile_condition(i, c, reporting_currency) for i, c in enumerate(conditions)]
     if len(tests) == 1:
         return tests[0]
     if conjunction == "AND":
@@ -294,7 +346,7 @@ class _Rule(NamedTuple):
     holds: Callable[[dict], bool]
 
 
-def _compile_rules(rules: Iterable) -> dict[str, _Rule]:
+def _compile_rules(rules: Iterable, reporting: str = DEFAULT_REPORTING) -> dict[str, _Rule]:
     """node_id -> its rule, each validated and compiled once. A rule is (node_id, predicate), optionally
     followed by its rule_id (the node_id when not given: a use case has at most one rule per node) and
     its logic_en."""
@@ -313,7 +365,7 @@ def _compile_rules(rules: Iterable) -> dict[str, _Rule]:
             raise ValueError(f"more than one rule with rule_id {rule_id!r}")
         ids.add(rule_id)
         try:
-            holds = compile_predicate(predicate)
+            holds = compile_predicate(predicate, reporting)
         except PredicateError as exc:
             raise PredicateError(f"rule on node {node_id!r}: {exc}") from None
         compiled[node_id] = _Rule(rule_id, node_id, logic_en, predicate, holds)
@@ -332,9 +384,9 @@ class _Governance:
 
     __slots__ = ("depth", "governing", "info", "order", "root", "rules")
 
-    def __init__(self, nodes: Iterable, rules: Iterable):
+    def __init__(self, nodes: Iterable, rules: Iterable, reporting: str = DEFAULT_REPORTING):
         self.info, self.root, self.order, self.depth = _build_tree(nodes)
-        self.rules = _compile_rules(rules)
+        self.rules = _compile_rules(rules, reporting)
         # Governing rule per node, parents first: own rule, else the parent's governing rule.
         governing: dict[str, _Rule | None] = {}
         for node_id in self.order:
@@ -385,41 +437,47 @@ def _governed_facts(governance: _Governance, facts: Iterable[dict], use_case_id,
         yield position, fact, scenario, node_id, rule, holds is None or holds(fact), d, w, y
 
 
-def snapshot(nodes, facts, rules, use_case_id, pnl_date) -> list[dict]:
+def snapshot(nodes, facts, rules, use_case_id, pnl_date, reporting_currency: str = DEFAULT_REPORTING,
+             rates: dict | None = None) -> list[dict]:
     """nodes: iterable of (node_id, parent_node_id, node_name) of the use case's structure (parent None = root).
     facts: iterable of dicts with keys use_case_id, pnl_date (datetime.date), scenario ('ACTUAL'|'PRIOR'),
            category_code (str), daily_amount, wtd_amount, ytd_amount (Decimal or int; a float is refused with
-           a TypeError), attributes (dict str->str).
+           a TypeError), attributes (dict str->str), optionally currency (None: the reporting currency).
            May contain facts of other use cases / dates: they must be ignored (scope).
     rules: iterable of (node_id, predicate_dict), optionally followed by rule_id and logic_en (see explain).
+    reporting_currency, rates: the use case's reporting currency and the date's rates into it
+      (currency -> Decimal); a fact in a currency without one raises MissingRateError.
     Returns one dict per (node, scenario) with keys: node_id, parent_node_id, node_name, depth (root = 0),
       scenario ('ACTUAL','PRIOR','VARIANCE'), for m in MEASURES: f"{m}_natural", f"{m}_adjusted", f"{m}_plug"
       (Decimal), is_override (bool), is_reconciled (bool)."""
-    governance = _Governance(nodes, rules)
+    money = _Currency(reporting_currency, rates)
+    governance = _Governance(nodes, rules, reporting_currency)
     info, root, order, depth = governance.info, governance.root, governance.order, governance.depth
 
-    # One pass: per (scenario, node) the natural sums and the sums of what is excluded.
+    # One pass: native sums per (scenario, node, currency, included); then per (scenario, node) the
+    # natural sums and the sums of what is excluded, of the groups converted one by one.
+    groups: dict[tuple, list[Decimal]] = {}
     natural: dict[tuple[str, str], list[Decimal]] = {}
     excluded: dict[tuple[str, str], list[Decimal]] = {}
+    reporting = money.reporting
     with decimal.localcontext(_EXACT):
-        for _, _, scenario, node_id, _, included, d, w, y in _governed_facts(
+        for _, fact, scenario, node_id, _, included, d, w, y in _governed_facts(
                 governance, facts, use_case_id, pnl_date):
-            key = (scenario, node_id)
-            sums = natural.get(key)
+            key = (scenario, node_id, fact.get(CURRENCY_FIELD) or reporting, bool(included))
+            sums = groups.get(key)
             if sums is None:
-                natural[key] = [_ZERO + d, _ZERO + w, _ZERO + y]
+                groups[key] = [_ZERO + d, _ZERO + w, _ZERO + y]
             else:
                 sums[0] += d
                 sums[1] += w
                 sums[2] += y
-            if not included:
-                sums = excluded.get(key)
-                if sums is None:
-                    excluded[key] = [_ZERO + d, _ZERO + w, _ZERO + y]
-                else:
-                    sums[0] += d
-                    sums[1] += w
-                    sums[2] += y
+        money.check((key[2] for key in groups), pnl_date)
+        for (scenario, node_id, currency, included), sums in groups.items():
+            converted = [money.convert(v, currency) for v in sums]
+            for target in (natural,) if included else (natural, excluded):
+                into = target.setdefault((scenario, node_id), [_ZERO, _ZERO, _ZERO])
+                for i in range(3):
+                    into[i] += converted[i]
 
         has_unmapped = any(node_id == UNMAPPED for _, node_id in natural)
         parents = {node_id: info[node_id][0] for node_id in order}
@@ -483,7 +541,6 @@ EXPLAIN_PLUG_COLUMNS = ("rule_id", "rule_node_id", "logic_en", "facts_governed",
 EXPLAIN_VARIANCE_COLUMNS = ("key", "actual", "prior", "variance", "change")
 RULE_STATS_COLUMNS = (*EXPLAIN_PLUG_COLUMNS, "missing_fields")
 BY_CHILD = "child"
-_ONE = Decimal(1)
 
 
 def _by_abs_desc(rows: list[dict], column: str, then: Callable[[dict], Any]) -> list[dict]:
@@ -510,13 +567,17 @@ class Explainer:
     rules: (node_id, predicate) or (node_id, predicate, rule_id) or (node_id, predicate, rule_id,
       logic_en); rule_id defaults to the node_id (a use case has at most one rule per node), logic_en to
       None.
+    reporting_currency, rates: the run's reporting currency and the rates it used, as for `snapshot`.
 
     The rows are dicts with the contract's column names, money as exact Decimal; the facts are read
     once, so explaining many nodes of one run costs one pass over them per call."""
 
-    def __init__(self, nodes, facts, rules, use_case_id, pnl_date):
-        self._governance = governance = _Governance(nodes, rules)
+    def __init__(self, nodes, facts, rules, use_case_id, pnl_date, reporting_currency: str = DEFAULT_REPORTING,
+                 rates: dict | None = None):
+        self._money = money = _Currency(reporting_currency, rates)
+        self._governance = governance = _Governance(nodes, rules, reporting_currency)
         self._facts = list(_governed_facts(governance, facts, use_case_id, pnl_date))
+        money.check((money.of(placed[1]) for placed in self._facts), pnl_date)
         self.root = governance.root
         parents = {node_id: governance.info[node_id][0] for node_id in governance.order}
         if any(placed[3] == UNMAPPED for placed in self._facts):
@@ -580,9 +641,10 @@ class Explainer:
         attributes, currency, daily_amount, wtd_amount, ytd_amount (the fact's own, native amounts),
         rate (1 for the reporting currency), included boolean, governing_rule_id and governing_node_id
         (NULL when no rule governs the fact). Ordered by abs(daily_amount) descending, then fact_id;
-        max_rows => NULL returns all." The reference knows one currency, the reporting one: currency is
-        None and rate 1. With all rows, per measure: the sum is the node's natural value, the sum of the
-        included rows its adjusted value, the sum of the others its plug, exactly."""
+        max_rows => NULL returns all." currency is the fact's own (None for the reporting currency). With
+        all rows, per measure, grouped by (mapped node, currency, included) and each group converted as
+        the snapshot converts: the sum is the node's natural value, the sum of the included groups its
+        adjusted value, the sum of the others its plug, exactly."""
         scenario = self._scenario(scenario)
         if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0):
             raise ValueError(f"max_rows must be a non-negative integer or None, got {max_rows!r}")
@@ -592,7 +654,8 @@ class Explainer:
             rows.append({
                 "fact_id": fact.get("id", position), "category_code": fact["category_code"],
                 "mapped_node_id": mapped, "attributes": dict(attributes) if attributes else {},
-                "currency": None, "daily_amount": d, "wtd_amount": w, "ytd_amount": y, "rate": _ONE,
+                "currency": fact.get(CURRENCY_FIELD), "daily_amount": d, "wtd_amount": w, "ytd_amount": y,
+                "rate": self._money.rate(self._money.of(fact)),
                 "included": bool(included),
                 "governing_rule_id": None if rule is None else rule.rule_id,
                 "governing_node_id": None if rule is None else rule.node_id,
@@ -622,8 +685,11 @@ class Explainer:
                      "facts_governed": 0, "facts_excluded": 0, **{f"{m}_excluded": _ZERO for m in MEASURES}}, [])
             return found
 
+        money = self._money
+        # excluded native sums per (rule, mapped node, currency), converted as the snapshot converts
+        native: dict[tuple, list[Decimal]] = {}
         with decimal.localcontext(_EXACT):
-            for _, fact, _, _, rule, included, d, w, y, _ in self._in(node_id, scenario):
+            for _, fact, _, mapped, rule, included, d, w, y, _ in self._in(node_id, scenario):
                 if rule is None:
                     continue
                 row, governed = row_of(rule)
@@ -631,9 +697,14 @@ class Explainer:
                 governed.append(fact)
                 if not included:
                     row["facts_excluded"] += 1
-                    row["daily_excluded"] += d
-                    row["wtd_excluded"] += w
-                    row["ytd_excluded"] += y
+                    sums = native.setdefault((rule.node_id, mapped, money.of(fact)), [_ZERO, _ZERO, _ZERO])
+                    sums[0] += d
+                    sums[1] += w
+                    sums[2] += y
+            for (rule_node, _, currency), sums in native.items():
+                row = stats[rule_node][0]
+                for m, value in zip(MEASURES, sums):
+                    row[f"{m}_excluded"] += money.convert(value, currency)
         for rule in self._governance.rules.values():
             if rule.node_id in below:
                 row_of(rule)
@@ -658,10 +729,13 @@ class Explainer:
         if not isinstance(by, str):
             raise ValueError(f"by must be 'child', 'category_code' or an attribute key, got {by!r}")
         index = 6 + MEASURES.index(measure)  # daily, wtd, ytd in a governed fact
+        money = self._money
         sums: dict[str | None, list[Decimal]] = {}
         if by == BY_CHILD:
             for child in self._children[self._node(node_id)]:
                 sums[child] = [_ZERO, _ZERO]
+        # included native sums per (key, scenario, mapped node, currency), converted as the snapshot does
+        native: dict[tuple, Decimal] = {}
         with decimal.localcontext(_EXACT):
             for placed in self._in(node_id):
                 fact, scenario, included, under = placed[1], placed[2], placed[5], placed[9]
@@ -671,11 +745,13 @@ class Explainer:
                     key = fact[CATEGORY_FIELD]
                 else:
                     key = _attribute(fact, by)
-                pair = sums.get(key)
-                if pair is None:
-                    pair = sums[key] = [_ZERO, _ZERO]
+                if key not in sums:
+                    sums[key] = [_ZERO, _ZERO]
                 if included:
-                    pair[0 if scenario == "ACTUAL" else 1] += placed[index]
+                    group = (key, scenario, placed[3], money.of(fact))
+                    native[group] = native.get(group, _ZERO) + placed[index]
+            for (key, scenario, _, currency), value in native.items():
+                sums[key][0 if scenario == "ACTUAL" else 1] += money.convert(value, currency)
             rows = []
             for key, (actual, prior) in sums.items():
                 if actual == prior:
@@ -734,11 +810,12 @@ def rule_stats(nodes, facts, rules, use_case_id, pnl_date, scenario="ACTUAL"):
 # --------------------------------------------------------------------------------------------------
 
 _FACT_COLUMNS = ("use_case_id", "pnl_date", "scenario", "category_code",
-                 "daily_amount", "wtd_amount", "ytd_amount", "attributes")
+                 "daily_amount", "wtd_amount", "ytd_amount", "attributes", "currency")
 
 
 def snapshot_from_database(conn, use_case_id, pnl_date, schema="pnl") -> list[dict]:
-    """Reads the use case's structure nodes (pnl.use_cases.structure_id -> pnl.dim_hierarchy), the current facts
+    """Reads the use case's structure nodes (pnl.use_cases.structure_id -> pnl.dim_hierarchy), its reporting
+    currency and the date's rates into it (pnl.fx_rates), the current facts
     of that use case and date (pnl.fact_pnl_entries of a load whose slice (date, scenario) in pnl.fact_load_slices
     nothing superseded: contract section 6, "A snapshot reads only current facts"), and its rules
     (pnl.metadata_rules: node_id, predicate_json) with
@@ -752,11 +829,15 @@ def snapshot_from_database(conn, use_case_id, pnl_date, schema="pnl") -> list[di
     table = partial(sql.Identifier, schema)
     with conn.transaction():  # a server-side cursor lives in a transaction, autocommit or not
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("SELECT structure_id FROM {} WHERE use_case_id = %s").format(table("use_cases")),
-                        (use_case_id,))
+            cur.execute(sql.SQL("SELECT structure_id, reporting_currency FROM {} WHERE use_case_id = %s").format(
+                table("use_cases")), (use_case_id,))
             found = cur.fetchone()
             if found is None:
                 raise LookupError(f"use case {use_case_id} not found in schema {schema}")
+            reporting = found[1]
+            cur.execute(sql.SQL("SELECT currency, rate FROM {} WHERE pnl_date = %s AND reporting_currency = %s")
+                        .format(table("fx_rates")), (pnl_date, reporting))
+            rates = dict(cur.fetchall())
             cur.execute(sql.SQL("SELECT node_id, parent_node_id, node_name FROM {} WHERE structure_id = %s")
                         .format(table("dim_hierarchy")), (found[0],))
             nodes = cur.fetchall()
@@ -782,4 +863,4 @@ def snapshot_from_database(conn, use_case_id, pnl_date, schema="pnl") -> list[di
                     table("fact_load_slices")),
                 (use_case_id, pnl_date),
             )
-            return snapshot(nodes, facts(), rules, use_case_id, pnl_date)
+            return snapshot(nodes, facts(), rules, use_case_id, pnl_date, reporting, rates)

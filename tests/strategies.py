@@ -1,8 +1,9 @@
 """Hypothesis strategies shared by the tests that check the SQL engine against the pure-Python reference
 (tests/test_engine_matches_reference.py, tests/test_explain_matches_reference.py): random cases of ragged
 trees, facts on leaves, inner nodes and unmapped codes, attributes present and missing, nested rules with
-AND/OR and every operator, negative amounts, an empty PRIOR side, and facts of other dates, scenarios and
-use cases that must not leak in."""
+AND/OR and every operator, negative amounts, an empty PRIOR side, facts of other dates, scenarios and
+use cases that must not leak in, and currencies (contract §8): facts in their own currencies or none (the
+reporting currency), a reporting currency per case, the date's rates, and rules on `currency`."""
 from __future__ import annotations
 
 import datetime as dt
@@ -18,6 +19,10 @@ ATTRIBUTE_KEYS = ("region", "book", "strategy")
 ATTRIBUTE_VALUES = ("a", "b", "c")
 AMOUNT_POOL = [Decimal("0.00"), Decimal("1.50"), Decimal("-2.25"), Decimal("100.00")]
 MEASURE_FIELDS = tuple(f"{m}_amount" for m in reference.MEASURES)
+REPORTING = ("USD", "EUR")
+CURRENCIES = ("USD", "EUR", "GBP", "JPY")
+RATE_POOL = [Decimal("1.5"), Decimal("0.8333"), Decimal("1.25"), Decimal("0.0065"), Decimal("1"),
+             Decimal("1.085072")]
 
 amounts = st.one_of(
     st.sampled_from(AMOUNT_POOL),
@@ -37,7 +42,7 @@ def trees(draw):
 
 @st.composite
 def conditions(draw, node_ids):
-    field = draw(st.sampled_from(("category_code", *MEASURE_FIELDS, *ATTRIBUTE_KEYS)))
+    field = draw(st.sampled_from(("category_code", "currency", *MEASURE_FIELDS, *ATTRIBUTE_KEYS)))
     is_measure = field in MEASURE_FIELDS
     operators = ["equals", "not_equals", "in", "not_in"] + (["greater_than", "less_than"] if is_measure else [])
     operator = draw(st.sampled_from(operators))
@@ -45,6 +50,8 @@ def conditions(draw, node_ids):
         scalar = st.sampled_from(AMOUNT_POOL).map(lambda d: float(d) if d != d.to_integral() else int(d))
     elif field == "category_code":
         scalar = st.sampled_from([*node_ids, "X1"])
+    elif field == "currency":
+        scalar = st.sampled_from(CURRENCIES)
     else:
         scalar = st.sampled_from(ATTRIBUTE_VALUES)
     value = draw(st.lists(scalar, min_size=1, max_size=3)) if operator in ("in", "not_in") else draw(scalar)
@@ -57,7 +64,8 @@ def cases(draw):
     node_ids = [n for n, _, _ in nodes]
     codes = st.sampled_from([*node_ids, "X1", "X2"])
     attributes = st.dictionaries(st.sampled_from(ATTRIBUTE_KEYS), st.sampled_from(ATTRIBUTE_VALUES), max_size=3)
-    fact = st.tuples(st.sampled_from(["ACTUAL", "PRIOR"]), codes, amounts, amounts, amounts, attributes)
+    currency = st.sampled_from([None, None, *CURRENCIES])
+    fact = st.tuples(st.sampled_from(["ACTUAL", "PRIOR"]), codes, amounts, amounts, amounts, attributes, currency)
     in_scope = draw(st.lists(fact, min_size=0, max_size=25))
     in_scope.append(draw(fact.map(lambda f: ("ACTUAL", *f[1:]))))  # at least one ACTUAL fact
     if draw(st.booleans()):
@@ -73,3 +81,18 @@ def cases(draw):
             predicate["conjunction"] = conjunction
         rules.append((node, predicate))
     return nodes, in_scope, noise, rules
+
+
+rates = st.one_of(st.sampled_from(RATE_POOL),
+                  st.decimals(min_value=Decimal("0.000001"), max_value=Decimal("200"), places=6,
+                              allow_nan=False, allow_infinity=False))
+
+
+@st.composite
+def money(draw, complete: bool = True):
+    """(reporting currency, the COB's rates into it: currency -> rate). Not `complete`: some rates may be
+    missing, so that a snapshot of facts in those currencies is refused."""
+    reporting = draw(st.sampled_from(REPORTING))
+    others = [c for c in CURRENCIES if c != reporting]
+    kept = others if complete else draw(st.lists(st.sampled_from(others), unique=True))
+    return reporting, {c: draw(rates) for c in kept}

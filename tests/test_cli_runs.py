@@ -191,6 +191,7 @@ def test_runs_show_is_one_run_with_its_results_count_in_the_words_of_the_report(
         f"run            {book['after']}  after",
         f"use case       Project Sterling  ({book['sterling']})",
         "COB date       2025-12-24",
+        "currency       USD (every value)",  # contract §8
         "status         COMPLETED",
         f"triggered by   {conn.execute('SELECT session_user').fetchone()[0]}",
         f"executed at    {executed_at} UTC",
@@ -198,7 +199,7 @@ def test_runs_show_is_one_run_with_its_results_count_in_the_words_of_the_report(
         "rules applied  1",
         "result rows    30",
     ]
-    report_labels = [line[:14].strip() for line in ok(cli("report", str(book["after"]))).splitlines()[:9]]
+    report_labels = [line[:14].strip() for line in ok(cli("report", str(book["after"]))).splitlines()[:10]]
     assert [line[:13].strip() for line in out.splitlines()] == report_labels
 
 

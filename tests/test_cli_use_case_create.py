@@ -45,7 +45,8 @@ def test_create_json(conn, db_url, structure):
     result = create(db_url, "Project Sterling", "--structure", structure, "--json")
     assert result.exit_code == 0, result.stderr
     created = json.loads(result.stdout)
-    assert set(created) == {"use_case_id", "name", "structure_id", "description", "status", "created_at"}
+    assert set(created) == {"use_case_id", "name", "structure_id", "description", "status", "created_at",
+                            "reporting_currency"}  # contract §8
     assert created["name"] == "Project Sterling" and created["structure_id"] == "STERLING"
     assert created["description"] is None
     stored = conn.execute("SELECT use_case_id FROM use_cases").fetchone()[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import psycopg
 import pytest
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pnldb import reference
-from tests.strategies import ATTRIBUTE_KEYS, COB, OTHER_DATE, cases
+from tests.strategies import ATTRIBUTE_KEYS, COB, OTHER_DATE, cases, money
 
 RESULT_COLUMNS = ["node_id", "parent_node_id", "node_name", "depth", "scenario",
                   *(f"{m}_{k}" for m in reference.MEASURES for k in reference.KINDS),
@@ -31,6 +31,7 @@ def loaded_cases(draw):
     the last fact, an ACTUAL one, always in the last load so that the run has an ACTUAL fact. Some rules get a
     logic_en and a misspelt condition field; nodes to explain; an attribute to break variances down by."""
     nodes, in_scope, noise, rules = draw(cases())
+    reporting, rates = draw(money())
     named_rules = []
     for node, predicate in rules:
         if draw(st.integers(0, 4)) == 0:
@@ -44,27 +45,29 @@ def loaded_cases(draw):
     others = draw(st.lists(st.sampled_from(node_ids[1:]), unique=True, max_size=3)) if len(node_ids) > 1 else []
     explained = [node_ids[0], *others]
     attribute = draw(st.sampled_from([*ATTRIBUTE_KEYS, "desk"]))  # desk: no fact has it
-    return nodes, loads, replaces, noise, named_rules, explained, attribute
+    return nodes, loads, replaces, noise, named_rules, explained, attribute, reporting, rates
 
 
 def _insert_facts(conn, rows) -> list[dict]:
-    """rows: (use_case_id, pnl_date, scenario, code, daily, wtd, ytd, attributes); the facts as the reference
-    takes them, each with the id the database gave it."""
+    """rows: (use_case_id, pnl_date, scenario, code, daily, wtd, ytd, attributes[, currency]); the facts as the
+    reference takes them, each with the id the database gave it."""
     inserted = []
-    for u, d, s, c, a, w, y, attrs in rows:
+    for u, d, s, c, a, w, y, attrs, *currency in rows:
+        currency = currency[0] if currency else None
         fact_id = conn.execute(
             "INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, wtd_amount, "
-            "ytd_amount, amount, attributes) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb) RETURNING id",
-            (u, d, s, c, a, w, y, a, json.dumps(attrs))).fetchone()[0]
+            "ytd_amount, amount, attributes, currency) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s) "
+            "RETURNING id", (u, d, s, c, a, w, y, a, json.dumps(attrs), currency)).fetchone()[0]
         inserted.append({"id": fact_id, "use_case_id": u, "pnl_date": d, "scenario": s, "category_code": c,
-                         "daily_amount": a, "wtd_amount": w, "ytd_amount": y, "attributes": attrs})
+                         "daily_amount": a, "wtd_amount": w, "ytd_amount": y, "attributes": attrs,
+                         "currency": currency})
     return inserted
 
 
 def _load_and_snapshot(conn, case):
     """Writes the case (each load in its own transaction) and takes a snapshot of the use case for COB.
     Returns (use case, run, the reference's inputs: nodes, the current facts, rules with id and logic_en)."""
-    nodes, loads, replaces, noise, rules, _, _ = case
+    nodes, loads, replaces, noise, rules, _, _, reporting, rates = case
     tag = uuid.uuid4().hex[:12]
     structure = f"S_{tag}"
     with conn.transaction():
@@ -72,8 +75,13 @@ def _load_and_snapshot(conn, case):
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
                             "VALUES (%s, %s, %s, %s)", [(structure, *node) for node in nodes])
-        uc, other = (conn.execute("INSERT INTO use_cases (name, structure_id) VALUES (%s, %s) RETURNING use_case_id",
-                                  (f"{name}_{tag}", structure)).fetchone()[0] for name in ("U", "V"))
+        uc, other = (conn.execute("INSERT INTO use_cases (name, structure_id, reporting_currency) VALUES (%s, %s, %s) "
+                                  "RETURNING use_case_id", (f"{name}_{tag}", structure, reporting)).fetchone()[0]
+                     for name in ("U", "V"))
+        conn.execute("DELETE FROM fx_rates WHERE pnl_date = %s AND reporting_currency = %s", (COB, reporting))
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO fx_rates (pnl_date, currency, reporting_currency, rate) "
+                            "VALUES (%s, %s, %s, %s)", [(COB, c, reporting, r) for c, r in rates.items()])
         reference_rules = []
         for node, predicate, logic_en in rules:
             rule_id = conn.execute("INSERT INTO metadata_rules (use_case_id, node_id, predicate_json, logic_en) "
@@ -192,7 +200,9 @@ def conn(db_url):
 @given(case=loaded_cases())
 def test_loads_and_replacements_feed_the_snapshot_its_current_facts(conn, case):
     uc, run, (nodes, current, rules) = _load_and_snapshot(conn, case)
-    expected = {(r["node_id"], r["scenario"]): r for r in reference.snapshot(nodes, current, rules, uc, COB)}
+    reporting, rates = case[7], case[8]
+    expected = {(r["node_id"], r["scenario"]): r
+                for r in reference.snapshot(nodes, current, rules, uc, COB, reporting, rates)}
     assert _stored(conn, run) == expected
     assert {(r["node_id"], r["scenario"]): r for r in reference.snapshot_from_database(conn, uc, COB)} == expected
     recorded = conn.execute("SELECT scenario, sum(facts), sum(daily_sum), sum(wtd_sum), sum(ytd_sum) "
@@ -208,7 +218,9 @@ def test_loads_and_replacements_feed_the_snapshot_its_current_facts(conn, case):
 def test_explanations_agree_exactly_with_the_reference_and_add_up_to_the_run(conn, case):
     uc, run, (nodes, current, rules) = _load_and_snapshot(conn, case)
     explained, attribute = case[5], case[6]
-    explainer = reference.Explainer(nodes, current, rules, uc, COB)
+    reporting, rates = case[7], case[8]
+    explainer = reference.Explainer(nodes, current, rules, uc, COB, reporting, rates)
+    one_currency = all((f["currency"] or reporting) == reporting for f in current)
     stored = _stored(conn, run)
     if reference.UNMAPPED in explainer.node_ids:
         explained = [*explained, reference.UNMAPPED]
@@ -222,12 +234,20 @@ def test_explanations_agree_exactly_with_the_reference_and_add_up_to_the_run(con
         for scenario in reference.SCENARIOS:
             row, facts, plug = stored[(node, scenario)], got[("node", node, scenario)], got[("plug", node, scenario)]
             for m in reference.MEASURES:
-                assert sum((f[f"{m}_amount"] for f in facts), Decimal(0)) == row[f"{m}_natural"]
-                assert sum((f[f"{m}_amount"] for f in facts if f["included"]), Decimal(0)) == row[f"{m}_adjusted"]
-                assert sum((f[f"{m}_amount"] for f in facts if not f["included"]), Decimal(0)) == row[f"{m}_plug"]
+                # grouped by (mapped node, currency, included), each group converted (contract §6, §8)
+                groups: dict = {}
+                for f in facts:
+                    key = (f["mapped_node_id"], f["currency"] or reporting, f["included"], f["rate"])
+                    groups[key] = groups.get(key, Decimal(0)) + f[f"{m}_amount"]
+                converted = {k: total if k[1] == reporting else (total * k[3]).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                             for k, total in groups.items()}
+                assert sum(converted.values(), Decimal(0)) == row[f"{m}_natural"]
+                assert sum((v for k, v in converted.items() if k[2]), Decimal(0)) == row[f"{m}_adjusted"]
+                assert sum((v for k, v in converted.items() if not k[2]), Decimal(0)) == row[f"{m}_plug"]
                 assert sum((r[f"{m}_excluded"] for r in plug), Decimal(0)) == row[f"{m}_plug"]
         for m in reference.MEASURES:
-            for by in ("child", "category_code", attribute):
+            # by category_code or an attribute, converted per key, the rows add up exactly in one currency
+            for by in ("child", "category_code", attribute) if one_currency else ("child",):
                 assert sum((r["variance"] for r in got[("variance", node, m, by)]), Decimal(0)) == \
                     stored[(node, "VARIANCE")][f"{m}_adjusted"], (node, m, by)
     root = nodes[0][0]

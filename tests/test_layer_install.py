@@ -113,10 +113,10 @@ def test_a_users_view_survives_a_migrate_that_applies_migrations(conn, db_url, u
 def test_a_view_gaining_a_column_at_the_end_is_replaced_in_place_under_the_users_view(
         conn, db_url, users_view, monkeypatch):
     monkeypatch.setattr(schema, "render_layer", layer_with(
-        (RUN_RESULTS, "AS actual_is_reconciled\n", "AS actual_is_reconciled,\n       count(*) AS result_rows\n")))
+        (RUN_RESULTS, "r.reporting_currency\n", "r.reporting_currency,\n       count(*) AS result_rows\n")))
     result = migrate_cli(db_url)
     assert result.exit_code == 0, result.stderr
-    assert columns(conn, "pnl", "v_run_results")[-2:] == ["actual_is_reconciled", "result_rows"]
+    assert columns(conn, "pnl", "v_run_results")[-2:] == ["reporting_currency", "result_rows"]
     assert view_definition(conn, "reporting.daily_pnl") == users_view
 
 
@@ -228,7 +228,8 @@ def test_rollback_refuses_while_a_users_view_depends_on_the_layer(conn, users_vi
     assert view_definition(conn, "reporting.daily_pnl") == users_view
     assert conn.execute("SHOW search_path").fetchone() == ("pnl, public",)  # yoyo's search_path is not left behind
     conn.execute("DROP SCHEMA reporting CASCADE")
-    assert schema.rollback(conn, to="0003_run_rules") == ["0006_close", "0005_fact_loads", "0004_identity_cache"]
+    assert schema.rollback(conn, to="0003_run_rules") == ["0007_currency", "0006_close", "0005_fact_loads",
+                                                          "0004_identity_cache"]
     assert routines(conn) == set()
 
 

@@ -105,7 +105,7 @@ def expected_header(conn, run_id) -> dict[str, str]:
         "SELECT use_case_id, executed_at, calculation_duration_ms FROM calculation_runs WHERE id = %s",
         (run_id,)).fetchone()
     return {"run": f"{run_id}  Initial Run", "use case": f"Project Sterling  ({use_case_id})",
-            "COB date": "2025-12-24", "status": "COMPLETED", "triggered by": "user123",
+            "COB date": "2025-12-24", "currency": "USD (every value)", "status": "COMPLETED", "triggered by": "user123",
             "executed at": executed_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
             "duration": f"{duration_ms:,} ms", "rules applied": "1", "result rows": "33"}
 

@@ -112,11 +112,13 @@ def test_functions_that_need_more_than_their_caller_are_security_definer_with_a_
            WHERE p.pronamespace = 'pnl'::regnamespace ORDER BY 1""").fetchall()
     definers = {name for name, secdef, _ in rows if secdef}
     # the fact-load bookkeeping writes tables no caller may write (fact_loads, fact_load_slices)
+    # the rate freeze reads the facts and the close's units of every use case a rate concerns
     assert definers == {"create_snapshot", "delete_use_case", "use_case_footprint", "open_fact_load",
                         "fact_loads_count_their_slices", "replace_facts", "purge_superseded_facts",
                         # the close: transitions and settings write close_events; check_run reads the loads
                         "check_run", "submit_run", "approve_run", "reject_run", "withdraw_run", "sign_off_run",
-                        "reopen_cob", "lock_cob", "set_check", "set_signoff_policy", "cob_states"}
+                        "reopen_cob", "lock_cob", "set_check", "set_signoff_policy", "cob_states",
+                        "fx_rates_frozen"}
     for name, _, config in rows:
         assert config and any(c.startswith("search_path=") for c in config), name
     public = conn.execute(

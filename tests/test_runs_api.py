@@ -163,7 +163,8 @@ def test_get_run_is_the_run_json_plus_counts_error_and_use_case_name(conn, sterl
     run = snapshot(conn, sterling, name="Initial Run", by="user123")
     got = sql_json(conn, "SELECT get_run(%s)::text", (run,))
     assert got == {**expected_run_json(conn, run), "results_count": 10 * 3, "rules_applied": 1,
-                   "error_message": None, "use_case_name": "Project Sterling"}
+                   "error_message": None, "use_case_name": "Project Sterling",
+                   "reporting_currency": "USD"}  # contract §8
 
 
 def test_get_run_of_a_failed_run_carries_its_error(conn, sterling):
@@ -357,6 +358,7 @@ def test_v_run_results_pivots_the_three_scenario_rows_of_each_node(conn, sterlin
             "node_id": node, "parent_node_id": actual["parent_node_id"], "node_name": actual["node_name"],
             "depth": actual["depth"], "is_override": actual["is_override"],
             "actual_is_reconciled": actual["is_reconciled"],
+            "reporting_currency": "USD",  # contract §8, the last column
         }
         for m in MEASURES:
             expected[f"{m}_actual"] = actual[f"{m}_adjusted"]

@@ -13,7 +13,8 @@ from pnldb.jsonfmt import from_sql_json
 from pnldb.loaders import load_hierarchy
 from pnldb.loaders.reading import Progress
 
-__all__ = ["list_loads", "list_loads_text", "load_facts", "load_hierarchy", "load_rules", "purge_superseded_facts",
+__all__ = ["list_loads", "list_loads_text", "load_facts", "load_fx", "load_hierarchy",
+           "load_rules", "purge_superseded_facts",
            "purge_superseded_facts_text"]
 
 
@@ -24,6 +25,12 @@ def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False
     them). See pnldb.loaders.load_facts for the columns, `replace`, `append` and `progress`."""
     return loaders.load_facts(conn, source, resolve_use_case(conn, use_case), replace=replace, append=append,
                               progress=progress)
+
+
+def load_fx(conn: psycopg.Connection, source, replace: bool = False) -> dict:
+    """Load FX rates from CSV (pnl_date, currency, reporting_currency, rate): all rows or none; with
+    `replace` the file's rates replace those of its dates. See pnldb.loaders.load_fx."""
+    return loaders.load_fx(conn, source, replace=replace)
 
 
 def load_rules(conn: psycopg.Connection, source, use_case, replace: bool = False) -> dict:

@@ -1,6 +1,7 @@
 """Use cases: found by id or name, created, listed, and what deleting one would remove."""
 from __future__ import annotations
 
+import re
 import uuid
 
 import psycopg
@@ -39,11 +40,17 @@ def resolve_use_case(conn: psycopg.Connection, id_or_name) -> UseCase:
 
 
 def create_use_case(conn: psycopg.Connection, name: str, structure_id: str,
-                    description: str | None = None) -> dict:
-    """Insert a use case; returns its row as a dict. Unknown structure or a taken name: PnlError."""
+                    description: str | None = None, currency: str | None = None) -> dict:
+    """Insert a use case reporting in `currency` (three letters, contract §8; None: USD); returns its row
+    as a dict. Unknown structure, a taken name or a bad currency code: PnlError."""
     name, structure_id = (name or "").strip(), (structure_id or "").strip()
     if not name:
         raise PnlError("use case name must not be blank")
+    if currency is not None:
+        currency = currency.strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency, re.ASCII):
+            raise PnlError(f"reporting currency {quoted(currency)} is not a currency code: three letters, such as "
+                           "EUR")
     with conn.transaction():
         if conn.execute("SELECT 1 FROM hierarchy_structures WHERE structure_id = %s",
                         (structure_id,)).fetchone() is None:
@@ -55,9 +62,11 @@ def create_use_case(conn: psycopg.Connection, name: str, structure_id: str,
         try:
             with conn.transaction():
                 (created,) = call_rows(
-                    conn, """INSERT INTO use_cases (name, structure_id, description) VALUES (%s, %s, %s)
-                             RETURNING use_case_id, name, structure_id, description, status, created_at""",
-                    (name, structure_id, description))
+                    conn, """INSERT INTO use_cases (name, structure_id, description, reporting_currency)
+                             VALUES (%s, %s, %s, coalesce(%s, 'USD'))
+                             RETURNING use_case_id, name, structure_id, description, status, created_at,
+                                       reporting_currency""",
+                    (name, structure_id, description, currency))
         except psycopg.errors.UniqueViolation:  # created concurrently since the check above
             raise PnlError(f"use case {quoted(name)} already exists") from None
         return created

@@ -18,7 +18,15 @@ from psycopg import sql as pgsql
 
 from pnldb import api
 from pnldb.bench.checks import RESULT_COLUMNS, store_reference_rows
-from pnldb.bench.generation import COB_DATE, LOAD_USE_CASE, MAIN_USE_CASE, SUPERSEDED_USE_CASE, USE_CASE_NAMES, node_id
+from pnldb.bench.generation import (
+    COB_DATE,
+    CURRENCY_USE_CASE,
+    LOAD_USE_CASE,
+    MAIN_USE_CASE,
+    SUPERSEDED_USE_CASE,
+    USE_CASE_NAMES,
+    node_id,
+)
 from pnldb.db import connect
 from pnldb.errors import PnlError
 from pnldb.reference import snapshot_from_database
@@ -104,6 +112,20 @@ def measure_superseded(conn: psycopg.Connection, s: str, repeat: int, progress: 
         progress(f"{label}: snapshot with and without superseded versions {i + 1}/{repeat}")
         samples["none"].append(timed_snapshot(conn, s))
         samples["superseded"].append(timed_snapshot(conn, s, SUPERSEDED_USE_CASE))
+    return samples
+
+
+def measure_currencies(conn: psycopg.Connection, s: str, repeat: int, progress: Callable[[str], None],
+                       label: str) -> dict:
+    """The same facts snapshotted in the reporting currency (the measured use case) and spread over five
+    currencies (CURRENCY_USE_CASE), interleaved, after one untimed run of each."""
+    timed_snapshot(conn, s)
+    timed_snapshot(conn, s, CURRENCY_USE_CASE)
+    samples: dict[str, list[float]] = {"one": [], "five": []}
+    for i in range(repeat):
+        progress(f"{label}: snapshot in one currency and in five {i + 1}/{repeat}")
+        samples["one"].append(timed_snapshot(conn, s))
+        samples["five"].append(timed_snapshot(conn, s, CURRENCY_USE_CASE))
     return samples
 
 

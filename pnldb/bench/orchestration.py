@@ -166,6 +166,15 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     result["superseded"] = {"versions": versions, "none_s": superseded["none"],
                             "superseded_s": superseded["superseded"]}
 
+    progress(f"{label}: the slice again in {len(generation.BENCH_CURRENCIES)} currencies")
+    with generation.bulk_mode(conn, schema):
+        generation.generate_currencies(conn, schema)
+    measurement.analyze(conn, schema)
+    measurement.prewarm(conn, schema, slice_blocks, last_blocks=slice_blocks)
+    currencies = measurement.measure_currencies(conn, s, options.repeat, progress, label)
+    result["currencies"] = {"currencies": len(generation.BENCH_CURRENCIES), "one_s": currencies["one"],
+                            "five_s": currencies["five"]}
+
     if size > options.reference_max:
         result["reference"] = {"skipped": f"above --reference-max {options.reference_max:,}"}
     else:

@@ -11,6 +11,7 @@ TARGET_REFERENCE = 10.0  # the engine at least 10x faster than the Python refere
 TARGET_RSS_MB = 150.0
 TARGET_SCOPE = 1.2
 TARGET_SUPERSEDED = 1.1  # a slice behind superseded versions of itself within 1.1x of one with none
+TARGET_CURRENCIES = 1.2  # the slice in five currencies within 1.2x of the same facts in one (contract §8)
 TARGET_VERIFY = 1.0  # verify_run no slower than a snapshot
 TARGET_EXPLAIN_S = 1.0  # explain_node's first 1,000 rows of the root at 1,000,000 facts per scenario
 LINEAR_TOLERANCE = 1.1  # growth within 10% of linear still counts as linear (timing noise)
@@ -35,6 +36,8 @@ def summarize(report: dict) -> dict:
         readers, superseded = size.get("run_readers", {}), size.get("superseded", {})
         readers_snapshot = median(readers.get("snapshot_s", []))
         none, behind = median(superseded.get("none_s", [])), median(superseded.get("superseded_s", []))
+        currencies = size.get("currencies", {})
+        one, five = median(currencies.get("one_s", [])), median(currencies.get("five_s", []))
         rows.append({
             "facts_per_scenario": size["facts_per_scenario"],
             "floor_s": floor, "snapshot_s": snap, "snapshot_over_floor": _ratio(snap, floor),
@@ -52,6 +55,8 @@ def summarize(report: dict) -> dict:
             "explain_first_1000_s": median(readers.get("explain_first_1000_s", [])),
             "superseded_versions": superseded.get("versions"), "superseded_s": behind, "not_superseded_s": none,
             "superseded_ratio": _ratio(behind, none),
+            "currencies": currencies.get("currencies"), "one_currency_s": one, "five_currencies_s": five,
+            "currencies_ratio": _ratio(five, one),
         })
 
     def target(name: str, met: bool | None, value: str) -> None:
@@ -91,6 +96,12 @@ def summarize(report: dict) -> dict:
         target(f"a snapshot with {worst['superseded_versions']} superseded versions of its slice in the table within "
                f"{TARGET_SUPERSEDED:g}x of one with none", worst["superseded_ratio"] <= TARGET_SUPERSEDED,
                ", ".join(f"{r['superseded_ratio']:.2f}x at {r['facts_per_scenario']:,}" for r in with_superseded))
+    with_currencies = [r for r in rows if r["currencies_ratio"] is not None]
+    if with_currencies:
+        worst = max(with_currencies, key=lambda r: r["currencies_ratio"])
+        target(f"a snapshot of facts in {worst['currencies']} currencies within {TARGET_CURRENCIES:g}x of the same "
+               "facts in one", worst["currencies_ratio"] <= TARGET_CURRENCIES,
+               ", ".join(f"{r['currencies_ratio']:.2f}x at {r['facts_per_scenario']:,}" for r in with_currencies))
     with_verify = [r for r in rows if r["verify_over_snapshot"] is not None]
     if with_verify:
         worst = max(with_verify, key=lambda r: r["verify_over_snapshot"])
@@ -159,6 +170,10 @@ def format_report(report: dict) -> str:
              "snapshot; snapshot behind: the same current facts behind superseded versions of them, interleaved "
              "with a snapshot of them alone (x none)"]
     for r in report["summary"]["rows"]:
+        if r["currencies_ratio"] is not None:
+            notes.append(f"{r['facts_per_scenario']:,}: the same facts in {r['currencies']} currencies "
+                         f"{_s(r['five_currencies_s'])}, in one {_s(r['one_currency_s'])} "
+                         f"({_x(r['currencies_ratio'])}), interleaved")
         for what, note in (("reference", r["reference_note"]), ("load", r["load_note"])):
             if note:
                 notes.append(f"{r['facts_per_scenario']:,}: {what} n/a: {note}")

@@ -1,4 +1,4 @@
-"""`pnldb load ...`: hierarchies and facts from CSV, rules from JSON. All or nothing, each one."""
+"""`pnldb load ...`: hierarchies, facts and FX rates from CSV, rules from JSON. All or nothing, each one."""
 from __future__ import annotations
 
 import contextlib
@@ -54,7 +54,8 @@ def facts(settings, file: str, use_case: str, replace: bool, append: bool, as_js
 
     Columns, in any order and any case: use_case_id (optional, blank = --use-case), pnl_date,
     category_code, daily_amount, wtd_amount, ytd_amount, scenario (ACTUAL or PRIOR, any case),
-    amount (optional legacy column, stored as given; blank = daily_amount), then any dimension columns
+    amount (optional legacy column, stored as given; blank = daily_amount), currency (optional, three
+    letters; blank = the use case's reporting currency), then any dimension columns
     (legal_entity, region, book, ...), stored in attributes. The separator is a comma.
 
     A (pnl_date, scenario) slice that already has current facts is loaded into only with --replace or
@@ -86,10 +87,37 @@ def facts(settings, file: str, use_case: str, replace: bool, append: bool, as_js
         click.echo(f"warning: {_count(unmapped, 'row')} {'has' if unmapped == 1 else 'have'} a category_code that "
                    f"is no node of the structure ({', '.join(codes[:10])}{' ...' if len(codes) > 10 else ''}); "
                    f"snapshots report {'it' if unmapped == 1 else 'them'} under __UNMAPPED__", err=True)
+    for missing in summary["missing_rates"]:
+        click.echo(f"warning: no rate into the reporting currency for {', '.join(missing['currencies'])} on "
+                   f"{missing['pnl_date']}: snapshots of that date are refused until `pnldb load fx` loads them",
+                   err=True)
     if summary["amount_differs_rows"]:
         click.echo(f"note: amount differs from daily_amount in {summary['amount_differs_rows']} of "
                    f"{_count(summary['rows_loaded'], 'row')}; stored as the file gives it (amount is the legacy "
                    f"column; snapshots use daily_amount, wtd_amount and ytd_amount)", err=True)
+    if as_json:
+        emit_json(summary)
+
+
+@load.command("fx")
+@file_argument
+@click.option("--replace", is_flag=True,
+              help="The file's rates become all the rates of each (pnl_date, reporting_currency) it has.")
+@json_option
+@pass_settings
+def fx(settings, file: str, replace: bool, as_json: bool) -> None:
+    """Load FX rates from CSV: pnl_date, currency, reporting_currency, rate; all rows or none.
+
+    One unit of currency is worth rate units of reporting_currency on that COB (contract §8); no inverse
+    or cross rates are derived. A rate already loaded with another value is refused unless --replace.
+    A rate that a closed (pending, signed-off or locked) unit concerns cannot be changed or removed.
+    """
+    summary = api.load_fx(settings.conn, file, replace=replace)
+    dates = summary["dates"]
+    click.echo(f"loaded {_count(summary['rates_in_file'], 'rate')} for {_count(len(dates), 'date')} "
+               f"({', '.join(dates[:6])}{' ...' if len(dates) > 6 else ''}): {summary['added']} added, "
+               f"{summary['replaced']} replaced, {summary['unchanged']} unchanged"
+               + (f", {summary['removed']} removed" if replace else ""), err=True)
     if as_json:
         emit_json(summary)
 

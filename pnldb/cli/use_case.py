@@ -19,17 +19,20 @@ use_case.add_command(delete)
 @click.argument("name")
 @click.option("--structure", "structure_id", required=True, help="Hierarchy structure the use case reports on.")
 @click.option("--description", help="Free text.")
+@click.option("--currency", metavar="CODE", help="Reporting currency, three letters (default USD).")
 @json_option
 @pass_settings
-def create(settings, name: str, structure_id: str, description: str | None, as_json: bool) -> None:
-    """Create use case NAME on structure S; prints its id, name and structure."""
-    created = api.create_use_case(settings.conn, name, structure_id, description)
+def create(settings, name: str, structure_id: str, description: str | None, currency: str | None,
+           as_json: bool) -> None:
+    """Create use case NAME on structure S; prints its id, name, structure and reporting currency."""
+    created = api.create_use_case(settings.conn, name, structure_id, description, currency)
     if as_json:
         emit_json(created)
         return
     click.echo(f"use_case_id  {created['use_case_id']}")
     click.echo(f"name         {created['name']}")
     click.echo(f"structure_id {created['structure_id']}")
+    click.echo(f"currency     {created['reporting_currency']}")
     if created["description"]:
         click.echo(f"description  {created['description']}")
     click.echo(f"created use case {created['name']!r}", err=True)

@@ -29,11 +29,12 @@ from pnldb.loaders.reading import (
 from pnldb.vocabulary import FACT_MEASURES, SCENARIOS
 
 FACT_REQUIRED = ("pnl_date", "category_code", *FACT_MEASURES, "scenario")
-FACT_OPTIONAL = ("use_case_id", "amount")
+FACT_OPTIONAL = ("use_case_id", "amount", "currency")
 
 _AMOUNT_FAST = re.compile(r"-?\d{1,16}(?:\.\d{1,2})?")
 _AMOUNT_SLOW = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_CURRENCY = re.compile(r"[A-Za-z]{3}", re.ASCII)
 _CENT = Decimal("0.01")
 MAX_LISTED = 10  # slices named in a refusal
 _LIMIT = Decimal(10) ** 16
@@ -77,6 +78,17 @@ def _date_text(text: str) -> str:
     return s
 
 
+def parse_currency(text: str) -> str | None:
+    """A currency cell: three letters, stored upper-case; blank is None (the reporting currency)."""
+    s = text.strip()
+    if not s:
+        return None
+    if not _CURRENCY.fullmatch(s):
+        raise _Bad(f"{quoted(text)} is not a currency code (three letters, such as EUR; blank for the use "
+                   f"case's reporting currency)")
+    return s.upper()
+
+
 def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str], replace: bool = False,
                append: bool = False, progress: Progress | None = None) -> dict:
     """Load P&L facts from CSV into `use_case`, (use_case_id, name, structure_id) as
@@ -87,10 +99,13 @@ def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
     stored upper-case. use_case_id is optional (a blank cell means `use_case`, any other value must be
     that use case); amount is optional: the legacy column, stored as the file gives it (a blank cell
     means daily_amount); the summary's `amount_differs_rows` counts the rows where it is not
-    daily_amount. Every other column is a dimension, stored in `attributes` as a string under its
-    lower-cased name (blank cells omitted, surrounding spaces trimmed). Rows of empty cells (Excel's
-    ',,,,,,') are skipped like blank lines. The rows form one load (fact_loads), its
-    source the file's name; a file of no rows opens no load (`load_id` None).
+    daily_amount. currency is optional (contract §8): three letters, stored upper-case; blank means the
+    use case's reporting currency; the summary's `missing_rates` lists the dates whose current facts
+    are in a currency with no rate for that date into the reporting currency (snapshots of those
+    dates are refused until `pnldb load fx` loads them). Every other column is a dimension, stored in
+    `attributes` as a string under its lower-cased name (blank cells omitted, surrounding spaces
+    trimmed). Rows of empty cells (Excel's ',,,,,,') are skipped like blank lines. The rows form one
+    load (fact_loads), its source the file's name; a file of no rows opens no load (`load_id` None).
 
     No silent doubling (contract §6): a file with facts for a (pnl_date, scenario) slice that already has
     current facts is refused, naming the slices, unless `replace` or `append`. With `replace`, the
@@ -123,18 +138,22 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
     dims = [c for c in header if c not in FACT_REQUIRED and c not in FACT_OPTIONAL]
     i_date, i_cat, i_scen = col["pnl_date"], col["category_code"], col["scenario"]
     i_daily, i_wtd, i_ytd = (col[m] for m in FACT_MEASURES)
-    i_uc, i_amount = col.get("use_case_id"), col.get("amount")
+    i_uc, i_amount, i_cur = col.get("use_case_id"), col.get("amount"), col.get("currency")
     i_dims = [col[d] for d in dims]
 
     stage_cols = [pgsql.Identifier(f"d{k}") for k in range(len(dims))]
     conn.execute("DROP TABLE IF EXISTS pg_temp.pnldb_fact_stage")
     conn.execute(pgsql.SQL(
         "CREATE TEMP TABLE pnldb_fact_stage (pnl_date date, scenario text, category_code text, "
-        "daily_amount numeric, wtd_amount numeric, ytd_amount numeric, amount numeric{dims}) ON COMMIT DROP").format(
+        "daily_amount numeric, wtd_amount numeric, ytd_amount numeric, amount numeric, currency text{dims}) "
+        "ON COMMIT DROP").format(
         dims=pgsql.SQL("").join(pgsql.SQL(", {} text").format(c) for c in stage_cols)))
     copy_cols = [pgsql.Identifier(c) for c in ("pnl_date", "scenario", "category_code", *FACT_MEASURES)]
     if i_amount is not None:
         copy_cols.append(pgsql.Identifier("amount"))
+    if i_cur is not None:
+        copy_cols.append(pgsql.Identifier("currency"))
+    currencies: dict[str, str | None] = {"": None}  # every currency cell seen -> its stored form
 
     problems: list[str] = []
     bad_rows = 0
@@ -204,6 +223,12 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
                         amount = row[i_amount]
                         if not fast_amount(amount):
                             amount = _amount_text(amount) if amount.strip() else None
+                    if i_cur is not None:
+                        c = i_cur
+                        if row[i_cur] in currencies:
+                            currency = currencies[row[i_cur]]
+                        else:
+                            currency = currencies[row[i_cur]] = parse_currency(row[i_cur])
                 except _Bad as exc:
                     if is_blank_row(row):
                         continue  # Excel's empty trailing rows
@@ -214,7 +239,11 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
                 key = (d, sc)
                 slices[key] = slices.get(key, 0) + 1
                 codes[cat] = codes.get(cat, 0) + 1
-                if i_amount is not None:
+                if i_cur is not None:
+                    head = (d, sc, cat, daily, wtd, ytd, amount, currency) if i_amount is not None else \
+                        (d, sc, cat, daily, wtd, ytd, currency)
+                    write((*head, *[row[i] for i in i_dims]))
+                elif i_amount is not None:
                     write((d, sc, cat, daily, wtd, ytd, amount, *[row[i] for i in i_dims]))
                 elif i_dims:
                     write((d, sc, cat, daily, wtd, ytd, *[row[i] for i in i_dims]))
@@ -265,9 +294,9 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
         differs = conn.execute("SELECT count(*) FROM pnldb_fact_stage WHERE amount <> daily_amount").fetchone()[0] \
             if i_amount is not None else 0
         inserted = conn.execute(pgsql.SQL(
-            """INSERT INTO fact_pnl_entries (use_case_id, load_id, pnl_date, scenario, category_code,
+            """INSERT INTO fact_pnl_entries (use_case_id, load_id, pnl_date, scenario, category_code, currency,
                                              daily_amount, wtd_amount, ytd_amount, amount, attributes)
-               SELECT %s, %s, pnl_date, scenario, category_code, daily_amount, wtd_amount, ytd_amount,
+               SELECT %s, %s, pnl_date, scenario, category_code, currency, daily_amount, wtd_amount, ytd_amount,
                       coalesce(amount, daily_amount), {attributes}
                FROM pnldb_fact_stage""").format(attributes=_attributes_sql(dims, stage_cols)),
             (uc_id, load_id)).rowcount
@@ -277,6 +306,10 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
         if duplicates:
             raise _duplicate(fname, duplicates)
     conn.execute("DROP TABLE pg_temp.pnldb_fact_stage")
+    missing = [{"pnl_date": r[0].isoformat(), "currencies": r[1]} for r in conn.execute(
+        """SELECT d, missing_fx_rates(%s, d) FROM unnest(%s::date[]) d
+           WHERE cardinality(missing_fx_rates(%s, d)) > 0 ORDER BY d""",
+        (uc_id, sorted(set(slice_dates)), uc_id)).fetchall()] if i_cur is not None and slices else []
 
     nodes = {r[0] for r in conn.execute(
         "SELECT node_id FROM dim_hierarchy WHERE structure_id = %s AND node_id = ANY (%s::text[])",
@@ -298,6 +331,7 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
         "unmapped_rows": sum(codes[c] for c in unmapped),
         "unmapped_codes": unmapped,
         "amount_differs_rows": differs,
+        "missing_rates": missing,
     }
 
 

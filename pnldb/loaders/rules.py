@@ -24,7 +24,7 @@ NOT_A_RULE_PROBLEM = (psycopg.errors.InsufficientPrivilege, psycopg.errors.LockN
                       psycopg.errors.QueryCanceled, psycopg.errors.DeadlockDetected,
                       psycopg.errors.SerializationFailure)
 # Condition fields that are columns of a fact; any other field is an attribute key.
-FACT_FIELDS = ("category_code", *FACT_MEASURES)
+FACT_FIELDS = ("category_code", "currency", *FACT_MEASURES)
 
 
 def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str],

@@ -40,6 +40,7 @@ def header_fields(run: dict) -> list[tuple[str, str]]:
         ("run", f"{run['id']}  {run['run_name']}"),
         ("use case", f"{run['use_case_name']}  ({run['use_case_id']})"),
         ("COB date", str(run["pnl_date"])),
+        *((("currency", f"{run['reporting_currency']} (every value)"),) if run.get("reporting_currency") else ()),
         ("status", str(run["status"])),
         ("triggered by", str(run["triggered_by"])),
         ("executed at", _executed_at(run)),

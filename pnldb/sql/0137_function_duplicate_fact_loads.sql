@@ -1,6 +1,6 @@
 -- The slices of a load whose rows are exactly those of another current load of the same (use case, date,
--- scenario) slice (contract §6, no silent doubling): the same multiset of category_code, measures, amount
--- and attributes. The loaders call it after their INSERT and refuse the load when it returns a row; a
+-- scenario) slice (contract §6, no silent doubling): the same multiset of category_code, currency,
+-- measures, amount and attributes. The loaders call it after their INSERT and refuse the load when it returns a row; a
 -- DBA may call it on the load of an open transaction before committing. Set-based and cheap: only the
 -- slices whose signatures (rows and the three sums of fact_load_slices) match are compared fact by fact.
 -- One row per (slice, duplicated load), by date, scenario and load.
@@ -22,11 +22,11 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     JOIN {{ schema }}.fact_loads l ON l.load_id = c.old_load
     -- both sides have the same number of rows, so new EXCEPT ALL old being empty means equal multisets
     WHERE NOT EXISTS (
-        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        SELECT f.category_code, f.currency, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
         FROM {{ schema }}.fact_pnl_entries f
         WHERE f.load_id = c.new_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario
         EXCEPT ALL
-        SELECT f.category_code, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+        SELECT f.category_code, f.currency, f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
         FROM {{ schema }}.fact_pnl_entries f
         WHERE f.load_id = c.old_load AND f.pnl_date = c.pnl_date AND f.scenario = c.scenario)
     ORDER BY c.pnl_date, c.scenario, c.old_load

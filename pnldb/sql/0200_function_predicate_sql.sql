@@ -1,5 +1,6 @@
 -- The one place a rule's predicate_json becomes SQL: validates it (contract §2 Predicates) and returns a
--- boolean expression over a fact row (category_code, the measures, attributes) that is never NULL.
+-- boolean expression over a fact row (category_code, currency, the measures, attributes) that is never
+-- NULL: currency is the fact's, or the reporting currency for NULL (contract §8), as the reader supplies it.
 -- Fields must be plain identifiers and every val becomes a quoted literal, so no rule text reaches
 -- SQL unquoted.
 CREATE OR REPLACE FUNCTION {{ schema }}.predicate_sql(p_predicate jsonb) RETURNS text
@@ -71,7 +72,7 @@ BEGIN
         op := condition ->> 'operator';
         val := condition -> 'value';
         is_measure := fld = ANY (measures);
-        lhs := CASE WHEN fld = 'category_code' OR is_measure THEN fld ELSE format('(attributes ->> %L)', fld) END;
+        lhs := CASE WHEN fld IN ('category_code', 'currency') OR is_measure THEN fld ELSE format('(attributes ->> %L)', fld) END;
 
         IF op IN ('greater_than', 'less_than') AND NOT is_measure THEN
             RAISE EXCEPTION 'rule predicate condition %: % applies to measures only (%), not to %', cond_no, op,
@@ -111,7 +112,7 @@ BEGIN
             WHEN 'less_than'    THEN format('%s < %s', lhs, literals[1])
         END;
         -- A fact without the attribute: equals/in are false, not_equals/not_in true.
-        IF fld <> 'category_code' AND NOT is_measure THEN
+        IF fld NOT IN ('category_code', 'currency') AND NOT is_measure THEN
             expr := format('coalesce(%s, %s)', expr, CASE WHEN op IN ('not_equals', 'not_in') THEN 'true' ELSE 'false' END);
         END IF;
         parts := parts || expr;

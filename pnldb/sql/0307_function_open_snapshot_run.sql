@@ -1,5 +1,6 @@
 -- The start of create_snapshot: its guards, then its run header, IN_PROGRESS. Bad input (a missing
--- argument, an unknown use case, an empty structure, no ACTUAL facts, a triggered_by or run name that
+-- argument, an unknown use case, an empty structure, no ACTUAL facts, a fact currency without a rate for
+-- the date, a triggered_by or run name that
 -- does not fit, a taken run name) raises an error before anything is written. Takes the use case's lock
 -- (shared) and the lock on its runs of that date, both held to the end of the transaction.
 CREATE OR REPLACE FUNCTION {{ schema }}.open_snapshot_run(
@@ -32,6 +33,18 @@ BEGIN
         RAISE EXCEPTION 'nothing to snapshot: use case "%" has no ACTUAL facts for %', use_case_name, snapshot_date
             USING ERRCODE = 'no_data_found', HINT = 'load the facts for that date first';
     END IF;
+    -- Every currency of the date's facts has a rate into the reporting currency (contract §8).
+    DECLARE
+        missing text[] := {{ schema }}.missing_fx_rates(snapshot_use_case, snapshot_date);
+    BEGIN
+        IF cardinality(missing) > 0 THEN
+            RAISE EXCEPTION 'use case "%" reports in %, and no rate into it is loaded for %',
+                            use_case_name,
+                            (SELECT u.reporting_currency FROM {{ schema }}.use_cases u WHERE u.use_case_id = snapshot_use_case),
+                            (SELECT string_agg(format('(%s, %s)', c, snapshot_date), ', ') FROM unnest(missing) c)
+                USING ERRCODE = 'no_data_found', HINT = 'load the rates of that date first: pnldb load fx FILE';
+        END IF;
+    END;
     IF requested_by IS NOT NULL AND length(requested_by) > 100 THEN
         RAISE EXCEPTION 'triggered_by is % characters long; at most 100', length(requested_by)
             USING ERRCODE = 'string_data_right_truncation';

@@ -4,6 +4,8 @@
 --                              nothing; otherwise the run header, IN_PROGRESS.
 --   THE FACTS                  which loads are current, read once from fact_load_slices: the read scans
 --                              the facts of those loads only, and the run records them as its inputs.
+--   THE RATES                  the use case's reporting currency and the rates of the date into it
+--                              (open_snapshot_run refused a date missing a rate the facts need).
 --   THE RULES                  read once, each predicate compiled once: what the read applies and what
 --                              the run records are the same rules, whatever is committed meanwhile.
 --   THE ONE READ               one read-only statement computes every node's values, ACTUAL and PRIOR
@@ -11,8 +13,8 @@
 --                              root's rule, which governs the facts of no node, included). Being a plain
 --                              SELECT (an INSERT never runs in parallel), its scan and aggregation of
 --                              the facts, most of the work, runs in parallel workers.
---   WRITE                      its inputs, the rules it applied, three result rows per node, the run
---                              COMPLETED.
+--   WRITE                      its inputs, the rates it used, the rules it applied, three result rows
+--                              per node, the run COMPLETED.
 -- A failure after the header returns the id of a FAILED run, with the error in error_message and a
 -- WARNING, and no result rows: raising instead would roll back the FAILED header and lose the record of
 -- what went wrong.
@@ -42,11 +44,15 @@ DECLARE
     settings_was text[];
     node_rows    {{ schema }}.snapshot_node[];
     applied      bigint[];
+    reporting    text;
+    rates        jsonb;
+    converted    text[];
     error_text   text;
     error_state  text;
 BEGIN
     -- ===== GUARDS AND THE RUN HEADER =====
     run := {{ schema }}.open_snapshot_run(use_case_id, pnl_date, run_name, triggered_by);
+    SELECT u.reporting_currency INTO reporting FROM {{ schema }}.use_cases u WHERE u.use_case_id = create_snapshot.use_case_id;
 
     BEGIN
         -- ===== THE FACTS =====
@@ -64,6 +70,11 @@ BEGIN
                 SELECT 1 FROM {{ schema }}.fact_load_slices s
                 WHERE s.load_id = ANY (loads_read) AND s.pnl_date = create_snapshot.pnl_date AND s.superseded_at IS NOT NULL)
             THEN {{ schema }}.load_scenario_filter(input_loads, input_scens) ELSE '' END;
+
+        -- ===== THE RATES =====
+        SELECT coalesce(jsonb_object_agg(x.currency, x.rate), '{}') INTO rates
+        FROM {{ schema }}.fx_rates x
+        WHERE x.pnl_date = create_snapshot.pnl_date AND x.reporting_currency = reporting;
 
         -- ===== THE RULES =====
         -- The rules on the structure's nodes, in rule_id order; the one read finds a node's rule through
@@ -83,8 +94,8 @@ BEGIN
         {{ pipeline.planner_settings_on() | indent(8) }}
         EXECUTE format($sql${{ pipeline.snapshot_read("(SELECT d.node_id, d.parent_node_id, d.node_name FROM " ~ schema ~ ".dim_hierarchy d WHERE d.structure_id = $3)") }}$sql$,
                        included, load_filter)
-        INTO node_rows, applied
-        USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read;
+        INTO node_rows, applied, converted
+        USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read, reporting, rates;
         {{ pipeline.planner_settings_off() | indent(8) }}
 
         -- ===== WRITE =====
@@ -92,6 +103,14 @@ BEGIN
         SELECT run.run_id, i.load_id, i.scenario, i.facts{% for m in measures %}, i.{{ m }}_sum{% endfor %}
         FROM unnest(input_loads, input_scens, input_rows{% for m in measures %}, input_{{ m }}{% endfor %})
              AS i(load_id, scenario, facts{% for m in measures %}, {{ m }}_sum{% endfor %});
+
+        -- A rate removed since the guard read it (committed meanwhile) fails the run rather than drop facts.
+        IF EXISTS (SELECT 1 FROM unnest(converted) c WHERE NOT rates ? c) THEN
+            RAISE EXCEPTION 'no rate into % for % on %: removed while the snapshot ran', reporting,
+                            (SELECT string_agg(c, ', ') FROM unnest(converted) c WHERE NOT rates ? c), pnl_date;
+        END IF;
+        INSERT INTO {{ schema }}.calculation_run_fx (calculation_run_id, currency, rate)
+        SELECT run.run_id, c, (rates ->> c)::numeric FROM unnest(converted) c;
 
         -- The rules the read applied: those on a node of its tree, as they were read.
         INSERT INTO {{ schema }}.calculation_run_rules (calculation_run_id, rule_id, node_id, predicate_json, sql_where, logic_en)
@@ -111,7 +130,7 @@ BEGIN
         FROM ({{ pipeline.result_rows('node_rows') | indent(14) }}) x;
 
         UPDATE {{ schema }}.calculation_runs r
-        SET status = 'COMPLETED',
+        SET status = 'COMPLETED', reporting_currency = reporting,
             rules_applied = (SELECT count(*) FROM {{ schema }}.calculation_run_rules rr WHERE rr.calculation_run_id = run.run_id),
             calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - run.started) * 1000)::integer
         WHERE r.id = run.run_id;
@@ -119,7 +138,7 @@ BEGIN
         -- ===== FAILED =====
         GET STACKED DIAGNOSTICS error_text = MESSAGE_TEXT, error_state = RETURNED_SQLSTATE;
         UPDATE {{ schema }}.calculation_runs r
-        SET status = 'FAILED',
+        SET status = 'FAILED', reporting_currency = reporting,
             error_message = format('%s (SQLSTATE %s)', error_text, error_state),
             calculation_duration_ms = ceil(extract(epoch FROM clock_timestamp() - run.started) * 1000)::integer
         WHERE r.id = run.run_id;

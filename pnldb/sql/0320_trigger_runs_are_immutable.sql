@@ -22,7 +22,8 @@ BEGIN
 END;
 $$;
 
-{% for table in ["calculation_runs", "fact_calculated_results", "calculation_run_rules", "calculation_run_inputs"] %}
+{% for table in ["calculation_runs", "fact_calculated_results", "calculation_run_rules", "calculation_run_inputs",
+              "calculation_run_fx"] %}
 CREATE OR REPLACE TRIGGER {{ table }}_are_immutable
     BEFORE UPDATE OR DELETE ON {{ schema }}.{{ table }}
     FOR EACH ROW EXECUTE FUNCTION {{ schema }}.runs_are_immutable();

@@ -1,4 +1,5 @@
--- One run with its results count, rules applied, error and use-case name; an unknown id is an error.
+-- One run with its results count, rules applied, error, use-case name and reporting currency (contract §8:
+-- the currency of every value of the run); an unknown id is an error.
 CREATE OR REPLACE FUNCTION {{ schema }}.get_run(run_id uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -11,7 +12,8 @@ BEGIN
                'results_count', (SELECT count(*) FROM {{ schema }}.fact_calculated_results x WHERE x.calculation_run_id = r.id),
                'rules_applied', r.rules_applied,
                'error_message', r.error_message,
-               'use_case_name', u.name)
+               'use_case_name', u.name,
+               'reporting_currency', r.reporting_currency)
     INTO result
     FROM {{ schema }}.calculation_runs r
     JOIN {{ schema }}.use_cases u ON u.use_case_id = r.use_case_id

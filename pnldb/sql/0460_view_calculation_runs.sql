@@ -1,5 +1,6 @@
 -- Run headers for reporting tools: every calculation_runs column plus the use case's name and the
--- number of result rows the run holds.
+-- number of result rows the run holds; columns added by later migrations (who executed it, its reporting
+-- currency) come last, as columns are only ever added at the end.
 CREATE OR REPLACE VIEW {{ schema }}.v_calculation_runs AS
 SELECT r.id,
        r.pnl_date,
@@ -13,7 +14,8 @@ SELECT r.id,
        r.error_message,
        r.rules_applied,
        (SELECT count(*) FROM {{ schema }}.fact_calculated_results x WHERE x.calculation_run_id = r.id) AS results_count,
-       r.executed_by
+       r.executed_by,
+       r.reporting_currency
 FROM {{ schema }}.calculation_runs r
 JOIN {{ schema }}.use_cases u ON u.use_case_id = r.use_case_id;
 
@@ -32,3 +34,4 @@ COMMENT ON COLUMN {{ schema }}.v_calculation_runs.error_message IS 'Why the run 
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.rules_applied IS 'Number of business rules the run applied (recorded in calculation_run_rules).';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.results_count IS 'Number of fact_calculated_results rows of the run: one per node and scenario (ACTUAL, PRIOR, VARIANCE).';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.executed_by IS 'Database login (session user) that took the snapshot; NULL for runs taken before migration 0006_close. Four-eyes keeps it from approving the run.';
+COMMENT ON COLUMN {{ schema }}.v_calculation_runs.reporting_currency IS 'Currency the run''s values are in (the use case''s reporting currency when it ran; contract §8).';

@@ -2,7 +2,8 @@
 -- Results of calculation runs for reporting tools: one row per run and node, the ADJUSTED values of the
 -- ACTUAL, PRIOR and VARIANCE rows side by side for each measure (contract §3), plus, for ACTUAL, the
 -- natural value and the plug, so a report can show what the rules took out. Legacy (pre-4.2) results
--- hang off use_case_runs and are not shown here.
+-- hang off use_case_runs and are not shown here. Values are in the run's reporting currency, the last
+-- column (columns are only ever added at the end).
 CREATE OR REPLACE VIEW {{ schema }}.v_run_results AS
 SELECT x.calculation_run_id,
        r.use_case_id,
@@ -21,10 +22,11 @@ SELECT x.calculation_run_id,
        max(x.{{ m }}_natural) FILTER (WHERE x.scenario = 'ACTUAL') AS {{ m }}_actual_natural,
        max(x.{{ m }}_plug) FILTER (WHERE x.scenario = 'ACTUAL') AS {{ m }}_actual_plug,
 {%- endfor %}
-       bool_and(x.is_reconciled) FILTER (WHERE x.scenario = 'ACTUAL') AS actual_is_reconciled
+       bool_and(x.is_reconciled) FILTER (WHERE x.scenario = 'ACTUAL') AS actual_is_reconciled,
+       r.reporting_currency
 FROM {{ schema }}.fact_calculated_results x
 JOIN {{ schema }}.calculation_runs r ON r.id = x.calculation_run_id
-GROUP BY x.calculation_run_id, r.use_case_id, r.pnl_date, x.node_id, x.parent_node_id, x.node_name, x.depth, x.is_override;
+GROUP BY x.calculation_run_id, r.use_case_id, r.pnl_date, r.reporting_currency, x.node_id, x.parent_node_id, x.node_name, x.depth, x.is_override;
 
 COMMENT ON VIEW {{ schema }}.v_run_results IS
     'One row per calculation run and hierarchy node: adjusted ACTUAL, PRIOR and VARIANCE values side by side for each measure (daily, wtd, ytd), plus ACTUAL natural value and plug. Filter on calculation_run_id (see v_calculation_runs); order by depth for a top-down tree.';
@@ -46,3 +48,4 @@ COMMENT ON COLUMN {{ schema }}.v_run_results.{{ m }}_actual_natural IS 'ACTUAL {
 COMMENT ON COLUMN {{ schema }}.v_run_results.{{ m }}_actual_plug IS 'ACTUAL {{ labels[m] }} plug: natural - adjusted, what the rules excluded.';
 {%- endfor %}
 COMMENT ON COLUMN {{ schema }}.v_run_results.actual_is_reconciled IS 'True when the ACTUAL row has no plug in any measure (natural = adjusted).';
+COMMENT ON COLUMN {{ schema }}.v_run_results.reporting_currency IS 'Currency of every value of the row: the run''s reporting currency (contract §8).';

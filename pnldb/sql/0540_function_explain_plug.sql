@@ -1,7 +1,7 @@
 -- Which rules make a node's plug in a finished run (contract §6): one row per rule of the run that
 -- governs a fact mapped at or below the node (the rule may sit at, below or above it), plus the run's
 -- rules at or below the node that govern none of them (zeros): how many of those facts it governs and
--- excludes, and the excluded amounts. Only a governed fact can be excluded, so for each measure the
+-- excludes, and the excluded amounts in the reporting currency. Only a governed fact can be excluded, so for each measure the
 -- excluded sums add up to the node's plug exactly. Largest daily exclusions first.
 -- Refuses what explain_node refuses (a bad run, node or scenario), with one clear error.
 -- No nested loops, for the reason given in sql/0520 (run_facts).
@@ -25,17 +25,24 @@ BEGIN
         UNION ALL
         SELECT t.node_id FROM below b JOIN run_tree t ON t.parent_node_id = b.node_id
     ),
-    per_rule AS (
+    -- in the reporting currency as the snapshot converts (contract §8): per mapped node and currency, then
+    -- added up per rule (all facts of one mapped node have the same governing rule)
+    per_node AS (
         SELECT f.governing_rule_id AS governing_rule, count(*) AS governed,
                count(*) FILTER (WHERE NOT f.included) AS excluded,
 {%- for m in measures %}
-               sum(f.{{ m }}_amount) FILTER (WHERE NOT f.included) AS {{ m }}{{ "," if not loop.last }}
+               round(sum(f.{{ m }}_amount) FILTER (WHERE NOT f.included) * f.rate, 2) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
         FROM {{ schema }}.run_facts(explain_plug.run_id, explain_plug.scenario) f
         WHERE f.governing_rule_id IS NOT NULL AND f.mapped_node_id IN (SELECT b.node_id FROM below b)
-        GROUP BY f.governing_rule_id
+        GROUP BY f.governing_rule_id, f.mapped_node_id, f.currency, f.rate
+    ),
+    per_rule AS (
+        SELECT n.governing_rule, sum(n.governed) AS governed, sum(n.excluded) AS excluded,
+               {% for m in measures %}sum(n.{{ m }}) AS {{ m }}{{ ", " if not loop.last }}{% endfor %}
+        FROM per_node n GROUP BY n.governing_rule
     )
-    SELECT rr.rule_id, rr.node_id, rr.logic_en, coalesce(p.governed, 0), coalesce(p.excluded, 0),
+    SELECT rr.rule_id, rr.node_id, rr.logic_en, coalesce(p.governed, 0)::bigint, coalesce(p.excluded, 0)::bigint,
            {% for m in measures %}coalesce(p.{{ m }}, 0){{ ", " if not loop.last }}{% endfor %}
     FROM {{ schema }}.calculation_run_rules rr
     LEFT JOIN per_rule p ON p.governing_rule = rr.rule_id

@@ -48,20 +48,26 @@ BEGIN
         {{- "\n        UNION ALL" if not loop.last }}
 {%- endfor %}
     ),
+    -- in the reporting currency: converted per key, mapped node and currency as the snapshot converts
+    -- (contract §8), so by child the rows add up to the node's variance exactly
     keyed AS (
         SELECT CASE explain_variance.by WHEN 'child' THEN b.branch
                                         WHEN 'category_code' THEN f.category_code
                                         ELSE f.attributes ->> explain_variance.by END AS k,
-               f.scenario, f.included,
+               f.scenario, f.included, f.mapped_node_id, f.currency, f.rate,
                CASE explain_variance.measure
                    {% for m in measures %}WHEN '{{ m }}' THEN f.{{ m }}_amount {% endfor %}END AS amount
         FROM facts f JOIN below b ON b.node_id = f.mapped_node_id
     ),
+    converted AS (
+        SELECT kd.k, kd.scenario, round(sum(kd.amount) FILTER (WHERE kd.included) * kd.rate, 2) AS amount
+        FROM keyed kd GROUP BY kd.k, kd.scenario, kd.mapped_node_id, kd.currency, kd.rate
+    ),
     grouped AS (
-        SELECT kd.k,
-               sum(kd.amount) FILTER (WHERE kd.scenario = '{{ actual }}' AND kd.included) AS actual,
-               sum(kd.amount) FILTER (WHERE kd.scenario = '{{ prior }}' AND kd.included) AS prior
-        FROM keyed kd GROUP BY kd.k
+        SELECT c.k,
+               sum(c.amount) FILTER (WHERE c.scenario = '{{ actual }}') AS actual,
+               sum(c.amount) FILTER (WHERE c.scenario = '{{ prior }}') AS prior
+        FROM converted c GROUP BY c.k
     ),
     children AS (
         SELECT t.node_id FROM run_tree t

@@ -3,8 +3,8 @@
 -- conditions name (not category_code, not a measure) that none of the facts it governs carries: a
 -- misspelt attribute excludes everything it governs, and this is how a user finds it. missing_fields is
 -- empty for a rule that governs no facts. One read of the facts serves both. Largest daily exclusions
--- first, as explain_plug.
--- No nested loops, for the reason given in sql/0520 (run_facts).
+-- first, as explain_plug; excluded amounts in the reporting currency, as explain_plug converts them.
+-- No nested loops, for the reason given in sql/0520 (run_facts): the run's tree walks by hash joins.
 CREATE OR REPLACE FUNCTION {{ schema }}.run_rule_stats(run_id uuid)
 RETURNS TABLE (rule_id bigint, rule_node_id text, logic_en text, facts_governed bigint, facts_excluded bigint,
                {% for m in measures %}{{ m }}_excluded numeric, {% endfor %}missing_fields text[])
@@ -14,17 +14,23 @@ BEGIN
 
     RETURN QUERY
     WITH governed AS MATERIALIZED (
-        SELECT f.governing_rule_id AS governing_rule, f.included, f.attributes,
+        SELECT f.governing_rule_id AS governing_rule, f.included, f.attributes, f.mapped_node_id, f.currency, f.rate,
                {% for m in measures %}f.{{ m }}_amount{{ ", " if not loop.last }}{% endfor %}
         FROM {{ schema }}.run_facts(run_rule_stats.run_id, '{{ scenarios[0] }}') f
         WHERE f.governing_rule_id IS NOT NULL
     ),
-    per_rule AS (
+    -- in the reporting currency as explain_plug converts: per mapped node and currency, then per rule
+    per_node AS (
         SELECT g.governing_rule, count(*) AS governed, count(*) FILTER (WHERE NOT g.included) AS excluded,
 {%- for m in measures %}
-               sum(g.{{ m }}_amount) FILTER (WHERE NOT g.included) AS {{ m }}{{ "," if not loop.last }}
+               round(sum(g.{{ m }}_amount) FILTER (WHERE NOT g.included) * g.rate, 2) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
-        FROM governed g GROUP BY g.governing_rule
+        FROM governed g GROUP BY g.governing_rule, g.mapped_node_id, g.currency, g.rate
+    ),
+    per_rule AS (
+        SELECT n.governing_rule, sum(n.governed)::bigint AS governed, sum(n.excluded)::bigint AS excluded,
+               {% for m in measures %}sum(n.{{ m }}) AS {{ m }}{{ ", " if not loop.last }}{% endfor %}
+        FROM per_node n GROUP BY n.governing_rule
     ),
     run_rules AS (
         SELECT rr.rule_id, rr.node_id, rr.logic_en, rr.predicate_json

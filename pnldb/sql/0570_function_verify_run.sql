@@ -1,6 +1,7 @@
 -- Recomputes a finished run from the inputs it recorded (contract §6): the facts of its loads, its
 -- rules and its tree, with the very statement create_snapshot ran (sql/_fact_pipeline.sql), and compares
--- every result row, column by column:
+-- every result row, column by column, in the reporting currency and with the rates the run recorded
+-- (never today's):
 --   {"run_id", "reproduced", "rows_checked", "mismatch_count",
 --    "mismatches": [{"node_id", "scenario", "column", "stored", "recomputed"}, ...]}  (at most 20 listed)
 -- A row on one side only is a mismatch of column "row" (stored or recomputed NULL). Read-only. No nested
@@ -16,15 +17,20 @@ DECLARE
     settings_was text[];
     node_rows    {{ schema }}.snapshot_node[];
     applied      bigint[];
+    converted    text[];
+    reporting    text;
+    rates        jsonb;
     verdict      jsonb;
 BEGIN
     source := {{ schema }}.open_run_reading(run_id, 'verify_run');
+    {{ pipeline.run_fx("verify_run.run_id") | indent(4) }}
+    INTO reporting, rates;
 
     {{ pipeline.planner_settings_on() | indent(4) }}
     EXECUTE format($sql${{ pipeline.snapshot_read(pipeline.run_nodes()) }}$sql$,
                    source.included, source.load_filter)
-    INTO node_rows, applied
-    USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads;
+    INTO node_rows, applied, converted
+    USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates;
     {{ pipeline.planner_settings_off() | indent(4) }}
 
     WITH recomputed AS ({{ pipeline.result_rows('node_rows') | indent(8) }}),

@@ -71,3 +71,8 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.approve_run(uuid, text), {{ schema }}.rej
                           {{ schema }}.lock_cob(uuid, date, text), {{ schema }}.set_check(uuid, text, text, jsonb),
                           {{ schema }}.set_signoff_policy(uuid, text)
     TO {{ schema }}_approver;
+-- Currency (contract §8): everyone who reads runs reads the rates and what each run used; admins load
+-- the rates; operators ask which a date lacks.
+GRANT SELECT ON {{ schema }}.fx_rates, {{ schema }}.calculation_run_fx TO {{ schema }}_reader;
+GRANT INSERT, UPDATE, DELETE ON {{ schema }}.fx_rates TO {{ schema }}_admin;
+GRANT EXECUTE ON FUNCTION {{ schema }}.missing_fx_rates(uuid, date) TO {{ schema }}_operator;

@@ -2,7 +2,8 @@
     today's tree and rules), verify_run and the explain functions (on the tree and rules a run recorded).
     Imported `with context`; the statement they build is run by EXECUTE format(..., included, load_filter)
     USING $1 use_case_id, $2 pnl_date, $3 the tree's key (a structure_id or a run id), $4 rule_by_node
-    (jsonb: rule id by node id), $5 the load ids read. -#}
+    (jsonb: rule id by node id), $5 the load ids read, $6 the reporting currency, $7 the rates (jsonb:
+    rate by currency, for the currencies other than the reporting one). -#}
 
 {#- The tree CTE over `nodes`, a relation of (node_id, parent_node_id, node_name) with one root: each
     node with its depth, path from the root, own rule and governing rule. -#}
@@ -21,14 +22,16 @@ tree AS (
 )
 {%- endmacro %}
 
-{#- The facts read, each with the node it maps to (mapped_node_id, NULL for none) and its governing
-    rule, as a subquery `f` for a FROM list; the format() placeholder %s takes the load filter. With
-    `under`, an SQL expression naming a node, also in_subtree: whether the fact's node is at or below it
-    (NULL for a fact of no node), found by the same hash join as the node itself. Parallel
+{#- The facts read, each with the node it maps to (mapped_node_id, NULL for none), its currency (the
+    reporting currency for NULL: what a rule on `currency` compares; own_currency is the fact's own) and
+    its governing rule, as a subquery `f` for a FROM list; the format() placeholder %s takes the load
+    filter. With `under`, an SQL expression naming a node, also in_subtree: whether the fact's node is at
+    or below it (NULL for a fact of no node), found by the same hash join as the node itself. Parallel
     workers cannot read a CTE: the tree reaches them as init plans, computed once by the leader: the node
     ids with their governing rules, and the root's governing rule, which governs the facts of no node. -#}
 {% macro governed_facts(under=none) -%}
 (SELECT f.id, f.scenario, f.category_code, f.attributes,{% for m in measures %} f.{{ m }}_amount,{% endfor %}
+        f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
         g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
         {%- if under %}, g.in_subtree{% endif %}
  FROM {{ schema }}.fact_pnl_entries f
@@ -48,30 +51,45 @@ tree AS (
 {%- endmacro %}
 
 {#- The whole read of a snapshot over `nodes` (see governing_tree): one read-only statement returning
-    (snapshot_node[] of every node, the ids of the rules on a node of the tree). create_snapshot runs it
+    (snapshot_node[] of every node, the ids of the rules on a node of the tree, the currencies other than
+    the reporting one that its facts are in). create_snapshot runs it
     on today's tree, verify_run on a run's own. -#}
 {% macro snapshot_read(nodes) -%}
 WITH RECURSIVE
 {{ governing_tree(nodes) }},
 -- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
--- the facts.
+-- the facts. Grouped by the fact's own currency column, whose statistics the planner knows (an
+-- expression's it would guess, and plan for a hundred times the groups).
 grouped AS (
-    SELECT f.scenario, f.category_code, (%s) AS included,
+    SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
 {%- for m in measures %}
            sum(f.{{ m }}_amount) AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
     FROM {{ governed_facts() | indent(9) }}
-    GROUP BY 1, 2, 3
+    GROUP BY 1, 2, 3, 4
+),
+-- In the reporting currency (contract §8): per scenario, mapped node, currency and included flag, the
+-- native sums times the rate, rounded to cents; facts in the reporting currency stay exact. Rounded per
+-- mapped node, not per category_code: every code of no node maps to {{ unmapped }}.
+converted AS (
+    SELECT coalesce(t.node_id, '{{ unmapped }}') AS node_id, g.scenario, coalesce(g.own_currency, $6) AS currency,
+           g.included,
+{%- for m in measures %}
+           CASE WHEN coalesce(g.own_currency, $6) = $6 THEN sum(g.{{ m }})
+                ELSE round(sum(g.{{ m }}) * ($7 ->> g.own_currency)::numeric, 2) END AS {{ m }}{{ "," if not loop.last }}
+{%- endfor %}
+    FROM grouped g
+    LEFT JOIN tree t ON t.node_id = g.category_code
+    GROUP BY 1, 2, g.own_currency, 4
 ),
 -- Per node, both scenarios side by side: the facts mapped to it (own), then rolled up to every
 -- ancestor along the path.
 own AS (
-    SELECT coalesce(t.node_id, '{{ unmapped }}') AS node_id,
+    SELECT c.node_id,
 {%- for v in node_values %}
-           sum(g.{{ v.measure }}) FILTER (WHERE g.scenario = '{{ v.scenario }}'{{ " AND g.included" if v.included_only }}) AS {{ v.column }}{{ "," if not loop.last }}
+           sum(c.{{ v.measure }}) FILTER (WHERE c.scenario = '{{ v.scenario }}'{{ " AND c.included" if v.included_only }}) AS {{ v.column }}{{ "," if not loop.last }}
 {%- endfor %}
-    FROM grouped g
-    LEFT JOIN tree t ON t.node_id = g.category_code
+    FROM converted c
     GROUP BY 1
 ),
 nodes AS (
@@ -96,16 +114,26 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
                      coalesce(r.{{ v.column }}, 0){{ "," if not loop.last }}
 {%- endfor %}
                  )::{{ schema }}.snapshot_node),
-       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL)
+       (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
+       (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id
+{%- endmacro %}
+
+{#- The reporting currency and the rates a finished run recorded (`run_id` an expression), as the
+    pipeline's $6 and $7. -#}
+{% macro run_fx(run_id) -%}
+SELECT r.reporting_currency,
+       coalesce((SELECT jsonb_object_agg(x.currency, x.rate) FROM {{ schema }}.calculation_run_fx x
+                 WHERE x.calculation_run_id = r.id), '{}')
+FROM {{ schema }}.calculation_runs r WHERE r.id = {{ run_id }}
 {%- endmacro %}
 
 {#- Planner settings for the read, set before it and restored after (`settings_was text[]` declared by
     the caller). -#}
 {% macro planner_settings_on() -%}
 -- Planner settings for this statement only. Its hash aggregates hold one group per
--- (scenario, category_code, included), tens of MB at ten thousand nodes: below 64MB of work_mem
+-- (scenario, category_code, currency, included), tens of MB at ten thousand nodes: below 64MB of work_mem
 -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
 -- evaluated for every fact, hundreds of times its real cost, and charges that again at each
 -- aggregation step; so it would keep the aggregation out of the parallel workers (funnelling
