@@ -244,12 +244,11 @@ def test_recorded_rates_are_immutable(conn, worked):
         conn.execute("UPDATE calculation_run_fx SET rate = 3 WHERE calculation_run_id = %s", (run,))
 
 
-def _pretend_frozen(conn, status: str) -> None:
-    """frozen_units as the close defines it, for the freeze trigger alone: every unit of a use case with
-    facts is `status` (this test database only)."""
-    conn.execute(f"""CREATE OR REPLACE FUNCTION pnl.frozen_units(use_case_id uuid, pnl_dates date[])
-                     RETURNS TABLE (pnl_date date, status text) LANGUAGE sql AS $$
-                         SELECT d, '{status}' FROM unnest(pnl_dates) d $$""")
+def _sign_off(conn, use_case) -> None:
+    conn.execute("SELECT set_signoff_policy(%s, 'SIMPLE')", (use_case,))
+    conn.execute("SELECT set_check(%s, 'NO_UNMAPPED', 'WARNING')", (use_case,))
+    conn.execute("SELECT sign_off_run(%s, 'rates checked', '{\"NO_UNMAPPED\": \"known codes\"}')",
+                 (snapshot(conn, use_case),))
 
 
 def test_the_freeze_protects_rates_a_frozen_unit_concerns_and_no_other(conn, worked):
@@ -258,7 +257,8 @@ def test_the_freeze_protects_rates_a_frozen_unit_concerns_and_no_other(conn, wor
     rates(conn, COB, [("GBP", "0.85")], reporting="EUR")
     rates(conn, COB, [("CHF", "1.1")])  # no fact of the worked book in CHF
     rates(conn, EARLIER, [("EUR", "1.4")])  # no fact on that date
-    _pretend_frozen(conn, "SIGNED_OFF")
+    _sign_off(conn, worked)
+    _sign_off(conn, other)
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as refused:
         conn.execute("UPDATE fx_rates SET rate = rate * 2 WHERE reporting_currency = 'USD'")
     assert str(refused.value).splitlines()[0] == (
@@ -271,13 +271,13 @@ def test_the_freeze_protects_rates_a_frozen_unit_concerns_and_no_other(conn, wor
     conn.execute("UPDATE fx_rates SET rate = 1.2 WHERE currency = 'CHF'")
     conn.execute("DELETE FROM fx_rates WHERE pnl_date = %s", (EARLIER,))
     rates(conn, COB, [("JPY", "0.0065")])  # a new rate changes no closed unit
-    _pretend_frozen(conn, "OPEN")
+    conn.execute("SELECT reopen_cob(%s, %s, 'rates corrected')", (worked, COB))
     conn.execute("UPDATE fx_rates SET rate = 2 WHERE currency = 'EUR'")
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="GBP into EUR"):
+        conn.execute("UPDATE fx_rates SET rate = 0.9 WHERE currency = 'GBP'")  # the other book is still closed
 
 
 def test_a_rate_used_by_a_signed_off_unit_cannot_be_changed(conn):
-    if conn.execute("SELECT to_regproc('pnl.sign_off_run') IS NULL").fetchone()[0]:
-        pytest.skip("the close (contract §7) is not merged yet: no sign_off_run")
     uc = book(conn)
     rates(conn, COB, [("EUR", "1.5")])
     fx_facts(conn, uc, [("ACTUAL", "A", "EUR", "1.00", {})])
