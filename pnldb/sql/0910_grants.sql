@@ -76,3 +76,7 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.approve_run(uuid, text), {{ schema }}.rej
 GRANT SELECT ON {{ schema }}.fx_rates, {{ schema }}.calculation_run_fx TO {{ schema }}_reader;
 GRANT INSERT, UPDATE, DELETE ON {{ schema }}.fx_rates TO {{ schema }}_admin;
 GRANT EXECUTE ON FUNCTION {{ schema }}.missing_fx_rates(uuid, date) TO {{ schema }}_operator;
+-- Limits: everyone reads them; admins tune a value, and nothing else of a row.
+GRANT SELECT ON {{ schema }}.limits TO {{ schema }}_reader;
+GRANT UPDATE (value) ON {{ schema }}.limits TO {{ schema }}_admin;
+GRANT EXECUTE ON FUNCTION {{ schema }}.limit_value(text) TO {{ schema }}_reader;
