@@ -2378,6 +2378,22 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.lock_cob(uuid,date,text) TO pnl_approver;
 
+CREATE OR REPLACE FUNCTION pnl.lock_structure(structure_id text, exclusive boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    key CONSTANT bigint := hashtextextended('pnldb.structure:' || lock_structure.structure_id, 0);
+BEGIN
+    IF exclusive THEN
+        PERFORM pg_advisory_xact_lock(key);
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared(key);
+    END IF;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.lock_use_case(use_case_id uuid, exclusive boolean)
  RETURNS void
  LANGUAGE plpgsql
