@@ -1708,13 +1708,15 @@ $function$;
 GRANT EXECUTE ON FUNCTION pnl.explain_plug(uuid,text,text) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.explain_variance(run_id uuid, node_id text, measure text DEFAULT 'daily'::text, by text DEFAULT 'child'::text)
- RETURNS TABLE(key text, actual numeric, prior numeric, variance numeric, change text)
+ RETURNS TABLE(key text, actual numeric, prior numeric, variance numeric, change text, currency text, rate numeric)
  LANGUAGE plpgsql
  STABLE
  SET search_path TO 'pg_catalog', 'pg_temp'
  SET enable_nestloop TO 'off'
  SET jit TO 'off'
 AS $function$
+DECLARE
+    reporting text;
 BEGIN
     PERFORM pnl.check_run_node(explain_variance.run_id, explain_variance.node_id, 'explain_variance',
                                         false, NULL);
@@ -1728,6 +1730,7 @@ BEGIN
         RAISE EXCEPTION 'explain_variance: by must be ''child'', ''category_code'' or an attribute key, got NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    SELECT r.reporting_currency INTO reporting FROM pnl.calculation_runs r WHERE r.id = explain_variance.run_id;
 
     RETURN QUERY
     WITH RECURSIVE run_tree AS NOT MATERIALIZED (
@@ -1747,42 +1750,48 @@ BEGIN
         UNION ALL
         SELECT 'PRIOR' AS scenario, f.* FROM pnl.run_facts(explain_variance.run_id, 'PRIOR') f
     ),
-    -- in the reporting currency: converted per key, mapped node and currency as the snapshot converts
-    -- (contract §8), so by child the rows add up to the node's variance exactly
     keyed AS (
         SELECT CASE explain_variance.by WHEN 'child' THEN b.branch
                                         WHEN 'category_code' THEN f.category_code
                                         ELSE f.attributes ->> explain_variance.by END AS k,
-               f.scenario, f.included, f.mapped_node_id, f.currency, f.rate,
+               f.scenario, f.included, f.mapped_node_id, coalesce(f.currency, reporting) AS currency, f.rate,
                CASE explain_variance.measure
                    WHEN 'daily' THEN f.daily_amount WHEN 'wtd' THEN f.wtd_amount WHEN 'ytd' THEN f.ytd_amount END AS amount
         FROM facts f JOIN below b ON b.node_id = f.mapped_node_id
     ),
+    -- by child converted per mapped node and currency, as the snapshot converts; else native
     converted AS (
-        SELECT kd.k, kd.scenario, round(sum(kd.amount) FILTER (WHERE kd.included) * kd.rate, 2) AS amount
+        SELECT kd.k, kd.scenario,
+               CASE WHEN explain_variance.by = 'child' THEN reporting ELSE kd.currency END AS currency,
+               CASE WHEN explain_variance.by = 'child' THEN 1 ELSE kd.rate END AS rate,
+               CASE WHEN explain_variance.by = 'child'
+                    THEN round(sum(kd.amount) FILTER (WHERE kd.included) * kd.rate, 2)
+                    ELSE sum(kd.amount) FILTER (WHERE kd.included) END AS amount
         FROM keyed kd GROUP BY kd.k, kd.scenario, kd.mapped_node_id, kd.currency, kd.rate
     ),
     grouped AS (
-        SELECT c.k,
+        SELECT c.k, c.currency, max(c.rate) AS rate,
                sum(c.amount) FILTER (WHERE c.scenario = 'ACTUAL') AS actual,
                sum(c.amount) FILTER (WHERE c.scenario = 'PRIOR') AS prior
-        FROM converted c GROUP BY c.k
+        FROM converted c GROUP BY c.k, c.currency
     ),
     children AS (
         SELECT t.node_id FROM run_tree t
         WHERE explain_variance.by = 'child' AND t.parent_node_id = explain_variance.node_id
     ),
     sums AS (
-        SELECT coalesce(g.k, c.node_id) AS k, coalesce(g.actual, 0) AS actual, coalesce(g.prior, 0) AS prior
+        SELECT coalesce(g.k, c.node_id) AS k, coalesce(g.actual, 0) AS actual, coalesce(g.prior, 0) AS prior,
+               coalesce(g.currency, reporting) AS currency, coalesce(g.rate, 1) AS rate
         FROM grouped g FULL JOIN children c ON c.node_id = g.k
     )
     SELECT s.k, s.actual, s.prior, s.actual - s.prior,
            CASE WHEN s.prior = 0 AND s.actual <> 0 THEN 'NEW'
                 WHEN s.actual = 0 AND s.prior <> 0 THEN 'DROPPED'
                 WHEN s.actual <> s.prior THEN 'CHANGED'
-                ELSE 'UNCHANGED' END
+                ELSE 'UNCHANGED' END,
+           s.currency, s.rate
     FROM sums s
-    ORDER BY abs(s.actual - s.prior) DESC, s.k NULLS LAST;
+    ORDER BY abs((s.actual - s.prior) * s.rate) DESC, s.k NULLS LAST, s.currency;
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.explain_variance(uuid,text,text,text) TO pnl_operator;

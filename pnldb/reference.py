@@ -538,7 +538,7 @@ EXPLAIN_NODE_COLUMNS = ("fact_id", "category_code", "mapped_node_id", "attribute
                         *MEASURE_FIELDS, "rate", "included", "governing_rule_id", "governing_node_id")
 EXPLAIN_PLUG_COLUMNS = ("rule_id", "rule_node_id", "logic_en", "facts_governed", "facts_excluded",
                         *(f"{m}_excluded" for m in MEASURES))
-EXPLAIN_VARIANCE_COLUMNS = ("key", "actual", "prior", "variance", "change")
+EXPLAIN_VARIANCE_COLUMNS = ("key", "actual", "prior", "variance", "change", "currency", "rate")
 RULE_STATS_COLUMNS = (*EXPLAIN_PLUG_COLUMNS, "missing_fields")
 BY_CHILD = "child"
 
@@ -722,38 +722,49 @@ class Explainer:
         By 'child' every child has its row, zeros included, and the node's own id has one when any fact
         of either scenario is mapped to the node itself. By category_code or an attribute, a key has its
         row when any fact of either scenario at or below the node carries it, included or not (a key
-        whose facts are all excluded has zeros). UNCHANGED when actual equals prior (zeros too). Ordered
-        by abs(variance) descending, then key, None last."""
+        whose facts are all excluded has zeros). UNCHANGED when actual equals prior (zeros too).
+
+        Currencies (contract sections 6 and 8): "In a run with other currencies, a breakdown by
+        category_code or an attribute has one row per key and currency, in native amounts with rate, and
+        adds up per currency." By child a row is in the reporting currency (rate 1), each child's groups
+        (mapped node, currency) converted and rounded as the snapshot does. Every row carries `currency`
+        (a fact's NULL currency is the reporting one) and `rate`. Ordered by abs(variance * rate)
+        descending, then key (None last), then currency."""
         if measure not in MEASURES:
             raise ValueError(f"measure {measure!r} is not one of {', '.join(MEASURES)}")
         if not isinstance(by, str):
             raise ValueError(f"by must be 'child', 'category_code' or an attribute key, got {by!r}")
         index = 6 + MEASURES.index(measure)  # daily, wtd, ytd in a governed fact
         money = self._money
-        sums: dict[str | None, list[Decimal]] = {}
-        if by == BY_CHILD:
+        by_child = by == BY_CHILD
+        # (key, currency) -> [actual, prior]: by child in the reporting currency, else in native amounts
+        sums: dict[tuple[str | None, str], list[Decimal]] = {}
+        if by_child:
             for child in self._children[self._node(node_id)]:
-                sums[child] = [_ZERO, _ZERO]
-        # included native sums per (key, scenario, mapped node, currency), converted as the snapshot does
+                sums[(child, money.reporting)] = [_ZERO, _ZERO]
+        # included native sums per (key, scenario, mapped node, currency); by child converted as the
+        # snapshot converts, so the rows add up to the node's variance
         native: dict[tuple, Decimal] = {}
         with decimal.localcontext(_EXACT):
             for placed in self._in(node_id):
                 fact, scenario, included, under = placed[1], placed[2], placed[5], placed[9]
-                if by == BY_CHILD:
+                if by_child:
                     key = under
                 elif by == CATEGORY_FIELD:
                     key = fact[CATEGORY_FIELD]
                 else:
                     key = _attribute(fact, by)
-                if key not in sums:
-                    sums[key] = [_ZERO, _ZERO]
+                currency = money.of(fact)
+                row = (key, money.reporting if by_child else currency)
+                if row not in sums:
+                    sums[row] = [_ZERO, _ZERO]
                 if included:
-                    group = (key, scenario, placed[3], money.of(fact))
+                    group = (row, scenario, placed[3], currency)
                     native[group] = native.get(group, _ZERO) + placed[index]
-            for (key, scenario, _, currency), value in native.items():
-                sums[key][0 if scenario == "ACTUAL" else 1] += money.convert(value, currency)
+            for (row, scenario, _, currency), value in native.items():
+                sums[row][0 if scenario == "ACTUAL" else 1] += money.convert(value, currency) if by_child else value
             rows = []
-            for key, (actual, prior) in sums.items():
+            for (key, currency), (actual, prior) in sums.items():
                 if actual == prior:
                     change = "UNCHANGED"
                 elif prior == 0:
@@ -763,8 +774,10 @@ class Explainer:
                 else:
                     change = "CHANGED"
                 rows.append({"key": key, "actual": actual, "prior": prior, "variance": actual - prior,
-                             "change": change})
-        return _by_abs_desc(rows, "variance", then=lambda row: (row["key"] is None, row["key"] or ""))
+                             "change": change, "currency": currency, "rate": money.rate(currency)})
+            rows.sort(key=lambda row: (-abs(row["variance"] * row["rate"]), row["key"] is None, row["key"] or "",
+                                       row["currency"]))
+        return rows
 
     def rule_stats(self, scenario: str = "ACTUAL") -> list[dict]:
         """run_rule_stats (contract section 6): "explain_plug at the root, plus missing_fields text[]: the

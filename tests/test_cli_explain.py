@@ -108,8 +108,8 @@ def test_csv_gets_every_row_whatever_the_limit(cli, book, tmp_path):
     variance = tmp_path / "variance.csv"
     ok(cli("explain", str(run), "FIRM", "--by", "book", "--csv", str(variance)))
     assert variance.read_text(encoding="utf-8").splitlines() == [
-        "key,actual,prior,variance,change", "a,1000142.00,100.00,1000042.00,CHANGED", "b,0,0,0,UNCHANGED",
-        ",0,0,0,UNCHANGED"]
+        "key,actual,prior,variance,change,currency,rate", "a,1000142.00,100.00,1000042.00,CHANGED,USD,1",
+        "b,0,0,0,UNCHANGED,USD,1", ",0,0,0,UNCHANGED,USD,1"]
 
 
 def test_by_rule_is_explain_plug(cli, book):
@@ -152,8 +152,9 @@ def test_a_variance_of_another_measure_as_json(cli, conn, book):
     result = cli("explain", str(run), "EMEA", "--by", "child", "--measure", "wtd", "--json")
     printed = json.loads(ok(result), parse_float=Decimal)
     assert printed == [{"key": "RATES", "actual": D("300.00"), "prior": D("200.00"), "variance": D("100.00"),
-                        "change": "CHANGED"},
-                       {"key": "FX", "actual": D("80.00"), "prior": D("0"), "variance": D("80.00"), "change": "NEW"}]
+                        "change": "CHANGED", "currency": "USD", "rate": 1},
+                       {"key": "FX", "actual": D("80.00"), "prior": D("0"), "variance": D("80.00"), "change": "NEW",
+                        "currency": "USD", "rate": 1}]
     assert sum(r["variance"] for r in printed) == results(conn, run)[("EMEA", "VARIANCE")]["wtd_adjusted"]
 
 

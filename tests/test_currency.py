@@ -13,8 +13,10 @@ from decimal import Decimal as D
 import psycopg
 import pytest
 from builders import COB, EARLIER, cond, header, results, rule, snapshot, structure, table_counts, use_case
+from click.testing import CliRunner
 
 from pnldb import api, schema
+from pnldb.cli import main
 
 TREE = [("ROOT", None), ("A", "ROOT"), ("C", "A"), ("B", "ROOT")]
 
@@ -332,3 +334,47 @@ def test_roles_readers_see_rates_admins_load_them_operators_cannot(conn, login, 
     assert reader.execute("SELECT count(*) FROM calculation_run_fx WHERE calculation_run_id = %s",
                           (run,)).fetchone() == (2,)
     assert operator.execute("SELECT (verify_run(%s)) ->> 'reproduced'", (run,)).fetchone() == ("true",)
+
+
+def test_explain_variance_by_an_attribute_has_a_row_per_key_and_currency_in_native_amounts(conn, worked):
+    run = snapshot(conn, worked)
+    by_desk = [(r["key"], r["currency"], r["rate"], r["actual"], r["prior"], r["variance"], r["change"])
+               for r in api.explain_variance(conn, str(run), "ROOT", by="desk")]
+    # included only (desk X is excluded under A); largest variance in USD first: 1.23, 0.03 x 1.5, 0.02 x 1.25
+    assert by_desk == [
+        ("K", "USD", D("1"), D("1.23"), D("0"), D("1.23"), "NEW"),
+        ("K", "EUR", D("1.5"), D("0.04"), D("0.01"), D("0.03"), "CHANGED"),  # A 0.03, C -0.01, unmapped 0.02
+        ("K", "GBP", D("1.25"), D("0.03"), D("0.01"), D("0.02"), "CHANGED"),
+        ("X", "EUR", D("1.5"), D("0"), D("0"), D("0"), "UNCHANGED"),
+    ]
+    # each currency adds up to the variance of its included facts, natively
+    facts = {s: api.explain_node(conn, str(run), "ROOT", s, max_rows=None) for s in ("ACTUAL", "PRIOR")}
+    for currency in ("USD", "EUR", "GBP"):
+        native = {s: sum((r["daily_amount"] for r in rows if r["included"] and (r["currency"] or "USD") == currency),
+                         start=D(0)) for s, rows in facts.items()}
+        assert sum(row[5] for row in by_desk if row[1] == currency) == native["ACTUAL"] - native["PRIOR"]
+    # by child in USD, rate 1, adding up to the root's variance exactly
+    by_child = api.explain_variance(conn, str(run), "ROOT")
+    assert {(r["currency"], r["rate"]) for r in by_child} == {("USD", D("1"))}
+    assert sum(r["variance"] for r in by_child) == results(conn, run)[("ROOT", "VARIANCE")]["daily_adjusted"]
+
+
+def test_the_explain_command_shows_currencies_and_rates_and_sums_per_currency(conn, db_url, worked):
+    run = snapshot(conn, worked)
+    result = CliRunner().invoke(main, ["--dsn", db_url, "explain", str(run), "ROOT", "--by", "desk"])
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["DESK", "CCY", "ACTUAL", "PRIOR", "VARIANCE", "RATE", "CHANGE"]
+    assert lines[2].split() == ["K", "EUR", "0.04", "0.01", "0.03", "1.5", "CHANGED"]
+    assert result.stderr.strip() == (
+        f"node ROOT in run {run}, daily adjusted: USD variance 1.23 = actual 1.23 - prior 0.00; "
+        "EUR variance 0.03 = actual 0.04 - prior 0.01; GBP variance 0.02 = actual 0.03 - prior 0.01 "
+        "(native amounts, adding up per currency); by desk, 4 key(s), showing 4")
+    facts = CliRunner().invoke(main, ["--dsn", db_url, "explain", str(run), "A"])
+    assert facts.exit_code == 0, facts.stderr
+    assert facts.stdout.splitlines()[0].split()[:5] == ["FACT", "CATEGORY", "NODE", "CCY", "RATE"]
+    assert facts.stderr.strip() == (
+        f"node A in run {run}, ACTUAL daily: USD natural 1.23 = adjusted 1.23 + plug 0.00; "
+        "EUR natural 0.03 = adjusted 0.02 + plug 0.01; GBP natural 0.03 = adjusted 0.03 + plug 0.00 "
+        "(native amounts; in USD each group of one node, currency and included flag is its sum times its rate "
+        "rounded to cents, as the run converts); 7 fact(s), 1 excluded, showing 7")

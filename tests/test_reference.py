@@ -823,9 +823,10 @@ def plug_row(rule_id, node, logic, governed, excluded, daily):
             "ytd_excluded": daily * 10}
 
 
-def variance_row(key, actual, prior, change):
+def variance_row(key, actual, prior, change, currency="USD", rate="1"):
     actual, prior = Decimal(actual), Decimal(prior)
-    return {"key": key, "actual": actual, "prior": prior, "variance": actual - prior, "change": change}
+    return {"key": key, "actual": actual, "prior": prior, "variance": actual - prior, "change": change,
+            "currency": currency, "rate": Decimal(rate)}
 
 
 def test_explain_node_lists_the_facts_at_or_below_with_their_governing_rule():

@@ -26,7 +26,7 @@ FACT_COLUMNS = ("fact_id", "category_code", "mapped_node_id", "attributes", "cur
                 "included", "governing_rule_id", "governing_node_id")
 RULE_COLUMNS = ("rule_id", "rule_node_id", "logic_en", "facts_governed", "facts_excluded",
                 *(f"{m}_excluded" for m in MEASURES))
-VARIANCE_COLUMNS = ("key", "actual", "prior", "variance", "change")
+VARIANCE_COLUMNS = ("key", "actual", "prior", "variance", "change", "currency", "rate")
 
 
 @click.command(short_help="Why a node of a run has its values: facts, rules or variance.")
@@ -52,7 +52,9 @@ def explain(settings, run_id, node_id, scenario, by, measure, limit, as_json, cs
         scenario = scenario or SCENARIOS[0]
         if by == FACTS:
             rows = api.explain_node(conn, run_id, node_id, scenario, max_rows=None)
-            columns, lines, summary = FACT_COLUMNS, _fact_lines, _fact_summary(rows, measure)
+            reporting = api.get_run(conn, run_id)["reporting_currency"]
+            columns, summary = FACT_COLUMNS, _fact_summary(rows, measure, reporting)
+            lines = partial(_fact_lines, reporting=reporting)
         else:
             rows = api.explain_plug(conn, run_id, node_id, scenario)
             columns, lines, summary = RULE_COLUMNS, _rule_lines, _rule_summary(rows, measure)
@@ -63,7 +65,7 @@ def explain(settings, run_id, node_id, scenario, by, measure, limit, as_json, cs
                                    f"{' - '.join(SCENARIOS)}")
         rows = api.explain_variance(conn, run_id, node_id, measure, by)
         columns, summary = VARIANCE_COLUMNS, _variance_summary(rows, by)
-        lines = partial(_variance_lines, by=by)
+        lines = partial(_variance_lines, by=by, native=_in_other_currencies(rows, None))
         scope = f"{measure} adjusted"
     shown = rows[:limit]
 
@@ -80,13 +82,37 @@ def explain(settings, run_id, node_id, scenario, by, measure, limit, as_json, cs
         click.echo(f"wrote {fmt.count(len(rows))} row(s) to {csv_file}", err=True)
 
 
-def _fact_summary(rows: list[dict], measure: str) -> str:
+def _in_other_currencies(rows: list[dict], reporting: str | None) -> bool:
+    """Whether any row is in another currency than the run's reporting one (a NULL currency is that one;
+    variance rows carry it, rate 1)."""
+    return any(r["currency"] not in (None, reporting) and r["rate"] != 1 for r in rows)
+
+
+def _per_currency(rows: list[dict], reporting: str | None, native: bool) -> list[tuple[str, list[dict]]]:
+    """The rows by currency when some are in other currencies (native amounts add up only within one), the
+    reporting currency first; else all the rows under no label."""
+    if not native:
+        return [("", rows)]
+    grouped: dict[str, list[dict]] = {}
+    for r in rows:
+        grouped.setdefault(r["currency"] or reporting, []).append(r)
+    return sorted(((f"{currency} ", group) for currency, group in grouped.items()),
+                  key=lambda item: (item[1][0]["rate"] != 1, item[0]))
+
+
+def _fact_summary(rows: list[dict], measure: str, reporting: str) -> str:
     amount = f"{measure}_amount"
-    natural = sum((r[amount] for r in rows), start=0)
-    adjusted = sum((r[amount] for r in rows if r["included"]), start=0)
+    native = _in_other_currencies(rows, reporting)
+    parts = []
+    for label, group in _per_currency(rows, reporting, native):
+        natural = sum((r[amount] for r in group), start=0)
+        adjusted = sum((r[amount] for r in group if r["included"]), start=0)
+        parts.append(f"{label}natural {fmt.money(natural)} = adjusted {fmt.money(adjusted)} "
+                     f"+ plug {fmt.money(natural - adjusted)}")
+    converted = (f" (native amounts; in {reporting} each group of one node, currency and included flag is "
+                 "its sum times its rate rounded to cents, as the run converts)") if native else ""
     excluded = sum(1 for r in rows if not r["included"])
-    return (f"natural {fmt.money(natural)} = adjusted {fmt.money(adjusted)} + plug {fmt.money(natural - adjusted)}; "
-            f"{fmt.count(len(rows))} fact(s), {fmt.count(excluded)} excluded")
+    return f"{'; '.join(parts)}{converted}; {fmt.count(len(rows))} fact(s), {fmt.count(excluded)} excluded"
 
 
 def _rule_summary(rows: list[dict], measure: str) -> str:
@@ -98,23 +124,32 @@ def _rule_summary(rows: list[dict], measure: str) -> str:
 
 
 def _variance_summary(rows: list[dict], by: str) -> str:
-    actual = sum((r["actual"] for r in rows), start=0)
-    prior = sum((r["prior"] for r in rows), start=0)
-    return (f"variance {fmt.money(actual - prior)} = actual {fmt.money(actual)} - prior {fmt.money(prior)}; "
-            f"by {by}, {fmt.count(len(rows))} key(s)")
+    native = _in_other_currencies(rows, None)
+    parts = []
+    for label, group in _per_currency(rows, None, native):
+        actual = sum((r["actual"] for r in group), start=0)
+        prior = sum((r["prior"] for r in group), start=0)
+        parts.append(f"{label}variance {fmt.money(actual - prior)} = actual {fmt.money(actual)} "
+                     f"- prior {fmt.money(prior)}")
+    per_currency = " (native amounts, adding up per currency)" if native else ""
+    return f"{'; '.join(parts)}{per_currency}; by {by}, {fmt.count(len(rows))} key(s)"
 
 
 def _attributes(attributes: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in attributes.items())
 
 
-def _fact_lines(rows: list[dict]) -> list[str]:
+def _fact_lines(rows: list[dict], reporting: str) -> list[str]:
+    """With facts in other currencies, each fact's currency and rate after its node (amounts are native)."""
+    native = _in_other_currencies(rows, reporting)
     return fmt.table(
-        ["FACT", "CATEGORY", "NODE", *(m.upper() for m in MEASURES), "INCLUDED", "RULE", "RULE NODE", "ATTRIBUTES"],
-        [[r["fact_id"], r["category_code"], r["mapped_node_id"], *(fmt.money(r[m]) for m in FACT_MEASURES),
+        ["FACT", "CATEGORY", "NODE", *(["CCY", "RATE"] if native else []), *(m.upper() for m in MEASURES),
+         "INCLUDED", "RULE", "RULE NODE", "ATTRIBUTES"],
+        [[r["fact_id"], r["category_code"], r["mapped_node_id"],
+          *([r["currency"] or reporting, r["rate"]] if native else []), *(fmt.money(r[m]) for m in FACT_MEASURES),
           "yes" if r["included"] else "no", r["governing_rule_id"], r["governing_node_id"],
           _attributes(r["attributes"])] for r in rows],
-        align="rll" + "r" * len(MEASURES) + "lrll")
+        align="rll" + ("lr" if native else "") + "r" * len(MEASURES) + "lrll")
 
 
 def _rule_lines(rows: list[dict]) -> list[str]:
@@ -125,12 +160,15 @@ def _rule_lines(rows: list[dict]) -> list[str]:
         align="rlrr" + "r" * len(MEASURES) + "l")
 
 
-def _variance_lines(rows: list[dict], by: str) -> list[str]:
+def _variance_lines(rows: list[dict], by: str, native: bool) -> list[str]:
+    """With rows in other currencies (by category_code or an attribute), each row's currency and rate."""
     return fmt.table(
-        [by.upper(), "ACTUAL", "PRIOR", "VARIANCE", "CHANGE"],
-        [[r["key"], fmt.money(r["actual"]), fmt.money(r["prior"]), fmt.money(r["variance"]), r["change"]]
+        [by.upper(), *(["CCY"] if native else []), "ACTUAL", "PRIOR", "VARIANCE", *(["RATE"] if native else []),
+         "CHANGE"],
+        [[r["key"], *([r["currency"]] if native else []), fmt.money(r["actual"]), fmt.money(r["prior"]),
+          fmt.money(r["variance"]), *([r["rate"]] if native else []), r["change"]]
          for r in rows],
-        align="lrrrl")
+        align="l" + ("l" if native else "") + "rrr" + ("r" if native else "") + "l")
 
 
 def _csv_value(value) -> str:
