@@ -130,8 +130,8 @@ def table_counts(conn) -> dict:
 
 DATA = Path(__file__).resolve().parent.parent / "pnldb" / "data"
 FACT_COLUMNS = ["use_case_id", "pnl_date", "category_code", "daily_amount", "wtd_amount", "ytd_amount", "scenario",
-                "legal_entity", "region", "strategy", "risk_officer", "book"]
-DIMENSIONS = FACT_COLUMNS[7:]
+                "legal_entity", "region", "strategy", "risk_officer", "book", "currency"]
+DIMENSIONS = FACT_COLUMNS[7:-1]
 
 
 def read_hierarchy() -> list[dict]:
@@ -146,12 +146,18 @@ def read_facts() -> list[dict]:
         return list(reader)
 
 
+def read_fx() -> list[dict]:
+    with open(DATA / "fx.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def read_rules(name: str = "rules.json") -> list[dict]:
     return json.loads((DATA / name).read_text(encoding="utf-8"))
 
 
 def load_sample(conn, rules_file: str | None = "rules.json", name: str = "Global Markets Demo"):
-    """Structure GLOBAL_MARKETS, a use case, the facts (COPY) and the rules; returns the use-case id."""
+    """Structure GLOBAL_MARKETS, a use case, the rates of fx.csv, the facts (COPY) and the rules; returns the
+    use-case id."""
     structure_id = "GLOBAL_MARKETS"
     conn.execute("INSERT INTO hierarchy_structures (structure_id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                  (structure_id, "Global Markets"))
@@ -162,12 +168,17 @@ def load_sample(conn, rules_file: str | None = "rules.json", name: str = "Global
                 [(structure_id, r["node_id"], r["parent_node_id"] or None, r["node_name"]) for r in read_hierarchy()])
     use_case_id = conn.execute("INSERT INTO use_cases (name, structure_id) VALUES (%s, %s) RETURNING use_case_id",
                                (name, structure_id)).fetchone()[0]
-    with conn.cursor() as cur, cur.copy("COPY fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, "
-                                        "daily_amount, wtd_amount, ytd_amount, attributes) FROM STDIN") as copy:
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO fx_rates (pnl_date, currency, reporting_currency, rate) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT DO NOTHING",
+                        [(r["pnl_date"], r["currency"], r["reporting_currency"], r["rate"]) for r in read_fx()])
+    columns = ("use_case_id, pnl_date, scenario, category_code, daily_amount, wtd_amount, ytd_amount, attributes, "
+               "currency")
+    with conn.cursor() as cur, cur.copy(f"COPY fact_pnl_entries ({columns}) FROM STDIN") as copy:
         for r in read_facts():
             attributes = {k: r[k] for k in DIMENSIONS if r[k]}
             copy.write_row((str(use_case_id), r["pnl_date"], r["scenario"], r["category_code"], r["daily_amount"],
-                            r["wtd_amount"], r["ytd_amount"], json.dumps(attributes)))
+                            r["wtd_amount"], r["ytd_amount"], json.dumps(attributes), r["currency"] or None))
     if rules_file:
         with conn.cursor() as cur:
             cur.executemany(

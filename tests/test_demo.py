@@ -1,11 +1,13 @@
 """`pnldb demo` end to end: the runs it lists, the report's totals against the facts it loaded, the diff."""
 import csv
+import datetime as dt
 from decimal import Decimal
 from importlib import resources
 
 import psycopg
 from click.testing import CliRunner
 
+from pnldb import reference
 from pnldb.cli import main
 
 
@@ -28,11 +30,15 @@ def test_demo_lists_both_runs_reports_the_loaded_totals_and_a_non_empty_diff(emp
                JOIN pnl.fact_calculated_results x ON x.calculation_run_id = r.id
                WHERE r.run_name = 'Adjusted v2' AND x.depth = 0 AND x.scenario = 'ACTUAL'""").fetchone()
         assert conn.execute("SELECT count(*) FROM pnl.calculation_runs WHERE status = 'COMPLETED'").fetchone()[0] == 2
+        use_case_id = conn.execute("SELECT use_case_id FROM pnl.use_cases").fetchone()[0]
+        translated = {(r["node_id"], r["scenario"]): r for r in reference.snapshot_from_database(
+            conn, use_case_id, dt.date(2025, 12, 24))}[("GLOBAL_MARKETS", "ACTUAL")]
         differences = conn.execute(
             """SELECT count(*) FROM pnl.compare_runs(
                    (SELECT id FROM pnl.calculation_runs WHERE run_name = 'Initial Run'),
                    (SELECT id FROM pnl.calculation_runs WHERE run_name = 'Adjusted v2'))""").fetchone()[0]
-    assert natural == _sample_actual_daily_total("2025-12-24")
+    assert natural == translated["daily_natural"]  # the facts in USD, the London and Frankfurt books translated
+    assert abs(natural - _sample_actual_daily_total("2025-12-24")) > 1000  # GBP and EUR are not added at face value
     root_line = next(line for line in out.split("Report of")[1].splitlines() if "GLOBAL_MARKETS" in line)
     assert f"{adjusted:,.2f}" in root_line.split()
     assert str(run_id) in out

@@ -10,7 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.builders import DATA, DIMENSIONS, load_sample, read_facts, read_hierarchy, read_rules, snapshot
+from pnldb import reference
+from tests.builders import DATA, DIMENSIONS, load_sample, read_facts, read_fx, read_hierarchy, read_rules, snapshot
 
 MEASURES = ("daily", "wtd", "ytd")
 DATES = (dt.date(2025, 12, 23), dt.date(2025, 12, 24))
@@ -23,7 +24,7 @@ def test_the_committed_files_are_what_the_generator_writes(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.write(tmp_path)
-    for name in ("hierarchy.csv", "facts.csv", "rules.json", "rules_v2.json"):
+    for name in ("hierarchy.csv", "facts.csv", "fx.csv", "rules.json", "rules_v2.json"):
         assert filecmp.cmp(tmp_path / name, DATA / name, shallow=False), f"{name} differs: rerun generate_sample.py"
 
 
@@ -120,6 +121,7 @@ def test_the_sample_loads_and_snapshots_tie_out_to_the_facts(conn):
     assert conn.execute("SELECT count(*) FROM metadata_rules").fetchone()[0] == len(read_rules())
     for date in DATES:
         run = snapshot(conn, use_case_id, date)
+        expected = reference.snapshot_from_database(conn, use_case_id, date)
         header = conn.execute("SELECT status, rules_applied FROM calculation_runs WHERE id = %s", (run,)).fetchone()
         assert header == ("COMPLETED", len(read_rules()))
         for scenario in ("ACTUAL", "PRIOR"):
@@ -127,7 +129,15 @@ def test_the_sample_loads_and_snapshots_tie_out_to_the_facts(conn):
                 "SELECT daily_natural, wtd_natural, ytd_natural FROM fact_calculated_results "
                 "WHERE calculation_run_id = %s AND depth = 0 AND scenario = %s", (run, scenario)).fetchone()
             mine = [r for r in facts if r["pnl_date"] == date.isoformat() and r["scenario"] == scenario]
-            assert root == tuple(sum(Decimal(r[f"{m}_amount"]) for r in mine) for m in MEASURES)
+            translated = {(row["node_id"], row["scenario"]): row for row in expected}[("GLOBAL_MARKETS", scenario)]
+            assert root == tuple(translated[f"{m}_natural"] for m in MEASURES)
+            # the USD facts exactly, each other currency's within a cent per group of the translation
+            native = defaultdict(Decimal)
+            for r in mine:
+                native[r["currency"] or "USD"] += Decimal(r["daily_amount"])
+            rate = {f["currency"]: Decimal(f["rate"]) for f in read_fx() if f["pnl_date"] == date.isoformat()}
+            assert set(native) == {"USD", "EUR", "GBP"}
+            assert abs(root[0] - native["USD"] - sum(v * rate[c] for c, v in native.items() if c != "USD")) < 1
         # every rule bites somewhere, and unmapped facts are reported
         plugged = {row[0] for row in conn.execute(
             "SELECT node_id FROM fact_calculated_results WHERE calculation_run_id = %s AND scenario = 'ACTUAL' "
@@ -167,3 +177,13 @@ def test_rules_are_accepted_by_the_engine_and_derive_sql(conn, name):
     rows = conn.execute("SELECT node_id, sql_where FROM metadata_rules WHERE use_case_id = %s",
                         (use_case_id,)).fetchall()
     assert len(rows) == len(read_rules(name)) and all(where for _, where in rows)
+
+
+def test_london_books_are_in_gbp_frankfurt_books_in_eur_with_rates_for_both_dates():
+    currencies = defaultdict(set)
+    for r in read_facts():
+        currencies[r["category_code"].split("_")[0]].add(r["currency"])
+    assert currencies.pop("LDN") == {"GBP"} and currencies.pop("FRA") == {"EUR"}
+    assert set().union(*currencies.values()) == {""}  # everything else in the reporting currency, USD
+    assert sorted((r["pnl_date"], r["currency"], r["reporting_currency"]) for r in read_fx()) == [
+        (d.isoformat(), c, "USD") for d in DATES for c in ("EUR", "GBP")]

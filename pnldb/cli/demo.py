@@ -15,6 +15,7 @@ from pnldb import api
 from pnldb import format as fmt
 from pnldb.api.use_cases import find_structure, schema_has_tables
 from pnldb.cli.close import status as close_status
+from pnldb.cli.explain import explain
 from pnldb.cli.report import report
 from pnldb.cli.runs import diff_runs, list_runs
 from pnldb.errors import PnlError
@@ -135,6 +136,9 @@ def _run_demo(ctx: click.Context, settings, depth: int) -> tuple[str, str]:
         nodes = api.load_hierarchy(conn, path, STRUCTURE, "Global Markets")
     step(f"loaded hierarchy {STRUCTURE}: {nodes['nodes_loaded']} nodes")
     use_case_id = api.create_use_case(conn, USE_CASE, STRUCTURE)["use_case_id"]
+    with resources.as_file(data / "fx.csv") as path:
+        rates = api.load_fx(conn, path)
+    step(f"loaded {rates['rates_in_file']} FX rates into USD (the London books are in GBP, Frankfurt's in EUR)")
     with resources.as_file(data / "facts.csv") as path:
         loaded = api.load_facts(conn, path, USE_CASE)
     step(f"loaded {loaded['rows_loaded']:,} facts into use case {USE_CASE!r}")
@@ -154,6 +158,10 @@ def _run_demo(ctx: click.Context, settings, depth: int) -> tuple[str, str]:
     ctx.invoke(list_runs, pnl_date=COB, use_case=USE_CASE, limit=100, as_json=False)
     click.echo(f"\nReport of 'Adjusted v2' (to depth {depth})\n")
     ctx.invoke(report, run_id=str(second["id"]), depth=depth, html_file=None, as_json=False)
+    click.echo("\nWhere EMEA Rates' daily variance in 'Adjusted v2' comes from, by strategy: its London books "
+               "are in GBP, its Frankfurt book in EUR (native amounts, with the rate the run used)\n")
+    ctx.invoke(explain, run_id=second["id"], node_id="EMEA_RATES", scenario=None, by="strategy", measure="daily",
+               limit=20, as_json=False, csv_file=None)
     click.echo("\nWhat changed from 'Initial Run' to 'Adjusted v2'\n")
     ctx.invoke(diff_runs, run_a=first["id"], run_b=second["id"], tolerance=0, as_json=False)
 

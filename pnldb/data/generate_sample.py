@@ -4,7 +4,9 @@
 
 writes
     hierarchy.csv   node_id,parent_node_id,node_name: firm -> region -> desk -> book
-    facts.csv       the P&L export layout (blank use_case_id), ACTUAL and PRIOR, COB 2025-12-23 and 2025-12-24
+    facts.csv       the P&L export layout (blank use_case_id), ACTUAL and PRIOR, COB 2025-12-23 and 2025-12-24;
+                    London books in GBP, Frankfurt books in EUR (the currency column), the rest in USD
+    fx.csv          the rates of both dates into USD
     rules.json      the rules of "Adjusted v1"
     rules_v2.json   the same rules with one widened ("Adjusted v2")
 
@@ -101,9 +103,15 @@ UNMAPPED = {
 # desk-level valuation adjustments (facts on inner nodes)
 DESK_ADJUSTMENTS = ("EMEA_CREDIT", "AMER_RATES", "APAC_EQUITIES", "AMER_COMMODITIES")
 BIG_LOSS_BOOK = "NYK_CR_HY"
+# The London books are booked in GBP and the Frankfurt books in EUR (the rest, and desk-level adjustments,
+# in USD, the reporting currency): their amounts are drawn in USD as everyone's, then booked at about
+# BOOKING_USD_PER_UNIT, so the draws stay the same; fx.csv has the rates of both dates into USD.
+CITY_CURRENCIES = {"LDN": "GBP", "FRA": "EUR"}
+BOOKING_USD_PER_UNIT = {"GBP": 1.26, "EUR": 1.04}
+FX_RATES = {"2025-12-23": {"EUR": "1.0441", "GBP": "1.2652"}, "2025-12-24": {"EUR": "1.0405", "GBP": "1.2618"}}
 
 FACT_COLUMNS = ("use_case_id", "pnl_date", "category_code", "daily_amount", "wtd_amount", "ytd_amount", "scenario",
-                "legal_entity", "region", "strategy", "risk_officer", "book")
+                "legal_entity", "region", "strategy", "risk_officer", "book", "currency")
 
 RULES = [
     {"node_id": "GLOBAL_MARKETS",
@@ -201,6 +209,8 @@ def _positions(d: Draws) -> list[dict]:
     positions = []
 
     def position(code, region, entity, strategy, officer, sigma, days=WEEK_DAYS):
+        currency = CITY_CURRENCIES.get(code.split("_")[0])
+        per_unit = BOOKING_USD_PER_UNIT.get(currency, 1)
         drift = sigma * d.uniform(-0.02, 0.08)
         moves = {}
         for day in WEEK_DAYS:
@@ -210,12 +220,13 @@ def _positions(d: Draws) -> list[dict]:
             move = d.normal(drift, sigma) * DAY_SCALE[day]
             if d.chance(0.02):  # a fat tail
                 move *= d.uniform(4, 9)
-            moves[day] = cents(move)
-        ytd_before = cents(d.normal(drift * TRADING_DAYS_BEFORE_WEEK, sigma * math.sqrt(TRADING_DAYS_BEFORE_WEEK)))
+            moves[day] = cents(move / per_unit)
+        ytd_before = cents(d.normal(drift * TRADING_DAYS_BEFORE_WEEK, sigma * math.sqrt(TRADING_DAYS_BEFORE_WEEK))
+                           / per_unit)
         if days != WEEK_DAYS:  # opened this week
             ytd_before = 0
         positions.append({"code": code, "legal_entity": entity, "region": region, "strategy": strategy,
-                          "risk_officer": officer, "moves": moves, "ytd_before": ytd_before,
+                          "risk_officer": officer, "moves": moves, "ytd_before": ytd_before, "currency": currency,
                           "dates": tuple(day for day in DATES if day in days)})
 
     for region in REGIONS:
@@ -284,7 +295,8 @@ def fact_rows(d: Draws) -> list[list[str]]:
                     wtd = wtd_before + amount
                     versions[scenario].append(
                         ["", date, p["code"], money(amount), money(wtd), money(p["ytd_before"] + wtd), scenario,
-                         p["legal_entity"], p["region"], p["strategy"], p["risk_officer"], p["code"]])
+                         p["legal_entity"], p["region"], p["strategy"], p["risk_officer"], p["code"],
+                         p["currency"] or ""])
         rows += versions["ACTUAL"] + versions["PRIOR"]
     return rows
 
@@ -300,6 +312,11 @@ def write(outdir: Path) -> None:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(FACT_COLUMNS)
         writer.writerows(fact_rows(d))
+    with open(outdir / "fx.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(("pnl_date", "currency", "reporting_currency", "rate"))
+        writer.writerows((date, currency, "USD", rate) for date, rates in FX_RATES.items()
+                         for currency, rate in rates.items())
     for name, rules in (("rules.json", RULES), ("rules_v2.json", rules_v2())):
         (outdir / name).write_text(json.dumps(rules, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
