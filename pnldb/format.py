@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
@@ -54,6 +55,12 @@ def timestamp(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def clean(text) -> str:
+    """Text from the database made safe for a terminal: control and format characters (escapes, C1
+    controls, bidi overrides, zero-width characters, line separators) become U+FFFD."""
+    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in str(text))
+
+
 def text(value) -> str:
     return MISSING if value is None else str(value)
 
@@ -62,8 +69,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], align: str | None = 
           rule: bool = False) -> list[str]:
     """Lines of an aligned table: a header row, a line of dashes under it if `rule`, then the rows.
     `align` has one letter per column, `l` or `r` (default all left); cells are str()-ed, None shown as
-    `-`. No trailing blanks."""
-    cells = [[text(c) for c in row] for row in rows]
+    `-`, made safe for a terminal (`clean`). No trailing blanks."""
+    cells = [[clean(text(c)) for c in row] for row in rows]
     align = align or "l" * len(headers)
     widths = [len(h) for h in headers]
     for row in cells:
@@ -78,8 +85,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], align: str | None = 
 
 
 def key_values(pairs: Iterable[tuple[str, object]], indent: str = "", align: str = "l") -> list[str]:
-    """Lines `key   value` with the values aligned: left (`l`), or right (`r`, for numbers)."""
-    pairs = [(k, text(v)) for k, v in pairs]
+    """Lines `key   value` with the values aligned: left (`l`), or right (`r`, for numbers); values made
+    safe for a terminal (`clean`)."""
+    pairs = [(k, clean(text(v))) for k, v in pairs]
     width = max((len(k) for k, _ in pairs), default=0)
     value_width = max((len(v) for _, v in pairs), default=0) if align == "r" else 0
     return [f"{indent}{k.ljust(width)}  {v.rjust(value_width)}".rstrip() for k, v in pairs]
