@@ -205,6 +205,10 @@ def _lock_holders(conn: psycopg.Connection, schema: str, started) -> list[tuple[
     return holders
 
 
+_LONGER = {"pnldb migrate": "--lock-timeout or PNLDB_MIGRATE_LOCK_TIMEOUT (0: no limit)",
+           "pnldb rollback": "rollback(..., lock_timeout=...) (0: no limit)"}
+
+
 def _lock_timeout_error(conn: psycopg.Connection, schema: str, started, lock_timeout: str, command: str,
                         step: str) -> PnlError:
     """The error of a lock wait past the timeout, asked after the rollback: who holds locks on the schema."""
@@ -215,7 +219,7 @@ def _lock_timeout_error(conn: psycopg.Connection, schema: str, started, lock_tim
     else:
         held = f"The session that held it has ended since; run {command} again"
     return PnlError(f"{command} waited more than {lock_timeout} for a lock while {step}; nothing was changed. "
-                    f"{held}, or let it wait longer with --lock-timeout (0: no limit)")
+                    f"{held}, or let it wait longer with {_LONGER[command]}")
 
 
 @contextlib.contextmanager
@@ -297,7 +301,10 @@ def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | N
     _check_target(to)
     with _yoyo(conn, schema) as (backend, migrations), \
             _one_transaction(backend, schema, lock_timeout, "pnldb rollback"):
-        _uninstall_layer(conn, schema)
+        try:
+            _uninstall_layer(conn, schema)
+        except psycopg.errors.LockNotAvailable:
+            raise _LockWait("dropping the SQL layer") from None
         kept = set(migration_ids()[:migration_ids().index(to) + 1]) if to else set()
         pending = [m for m in backend.to_rollback(migrations) if m.id not in kept]  # newest first
         for migration in pending:

@@ -216,7 +216,7 @@ def test_migrate_behind_an_idle_reader_fails_in_time_naming_it(conn, db_url, idl
     assert ("UTC, idle in transaction) on pnl.calculation_runs, pnl.fact_calculated_results, pnl.v_run_results. "
             "End that transaction (a DBA can: ") in message
     assert f"SELECT pg_terminate_backend({pid})) and run pnldb migrate again" in message
-    assert message.endswith("or let it wait longer with --lock-timeout (0: no limit)")
+    assert message.endswith("or let it wait longer with --lock-timeout or PNLDB_MIGRATE_LOCK_TIMEOUT (0: no limit)")
     # nothing changed, the session's settings are its own again, and once the reader ends migrate passes
     assert conn.execute("SELECT pg_get_functiondef('pnl.compare_runs(uuid, uuid, numeric)'::regprocedure)"
                         ).fetchone() == before
@@ -225,6 +225,21 @@ def test_migrate_behind_an_idle_reader_fails_in_time_naming_it(conn, db_url, idl
         "SELECT boot_val FROM pg_settings WHERE name = 'search_path'").fetchone()[0]
     reader.rollback()
     assert schema.migrate(migrator, lock_timeout="1s") == []
+    migrator.close()
+
+
+def test_rollback_behind_an_idle_reader_fails_in_time_and_changes_nothing(conn, db_url, idle_reader):
+    _, pid, role = idle_reader
+    applied = conn.execute("SELECT count(*) FROM pnl._yoyo_migration").fetchone()
+    migrator = psycopg.connect(db_url, autocommit=True)
+    with pytest.raises(PnlError) as caught:
+        schema.rollback(migrator, to=schema.migration_ids()[0], lock_timeout="500ms")
+    message = str(caught.value)
+    assert message.startswith("pnldb rollback waited more than 500ms for a lock while dropping the SQL layer; "
+                              f"nothing was changed. Held by pid {pid} (role {role}, ")
+    assert message.endswith("or let it wait longer with rollback(..., lock_timeout=...) (0: no limit)")
+    assert conn.execute("SELECT count(*) FROM pnl._yoyo_migration").fetchone() == applied
+    assert conn.execute("SELECT to_regclass('pnl.v_run_results') IS NOT NULL").fetchone() == (True,)
     migrator.close()
 
 
