@@ -1,4 +1,5 @@
-"""Output for people: aligned tables, money, counts, durations, timestamps; and the SQL API's JSON text.
+"""Output for people: aligned tables, money, counts, durations, timestamps, text made safe for a terminal
+(`clean`); and the SQL API's JSON text.
 
 Money is always Decimal, never float: thousands separators and two decimals (`1,234,567.89`,
 `-1,234.00`). Any command may reuse these helpers.
@@ -7,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import unicodedata
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from pnldb.jsonfmt import to_json
+from pnldb.terminal import clean  # every table and key-value list is cleaned; commands use fmt.clean for the rest
 
 CENT = Decimal("0.01")
 MISSING = "-"
@@ -53,12 +54,6 @@ def timestamp(value) -> str:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC)
     return value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def clean(text) -> str:
-    """Text from the database made safe for a terminal: control and format characters (escapes, C1
-    controls, bidi overrides, zero-width characters, line separators) become U+FFFD."""
-    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in str(text))
 
 
 def text(value) -> str:

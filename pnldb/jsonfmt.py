@@ -4,9 +4,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import unicodedata
 import uuid
 from decimal import Decimal
+
+from pnldb.terminal import unsafe
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)$")
@@ -29,8 +30,8 @@ def _escape(c: str) -> str:
 
 
 def _string(text: str) -> str:
-    return "".join(_escape(c) if ord(c) > 0x7F and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c
-                   for c in json.dumps(text, ensure_ascii=False))
+    # json.dumps escapes the C0 controls itself; its own output is ASCII apart from the text's characters
+    return "".join(_escape(c) if ord(c) > 0x7F and unsafe(c) else c for c in json.dumps(text, ensure_ascii=False))
 
 
 def _dump(value, indent, level) -> str:

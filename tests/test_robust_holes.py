@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
-from pnldb import api, schema
+import pnldb.report.text as report_text
+from pnldb import api, schema, terminal
 from pnldb import format as fmt
 from pnldb.cli import main
 from pnldb.errors import PnlError
@@ -66,8 +67,7 @@ def hostile(conn):
 def test_clean_is_the_one_cleaning_of_the_report_and_the_cli():
     assert fmt.clean(HOSTILE) == SHOWN
     assert fmt.clean("Zürich 東京 e\u0301") == "Zürich 東京 e\u0301"  # letters, wide and combining: kept
-    import pnldb.report.text as text
-    assert text.clean is fmt.clean
+    assert report_text.clean is fmt.clean is terminal.clean  # one function, not two
 
 
 @pytest.mark.parametrize("args", [
@@ -105,10 +105,12 @@ def test_the_delete_prompt_and_summary_clean_the_name(cli, hostile, monkeypatch)
 
 
 def test_errors_naming_a_hostile_value_are_clean(cli, hostile):
-    monkeypatched = cli("use-case", "delete", HOSTILE)  # stdin is no terminal: refused, naming the use case
-    assert monkeypatched.exit_code == 1
-    assert controls(monkeypatched.stderr) == []
-    assert f"not deleting use case '{SHOWN}'" in monkeypatched.stderr
+    refused = cli("use-case", "delete", HOSTILE)  # stdin is no terminal: refused, naming the use case
+    assert refused.exit_code == 1
+    assert controls(refused.stderr) == []
+    assert f"not deleting use case '{SHOWN}'" in refused.stderr
+    unknown = cli("runs", "list", "--use-case", HOSTILE + "?")
+    assert unknown.exit_code == 1 and controls(unknown.stderr) == []
 
 
 def test_json_keeps_the_exact_names(cli, hostile):
@@ -119,6 +121,16 @@ def test_json_keeps_the_exact_names(cli, hostile):
     assert [u["name"] for u in json.loads(ok(cli("use-case", "list", "--json")))] == [HOSTILE]
     raw = ok(cli("use-case", "list", "--json"))
     assert controls(raw) == []  # JSON escapes them: \u001b, not ESC
+
+
+def test_json_text_escapes_what_a_terminal_acts_on_and_keeps_the_values():
+    from pnldb.jsonfmt import to_json
+    value = {HOSTILE: [HOSTILE, "\U000e0001tag", "Zürich 東京"]}
+    text = to_json(value)
+    assert controls(text) == []
+    assert json.loads(text) == value
+    assert '"evil\\u001b[2J\\u001b]0;pwned\\u0007\\u009b31m\\u202egnp.exe\\u200b\\u2028\\tend"' in text
+    assert '"\\udb40\\udc01tag"' in text and '"Zürich 東京"' in text  # letters stay readable
 
 
 def test_the_report_still_cleans_through_the_shared_function(conn, hostile):

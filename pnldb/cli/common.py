@@ -10,8 +10,8 @@ import psycopg
 from pnldb import api
 from pnldb.api.connection import SCHEMA_MISMATCH_ERRORS, schema_problem
 from pnldb.errors import PnlError, describe_db_error
-from pnldb.format import clean
 from pnldb.jsonfmt import to_json
+from pnldb.terminal import clean
 
 
 def _setup_problem(ctx: click.Context, exc: psycopg.Error) -> str | None:

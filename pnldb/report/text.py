@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from pnldb.format import clean
 from pnldb.report.fields import PLUG_MARK, RULE_MARK, adjusted, header_fields, markers, money
+from pnldb.terminal import clean
 from pnldb.vocabulary import MEASURES, RESULT_SCENARIOS
 
 TEXT_WIDTH = 160  # the width when the caller gives none (the CLI's when stdout is no terminal)
