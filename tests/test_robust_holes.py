@@ -240,6 +240,24 @@ def test_migrate_behind_an_idle_reader_fails_in_time_naming_it(conn, db_url, idl
     migrator.close()
 
 
+def test_a_migration_altering_a_table_an_idle_session_reads_fails_in_time(empty_conn, empty_db_url):
+    schema.migrate(empty_conn, to="0006_close")
+    idle = psycopg.connect(empty_db_url)
+    idle.execute("SELECT count(*) FROM pnl.use_cases")  # 0007_currency alters use_cases
+    with pytest.raises(PnlError) as caught:
+        schema.migrate(empty_conn, lock_timeout="500ms")
+    assert str(caught.value).startswith(
+        "pnldb migrate waited more than 500ms for a lock while applying migration 0007_currency; nothing was "
+        f"changed. Held by pid {idle.info.backend_pid} (role {idle.info.user}, transaction open since ")
+    assert "idle in transaction) on pnl.use_cases. End that transaction" in str(caught.value)
+    assert empty_conn.execute("SELECT migration_id FROM pnl._yoyo_migration ORDER BY 1 DESC LIMIT 1"
+                              ).fetchone() == ("0006_close",)
+    idle.rollback()
+    ids = schema.migration_ids()
+    assert schema.migrate(empty_conn, lock_timeout="500ms") == ids[ids.index("0007_currency"):]
+    idle.close()
+
+
 def test_rollback_behind_an_idle_reader_fails_in_time_and_changes_nothing(conn, db_url, idle_reader):
     _, pid, role = idle_reader
     applied = conn.execute("SELECT count(*) FROM pnl._yoyo_migration").fetchone()
