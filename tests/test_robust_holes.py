@@ -208,7 +208,7 @@ def idle_reader(db_url, reader_dsn):
     c = psycopg.connect(reader_dsn)
     c.execute("SELECT count(*) FROM pnl.v_run_results")
     pid = c.info.backend_pid
-    yield c, pid, reader_dsn.split("user=")[1].split()[0]
+    yield c, pid, c.info.user
     c.close()
 
 
