@@ -1205,6 +1205,11 @@ BEGIN
         RAISE EXCEPTION 'tolerance must be zero or positive, got %', coalesce(tolerance::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF tolerance IN ('NaN'::numeric, 'Infinity'::numeric) THEN
+        RAISE EXCEPTION 'tolerance must be a finite number, got %', tolerance
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'give the largest difference to leave out, such as 0.01; 0 shows every difference';
+    END IF;
     SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status INTO a
     FROM pnl.calculation_runs r WHERE r.id = run_a;
     SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status INTO b

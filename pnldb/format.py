@@ -1,4 +1,5 @@
-"""Output for people: aligned tables, money, counts, durations, timestamps; and the SQL API's JSON text.
+"""Output for people: aligned tables, money, counts, durations, timestamps, text made safe for a terminal
+(`clean`); and the SQL API's JSON text.
 
 Money is always Decimal, never float: thousands separators and two decimals (`1,234,567.89`,
 `-1,234.00`). Any command may reuse these helpers.
@@ -11,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from pnldb.jsonfmt import to_json
+from pnldb.terminal import clean  # every table and key-value list is cleaned; commands use fmt.clean for the rest
 
 CENT = Decimal("0.01")
 MISSING = "-"
@@ -62,8 +64,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], align: str | None = 
           rule: bool = False) -> list[str]:
     """Lines of an aligned table: a header row, a line of dashes under it if `rule`, then the rows.
     `align` has one letter per column, `l` or `r` (default all left); cells are str()-ed, None shown as
-    `-`. No trailing blanks."""
-    cells = [[text(c) for c in row] for row in rows]
+    `-`, made safe for a terminal (`clean`). No trailing blanks."""
+    cells = [[clean(text(c)) for c in row] for row in rows]
     align = align or "l" * len(headers)
     widths = [len(h) for h in headers]
     for row in cells:
@@ -78,8 +80,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence], align: str | None = 
 
 
 def key_values(pairs: Iterable[tuple[str, object]], indent: str = "", align: str = "l") -> list[str]:
-    """Lines `key   value` with the values aligned: left (`l`), or right (`r`, for numbers)."""
-    pairs = [(k, text(v)) for k, v in pairs]
+    """Lines `key   value` with the values aligned: left (`l`), or right (`r`, for numbers); values made
+    safe for a terminal (`clean`)."""
+    pairs = [(k, clean(text(v))) for k, v in pairs]
     width = max((len(k) for k, _ in pairs), default=0)
     value_width = max((len(v) for _, v in pairs), default=0) if align == "r" else 0
     return [f"{indent}{k.ljust(width)}  {v.rjust(value_width)}".rstrip() for k, v in pairs]

@@ -7,13 +7,31 @@ import re
 import uuid
 from decimal import Decimal
 
+from pnldb.terminal import unsafe
+
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)$")
 
 
 def to_json(value, indent: int | None = 2) -> str:
-    """JSON text; Decimals are written with their exact digits, never through a float."""
+    """JSON text; Decimals are written with their exact digits, never through a float. Text stays
+    readable (no \\u escapes for letters), except what a terminal would act on or hide: C1 controls,
+    bidi and other format characters and line separators are escaped as JSON escapes C0 controls, so
+    the values are exact and the text is safe to print."""
     return _dump(value, indent, 0)
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    if code > 0xFFFF:  # a UTF-16 surrogate pair, as JSON writes characters beyond the BMP
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
+
+
+def _string(text: str) -> str:
+    # json.dumps escapes the C0 controls itself; its own output is ASCII apart from the text's characters
+    return "".join(_escape(c) if ord(c) > 0x7F and unsafe(c) else c for c in json.dumps(text, ensure_ascii=False))
 
 
 def _dump(value, indent, level) -> str:
@@ -24,10 +42,12 @@ def _dump(value, indent, level) -> str:
     if isinstance(value, uuid.UUID):
         return json.dumps(str(value))
     if isinstance(value, dict):
-        items = [f"{json.dumps(str(k), ensure_ascii=False)}: {_dump(v, indent, level + 1)}" for k, v in value.items()]
+        items = [f"{_string(str(k))}: {_dump(v, indent, level + 1)}" for k, v in value.items()]
         return _join("{", items, "}", indent, level)
     if isinstance(value, (list, tuple)):
         return _join("[", [_dump(v, indent, level + 1) for v in value], "]", indent, level)
+    if isinstance(value, str):
+        return _string(value)
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -3,6 +3,7 @@ and install the SQL layer in one transaction, and describe the catalog that resu
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fnmatch
 import re
 import tempfile
@@ -24,6 +25,9 @@ SQL_RESOURCE = "sql"
 MIGRATIONS_RESOURCE = "migrations"
 YOYO_TABLES = ("_yoyo_log", "_yoyo_migration", "_yoyo_version", "yoyo_lock")
 DUMP_COMMAND = "scripts/dev dump-schema"
+# How long migrate (and rollback) wait for one lock: while it waits for a view's or a table's exclusive lock
+# behind an open transaction, every reader that comes after queues behind it.
+DEFAULT_LOCK_TIMEOUT = "5s"
 
 
 def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
@@ -164,14 +168,83 @@ def _yoyo(conn: psycopg.Connection, schema: str) -> Iterator[tuple]:
             conn.execute("SELECT set_config('search_path', %s, false)", (search_path,))
 
 
+class _LockWait(Exception):
+    """A lock wait that ran past the lock timeout while migrate (or rollback) was doing `step`."""
+
+    def __init__(self, step: str):
+        super().__init__(step)
+        self.step = step
+
+
+_LOCK_HOLDERS_SQL = """
+SELECT a.pid, a.usename, a.xact_start, a.state,
+       string_agg(DISTINCT format('%%I.%%I', n.nspname, c.relname), ', '
+                  ORDER BY format('%%I.%%I', n.nspname, c.relname)) AS relations
+FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_backend_pid() AND n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'v', 'm')
+  AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+  AND (a.xact_start IS NULL OR a.xact_start <= %(started)s)  -- not those that queued behind this one
+GROUP BY a.pid, a.usename, a.xact_start, a.state
+ORDER BY a.xact_start NULLS LAST, a.pid
+"""
+
+
+def _lock_holders(conn: psycopg.Connection, schema: str, started) -> list[tuple[int, str]]:
+    """The other sessions holding a lock on a table or view of the schema since before `started`: (pid,
+    'pid N (role R, transaction open since T, idle in transaction) on s.t, ...')."""
+    holders = []
+    for pid, role, since, state, relations in conn.execute(_LOCK_HOLDERS_SQL, {"schema": schema, "started": started}):
+        when = (f"transaction open since {since.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC" if since is not None
+                else "open since a time your role may not see (pg_read_all_stats may)")
+        names = relations.split(", ")
+        on = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        holders.append((pid, f"pid {pid} (role {role}, {when}{f', {state}' if state else ''}) on {on}"))
+    return holders
+
+
+_LONGER = {"pnldb migrate": "--lock-timeout or PNLDB_MIGRATE_LOCK_TIMEOUT (0: no limit)",
+           "pnldb rollback": "rollback(..., lock_timeout=...) (0: no limit)"}
+
+
+def _lock_timeout_error(conn: psycopg.Connection, schema: str, started, lock_timeout: str, command: str,
+                        step: str) -> PnlError:
+    """The error of a lock wait past the timeout, asked after the rollback: who holds locks on the schema."""
+    holders = _lock_holders(conn, schema, started) if started is not None and not conn.closed else []
+    if holders:
+        held = (f"Held by {'; '.join(text for _, text in holders)}. End that transaction (a DBA can: SELECT "
+                f"pg_terminate_backend({holders[0][0]})) and run {command} again")
+    else:
+        held = f"The session that held it has ended since; run {command} again"
+    return PnlError(f"{command} waited more than {lock_timeout} for a lock while {step}; nothing was changed. "
+                    f"{held}, or let it wait longer with {_LONGER[command]}")
+
+
 @contextlib.contextmanager
-def _one_transaction(backend, schema: str) -> Iterator[None]:
+def _one_transaction(backend, schema: str, lock_timeout: str, command: str) -> Iterator[None]:
+    """One transaction of migrate or rollback; a lock wait longer than `lock_timeout` (PostgreSQL's
+    lock_timeout text: 5s, 500ms, 0 for no limit) rolls it all back and names who holds the lock."""
+    conn = backend.connection
     backend.begin()
+    started = None
     try:
-        # Two migrates of one schema queue here instead of interleaving their DDL.
-        backend.connection.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                                   (f"pnldb.migrate:{schema}",))
+        started = conn.execute("SELECT now()").fetchone()[0]  # the transaction's start
+        # Two migrates of one schema queue here instead of interleaving their DDL; that wait holds no lock
+        # of a table or view, so it has no limit.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"pnldb.migrate:{schema}",))
+        try:
+            with conn.transaction():
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (str(lock_timeout),))
+        except (psycopg.errors.InvalidParameterValue, psycopg.errors.InvalidTextRepresentation):
+            raise PnlError(f"lock timeout {lock_timeout!r} is not a duration: give one such as 5s, 500ms or 1min "
+                           "(0 waits without limit)") from None
         yield
+    except (_LockWait, psycopg.errors.LockNotAvailable) as exc:
+        backend.rollback()
+        step = exc.step if isinstance(exc, _LockWait) else "changing the schema"
+        raise _lock_timeout_error(conn, schema, started, lock_timeout, command, step) from None
     except BaseException:
         backend.rollback()
         raise
@@ -184,9 +257,11 @@ def _check_target(to: str | None) -> None:
 
 
 def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None,
-            notes: list[str] | None = None) -> list[str]:
+            notes: list[str] | None = None, lock_timeout: str = DEFAULT_LOCK_TIMEOUT) -> list[str]:
     """Apply the pending migrations, then install the SQL layer, in one transaction: on any error nothing
     changes. Idempotent. Returns the ids applied; what the install dropped or re-created is added to `notes`.
+    A wait for one lock longer than `lock_timeout` (an open transaction reading a view the install
+    replaces) fails, naming the sessions holding locks, instead of queueing every reader behind it.
 
     With `to`, only the migrations up to and including `to` are applied and the SQL layer is left alone
     (it is written against the newest schema): that is how an old deployment is reproduced."""
@@ -194,7 +269,8 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
     _check_target(to)
     conn.autocommit = True
     conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))
-    with _yoyo(conn, schema) as (backend, migrations), _one_transaction(backend, schema):
+    with _yoyo(conn, schema) as (backend, migrations), \
+            _one_transaction(backend, schema, lock_timeout, "pnldb migrate"):
         pending = list(backend.to_apply(migrations))
         if to is not None:
             newer = set(migration_ids()[migration_ids().index(to) + 1:])
@@ -206,6 +282,8 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
         for migration in pending:
             try:
                 backend.apply_one(migration)
+            except psycopg.errors.LockNotAvailable:
+                raise _LockWait(f"applying migration {migration.id}") from None
             except psycopg.Error as exc:
                 raise PnlError(f"migration {migration.id} failed, nothing was changed: "
                                f"{describe_db_error(exc)}") from None
@@ -214,18 +292,26 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
         return [m.id for m in pending]
 
 
-def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None) -> list[str]:
+def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None,
+             lock_timeout: str = DEFAULT_LOCK_TIMEOUT) -> list[str]:
     """Roll back every migration applied after `to` (all of them when None), in one transaction. The SQL
-    layer is dropped first because it is written against the newest schema; `migrate` brings both back."""
+    layer is dropped first because it is written against the newest schema; `migrate` brings both back.
+    Lock waits are bounded as migrate's."""
     check_identifier(schema)
     _check_target(to)
-    with _yoyo(conn, schema) as (backend, migrations), _one_transaction(backend, schema):
-        _uninstall_layer(conn, schema)
+    with _yoyo(conn, schema) as (backend, migrations), \
+            _one_transaction(backend, schema, lock_timeout, "pnldb rollback"):
+        try:
+            _uninstall_layer(conn, schema)
+        except psycopg.errors.LockNotAvailable:
+            raise _LockWait("dropping the SQL layer") from None
         kept = set(migration_ids()[:migration_ids().index(to) + 1]) if to else set()
         pending = [m for m in backend.to_rollback(migrations) if m.id not in kept]  # newest first
         for migration in pending:
             try:
                 backend.rollback_one(migration)
+            except psycopg.errors.LockNotAvailable:
+                raise _LockWait(f"rolling back migration {migration.id}") from None
             except psycopg.Error as exc:
                 raise PnlError(f"rolling back {migration.id} failed, nothing was changed: "
                                f"{describe_db_error(exc)}") from None
@@ -337,6 +423,8 @@ def _run_layer_file(conn: psycopg.Connection, schema: str, name: str, text: str,
         with conn.transaction():
             conn.execute(text)
         return
+    except psycopg.errors.LockNotAvailable:
+        raise _LockWait(f"installing sql/{name}") from None
     except psycopg.errors.InvalidTableDefinition as exc:
         views = _views(conn, schema)
         changed = [view for view in _defined_views(text, schema) if view in views]
@@ -359,6 +447,8 @@ def _run_layer_file(conn: psycopg.Connection, schema: str, name: str, text: str,
     try:
         with conn.transaction():
             conn.execute(text)
+    except psycopg.errors.LockNotAvailable:
+        raise _LockWait(f"installing sql/{name}") from None
     except psycopg.Error as exc:
         raise PnlError(f"installing sql/{name} failed, nothing was changed: {describe_db_error(exc)}") from None
 

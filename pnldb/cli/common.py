@@ -11,6 +11,7 @@ from pnldb import api
 from pnldb.api.connection import SCHEMA_MISMATCH_ERRORS, schema_problem
 from pnldb.errors import PnlError, describe_db_error
 from pnldb.jsonfmt import to_json
+from pnldb.terminal import clean
 
 
 def _setup_problem(ctx: click.Context, exc: psycopg.Error) -> str | None:
@@ -26,21 +27,27 @@ def _setup_problem(ctx: click.Context, exc: psycopg.Error) -> str | None:
         return None
 
 
+def _clean_lines(text) -> str:
+    """`clean` line by line: a message of several lines (a loader's bad rows) keeps its lines."""
+    return "\n".join(clean(line) for line in str(text).split("\n"))
+
+
 class PnlGroup(click.Group):
-    """Every error a subcommand meets becomes one line on stderr: usage errors (a malformed date or
+    """Every error a subcommand meets becomes one line on stderr (a loader's bad rows: one line each),
+    made safe for a terminal (a name it quotes may hold escapes): usage errors (a malformed date or
     uuid, a missing argument) exit 2 as in click, everything else exits 1."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            click.echo(f"pnldb: error: {' '.join(exc.format_message().split())}", err=True)
+            click.echo(f"pnldb: error: {clean(' '.join(exc.format_message().split()))}", err=True)
             sys.exit(2)
         except PnlError as exc:
-            click.echo(f"pnldb: error: {exc}", err=True)
+            click.echo(f"pnldb: error: {_clean_lines(exc)}", err=True)
             sys.exit(1)
         except psycopg.Error as exc:
-            click.echo(f"pnldb: error: {_setup_problem(ctx, exc) or describe_db_error(exc)}", err=True)
+            click.echo(f"pnldb: error: {clean(_setup_problem(ctx, exc) or describe_db_error(exc))}", err=True)
             sys.exit(1)
 
 

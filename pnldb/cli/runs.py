@@ -93,15 +93,15 @@ def diff_runs(settings, run_a, run_b, tolerance, as_json) -> None:
 
     if as_json:
         for note in notes:
-            click.echo(f"pnldb: note: {note}", err=True)
+            click.echo(f"pnldb: note: {fmt.clean(note)}", err=True)
         emit_json(rows)
         return
     runs_ = [api.get_run(conn, r) for r in (run_a, run_b)]
     echo_lines(fmt.key_values(
         (f"run {side}", f"{r['run_name']} ({r['pnl_date']}, {r['id']})") for side, r in zip("AB", runs_)))
     for note in notes:
-        click.echo(f"note: {note}")
-    click.echo(f"use case {runs_[0]['use_case_name']}; adjusted values; difference = B - A; "
+        click.echo(f"note: {fmt.clean(note)}")
+    click.echo(f"use case {fmt.clean(runs_[0]['use_case_name'])}; adjusted values; difference = B - A; "
                f"shown where |difference| > {tolerance}")
     if not rows:
         click.echo("no differences")

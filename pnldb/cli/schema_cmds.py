@@ -3,17 +3,23 @@ import click
 
 from pnldb import api
 from pnldb.cli.common import pass_settings
+from pnldb.schema import DEFAULT_LOCK_TIMEOUT
 
 
 @click.command()
+@click.option("--lock-timeout", envvar="PNLDB_MIGRATE_LOCK_TIMEOUT", show_envvar=True, default=DEFAULT_LOCK_TIMEOUT,
+              show_default=True, metavar="DURATION", help="Longest wait for one lock (5s, 500ms, 1min; 0: no limit).")
 @pass_settings
-def migrate(settings) -> None:
+def migrate(settings, lock_timeout: str) -> None:
     """Apply pending migrations and (re)install the SQL layer, in one transaction: all or nothing.
 
     Views and functions that others built on pnldb's are kept; a change that cannot keep them stops with
-    an error naming them. Routines, views and triggers the layer no longer defines are dropped."""
+    an error naming them. Routines, views and triggers the layer no longer defines are dropped.
+
+    While migrate waits for a lock (an open transaction reads a view it replaces), every reader that
+    comes after waits behind it: so it waits at most --lock-timeout, then stops, naming who holds it."""
     notes: list[str] = []
-    applied = api.migrate(settings.conn, settings.schema, notes=notes)
+    applied = api.migrate(settings.conn, settings.schema, notes=notes, lock_timeout=lock_timeout)
     for note in notes:
         click.echo(note, err=True)
     if applied:

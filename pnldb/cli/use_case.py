@@ -30,12 +30,12 @@ def create(settings, name: str, structure_id: str, description: str | None, curr
         emit_json(created)
         return
     click.echo(f"use_case_id  {created['use_case_id']}")
-    click.echo(f"name         {created['name']}")
+    click.echo(f"name         {fmt.clean(created['name'])}")
     click.echo(f"structure_id {created['structure_id']}")
     click.echo(f"currency     {created['reporting_currency']}")
     if created["description"]:
-        click.echo(f"description  {created['description']}")
-    click.echo(f"created use case {created['name']!r}", err=True)
+        click.echo(f"description  {fmt.clean(created['description'])}")
+    click.echo(f"created use case {fmt.clean(created['name'])!r}", err=True)
 
 
 @use_case.command("list")
@@ -52,3 +52,5 @@ def list_(settings, as_json: bool) -> None:
     for line in fmt.table(["USE CASE ID", "NAME", "STRUCTURE", "STATUS", "FACTS", "RULES", "RUNS"], cells,
                           align="llllrrr"):
         click.echo(line)
+    if any(r[key] is None for r in rows for key in ("facts", "rules", "runs")):
+        click.echo("note: - where your role may not read the facts or rules (operators may)", err=True)

@@ -55,31 +55,32 @@ def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
     """Delete a use case with its rules, facts, runs and results, and print what went."""
     conn = settings.conn
     use_case_id, name, _ = api.resolve_use_case(conn, id_or_name)
+    shown = fmt.clean(name)  # what the terminal gets; --json keeps the name exact
     if dry_run or not yes:  # a preview: counted read-only; the delete reports what it really removed
         footprint = api.use_case_footprint_text(conn, use_case_id)
     if dry_run:
         if as_json:
             emit_json(_as_delete_summary(json.loads(footprint), name))
         else:
-            click.echo(f"would delete use case '{name}' ({use_case_id}):")
+            click.echo(f"would delete use case '{shown}' ({use_case_id}):")
             for line in _footprint_lines(from_sql_json(footprint)):
                 click.echo(line)
         click.echo("dry run: nothing deleted", err=True)
         return
     if not yes:
         if not _stdin_is_a_terminal():
-            raise PnlError(f"not deleting use case '{name}' without confirmation: stdin is not a terminal; "
+            raise PnlError(f"not deleting use case '{shown}' without confirmation: stdin is not a terminal; "
                            "pass --yes (or --dry-run to see what would go)")
-        click.echo(f"use case '{name}' ({use_case_id}) with:", err=True)
+        click.echo(f"use case '{shown}' ({use_case_id}) with:", err=True)
         for line in _footprint_lines(from_sql_json(footprint)):
             click.echo(line, err=True)
-        if not click.confirm(f"Delete use case '{name}' and all of this?", default=False, err=True):
+        if not click.confirm(f"Delete use case '{shown}' and all of this?", default=False, err=True):
             raise PnlError("not confirmed: nothing deleted")
     summary = api.delete_use_case_text(conn, use_case_id)
     if as_json:
         click.echo(fmt.json_text(summary))
         return
     data = from_sql_json(summary)
-    click.echo(f"{data['message']} ({data['deleted_use_case']}):")
+    click.echo(f"{fmt.clean(data['message'])} ({data['deleted_use_case']}):")
     for line in _summary_lines(data):
         click.echo(line)

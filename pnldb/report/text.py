@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from pnldb.report.fields import PLUG_MARK, RULE_MARK, adjusted, header_fields, markers, money
+from pnldb.terminal import clean
 from pnldb.vocabulary import MEASURES, RESULT_SCENARIOS
 
 TEXT_WIDTH = 160  # the width when the caller gives none (the CLI's when stdout is no terminal)
@@ -17,11 +18,6 @@ GROUP_GAPS = (4, 3)  # blanks between measures: the first that lets the node ids
 MIN_NAME = 12
 MARK_WIDTH = 3
 LABEL_INDENT = 15  # header values start in this column
-
-
-def _clean(text) -> str:
-    """Text from the database made safe for a terminal: control and format characters become U+FFFD."""
-    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in str(text))
 
 
 def _char_width(c: str) -> int:
@@ -90,7 +86,7 @@ def render_text(report: dict, depth: int | None = None, width: int = TEXT_WIDTH)
     run, nodes = report["run"], report["nodes"]
     lines = []
     for label, value in header_fields(run):
-        wrapped = _wrap(_clean(value), max(width - LABEL_INDENT, 24))  # no 1-letter columns when very narrow
+        wrapped = _wrap(clean(value), max(width - LABEL_INDENT, 24))  # no 1-letter columns when very narrow
         lines.append(f"{_pad(label, LABEL_INDENT - 1)} {wrapped[0]}".rstrip())
         lines.extend(" " * LABEL_INDENT + more for more in wrapped[1:])
     lines.append("")
@@ -103,7 +99,7 @@ def render_text(report: dict, depth: int | None = None, width: int = TEXT_WIDTH)
     cells = [[money(adjusted(n, s, m)) for m in MEASURES for s in RESULT_SCENARIOS] for n in nodes]
     widths = [max(len(sub[i % 3]), *(len(row[i]) for row in cells)) for i in range(len(MEASURES) * 3)]
     group_widths = [sum(widths[g * 3:g * 3 + 3]) + 2 * GAP for g in range(len(MEASURES))]
-    heads = [("  " * n["depth"] + _clean(n["node_id"]), _clean(n["node_name"])) for n in nodes]
+    heads = [("  " * n["depth"] + clean(n["node_id"]), clean(n["node_name"])) for n in nodes]
     full = [head if name == head.strip() else f"{head}  {name}" for head, name in heads]
     full_width = max(max(display_width(f) for f in full), len("node"))
     head_width = max(max(display_width(h) for h, _ in heads), len("node"))

@@ -5,9 +5,10 @@
 -- hierarchy order: depth, node_id, scenario, measure.
 --
 -- Errors: an unknown run (named), runs of different use cases, a run that did not complete (it has no
--- results to compare), a negative or NULL tolerance. Runs of different COB dates are allowed: the result
--- has no room to say so, so a NOTICE does ("comparing runs of different dates: A vs B"); the CLI prints
--- it as a header line.
+-- results to compare), a negative, NULL, NaN or infinite tolerance (no difference is larger than NaN or
+-- infinity: they would say "no differences" of runs that differ). Runs of different COB dates are allowed:
+-- the result has no room to say so, so a NOTICE does ("comparing runs of different dates: A vs B"); the
+-- CLI prints it as a header line.
 CREATE OR REPLACE FUNCTION {{ schema }}.compare_runs(run_a uuid, run_b uuid, tolerance numeric DEFAULT 0)
 RETURNS TABLE (node_id text, scenario text, measure text, value_a numeric, value_b numeric, difference numeric)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -22,6 +23,11 @@ BEGIN
     IF tolerance IS NULL OR tolerance < 0 THEN
         RAISE EXCEPTION 'tolerance must be zero or positive, got %', coalesce(tolerance::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF tolerance IN ('NaN'::numeric, 'Infinity'::numeric) THEN
+        RAISE EXCEPTION 'tolerance must be a finite number, got %', tolerance
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'give the largest difference to leave out, such as 0.01; 0 shows every difference';
     END IF;
     SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status INTO a
     FROM {{ schema }}.calculation_runs r WHERE r.id = run_a;
