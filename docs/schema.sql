@@ -742,6 +742,18 @@ CREATE SEQUENCE pnl.metadata_rules_rule_id_seq AS bigint START WITH 1 INCREMENT 
 -- identity of pnl.metadata_rules.rule_id
 GRANT USAGE ON SEQUENCE pnl.metadata_rules_rule_id_seq TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.analyze_facts()
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    ANALYZE pnl.fact_pnl_entries, pnl.fact_load_slices;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.analyze_facts() TO pnl_admin;
+
 CREATE OR REPLACE FUNCTION pnl.approve_run(run_id uuid, comment text DEFAULT NULL::text)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -1952,7 +1964,10 @@ BEGIN
             WHERE f.use_case_id = NEW.use_case_id AND f.scenario = NEW.scenario
               AND f.category_code = NEW.category_code AND f.attributes = NEW.attributes
               AND f.pnl_date >= date_trunc('week', NEW.pnl_date)::date
-              AND (f.pnl_date, f.id) < (NEW.pnl_date, NEW.id)), 0);
+              AND (f.pnl_date, f.id) < (NEW.pnl_date, NEW.id)
+              AND NOT EXISTS (SELECT 1 FROM pnl.fact_load_slices s
+                              WHERE s.load_id = f.load_id AND s.pnl_date = f.pnl_date AND s.scenario = f.scenario
+                                AND s.superseded_at IS NOT NULL)), 0);
     END IF;
     IF NEW.ytd_amount IS NULL THEN
         NEW.ytd_amount := NEW.daily_amount + coalesce((
@@ -1960,7 +1975,10 @@ BEGIN
             WHERE f.use_case_id = NEW.use_case_id AND f.scenario = NEW.scenario
               AND f.category_code = NEW.category_code AND f.attributes = NEW.attributes
               AND f.pnl_date >= date_trunc('year', NEW.pnl_date)::date
-              AND (f.pnl_date, f.id) < (NEW.pnl_date, NEW.id)), 0);
+              AND (f.pnl_date, f.id) < (NEW.pnl_date, NEW.id)
+              AND NOT EXISTS (SELECT 1 FROM pnl.fact_load_slices s
+                              WHERE s.load_id = f.load_id AND s.pnl_date = f.pnl_date AND s.scenario = f.scenario
+                                AND s.superseded_at IS NOT NULL)), 0);
     END IF;
     RETURN NEW;
 END;
@@ -2971,7 +2989,9 @@ CREATE OR REPLACE FUNCTION pnl.rule_is_valid()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    structure text;
+    structure  text;
+    conditions integer;
+    longest    record;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         PERFORM pnl.lock_use_case(OLD.use_case_id, true);
@@ -2986,6 +3006,30 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy h WHERE h.structure_id = structure AND h.node_id = NEW.node_id) THEN
         RAISE EXCEPTION 'rule on node %: no such node in structure % of the use case', left(quote_literal(NEW.node_id), 120), structure
             USING ERRCODE = 'foreign_key_violation', HINT = 'a rule sits on a node_id of the use case''s hierarchy';
+    END IF;
+
+    -- ===== LIMITS =====
+    -- before the predicate is parsed, so an oversized rule is refused at once
+    IF jsonb_typeof(NEW.predicate_json) = 'object' AND jsonb_typeof(NEW.predicate_json -> 'conditions') = 'array' THEN
+        conditions := jsonb_array_length(NEW.predicate_json -> 'conditions');
+        IF conditions > pnl.limit_value('max_rule_conditions') THEN
+            RAISE EXCEPTION 'rule on node %: predicate has % conditions; at most % are allowed (limit max_rule_conditions)',
+                left(quote_literal(NEW.node_id), 120), conditions, pnl.limit_value('max_rule_conditions')
+                USING ERRCODE = 'program_limit_exceeded',
+                      HINT = 'split the rule, or test one field against a list with in/not_in; an admin may raise the '
+                             'limit (UPDATE pnl.limits SET value = ... WHERE name = ''max_rule_conditions'')';
+        END IF;
+        SELECT c.n, jsonb_array_length(c.condition -> 'value') AS list_length INTO longest
+        FROM jsonb_array_elements(NEW.predicate_json -> 'conditions') WITH ORDINALITY AS c (condition, n)
+        WHERE jsonb_typeof(c.condition) = 'object' AND jsonb_typeof(c.condition -> 'value') = 'array'
+        ORDER BY 2 DESC, 1 LIMIT 1;
+        IF longest.list_length > pnl.limit_value('max_in_list') THEN
+            RAISE EXCEPTION 'rule on node %: predicate condition %: its list has % values; at most % are allowed (limit max_in_list)',
+                left(quote_literal(NEW.node_id), 120), longest.n, longest.list_length, pnl.limit_value('max_in_list')
+                USING ERRCODE = 'program_limit_exceeded',
+                      HINT = 'split the list over rules on the nodes below, or map the values to a node of the hierarchy; '
+                             'an admin may raise the limit (UPDATE pnl.limits SET value = ... WHERE name = ''max_in_list'')';
+        END IF;
     END IF;
     BEGIN
         NEW.sql_where := pnl.predicate_sql(NEW.predicate_json);

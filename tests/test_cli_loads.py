@@ -123,7 +123,7 @@ def test_loads_list_after_cli_loads_shows_the_file_and_who_loaded_it(conn, db_ur
     ok(run(db_url, "load", "facts", path, "--use-case", "Project Sterling"))
     path.write_text("pnl_date,category_code,daily_amount,wtd_amount,ytd_amount,scenario\n"
                     f"{COB},RATES_1,3,3,3,ACTUAL\n")
-    ok(run(db_url, "load", "facts", path, "--use-case", "Project Sterling", "--replace"))
+    ok(run(db_url, "load", "facts", path, "--use-case", "Project Sterling", "--replace", "--date", COB))
     rows = [line.split() for line in ok(run(db_url, "loads", "list", "--use-case", "Project Sterling")).splitlines()]
     me = conn.info.user
     assert [r[:1] + r[3:] for r in rows[1:]] == [

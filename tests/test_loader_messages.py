@@ -128,7 +128,7 @@ def test_one_row_one_slice_one_node_are_singular(db_url, tmp_path, conn):
     assert lines[0].startswith("loaded 1 row into use case 'Tiny' (1 slice: 2025-12-24 ACTUAL) in ")
     assert lines[1:] == ["warning: 1 row has a category_code that is no node of the structure (ELSEWHERE); "
                          "snapshots report it under __UNMAPPED__"]
-    result = cli(db_url, "load", "facts", f, "--use-case", "Tiny", "--replace")
+    result = cli(db_url, "load", "facts", f, "--use-case", "Tiny", "--replace", "--date", "2025-12-24")
     assert result.stderr.splitlines()[1] == (
         "replaced 1 slice: 1 previous row superseded (kept for the runs that read them)")
     assert stderr_lines(cli(db_url, "load", "facts", f, "--use-case", "Tiny")) == [

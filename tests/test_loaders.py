@@ -19,6 +19,7 @@ from pnldb.loaders.reading import quoted
 
 DATA = Path(__file__).parent / "data"
 HEADER = "use_case_id,pnl_date,category_code,daily_amount,wtd_amount,ytd_amount,scenario"
+COB = "2025-12-24"
 
 
 def cli(db_url, *args):
@@ -202,11 +203,12 @@ def test_load_facts_in_the_pnl_export_layout(conn, db_url, sterling):
 def test_replace_is_idempotent_and_touches_only_the_slices_in_the_file(conn, db_url, sterling, tmp_path):
     other = write(tmp_path, "other.csv", f"{HEADER}\n,2025-12-23,BOOK_FX_1,1.00,1.00,1.00,ACTUAL\n")
     assert cli(db_url, "load", "facts", other, "--use-case", sterling).exit_code == 0
-    first = cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling, "--replace")
+    first = cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling, "--replace", "--date", COB)
     assert first.exit_code == 0, first.stderr
     assert "replaced 0 slices: 0 previous rows superseded (kept for the runs that read them)\n" in first.stderr
     after_first = current_facts(conn)
-    second = cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling, "--replace", "--json")
+    second = cli(db_url, "load", "facts", DATA / "facts.csv", "--use-case", sterling, "--replace", "--date", COB,
+                 "--json")
     assert second.exit_code == 0, second.stderr
     assert "replaced 2 slices: 12 previous rows superseded (kept for the runs that read them)\n" in second.stderr
     summary = json.loads(second.stdout)
@@ -304,7 +306,7 @@ def test_replace_supersedes_and_a_snapshot_sees_only_the_new_facts(conn, db_url,
     api.load_facts(conn, DATA / "facts.csv", sterling)
     old_run = api.create_snapshot(conn, sterling, dt.date(2025, 12, 24))
     corrected = write(tmp_path, "corrected.csv", f"{HEADER}\n,2025-12-24,BOOK_FX_1,5.00,6.00,7.00,ACTUAL\n")
-    result = cli(db_url, "load", "facts", corrected, "--use-case", sterling, "--replace", "--json")
+    result = cli(db_url, "load", "facts", corrected, "--use-case", sterling, "--replace", "--date", COB, "--json")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.splitlines()[1] == (
         "replaced 1 slice: 7 previous rows superseded (kept for the runs that read them)")
@@ -411,7 +413,7 @@ def test_bad_fact_row_names_line_and_column_and_loads_nothing(conn, db_url, ster
     head = f"{HEADER},legal_entity\n{GOOD_ROW}\n".encode()
     path = write(tmp_path, "bad.csv", head + (row if isinstance(row, bytes) else row.encode()) + b"\n" +
                  GOOD_ROW.encode() + b"\n")
-    for extra in ([], ["--replace"]):
+    for extra in ([], ["--replace", "--date", COB]):
         message = error_line(cli(db_url, "load", "facts", path, "--use-case", "Project Sterling", *extra))
         assert f"bad.csv: {where}" in message and what in message, message
         assert "nothing loaded" in message

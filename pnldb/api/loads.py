@@ -3,6 +3,7 @@ loads they leave (list_loads, purge_superseded_facts of the SQL API, one call ea
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from uuid import UUID
 
 import psycopg
@@ -19,12 +20,13 @@ __all__ = ["list_loads", "list_loads_text", "load_facts", "load_fx", "load_hiera
 
 
 def load_facts(conn: psycopg.Connection, source, use_case, replace: bool = False, append: bool = False,
-               progress: Progress | None = None) -> dict:
+               progress: Progress | None = None, dates: Iterable[dt.date | str] | None = None) -> dict:
     """Load P&L facts from CSV into use case `use_case` (id or name): all rows or none. Into slices that
     already have current facts only with `replace` (supersede them) or `append` (one more load beside
-    them). See pnldb.loaders.load_facts for the columns, `replace`, `append` and `progress`."""
+    them); with `dates`, a row of any other COB date is refused. See pnldb.loaders.load_facts for the
+    columns, `replace`, `append`, `progress` and `dates`."""
     return loaders.load_facts(conn, source, resolve_use_case(conn, use_case), replace=replace, append=append,
-                              progress=progress)
+                              progress=progress, dates=dates)
 
 
 def load_fx(conn: psycopg.Connection, source, replace: bool = False) -> dict:

@@ -9,7 +9,9 @@ import time
 import click
 
 from pnldb import api
+from pnldb import format as fmt
 from pnldb.cli.common import emit_json, json_option, pass_settings
+from pnldb.cli.params import IsoDate
 
 PROGRESS_MIN_BYTES = 8 << 20  # show a progress bar for files from 8 MiB, on a terminal only
 
@@ -43,13 +45,17 @@ def hierarchy(settings, file: str, structure_id: str, name: str | None, as_json:
 @file_argument
 @click.option("--use-case", "use_case", required=True, metavar="ID_OR_NAME", help="Use case to load into.")
 @click.option("--replace", is_flag=True,
-              help="Supersede the use case's current facts for the (pnl_date, scenario) slices in the file.")
+              help="Supersede the use case's current facts for the (pnl_date, scenario) slices in the file; "
+                   "needs --date.")
+@click.option("--date", "dates", multiple=True, type=IsoDate(),
+              help="A COB date the file is for (repeatable): a row of any other date is refused. Required "
+                   "with --replace.")
 @click.option("--append", is_flag=True,
               help="Add the file as one more load beside the current facts of its slices (refused if its rows "
                    "equal a current load's).")
 @json_option
 @pass_settings
-def facts(settings, file: str, use_case: str, replace: bool, append: bool, as_json: bool) -> None:
+def facts(settings, file: str, use_case: str, replace: bool, dates: tuple, append: bool, as_json: bool) -> None:
     """Load P&L facts from CSV with COPY; all rows or none.
 
     Columns, in any order and any case: use_case_id (optional, blank = --use-case), pnl_date,
@@ -59,14 +65,20 @@ def facts(settings, file: str, use_case: str, replace: bool, append: bool, as_js
     (legal_entity, region, book, ...), stored in attributes. The separator is a comma.
 
     A (pnl_date, scenario) slice that already has current facts is loaded into only with --replace or
-    --append; otherwise nothing is loaded. `pnldb loads list` shows the loads.
+    --append; otherwise nothing is loaded. `pnldb loads list` shows the loads. --replace names the
+    dates it replaces with --date (repeatable), so that one stray-dated row cannot replace another day;
+    each replaced slice is listed with its rows and totals before and after.
     """
     if replace and append:
         raise click.UsageError("--replace and --append exclude each other: --replace supersedes the current facts "
                                "of the file's slices, --append adds the file beside them")
+    if replace and not dates:
+        raise click.UsageError("--replace needs --date D (repeatable): the COB dates the file replaces; a row of "
+                               "any other date is then refused, nothing loaded")
     started = time.monotonic()
     with _progress(file) as progress:
-        summary = api.load_facts(settings.conn, file, use_case, replace=replace, append=append, progress=progress)
+        summary = api.load_facts(settings.conn, file, use_case, replace=replace, append=append, progress=progress,
+                                 dates=dates or None)
     elapsed = time.monotonic() - started
     slices = summary["slices"]
     listed = ", ".join(f"{s['pnl_date']} {s['scenario']}" for s in slices[:6]) + (" ..." if len(slices) > 6 else "")
@@ -78,6 +90,12 @@ def facts(settings, file: str, use_case: str, replace: bool, append: bool, as_js
         click.echo(f"replaced {_count(summary['slices_replaced'], 'slice')}: "
                    f"{_count(summary['rows_superseded'], 'previous row')} superseded "
                    "(kept for the runs that read them)", err=True)
+        for r in summary["replaced_slices"]:
+            click.echo(f"  {r['pnl_date']} {r['scenario']}: {_count(r['old_rows'], 'row')} -> "
+                       f"{_count(r['new_rows'], 'row')}; daily {fmt.money(r['old_daily_sum'])} -> "
+                       f"{fmt.money(r['new_daily_sum'])}, wtd {fmt.money(r['old_wtd_sum'])} -> "
+                       f"{fmt.money(r['new_wtd_sum'])}, ytd {fmt.money(r['old_ytd_sum'])} -> "
+                       f"{fmt.money(r['new_ytd_sum'])}", err=True)
     if summary["slices_added_to"]:
         click.echo(f"appended: {_count(summary['slices_added_to'], 'slice')} already had current facts; this load "
                    f"adds to them (see `pnldb loads list`)", err=True)

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import re
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 
 import psycopg
@@ -17,6 +18,7 @@ from pnldb.loaders.reading import (
     MAX_REPORTED,
     BadLine,
     Progress,
+    id_problem,
     is_blank_row,
     nul_column,
     open_source,
@@ -26,17 +28,22 @@ from pnldb.loaders.reading import (
     read_header,
     read_lines,
 )
-from pnldb.vocabulary import FACT_MEASURES, SCENARIOS
+from pnldb.vocabulary import FACT_MEASURES, MEASURES, SCENARIOS
 
 FACT_REQUIRED = ("pnl_date", "category_code", *FACT_MEASURES, "scenario")
 FACT_OPTIONAL = ("use_case_id", "amount", "currency")
 
-_AMOUNT_FAST = re.compile(r"-?\d{1,16}(?:\.\d{1,2})?")
+_AMOUNT_FAST = re.compile(r"-?\d{1,16}(?:\.\d{1,2})?", re.ASCII)  # ASCII: '١٢٣' is no amount
 _AMOUNT_SLOW = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _CURRENCY = re.compile(r"[A-Za-z]{3}", re.ASCII)
 _CENT = Decimal("0.01")
 MAX_LISTED = 10  # slices named in a refusal
+# A load this large against the facts already there (rows loaded >= ANALYZE_FRACTION of them, and at
+# least ANALYZE_MIN_ROWS) is followed by ANALYZE of the facts, in the load's transaction: the planner
+# of the next snapshot would otherwise plan on the statistics of a much smaller table.
+ANALYZE_MIN_ROWS = 10_000
+ANALYZE_FRACTION = 0.1
 _LIMIT = Decimal(10) ** 16
 
 
@@ -90,7 +97,8 @@ def parse_currency(text: str) -> str | None:
 
 
 def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str], replace: bool = False,
-               append: bool = False, progress: Progress | None = None) -> dict:
+               append: bool = False, progress: Progress | None = None,
+               dates: Iterable[dt.date | str] | None = None) -> dict:
     """Load P&L facts from CSV into `use_case`, (use_case_id, name, structure_id) as
     pnldb.api.resolve_use_case finds it: all rows or none.
 
@@ -115,22 +123,42 @@ def load_facts(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str,
     slice whose rows are exactly those of a current load (duplicate_fact_loads) is refused, naming that
     load. `replace` and `append` exclude each other.
 
+    `dates`, if given, are the only COB dates the file may have (the CLI requires them with --replace):
+    a row of any other date is a bad row (line and column), and a date of `dates` with no row in the file
+    is refused too. The summary's `replaced_slices` lists each replaced slice with its current facts
+    before and after: rows and the sums of daily_amount, wtd_amount and ytd_amount.
+
+    A load of at least ANALYZE_MIN_ROWS rows that is at least ANALYZE_FRACTION of the facts already
+    there ends with ANALYZE of the facts (`analyzed` in the summary).
+
     `progress`, if given, is called with the number of bytes read since its previous call.
     """
     uc_id, uc_name, structure_id = use_case
     if replace and append:
         raise PnlError("replace and append exclude each other: replace supersedes the current facts of the "
                        "file's slices, append adds the file beside them; choose one")
+    allowed = None if dates is None else {d.isoformat() if isinstance(d, dt.date) else _check_date_arg(d)
+                                          for d in dates}
+    if allowed is not None and not allowed:
+        raise PnlError("dates: an empty list allows no row; give the COB dates the file is for")
     binary, fname, owned = open_source(source)
     try:
         with conn.transaction():
-            return _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, append, progress)
+            return _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, append, progress,
+                               allowed)
     finally:
         if owned:
             binary.close()
 
 
-def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, append, progress) -> dict:
+def _check_date_arg(text: str) -> str:
+    try:
+        return _date_text(text)
+    except _Bad as exc:
+        raise PnlError(f"dates: {exc}") from None
+
+
+def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, append, progress, allowed) -> dict:
     reader = csv.reader(read_lines(binary, progress))
     header = read_header(reader, fname, FACT_REQUIRED)
     ncols = len(header)
@@ -194,7 +222,11 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
                     c = i_date
                     d = good_dates.get(row[i_date])
                     if d is None:
-                        d = good_dates[row[i_date]] = _date_text(row[i_date])
+                        d = _date_text(row[i_date])
+                        if allowed is not None and d not in allowed:
+                            raise _Bad(f"{d} is not a date given with --date ({', '.join(sorted(allowed))}); "
+                                       f"remove the row or give its date too")
+                        good_dates[row[i_date]] = d
                     c = i_scen
                     sc = scenarios.get(row[i_scen])
                     if sc is None:
@@ -206,6 +238,10 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
                     cat = row[i_cat].strip()
                     if not cat:
                         raise _Bad("is blank; expected a node_id of the structure")
+                    if len(cat) > 250:  # checked in bytes, only where it could matter
+                        problem = id_problem(cat)
+                        if problem:
+                            raise _Bad(problem)
                     c = i_daily
                     daily = row[i_daily]
                     if not fast_amount(daily):
@@ -258,6 +294,11 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
             problems.append(f"line {reader.line_num}: {exc}")
     if bad_rows:
         raise problems_error(fname, "bad rows", problems, bad_rows)
+    if allowed is not None:
+        absent = sorted(allowed - {d for d, _ in slices})
+        if absent:
+            raise PnlError(f"{fname}: no row of {', '.join(absent)}, given with --date; nothing loaded. Give only "
+                           f"the dates the file is for (a slice is replaced by the rows of the file, never emptied)")
 
     # Checked and staged; now the writes, under the use case's exclusive lock (see lock_use_case): one
     # loader at a time, after running snapshots of the use case, before the next ones.
@@ -267,18 +308,22 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
     slice_dates = [d for d, _ in slices]
     slice_scens = [s for _, s in slices]
     # the slices of the file that already have current facts, with the loads that hold them
-    existing = {(r[0].isoformat(), r[1]): r[2] for r in conn.execute(
-        """SELECT s.pnl_date, s.scenario, array_agg(s.load_id ORDER BY s.load_id)
+    before = conn.execute(
+        """SELECT s.pnl_date, s.scenario, array_agg(s.load_id ORDER BY s.load_id),
+                  sum(s.rows), sum(s.daily_sum), sum(s.wtd_sum), sum(s.ytd_sum)
            FROM fact_load_slices s
            JOIN unnest(%s::date[], %s::text[]) AS w (pnl_date, scenario) USING (pnl_date, scenario)
            WHERE s.use_case_id = %s AND s.superseded_at IS NULL
            GROUP BY s.pnl_date, s.scenario""",
-        (slice_dates, slice_scens, uc_id)).fetchall()} if slices else {}
+        (slice_dates, slice_scens, uc_id)).fetchall() if slices else []
+    existing = {(r[0].isoformat(), r[1]): r[2] for r in before}
     if existing and not replace and not append:
         raise _already_current(fname, uc_name, existing)
 
     load_id = None
     inserted = differs = superseded = 0
+    replaced: list[dict] = []
+    analyzed = False
     superseded_loads: list[int] = []
     if slices:
         load_id = conn.execute("SELECT open_fact_load(%s, %s)", (uc_id, fname)).fetchone()[0]
@@ -305,6 +350,13 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
             (load_id,)).fetchall()
         if duplicates:
             raise _duplicate(fname, duplicates)
+        if replace and before:
+            after = {(r[0].isoformat(), r[1]): r[2:] for r in conn.execute(
+                """SELECT pnl_date, scenario, rows, daily_sum, wtd_sum, ytd_sum FROM fact_load_slices
+                   WHERE load_id = %s""", (load_id,)).fetchall()}
+            replaced = [_replaced_slice(r[0].isoformat(), r[1], r[3:], after[r[0].isoformat(), r[1]])
+                        for r in sorted(before, key=lambda r: (r[0], r[1]))]
+        analyzed = _analyze_if_large(conn, inserted)
     conn.execute("DROP TABLE pg_temp.pnldb_fact_stage")
     missing = [{"pnl_date": r[0].isoformat(), "currencies": r[1]} for r in conn.execute(
         """SELECT d, missing_fx_rates(%s, d) FROM unnest(%s::date[]) d
@@ -324,6 +376,7 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
         "replace": replace,
         "append": append,
         "slices_replaced": len(existing) if replace else 0,
+        "replaced_slices": replaced,
         "rows_superseded": superseded,
         "superseded_loads": sorted(superseded_loads),
         "slices_added_to": len(existing) if append else 0,
@@ -332,7 +385,29 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
         "unmapped_codes": unmapped,
         "amount_differs_rows": differs,
         "missing_rates": missing,
+        "analyzed": analyzed,
     }
+
+
+def _replaced_slice(pnl_date: str, scenario: str, old, new) -> dict:
+    """One replaced slice: its current facts before and after the load, rows and sums per measure."""
+    out = {"pnl_date": pnl_date, "scenario": scenario, "old_rows": old[0], "new_rows": new[0]}
+    for k, m in enumerate(MEASURES):
+        out[f"old_{m}_sum"] = old[k + 1]
+        out[f"new_{m}_sum"] = new[k + 1]
+    return out
+
+
+def _analyze_if_large(conn: psycopg.Connection, inserted: int) -> bool:
+    """ANALYZE the facts (analyze_facts) when this load is large against what was there before it."""
+    if inserted < ANALYZE_MIN_ROWS:
+        return False
+    estimate = conn.execute(
+        "SELECT greatest(c.reltuples, 0) FROM pg_class c WHERE c.oid = 'fact_pnl_entries'::regclass").fetchone()[0]
+    if inserted < ANALYZE_FRACTION * estimate:
+        return False
+    conn.execute("SELECT analyze_facts()")
+    return True
 
 
 def _slice_names(keys) -> str:

@@ -10,6 +10,9 @@ from typing import BinaryIO
 from pnldb.errors import PnlError
 
 MAX_REPORTED = 20  # problems listed in one error message, a line each; the rest are counted
+# An id (node_id, parent_node_id, category_code) is a key of btree indexes, whose entries hold at most
+# 2,704 bytes: longer ids are refused by the loaders with their line and column, well below that.
+MAX_ID_BYTES = 1000
 
 Progress = Callable[[int], None]
 
@@ -69,6 +72,14 @@ def quoted(value: str, limit: int = 40) -> str:
     if text.isprintable():
         return f"'{text}'"
     return repr(text)
+
+
+def id_problem(value: str) -> str | None:
+    """Why `value` cannot be an id (too long, in UTF-8 bytes), or None."""
+    size = len(value.encode("utf-8"))
+    if size > MAX_ID_BYTES:
+        return f"{quoted(value)} is {size:,} bytes long; an id is at most {MAX_ID_BYTES:,} bytes (UTF-8)"
+    return None
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

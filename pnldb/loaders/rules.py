@@ -25,6 +25,9 @@ NOT_A_RULE_PROBLEM = (psycopg.errors.InsufficientPrivilege, psycopg.errors.LockN
                       psycopg.errors.SerializationFailure)
 # Condition fields that are columns of a fact; any other field is an attribute key.
 FACT_FIELDS = ("category_code", "currency", *FACT_MEASURES)
+# Nesting of lists and objects in a rules file: a rule needs 6 levels (the list, a rule, its predicate,
+# the conditions, a condition, an in list); anything much deeper is refused before it can exhaust a stack.
+MAX_JSON_DEPTH = 32
 
 
 def load_rules(conn: psycopg.Connection, source, use_case: tuple[uuid.UUID, str, str],
@@ -149,10 +152,16 @@ def _read_rules(source, uc_id: uuid.UUID, uc_name: str) -> tuple[list[dict], lis
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PnlError(f"{fname}: not valid UTF-8 (byte {exc.start + 1})") from None
+    too_deep = PnlError(f"{fname}: lists and objects nested more than {MAX_JSON_DEPTH} levels deep; a rules file "
+                        f"needs 6 (the list, a rule, its predicate_json, the conditions, a condition, an in list)")
     try:
         rules = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise PnlError(f"{fname}: not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise too_deep from None
+    if _depth(rules) > MAX_JSON_DEPTH:
+        raise too_deep
     if not isinstance(rules, list):
         raise PnlError(f"{fname}: expected a JSON list of rules "
                        f"({{\"node_id\", \"predicate_json\", \"logic_en\"}}), got a {_json_type(rules)}")
@@ -187,6 +196,21 @@ def _read_rules(source, uc_id: uuid.UUID, uc_name: str) -> tuple[list[dict], lis
     if problems:
         raise problems_error(fname, "problems", problems, len(problems))
     return rules, sorted(ignored)
+
+
+def _depth(value) -> int:
+    """How deeply lists and objects nest in `value` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_JSON_DEPTH:
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _as_uuid(value) -> uuid.UUID | None:

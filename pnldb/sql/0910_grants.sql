@@ -32,7 +32,7 @@ GRANT INSERT, UPDATE ON {{ schema }}.use_cases TO {{ schema }}_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA {{ schema }} TO {{ schema }}_admin;
 GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_case_footprint(uuid),
                           {{ schema }}.lock_use_case(uuid, boolean), {{ schema }}.open_fact_load(uuid, text),
-                          {{ schema }}.replace_facts(uuid, date, text, text),
+                          {{ schema }}.replace_facts(uuid, date, text, text), {{ schema }}.analyze_facts(),
                           {{ schema }}.purge_superseded_facts(timestamptz) TO {{ schema }}_admin;
 
 -- Fact loads (contract §6): the loads of a use case and the duplicate check are read-only over facts

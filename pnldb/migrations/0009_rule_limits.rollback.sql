@@ -1,0 +1,1 @@
+DELETE FROM {{ schema }}.limits WHERE name IN ('max_rule_conditions', 'max_in_list');
