@@ -398,7 +398,7 @@ COMMENT ON COLUMN pnl.v_calculation_runs.id IS 'Run id (calculation_runs.id); th
 COMMENT ON COLUMN pnl.v_calculation_runs.pnl_date IS 'COB (close-of-business) date the run snapshots.';
 COMMENT ON COLUMN pnl.v_calculation_runs.use_case_id IS 'Use case the run belongs to.';
 COMMENT ON COLUMN pnl.v_calculation_runs.use_case_name IS 'Name of the use case (use_cases.name).';
-COMMENT ON COLUMN pnl.v_calculation_runs.run_name IS 'Run name, unique per use case and date ("Run N" when none was given).';
+COMMENT ON COLUMN pnl.v_calculation_runs.run_name IS 'Run name, unique per use case and date among the runs that did not fail ("Run N" when none was given).';
 COMMENT ON COLUMN pnl.v_calculation_runs.executed_at IS 'When the run started.';
 COMMENT ON COLUMN pnl.v_calculation_runs.status IS 'COMPLETED, FAILED (see error_message; no results) or IN_PROGRESS (only ever seen by the transaction running it).';
 COMMENT ON COLUMN pnl.v_calculation_runs.triggered_by IS 'Who ran it: the name given to create_snapshot, else the database user.';
@@ -2836,6 +2836,14 @@ BEGIN
         RAISE EXCEPTION 'purge_runs: before % is not a COB date', p_before
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'give a calendar date: the runs of COB dates before it are purged';
+    END IF;
+    -- What is pending or official is read after the lock is granted: a snapshot of the transaction
+    -- taken before (REPEATABLE READ, SERIALIZABLE) could miss a submission and purge the pending run.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'purge_runs runs only in a READ COMMITTED transaction, not %',
+                        upper(current_setting('transaction_isolation'))
+            USING ERRCODE = 'active_sql_transaction',
+                  HINT = 'call it on its own (autocommit) or in a READ COMMITTED transaction';
     END IF;
     PERFORM pnl.lock_use_case(p_use_case, true);
     SELECT u.name INTO name FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;

@@ -263,12 +263,17 @@ def test_purge_runs_keeps_every_run_of_a_locked_date(db_url, conn, uc):
     assert left == {official, trial} and failed not in left
 
 
-def test_purge_runs_refuses_bad_input_and_writes_nothing(conn, uc):
+def test_purge_runs_refuses_bad_input_and_writes_nothing(db_url, conn, uc):
     snapshot(conn, uc, EARLIER)
     with pytest.raises(psycopg.errors.NullValueNotAllowed, match="purge_runs needs a use_case_id and a before date"):
         conn.execute("SELECT purge_runs(%s, NULL)", (uc,))
     with pytest.raises(psycopg.errors.NoDataFound, match=f"unknown use case {NO_SUCH}"):
         conn.execute("SELECT purge_runs(%s, %s)", (NO_SUCH, LATER))
+    with open_conn(db_url, autocommit=False) as other:
+        other.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with pytest.raises(psycopg.errors.ActiveSqlTransaction,
+                           match="purge_runs runs only in a READ COMMITTED transaction, not REPEATABLE READ"):
+            other.execute("SELECT purge_runs(%s, %s)", (uc, LATER))
     assert run_count(conn) == 1
 
 
@@ -340,3 +345,16 @@ def test_cli_runs_purge_prints_the_counts_and_json_and_asks_first(conn, uc, cli)
     as_json = cli("runs", "purge", "--use-case", str(uc), "--before", str(COB), "--yes", "--json")
     assert as_json.exit_code == 0, as_json.stderr
     assert json.loads(as_json.stdout)["runs_purged"] == 1 and run_count(conn) == 0
+
+
+def test_cli_runs_purge_on_a_terminal_asks_and_a_no_purges_nothing(conn, uc, cli, monkeypatch):
+    monkeypatch.setattr("pnldb.cli.use_case_delete._stdin_is_a_terminal", lambda: True)
+    snapshot(conn, uc, EARLIER)
+    declined = cli("runs", "purge", "--use-case", "Project Sterling", "--before", str(COB), input="n\n")
+    assert declined.exit_code == 1 and "not confirmed: nothing purged" in declined.stderr
+    assert ("Remove the trial and FAILED runs of use case 'Project Sterling' of COB dates before 2025-12-24?"
+            in declined.stderr)
+    assert run_count(conn) == 1
+    accepted = cli("runs", "purge", "--use-case", "Project Sterling", "--before", str(COB), input="y\n")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert run_count(conn) == 0

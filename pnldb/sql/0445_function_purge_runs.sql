@@ -7,7 +7,8 @@
 -- every run of a LOCKED unit (contract §7: a locked date is final). A purge that removes runs appends a
 -- RUNS_PURGED event to close_events with the counts and the ids removed.
 -- The use case's lock is taken exclusively first: no snapshot, submission or approval of it runs
--- meanwhile, so what is pending or official cannot change under the purge. The runs' immutability
+-- meanwhile, so what is pending or official cannot change under the purge (READ COMMITTED only, so that
+-- the purge reads them as they are once it holds the lock). The runs' immutability
 -- trigger lets a DELETE through only for the runs listed in runs_being_purged by this transaction, which
 -- only this function writes; the list is emptied before it returns.
 CREATE OR REPLACE FUNCTION {{ schema }}.purge_runs(use_case_id uuid, before date) RETURNS jsonb
@@ -31,6 +32,14 @@ BEGIN
         RAISE EXCEPTION 'purge_runs: before % is not a COB date', p_before
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'give a calendar date: the runs of COB dates before it are purged';
+    END IF;
+    -- What is pending or official is read after the lock is granted: a snapshot of the transaction
+    -- taken before (REPEATABLE READ, SERIALIZABLE) could miss a submission and purge the pending run.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'purge_runs runs only in a READ COMMITTED transaction, not %',
+                        upper(current_setting('transaction_isolation'))
+            USING ERRCODE = 'active_sql_transaction',
+                  HINT = 'call it on its own (autocommit) or in a READ COMMITTED transaction';
     END IF;
     PERFORM {{ schema }}.lock_use_case(p_use_case, true);
     SELECT u.name INTO name FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case;
