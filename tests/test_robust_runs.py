@@ -358,3 +358,20 @@ def test_cli_runs_purge_on_a_terminal_asks_and_a_no_purges_nothing(conn, uc, cli
     accepted = cli("runs", "purge", "--use-case", "Project Sterling", "--before", str(COB), input="y\n")
     assert accepted.exit_code == 0, accepted.stderr
     assert run_count(conn) == 0
+
+
+def test_the_migration_rolls_back_and_refuses_while_a_failed_run_shares_a_name(db_url, conn, uc):
+    from pnldb import schema
+    from pnldb.errors import PnlError
+
+    failed_by_lock_timeout(db_url, uc, name="Month-end")
+    snapshot(conn, uc, name="Month-end")
+    with pytest.raises(PnlError, match="cannot roll back runs: a FAILED run shares its name with another run"):
+        schema.rollback(conn, to="0008_limits")
+    assert conn.execute("SELECT limit_value('max_runs_per_date')").fetchone() == (200,)  # nothing was changed
+    conn.execute("SELECT purge_runs(%s, %s)", (uc, LATER))
+    assert schema.rollback(conn, to="0008_limits") == ["0009_runs"]
+    assert conn.execute("SELECT count(*) FROM limits WHERE name = 'max_runs_per_date'").fetchone() == (0,)
+    assert conn.execute("SELECT to_regclass('pnl.runs_being_purged')").fetchone() == (None,)
+    schema.migrate(conn)
+    assert conn.execute("SELECT limit_value('max_runs_per_date')").fetchone() == (200,)
