@@ -66,10 +66,11 @@ CREATE TABLE pnl.calculation_runs (
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_duration_not_negative CHECK (calculation_duration_ms >= 0);
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_failed_has_error CHECK ((status::text = 'FAILED'::text) = (error_message IS NOT NULL));
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_pkey PRIMARY KEY (id);
+ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_pnl_date_finite CHECK (isfinite(pnl_date)) NOT VALID;
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_run_name_not_blank CHECK (btrim(run_name::text) <> ''::text);
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_status_valid CHECK (status::text = ANY (ARRAY['IN_PROGRESS'::character varying, 'COMPLETED'::character varying, 'FAILED'::character varying]::text[]));
-ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_unique_name UNIQUE (use_case_id, pnl_date, run_name);
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+CREATE UNIQUE INDEX calculation_runs_unique_name ON pnl.calculation_runs USING btree (use_case_id, pnl_date, run_name) WHERE ((status)::text <> 'FAILED'::text);
 CREATE INDEX ix_calculation_runs_date_use_case ON pnl.calculation_runs USING btree (pnl_date, use_case_id);
 CREATE INDEX ix_calculation_runs_pnl_date ON pnl.calculation_runs USING btree (pnl_date);
 CREATE INDEX ix_calculation_runs_use_case_id ON pnl.calculation_runs USING btree (use_case_id);
@@ -221,6 +222,7 @@ CREATE TABLE pnl.fact_pnl_entries (
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_attributes_is_object CHECK (jsonb_typeof(attributes) = 'object'::text);
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_currency_valid CHECK (currency ~ '^[A-Z]{3}$'::text);
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_pkey PRIMARY KEY (id);
+ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_pnl_date_finite CHECK (isfinite(pnl_date)) NOT VALID;
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_scenario_valid CHECK (scenario = ANY (ARRAY['ACTUAL'::text, 'PRIOR'::text]));
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
 CREATE INDEX ix_fact_pnl_entries_currency ON pnl.fact_pnl_entries USING btree (use_case_id, pnl_date, currency) WHERE (currency IS NOT NULL);
@@ -246,6 +248,7 @@ CREATE TABLE pnl.fx_rates (
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_currency_valid CHECK (currency ~ '^[A-Z]{3}$'::text);
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_not_to_itself CHECK (currency <> reporting_currency);
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_pkey PRIMARY KEY (pnl_date, currency, reporting_currency);
+ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_pnl_date_finite CHECK (isfinite(pnl_date)) NOT VALID;
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_rate_positive CHECK (rate > 0::numeric);
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_reporting_currency_valid CHECK (reporting_currency ~ '^[A-Z]{3}$'::text);
 CREATE TRIGGER fx_rates_frozen_on_delete AFTER DELETE ON pnl.fx_rates REFERENCING OLD TABLE AS old_rates FOR EACH STATEMENT EXECUTE FUNCTION pnl.fx_rates_frozen();
@@ -294,6 +297,12 @@ ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_use_case_id_fkey FO
 CREATE TRIGGER rule_is_valid BEFORE INSERT OR DELETE OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.rule_is_valid();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.metadata_rules TO pnl_admin;
 GRANT SELECT ON TABLE pnl.metadata_rules TO pnl_operator;
+
+CREATE TABLE pnl.runs_being_purged (
+    run_id uuid NOT NULL,
+    txid bigint DEFAULT txid_current() NOT NULL
+);
+ALTER TABLE pnl.runs_being_purged ADD CONSTRAINT runs_being_purged_pkey PRIMARY KEY (run_id);
 
 CREATE TYPE pnl.snapshot_node AS (
     node_id text,
@@ -389,7 +398,7 @@ COMMENT ON COLUMN pnl.v_calculation_runs.id IS 'Run id (calculation_runs.id); th
 COMMENT ON COLUMN pnl.v_calculation_runs.pnl_date IS 'COB (close-of-business) date the run snapshots.';
 COMMENT ON COLUMN pnl.v_calculation_runs.use_case_id IS 'Use case the run belongs to.';
 COMMENT ON COLUMN pnl.v_calculation_runs.use_case_name IS 'Name of the use case (use_cases.name).';
-COMMENT ON COLUMN pnl.v_calculation_runs.run_name IS 'Run name, unique per use case and date ("Run N" when none was given).';
+COMMENT ON COLUMN pnl.v_calculation_runs.run_name IS 'Run name, unique per use case and date among the runs that did not fail ("Run N" when none was given).';
 COMMENT ON COLUMN pnl.v_calculation_runs.executed_at IS 'When the run started.';
 COMMENT ON COLUMN pnl.v_calculation_runs.status IS 'COMPLETED, FAILED (see error_message; no results) or IN_PROGRESS (only ever seen by the transaction running it).';
 COMMENT ON COLUMN pnl.v_calculation_runs.triggered_by IS 'Who ran it: the name given to create_snapshot, else the database user.';
@@ -432,7 +441,7 @@ COMMENT ON COLUMN pnl.v_close_events.use_case_id IS 'Use case (no foreign key: i
 COMMENT ON COLUMN pnl.v_close_events.use_case_name IS 'Name of the use case at the time.';
 COMMENT ON COLUMN pnl.v_close_events.pnl_date IS 'COB date of the unit; for LOCKED the new watermark; NULL for use-case-wide events.';
 COMMENT ON COLUMN pnl.v_close_events.run_id IS 'Run the step concerns, if any.';
-COMMENT ON COLUMN pnl.v_close_events.action IS 'SUBMITTED, APPROVED, REJECTED, WITHDRAWN, SIGNED_OFF, REOPENED, LOCKED, USE_CASE_DELETED, POLICY_SET or CHECK_SET.';
+COMMENT ON COLUMN pnl.v_close_events.action IS 'SUBMITTED, APPROVED, REJECTED, WITHDRAWN, SIGNED_OFF, REOPENED, LOCKED, USE_CASE_DELETED, RUNS_PURGED, POLICY_SET or CHECK_SET.';
 COMMENT ON COLUMN pnl.v_close_events.comment IS 'Comment or reason given.';
 COMMENT ON COLUMN pnl.v_close_events.details IS 'What the actor saw: the check results, acknowledgements, counts.';
 GRANT SELECT ON TABLE pnl.v_close_events TO pnl_reader;
@@ -2159,6 +2168,36 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.get_run(uuid) TO pnl_reader;
 
+CREATE OR REPLACE FUNCTION pnl.label_problem(label text)
+ RETURNS text
+ LANGUAGE plpgsql
+ IMMUTABLE STRICT
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    utf8      CONSTANT boolean := getdatabaseencoding() = 'UTF8';
+    forbidden CONSTANT text := CASE WHEN utf8
+        THEN '[\u0001-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]'
+        ELSE '[\u0001-\u001f\u007f]' END;
+    invisible CONSTANT text := CASE WHEN utf8
+        THEN '[\s\u0085\u00a0\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u08e2\u115f\u1160\u1680\u17b4\u17b5'
+             '\u180b-\u180f\u2000-\u200f\u202f\u205f-\u2064\u206a-\u206f\u2800\u3000\u3164\ufe00-\ufe0f\ufeff'
+             '\uffa0\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3'
+             '\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f\U000e0100-\U000e01ef]'
+        ELSE '\s' END;
+    bad text := substring(label FROM forbidden);
+BEGIN
+    IF bad IS NOT NULL THEN
+        RETURN format('contains U+%s, a %s character', upper(lpad(to_hex(ascii(bad)), 4, '0')),
+                      CASE WHEN ascii(bad) < 160 THEN 'control' ELSE 'layout' END);
+    END IF;
+    IF regexp_replace(label, invisible, '', 'g') = '' THEN
+        RETURN 'is blank (nothing in it shows)';
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.limit_value(limit_name text)
  RETURNS integer
  LANGUAGE plpgsql
@@ -2576,11 +2615,18 @@ CREATE OR REPLACE FUNCTION pnl.open_snapshot_run(snapshot_use_case uuid, snapsho
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    name text := requested_name;
+    name         text := requested_name;
+    problem      text;
+    runs_of_date bigint;
+    live_runs    bigint;
+    cap          integer;
 BEGIN
     started := clock_timestamp();
     IF snapshot_use_case IS NULL OR snapshot_date IS NULL THEN
         RAISE EXCEPTION 'create_snapshot needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF NOT isfinite(snapshot_date) THEN
+        RAISE EXCEPTION 'create_snapshot: pnl_date % is not a COB date', snapshot_date
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'give a calendar date, e.g. 2025-12-24';
     END IF;
     -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
     PERFORM pnl.lock_use_case(snapshot_use_case, false);
@@ -2612,27 +2658,54 @@ BEGIN
                 USING ERRCODE = 'no_data_found', HINT = 'load the rates of that date first: pnldb load fx FILE';
         END IF;
     END;
-    IF requested_by IS NOT NULL AND length(requested_by) > 100 THEN
-        RAISE EXCEPTION 'triggered_by is % characters long; at most 100', length(requested_by)
-            USING ERRCODE = 'string_data_right_truncation';
+    -- ===== WHO AND THE NAME =====
+    problem := CASE WHEN length(requested_by) > 100 THEN format('is %s characters long', length(requested_by))
+                    ELSE pnl.label_problem(requested_by) END;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'triggered_by %: it must be 1 to 100 characters, not blank, and without control characters',
+                        problem
+            USING ERRCODE = CASE WHEN length(requested_by) > 100 THEN 'string_data_right_truncation'
+                                 ELSE 'invalid_parameter_value' END,
+                  HINT = 'leave it out for the session user, or say who or what triggered the run';
+    END IF;
+    problem := CASE WHEN length(name) > 200 THEN format('is %s characters long', length(name))
+                    ELSE pnl.label_problem(name) END;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'run name %: it must be 1 to 200 characters, not blank, and without control characters',
+                        problem
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'choose another run name, or leave it out for "Run N"';
     END IF;
 
     -- One run at a time per use case and date: names stay unique and in order.
     PERFORM pg_advisory_xact_lock(
         hashtextextended('pnldb.create_snapshot:' || snapshot_use_case || ':' || snapshot_date, 0));
+
+    -- ===== THE CAP AND THE RUN NAME =====
+    SELECT count(*), count(*) FILTER (WHERE r.status <> 'FAILED') INTO runs_of_date, live_runs
+    FROM pnl.calculation_runs r
+    WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date;
+    cap := pnl.limit_value('max_runs_per_date');
+    IF runs_of_date >= cap THEN
+        RAISE EXCEPTION 'use case "%" has % runs for % already, the most one date may have (limit max_runs_per_date)',
+                        use_case_name, runs_of_date, snapshot_date
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = format('remove its trial and FAILED runs: pnldb runs purge --use-case %s --before %s '
+                                '(purge_runs); or an admin raises the limit: UPDATE pnl.limits SET value = %s '
+                                'WHERE name = ''max_runs_per_date''', snapshot_use_case, snapshot_date + 1, cap * 2);
+    END IF;
     IF name IS NULL THEN
-        SELECT 'Run ' || min(n) INTO name
-        FROM generate_series((SELECT count(*) + 1 FROM pnl.calculation_runs r
-                              WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date),
-                             (SELECT count(*) + 1001 FROM pnl.calculation_runs r
-                              WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date)) n
-        WHERE NOT EXISTS (SELECT 1 FROM pnl.calculation_runs r
-                          WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date
-                            AND r.run_name = 'Run ' || n);
-    ELSIF btrim(name) = '' OR length(name) > 200 THEN
-        RAISE EXCEPTION 'run name must be 1 to 200 characters and not blank' USING ERRCODE = 'invalid_parameter_value';
+        -- The least free number from live_runs + 1 on: that one, or one just after a number taken.
+        WITH taken AS (
+            SELECT substr(r.run_name, 5)::bigint AS n FROM pnl.calculation_runs r
+            WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date AND r.status <> 'FAILED'
+              AND r.run_name ~ '^Run [1-9][0-9]{0,17}$'
+        )
+        SELECT 'Run ' || min(c.n) INTO name
+        FROM (SELECT live_runs + 1 AS n UNION ALL SELECT t.n + 1 FROM taken t WHERE t.n > live_runs) c
+        WHERE NOT EXISTS (SELECT 1 FROM taken t WHERE t.n = c.n);
     ELSIF EXISTS (SELECT 1 FROM pnl.calculation_runs r
-                  WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date AND r.run_name = name) THEN
+                  WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date AND r.run_name = name
+                    AND r.status <> 'FAILED') THEN
         RAISE EXCEPTION 'use case "%" already has a run named % for %', use_case_name, quote_literal(name), snapshot_date
             USING ERRCODE = 'unique_violation', HINT = 'choose another run name, or leave it out for "Run N"';
     END IF;
@@ -2769,6 +2842,94 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.predicate_sql(jsonb) TO pnl_reader;
+
+CREATE OR REPLACE FUNCTION pnl.purge_runs(use_case_id uuid, before date)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p_use_case CONSTANT uuid := purge_runs.use_case_id;
+    p_before   CONSTANT date := purge_runs.before;
+    name       text;
+    purged     uuid[];
+    n_failed   bigint;
+    n_official bigint;
+    n_pending  bigint;
+    n_locked   bigint;
+    n_results  bigint;
+    summary    jsonb;
+BEGIN
+    -- ===== GUARDS =====
+    IF p_use_case IS NULL OR p_before IS NULL THEN
+        RAISE EXCEPTION 'purge_runs needs a use_case_id and a before date' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF NOT isfinite(p_before) THEN
+        RAISE EXCEPTION 'purge_runs: before % is not a COB date', p_before
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'give a calendar date: the runs of COB dates before it are purged';
+    END IF;
+    -- What is pending or official is read after the lock is granted: a snapshot of the transaction
+    -- taken before (REPEATABLE READ, SERIALIZABLE) could miss a submission and purge the pending run.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'purge_runs runs only in a READ COMMITTED transaction, not %',
+                        upper(current_setting('transaction_isolation'))
+            USING ERRCODE = 'active_sql_transaction',
+                  HINT = 'call it on its own (autocommit) or in a READ COMMITTED transaction';
+    END IF;
+    PERFORM pnl.lock_use_case(p_use_case, true);
+    SELECT u.name INTO name FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown use case %', p_use_case
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+
+    -- ===== WHAT GOES =====
+    WITH runs AS (
+        SELECT r.id, r.status, r.pnl_date FROM pnl.calculation_runs r
+        WHERE r.use_case_id = p_use_case AND r.pnl_date < p_before
+    ), states AS (
+        SELECT s.pnl_date, s.status, s.pending_run_id
+        FROM pnl.cob_states(p_use_case, ARRAY(SELECT DISTINCT r.pnl_date FROM runs r)) s
+    ), ever_official AS (
+        SELECT DISTINCT e.run_id FROM pnl.close_events e
+        WHERE e.use_case_id = p_use_case AND e.action IN ('APPROVED', 'SIGNED_OFF') AND e.run_id IS NOT NULL
+    ), fate AS (
+        SELECT r.id, r.status,
+               CASE WHEN s.status = 'LOCKED' THEN 'locked'
+                    WHEN EXISTS (SELECT 1 FROM ever_official o WHERE o.run_id = r.id) THEN 'official'
+                    WHEN r.id = s.pending_run_id THEN 'pending'
+                    WHEN r.status IN ('COMPLETED', 'FAILED') THEN 'purged' END AS fate
+        FROM runs r LEFT JOIN states s ON s.pnl_date = r.pnl_date
+    )
+    SELECT array_agg(f.id ORDER BY f.id) FILTER (WHERE f.fate = 'purged'),
+           count(*) FILTER (WHERE f.fate = 'purged' AND f.status = 'FAILED'),
+           count(*) FILTER (WHERE f.fate = 'official'), count(*) FILTER (WHERE f.fate = 'pending'),
+           count(*) FILTER (WHERE f.fate = 'locked')
+    INTO purged, n_failed, n_official, n_pending, n_locked
+    FROM fate f;
+    purged := coalesce(purged, '{}');
+
+    -- ===== PURGE =====
+    SELECT count(*) INTO n_results FROM pnl.fact_calculated_results x
+    WHERE x.calculation_run_id = ANY (purged);
+    INSERT INTO pnl.runs_being_purged (run_id) SELECT unnest(purged);
+    DELETE FROM pnl.calculation_runs r WHERE r.id = ANY (purged);  -- the rest by ON DELETE CASCADE
+    DELETE FROM pnl.runs_being_purged p WHERE p.run_id = ANY (purged);
+
+    summary := jsonb_build_object(
+        'use_case_id', p_use_case, 'before', p_before, 'runs_purged', cardinality(purged),
+        'trial_runs_purged', cardinality(purged) - n_failed, 'failed_runs_purged', n_failed,
+        'results_purged', n_results, 'runs_kept_official', n_official, 'runs_kept_pending', n_pending,
+        'runs_kept_locked', n_locked);
+    IF cardinality(purged) > 0 THEN
+        INSERT INTO pnl.close_events (use_case_id, use_case_name, action, details)
+        VALUES (p_use_case, name, 'RUNS_PURGED', summary || jsonb_build_object('run_ids', to_jsonb(purged)));
+    END IF;
+    RETURN summary;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.purge_runs(uuid,date) TO pnl_admin;
 
 CREATE OR REPLACE FUNCTION pnl.purge_superseded_facts(older_than timestamp with time zone)
  RETURNS jsonb
@@ -3281,7 +3442,20 @@ CREATE OR REPLACE FUNCTION pnl.runs_are_immutable()
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
+DECLARE
+    purged_run uuid;
 BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TG_TABLE_NAME = 'calculation_runs' THEN
+            purged_run := OLD.id;
+        ELSE
+            purged_run := OLD.calculation_run_id;
+        END IF;
+        IF EXISTS (SELECT 1 FROM pnl.runs_being_purged p
+                   WHERE p.run_id = purged_run AND p.txid = txid_current()) THEN
+            RETURN OLD;
+        END IF;
+    END IF;
     IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1
        AND coalesce(current_setting('pnl.purging_use_case', true), '') <> '' THEN
         RETURN OLD;
@@ -3295,7 +3469,8 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'calculation runs are immutable: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
         USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = 'take a new snapshot instead; delete_use_case() purges a use case with all its runs';
+              HINT = 'take a new snapshot instead; purge_runs() removes trial and FAILED runs, delete_use_case() a use '
+                     'case with all its runs';
 END;
 $function$;
 

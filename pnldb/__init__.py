@@ -10,6 +10,7 @@ from pnldb.api import (
     get_run,
     list_loads,
     list_runs,
+    purge_runs,
     purge_superseded_facts,
     run_rule_stats,
     verify_run,
@@ -31,8 +32,8 @@ from pnldb.api.close import (
 from pnldb.errors import PnlError
 
 __all__ = ["PnlError", "compare_runs", "connect", "create_snapshot", "delete_use_case", "explain_node", "explain_plug",
-           "explain_variance", "get_run", "list_loads", "list_runs", "purge_superseded_facts", "run_rule_stats",
-           "verify_run"]
+           "explain_variance", "get_run", "list_loads", "list_runs", "purge_runs", "purge_superseded_facts",
+           "run_rule_stats", "verify_run"]
 # the close (contract §7)
 __all__ += [
     "approve_run", "check_run", "get_cob_status", "lock_cob", "official_run", "reject_run", "reopen_cob",

@@ -54,6 +54,7 @@ PREDICATES = [
 
 def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
     structure(conn, "S", NODES)
+    conn.execute("UPDATE limits SET value = 1000000 WHERE name = 'max_runs_per_date'")  # as many runs as time allows
     main_uc, doomed_uc = use_case(conn, "Main", "S"), use_case(conn, "Doomed", "S")
     api.load_facts(conn, io.BytesIO(facts_csv(1).encode()), "Main")
     api.load_facts(conn, io.BytesIO(facts_csv(2).encode()), "Doomed")

@@ -60,6 +60,8 @@ from pnldb.api.runs import (
     get_run_text,
     list_runs,
     list_runs_text,
+    purge_runs,
+    purge_runs_text,
     run_root,
     verify_run,
     verify_run_text,
@@ -79,10 +81,10 @@ __all__ = [
     "create_use_case", "delete_rules", "delete_rules_text", "delete_use_case", "delete_use_case_text", "explain_node",
     "explain_plug", "explain_variance", "fetch_report", "find_use_case", "get_run", "get_run_text", "list_loads",
     "list_loads_text", "list_rules", "list_rules_text", "list_runs", "list_runs_text", "list_use_cases", "load_facts",
-    "load_fx", "load_hierarchy", "load_rules", "migrate", "open_connection", "purge_superseded_facts",
-    "purge_superseded_facts_text", "render_sql", "resolve_use_case", "run_absent_fields", "run_root",
-    "run_rule_stats", "sql_files", "use_case_footprint", "use_case_footprint_text", "use_case_names", "verify_run",
-    "verify_run_text",
+    "load_fx", "load_hierarchy", "load_rules", "migrate", "open_connection", "purge_runs",
+    "purge_runs_text", "purge_superseded_facts", "purge_superseded_facts_text", "render_sql", "resolve_use_case",
+    "run_absent_fields", "run_root", "run_rule_stats", "sql_files", "use_case_footprint", "use_case_footprint_text",
+    "use_case_names", "verify_run", "verify_run_text",
 ]
 # the close (contract §7)
 __all__ += [

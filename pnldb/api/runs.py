@@ -78,3 +78,14 @@ def verify_run(conn, run_id: UUID | str) -> dict:
 
 def verify_run_text(conn, run_id: UUID | str) -> str:
     return call_json_text(conn, "verify_run", str(run_id))
+
+
+def purge_runs(conn, use_case_id: UUID | str, before: dt.date) -> dict:
+    """Remove the use case's trial and FAILED runs of COB dates before `before` (never an official, pending
+    or locked one); the counts: {"use_case_id", "before", "runs_purged", "trial_runs_purged",
+    "failed_runs_purged", "results_purged", "runs_kept_official", "runs_kept_pending", "runs_kept_locked"}."""
+    return from_sql_json(purge_runs_text(conn, use_case_id, before))
+
+
+def purge_runs_text(conn, use_case_id: UUID | str, before: dt.date) -> str:
+    return conn.execute("SELECT purge_runs(%s::uuid, %s::date)::text", (str(use_case_id), before)).fetchone()[0]

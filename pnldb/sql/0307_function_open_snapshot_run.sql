@@ -1,19 +1,30 @@
 -- The start of create_snapshot: its guards, then its run header, IN_PROGRESS. Bad input (a missing
--- argument, an unknown use case, an empty structure, no ACTUAL facts, a fact currency without a rate for
--- the date, a triggered_by or run name that
--- does not fit, a taken run name) raises an error before anything is written. Takes the use case's lock
--- (shared) and the lock on its runs of that date, both held to the end of the transaction.
+-- argument, a COB date of 'infinity', an unknown use case, an empty structure, no ACTUAL facts, a fact
+-- currency without a rate for the date, a triggered_by or run name that does not fit or is not a label
+-- (label_problem), a taken run name, a date that has max_runs_per_date runs already) raises an error
+-- before anything is written. Takes the use case's lock (shared) and the lock on its runs of that date,
+-- both held to the end of the transaction.
+-- Run names: unique per use case and date among the runs that are not FAILED, so a retry of a failed
+-- run may take its name. The default is "Run N": N is one more than the date's runs that are not
+-- FAILED, or the first number after it that no such run is named with.
 CREATE OR REPLACE FUNCTION {{ schema }}.open_snapshot_run(
     snapshot_use_case uuid, snapshot_date date, requested_name text, requested_by text,
     OUT run_id uuid, OUT started timestamptz, OUT structure text, OUT use_case_name text
 )
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-    name text := requested_name;
+    name         text := requested_name;
+    problem      text;
+    runs_of_date bigint;
+    live_runs    bigint;
+    cap          integer;
 BEGIN
     started := clock_timestamp();
     IF snapshot_use_case IS NULL OR snapshot_date IS NULL THEN
         RAISE EXCEPTION 'create_snapshot needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF NOT isfinite(snapshot_date) THEN
+        RAISE EXCEPTION 'create_snapshot: pnl_date % is not a COB date', snapshot_date
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'give a calendar date, e.g. 2025-12-24';
     END IF;
     -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
     PERFORM {{ schema }}.lock_use_case(snapshot_use_case, false);
@@ -45,27 +56,54 @@ BEGIN
                 USING ERRCODE = 'no_data_found', HINT = 'load the rates of that date first: pnldb load fx FILE';
         END IF;
     END;
-    IF requested_by IS NOT NULL AND length(requested_by) > 100 THEN
-        RAISE EXCEPTION 'triggered_by is % characters long; at most 100', length(requested_by)
-            USING ERRCODE = 'string_data_right_truncation';
+    -- ===== WHO AND THE NAME =====
+    problem := CASE WHEN length(requested_by) > 100 THEN format('is %s characters long', length(requested_by))
+                    ELSE {{ schema }}.label_problem(requested_by) END;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'triggered_by %: it must be 1 to 100 characters, not blank, and without control characters',
+                        problem
+            USING ERRCODE = CASE WHEN length(requested_by) > 100 THEN 'string_data_right_truncation'
+                                 ELSE 'invalid_parameter_value' END,
+                  HINT = 'leave it out for the session user, or say who or what triggered the run';
+    END IF;
+    problem := CASE WHEN length(name) > 200 THEN format('is %s characters long', length(name))
+                    ELSE {{ schema }}.label_problem(name) END;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'run name %: it must be 1 to 200 characters, not blank, and without control characters',
+                        problem
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'choose another run name, or leave it out for "Run N"';
     END IF;
 
     -- One run at a time per use case and date: names stay unique and in order.
     PERFORM pg_advisory_xact_lock(
         hashtextextended('pnldb.create_snapshot:' || snapshot_use_case || ':' || snapshot_date, 0));
+
+    -- ===== THE CAP AND THE RUN NAME =====
+    SELECT count(*), count(*) FILTER (WHERE r.status <> 'FAILED') INTO runs_of_date, live_runs
+    FROM {{ schema }}.calculation_runs r
+    WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date;
+    cap := {{ schema }}.limit_value('max_runs_per_date');
+    IF runs_of_date >= cap THEN
+        RAISE EXCEPTION 'use case "%" has % runs for % already, the most one date may have (limit max_runs_per_date)',
+                        use_case_name, runs_of_date, snapshot_date
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = format('remove its trial and FAILED runs: pnldb runs purge --use-case %s --before %s '
+                                '(purge_runs); or an admin raises the limit: UPDATE {{ schema }}.limits SET value = %s '
+                                'WHERE name = ''max_runs_per_date''', snapshot_use_case, snapshot_date + 1, cap * 2);
+    END IF;
     IF name IS NULL THEN
-        SELECT 'Run ' || min(n) INTO name
-        FROM generate_series((SELECT count(*) + 1 FROM {{ schema }}.calculation_runs r
-                              WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date),
-                             (SELECT count(*) + 1001 FROM {{ schema }}.calculation_runs r
-                              WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date)) n
-        WHERE NOT EXISTS (SELECT 1 FROM {{ schema }}.calculation_runs r
-                          WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date
-                            AND r.run_name = 'Run ' || n);
-    ELSIF btrim(name) = '' OR length(name) > 200 THEN
-        RAISE EXCEPTION 'run name must be 1 to 200 characters and not blank' USING ERRCODE = 'invalid_parameter_value';
+        -- The least free number from live_runs + 1 on: that one, or one just after a number taken.
+        WITH taken AS (
+            SELECT substr(r.run_name, 5)::bigint AS n FROM {{ schema }}.calculation_runs r
+            WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date AND r.status <> 'FAILED'
+              AND r.run_name ~ '^Run [1-9][0-9]{0,17}$'
+        )
+        SELECT 'Run ' || min(c.n) INTO name
+        FROM (SELECT live_runs + 1 AS n UNION ALL SELECT t.n + 1 FROM taken t WHERE t.n > live_runs) c
+        WHERE NOT EXISTS (SELECT 1 FROM taken t WHERE t.n = c.n);
     ELSIF EXISTS (SELECT 1 FROM {{ schema }}.calculation_runs r
-                  WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date AND r.run_name = name) THEN
+                  WHERE r.use_case_id = snapshot_use_case AND r.pnl_date = snapshot_date AND r.run_name = name
+                    AND r.status <> 'FAILED') THEN
         RAISE EXCEPTION 'use case "%" already has a run named % for %', use_case_name, quote_literal(name), snapshot_date
             USING ERRCODE = 'unique_violation', HINT = 'choose another run name, or leave it out for "Run N"';
     END IF;

@@ -17,7 +17,8 @@
 --                              per node, the run COMPLETED.
 -- A failure after the header returns the id of a FAILED run, with the error in error_message and a
 -- WARNING, and no result rows: raising instead would roll back the FAILED header and lose the record of
--- what went wrong.
+-- what went wrong. A FAILED run keeps its name but does not hold it: a retry may take the same name
+-- (open_snapshot_run), and purge_runs removes FAILED runs.
 {%- import "_fact_pipeline.sql" as pipeline with context %}
 {%- set actual, prior = scenarios %}
 CREATE OR REPLACE FUNCTION {{ schema }}.create_snapshot(

@@ -2,9 +2,24 @@
 -- anyone, owner included. The only way out is delete_use_case(): it marks the use case it purges in a
 -- transaction-local setting, and the cascade reaches these tables through the foreign keys' own
 -- triggers, i.e. at trigger depth > 1. A plain DELETE of the use case, or of a run, is refused.
+-- purge_runs() deletes the runs it lists in runs_being_purged (a table only it writes) under the current
+-- transaction id: exactly those runs, and their rows, are let through.
 CREATE OR REPLACE FUNCTION {{ schema }}.runs_are_immutable() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    purged_run uuid;
 BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TG_TABLE_NAME = 'calculation_runs' THEN
+            purged_run := OLD.id;
+        ELSE
+            purged_run := OLD.calculation_run_id;
+        END IF;
+        IF EXISTS (SELECT 1 FROM {{ schema }}.runs_being_purged p
+                   WHERE p.run_id = purged_run AND p.txid = txid_current()) THEN
+            RETURN OLD;
+        END IF;
+    END IF;
     IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1
        AND coalesce(current_setting('{{ schema }}.purging_use_case', true), '') <> '' THEN
         RETURN OLD;
@@ -18,7 +33,8 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'calculation runs are immutable: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
         USING ERRCODE = 'object_not_in_prerequisite_state',
-              HINT = 'take a new snapshot instead; delete_use_case() purges a use case with all its runs';
+              HINT = 'take a new snapshot instead; purge_runs() removes trial and FAILED runs, delete_use_case() a use '
+                     'case with all its runs';
 END;
 $$;
 

@@ -25,7 +25,7 @@ COMMENT ON COLUMN {{ schema }}.v_calculation_runs.id IS 'Run id (calculation_run
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.pnl_date IS 'COB (close-of-business) date the run snapshots.';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.use_case_id IS 'Use case the run belongs to.';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.use_case_name IS 'Name of the use case (use_cases.name).';
-COMMENT ON COLUMN {{ schema }}.v_calculation_runs.run_name IS 'Run name, unique per use case and date ("Run N" when none was given).';
+COMMENT ON COLUMN {{ schema }}.v_calculation_runs.run_name IS 'Run name, unique per use case and date among the runs that did not fail ("Run N" when none was given).';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.executed_at IS 'When the run started.';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.status IS 'COMPLETED, FAILED (see error_message; no results) or IN_PROGRESS (only ever seen by the transaction running it).';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.triggered_by IS 'Who ran it: the name given to create_snapshot, else the database user.';

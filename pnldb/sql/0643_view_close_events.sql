@@ -12,6 +12,6 @@ COMMENT ON COLUMN {{ schema }}.v_close_events.use_case_id IS 'Use case (no forei
 COMMENT ON COLUMN {{ schema }}.v_close_events.use_case_name IS 'Name of the use case at the time.';
 COMMENT ON COLUMN {{ schema }}.v_close_events.pnl_date IS 'COB date of the unit; for LOCKED the new watermark; NULL for use-case-wide events.';
 COMMENT ON COLUMN {{ schema }}.v_close_events.run_id IS 'Run the step concerns, if any.';
-COMMENT ON COLUMN {{ schema }}.v_close_events.action IS 'SUBMITTED, APPROVED, REJECTED, WITHDRAWN, SIGNED_OFF, REOPENED, LOCKED, USE_CASE_DELETED, POLICY_SET or CHECK_SET.';
+COMMENT ON COLUMN {{ schema }}.v_close_events.action IS 'SUBMITTED, APPROVED, REJECTED, WITHDRAWN, SIGNED_OFF, REOPENED, LOCKED, USE_CASE_DELETED, RUNS_PURGED, POLICY_SET or CHECK_SET.';
 COMMENT ON COLUMN {{ schema }}.v_close_events.comment IS 'Comment or reason given.';
 COMMENT ON COLUMN {{ schema }}.v_close_events.details IS 'What the actor saw: the check results, acknowledgements, counts.';

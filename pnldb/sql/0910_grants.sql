@@ -80,3 +80,6 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.missing_fx_rates(uuid, date) TO {{ schema
 GRANT SELECT ON {{ schema }}.limits TO {{ schema }}_reader;
 GRANT UPDATE (value) ON {{ schema }}.limits TO {{ schema }}_admin;
 GRANT EXECUTE ON FUNCTION {{ schema }}.limit_value(text) TO {{ schema }}_reader;
+-- Runs (issue 19): purging trial and FAILED runs is housekeeping that destroys history, as deleting a
+-- use case or purging superseded facts is: admins only. runs_being_purged stays the owner's alone.
+GRANT EXECUTE ON FUNCTION {{ schema }}.purge_runs(uuid, date) TO {{ schema }}_admin;
