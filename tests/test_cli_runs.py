@@ -345,7 +345,7 @@ def test_use_case_delete_json_is_exactly_delete_use_case(cli, conn, book):
 
 @pytest.mark.parametrize("answer, deleted", [("y\n", True), ("n\n", False), ("\n", False)])
 def test_use_case_delete_asks_on_a_terminal(cli, conn, book, monkeypatch, answer, deleted):
-    monkeypatch.setattr("pnldb.cli.use_case_delete._stdin_is_a_terminal", lambda: True)
+    monkeypatch.setattr("pnldb.cli.common.stdin_is_a_terminal", lambda: True)
     result = cli("use-case", "delete", "Project Sterling", input=answer)
     assert "Delete use case 'Project Sterling' and all of this? [y/N]" in result.stderr
     assert "  calculation runs   3\n" in result.stderr

@@ -94,7 +94,7 @@ def test_runs_show_and_diff_clean_names(cli, hostile):
 
 
 def test_the_delete_prompt_and_summary_clean_the_name(cli, hostile, monkeypatch):
-    monkeypatch.setattr("pnldb.cli.use_case_delete._stdin_is_a_terminal", lambda: True)
+    monkeypatch.setattr("pnldb.cli.common.stdin_is_a_terminal", lambda: True)
     refused = cli("use-case", "delete", str(hostile["use_case"]), input="n\n")
     assert refused.exit_code == 1
     assert f"Delete use case '{SHOWN}' and all of this? [y/N]" in refused.stderr

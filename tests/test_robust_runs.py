@@ -348,7 +348,7 @@ def test_cli_runs_purge_prints_the_counts_and_json_and_asks_first(conn, uc, cli)
 
 
 def test_cli_runs_purge_on_a_terminal_asks_and_a_no_purges_nothing(conn, uc, cli, monkeypatch):
-    monkeypatch.setattr("pnldb.cli.use_case_delete._stdin_is_a_terminal", lambda: True)
+    monkeypatch.setattr("pnldb.cli.common.stdin_is_a_terminal", lambda: True)
     snapshot(conn, uc, EARLIER)
     declined = cli("runs", "purge", "--use-case", "Project Sterling", "--before", str(COB), input="n\n")
     assert declined.exit_code == 1 and "not confirmed: nothing purged" in declined.stderr

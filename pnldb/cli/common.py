@@ -80,6 +80,11 @@ pass_settings = click.pass_obj
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the SQL API's JSON.")
 
 
+def stdin_is_a_terminal() -> bool:
+    """Whether a confirmation can be asked (a prompt on a pipe would read the data as the answer)."""
+    return sys.stdin.isatty()
+
+
 def emit_json(value) -> None:
     click.echo(to_json(value))
 

@@ -13,6 +13,7 @@ import click
 
 from pnldb import api
 from pnldb import format as fmt
+from pnldb.cli import common
 from pnldb.cli.common import echo_lines, emit_json, json_option, pass_settings
 from pnldb.cli.params import DECIMAL, ISO_DATE
 from pnldb.errors import PnlError
@@ -152,16 +153,13 @@ def purge(settings, use_case, before, yes, as_json) -> None:
     """Remove the trial and FAILED runs of COB dates before --before, with their results (purge_runs).
     Official runs (also those a restatement superseded), pending runs and the runs of locked dates are
     kept. Recorded in the close history."""
-    from pnldb.cli.use_case_delete import _stdin_is_a_terminal  # the delete's confirmation, seen the same way
-    from pnldb.report.text import _clean as clean  # a use-case name may carry terminal escapes
-
     conn = settings.conn
     use_case_id, name, _ = api.resolve_use_case(conn, use_case)
     if not yes:
-        if not _stdin_is_a_terminal():
-            raise PnlError(f"not purging runs of use case '{clean(name)}' without confirmation: stdin is not "
+        if not common.stdin_is_a_terminal():
+            raise PnlError(f"not purging runs of use case '{fmt.clean(name)}' without confirmation: stdin is not "
                            "a terminal; pass --yes")
-        if not click.confirm(f"Remove the trial and FAILED runs of use case '{clean(name)}' of COB dates "
+        if not click.confirm(f"Remove the trial and FAILED runs of use case '{fmt.clean(name)}' of COB dates "
                              f"before {before}?", default=False, err=True):
             raise PnlError("not confirmed: nothing purged")
     result = api.purge_runs_text(conn, use_case_id, before)
@@ -169,7 +167,7 @@ def purge(settings, use_case, before, yes, as_json) -> None:
         click.echo(fmt.json_text(result))
         return
     data = from_sql_json(result)
-    click.echo(f"runs of use case '{clean(name)}' of COB dates before {before}:")
+    click.echo(f"runs of use case '{fmt.clean(name)}' of COB dates before {before}:")
     echo_lines(fmt.key_values([("runs purged", fmt.count(data["runs_purged"])),
                                ("  trial", fmt.count(data["trial_runs_purged"])),
                                ("  FAILED", fmt.count(data["failed_runs_purged"])),

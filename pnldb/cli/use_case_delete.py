@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
 from pnldb import api
 from pnldb import format as fmt
+from pnldb.cli import common
 from pnldb.cli.common import emit_json, json_option, pass_settings
 from pnldb.errors import PnlError
 from pnldb.jsonfmt import from_sql_json
@@ -22,10 +22,6 @@ COUNTS = [
     ("total items", "total_items", "total_items_deleted"),
     ("results", "results", "results_purged"),
 ]
-
-
-def _stdin_is_a_terminal() -> bool:
-    return sys.stdin.isatty()
 
 
 def _as_delete_summary(footprint: dict, name: str) -> dict:
@@ -68,7 +64,7 @@ def delete(settings, id_or_name, yes, dry_run, as_json) -> None:
         click.echo("dry run: nothing deleted", err=True)
         return
     if not yes:
-        if not _stdin_is_a_terminal():
+        if not common.stdin_is_a_terminal():
             raise PnlError(f"not deleting use case '{shown}' without confirmation: stdin is not a terminal; "
                            "pass --yes (or --dry-run to see what would go)")
         click.echo(f"use case '{shown}' ({use_case_id}) with:", err=True)
