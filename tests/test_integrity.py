@@ -327,3 +327,25 @@ def test_verify_all_needs_a_use_case_and_no_run(conn):
         assert result.exit_code != 0
         assert "RUN_ID" in result.stderr
     assert Decimal(api.run_root(conn, run)["ACTUAL"]["daily_natural"]) is not None
+
+
+def test_a_run_taken_before_digests_has_none_and_breaks_nothing(conn):
+    """As migration 0011 leaves a run taken before it: no place, no digest; the chain begins after it."""
+    uc = trading_use_case(conn)
+    old = snapshot(conn, uc, EARLIER)
+    first = snapshot(conn, uc)
+    around_the_triggers(conn, "UPDATE calculation_runs SET chain_seq = NULL, digest = NULL WHERE id = %s", (old,))
+    around_the_triggers(conn, "UPDATE calculation_runs SET chain_seq = 1, previous_run_id = NULL, "
+                              "previous_digest = NULL WHERE id = %s", (first,))
+    around_the_triggers(conn, "UPDATE calculation_runs r SET digest = run_digest(r) WHERE id = %s", (first,))
+    verdict = api.verify_run(conn, old)
+    assert (verdict["reproduced"], verdict["digest"], verdict["digest_ok"], verdict["chain_ok"]) == (
+        True, None, None, None)
+    chain = api.verify_chain(conn, uc)
+    assert (chain["intact"], chain["unlinked_runs"], chain["links_checked"]) == (True, 1, 1)
+    assert api.verify_use_case(conn, uc)["intact"] is True
+    result = cli(conn, "runs", "verify", str(old))
+    assert result.exit_code == 0
+    assert result.stderr.endswith(f"run {old}: no digest (taken before digests were kept)\n")
+    assert conn.execute("SELECT chain_seq, previous_run_id FROM calculation_runs WHERE id = %s",
+                        (snapshot(conn, uc, name="next"),)).fetchone() == (2, first)

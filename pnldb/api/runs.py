@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from uuid import UUID
 
+import psycopg
 from psycopg import sql as pgsql
 
 from pnldb.api.connection import call_json_text, call_rows
@@ -103,10 +104,22 @@ def run_is_sound(verdict: dict) -> str | None:
     return None
 
 
+def _verified(conn, run_id: str) -> dict:
+    """{"problem", "unverifiable"} of one run: unverifiable is why verify_run refused it (a run taken before
+    runs recorded their inputs), else None."""
+    try:
+        with conn.transaction():
+            return {"problem": run_is_sound(verify_run(conn, run_id)), "unverifiable": None}
+    except psycopg.errors.ObjectNotInPrerequisiteState as exc:
+        return {"problem": None, "unverifiable": exc.diag.message_primary}
+
+
 def verify_use_case(conn, use_case_id: UUID | str) -> dict:
     """Every COMPLETED run of the use case verified (verify_run) and its chain (verify_chain), runs in chain
     order: {"use_case_id", "intact", "chain": verify_chain's verdict, "runs": [{"run_id", "pnl_date",
-    "run_name", "chain_seq", "problem"}], "first_broken": {"run_id", "chain_seq", "problem"} or None}.
+    "run_name", "chain_seq", "problem", "unverifiable"}], "first_broken": {"run_id", "chain_seq", "problem"} or
+    None}. A run verify_run cannot recompute (taken before runs recorded their inputs) is unverifiable, not
+    broken.
     The first broken link is the earliest in the chain, a purged link or a run taken around the triggers
     included."""
     chain = verify_chain(conn, use_case_id)
@@ -115,7 +128,7 @@ def verify_use_case(conn, use_case_id: UUID | str) -> dict:
         "WHERE r.use_case_id = %s AND r.status = 'COMPLETED' ORDER BY r.chain_seq NULLS FIRST, r.executed_at, r.id",
         (str(use_case_id),)).fetchall()
     checked = [{"run_id": run_id, "pnl_date": pnl_date, "run_name": name, "chain_seq": seq,
-                "problem": run_is_sound(verify_run(conn, run_id))} for run_id, pnl_date, name, seq in runs]
+                **_verified(conn, run_id)} for run_id, pnl_date, name, seq in runs]
     chained_problems = {p["run_id"]: p for p in chain["problems"]}
     for run in checked:  # a run written around the triggers: verify_run does not see it is outside the chain
         if run["problem"] is None and run["run_id"] in chained_problems:

@@ -170,7 +170,8 @@ def verify_all(conn, use_case: str, as_json: bool) -> None:
     else:
         echo_lines(fmt.table(["PLACE", "RUN ID", "COB DATE", "RUN NAME", "VERIFIED"],
                              [[r["chain_seq"] or "-", r["run_id"], r["pnl_date"], fmt.clean(r["run_name"]),
-                               "ok" if r["problem"] is None else "BROKEN"] for r in report["runs"]],
+                               "BROKEN" if r["problem"] is not None else
+                               "not verifiable" if r["unverifiable"] else "ok"] for r in report["runs"]],
                              align="rllll"))
     chain, first = report["chain"], report["first_broken"]
     counted = f"{fmt.count(len(report['runs']))} runs, {fmt.count(chain['links_checked'])} links of the chain"
