@@ -71,6 +71,7 @@ CREATE TABLE pnl.calculation_runs (
     previous_digest bytea,
     digest bytea
 );
+ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_are_chained TRIGGER DEFERRABLE INITIALLY DEFERRED;
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_duration_not_negative CHECK (calculation_duration_ms >= 0);
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_failed_has_error CHECK ((status::text = 'FAILED'::text) = (error_message IS NOT NULL));
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_pkey PRIMARY KEY (id);
@@ -83,10 +84,10 @@ CREATE UNIQUE INDEX calculation_runs_unique_name ON pnl.calculation_runs USING b
 CREATE INDEX ix_calculation_runs_date_use_case ON pnl.calculation_runs USING btree (pnl_date, use_case_id);
 CREATE INDEX ix_calculation_runs_pnl_date ON pnl.calculation_runs USING btree (pnl_date);
 CREATE INDEX ix_calculation_runs_use_case_id ON pnl.calculation_runs USING btree (use_case_id);
+CREATE CONSTRAINT TRIGGER calculation_runs_are_chained AFTER UPDATE ON pnl.calculation_runs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (old.status::text = 'IN_PROGRESS'::text AND new.status::text = 'COMPLETED'::text) EXECUTE FUNCTION pnl.runs_are_chained();
 CREATE TRIGGER calculation_runs_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_runs_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_runs FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_runs_are_written_once BEFORE INSERT ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_written_once();
-CREATE TRIGGER zz_calculation_runs_are_chained BEFORE UPDATE ON pnl.calculation_runs FOR EACH ROW WHEN (old.status::text = 'IN_PROGRESS'::text AND new.status::text = 'COMPLETED'::text) EXECUTE FUNCTION pnl.runs_are_chained();
 GRANT SELECT ON TABLE pnl.calculation_runs TO pnl_reader;
 
 CREATE TABLE pnl.close_checks (
@@ -3587,16 +3588,21 @@ CREATE OR REPLACE FUNCTION pnl.runs_are_chained()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    last record;
+    last   record;
+    linked pnl.calculation_runs;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('pnldb.run_chain:' || NEW.use_case_id, 0));
     SELECT c.run_id, c.chain_seq, c.digest INTO last
     FROM pnl.run_chain(NEW.use_case_id) c ORDER BY c.chain_seq DESC LIMIT 1;
-    NEW.chain_seq := coalesce(last.chain_seq, 0) + 1;
-    NEW.previous_run_id := last.run_id;
-    NEW.previous_digest := last.digest;
-    NEW.digest := pnl.run_digest(NEW);
-    RETURN NEW;
+    SELECT r.* INTO linked FROM pnl.calculation_runs r WHERE r.id = NEW.id;
+    linked.chain_seq := coalesce(last.chain_seq, 0) + 1;
+    linked.previous_run_id := last.run_id;
+    linked.previous_digest := last.digest;
+    UPDATE pnl.calculation_runs r
+    SET chain_seq = linked.chain_seq, previous_run_id = linked.previous_run_id,
+        previous_digest = linked.previous_digest, digest = pnl.run_digest(linked)
+    WHERE r.id = NEW.id;
+    RETURN NULL;
 END;
 $function$;
 
@@ -3629,9 +3635,19 @@ BEGIN
                 NEW.executed_by, NEW.txid)
                IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at,
                                      OLD.triggered_by, OLD.executed_by, OLD.txid)
-           AND (NEW.status = 'COMPLETED'  -- its link and digest are set by runs_are_chained
-                OR num_nonnulls(NEW.chain_seq, NEW.previous_run_id, NEW.previous_digest, NEW.digest) = 0) THEN
+           AND num_nonnulls(NEW.chain_seq, NEW.previous_run_id, NEW.previous_digest, NEW.digest) = 0 THEN
             RETURN NEW;  -- the snapshot finishing its own run
+        END IF;
+        IF OLD.status = 'COMPLETED' AND OLD.chain_seq IS NULL AND OLD.txid = pg_current_xact_id()
+           AND pg_trigger_depth() > 1 AND NEW.chain_seq IS NOT NULL AND NEW.digest IS NOT NULL
+           AND (NEW.id, NEW.use_case_id, NEW.pnl_date, NEW.run_name, NEW.executed_at, NEW.triggered_by,
+                NEW.executed_by, NEW.txid, NEW.status, NEW.reporting_currency, NEW.rules_applied,
+                NEW.calculation_duration_ms, NEW.error_message)
+               IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at,
+                                     OLD.triggered_by, OLD.executed_by, OLD.txid, OLD.status,
+                                     OLD.reporting_currency, OLD.rules_applied, OLD.calculation_duration_ms,
+                                     OLD.error_message) THEN
+            RETURN NEW;  -- runs_are_chained linking it, as its transaction commits
         END IF;
     END IF;
     RAISE EXCEPTION 'calculation runs are immutable: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME

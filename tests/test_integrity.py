@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from builders import COB, EARLIER, cond, in_thread, open_conn, rule, snapshot, trading_use_case, wait_until_blocked
+from builders import COB, EARLIER, cond, open_conn, rule, snapshot, trading_use_case
 from click.testing import CliRunner
 
 from pnldb import api, schema
@@ -171,6 +171,18 @@ def test_the_installer_and_other_tables_pass_the_guard(conn):
     assert owner == conn.execute("SELECT current_user").fetchone()[0]  # a superuser's, as it runs for everyone
 
 
+def test_dropping_the_whole_schema_is_let_through_and_leaves_the_guard_inert(conn):
+    """Destruction, not forgery: nothing of the history is left to be believed."""
+    snapshot(conn, trading_use_case(conn))
+    conn.execute("DROP SCHEMA pnl CASCADE")
+    conn.execute("CREATE TABLE public.after (x int)")
+    conn.execute("DROP TABLE public.after")
+    schema.migrate(conn)  # a new schema of that name is guarded again
+    conn.execute("SET search_path TO pnl, public")
+    with pytest.raises(DENIED, match="DDL guard"):
+        conn.execute("ALTER TABLE calculation_runs DISABLE TRIGGER ALL")
+
+
 # --- tamper evidence -----------------------------------------------------------------------------------------
 
 def test_completed_runs_are_chained_per_use_case_and_failed_runs_are_not(conn):
@@ -303,20 +315,25 @@ def test_the_chain_stays_verifiable_across_purge_runs(conn):
                          f"(place 3), digest {digest(conn, after)}\n")
 
 
-def test_concurrent_snapshots_of_one_use_case_take_their_places_in_turn(db_url, conn):
+def test_concurrent_snapshots_of_one_use_case_run_side_by_side_and_chain_in_commit_order(db_url, conn):
     uc = trading_use_case(conn)
     with open_conn(db_url, autocommit=False) as one, open_conn(db_url, autocommit=False) as two:
-        first = snapshot(one, uc, EARLIER)  # holds the chain lock to its commit
-        thread, outcome = in_thread(lambda: snapshot(two, uc, COB))
-        wait_until_blocked(conn, two.info.backend_pid, thread)
-        one.commit()
-        thread.join(timeout=30)
-        assert not thread.is_alive() and "error" not in outcome, outcome.get("error")
+        one.execute("SET lock_timeout = '2s'")
+        two.execute("SET lock_timeout = '2s'")  # waiting on the other would fail here
+        taken_first = snapshot(one, uc, EARLIER)
+        taken_second = snapshot(two, uc, COB)
+        assert one.execute("SELECT status, chain_seq FROM calculation_runs WHERE id = %s",
+                           (taken_first,)).fetchone() == ("COMPLETED", None)  # linked as it commits
         two.commit()
-    second = outcome["value"]
-    assert conn.execute("SELECT id, chain_seq FROM calculation_runs ORDER BY chain_seq").fetchall() == [
-        (first, 1), (second, 2)]
+        one.commit()
+    links = conn.execute("SELECT id, chain_seq, previous_run_id FROM calculation_runs ORDER BY chain_seq").fetchall()
+    assert links == [(taken_second, 1, None), (taken_first, 2, taken_second)]
     assert api.verify_chain(conn, uc)["intact"] is True
+    # many runs in one transaction chain in the order they were taken
+    with conn.transaction():
+        runs = [snapshot(conn, uc, COB, name=f"batch {n}") for n in range(3)]
+    assert [s for (s,) in conn.execute("SELECT chain_seq FROM calculation_runs WHERE id = ANY (%s) "
+                                       "ORDER BY executed_at", (runs,))] == [3, 4, 5]
 
 
 def test_verify_all_needs_a_use_case_and_no_run(conn):

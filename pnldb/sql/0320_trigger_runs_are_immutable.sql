@@ -5,8 +5,9 @@
 -- of the use case, or of a run, is refused.
 -- purge_runs() deletes the runs it lists in runs_being_purged (a table only it writes) under the current
 -- transaction id: exactly those runs, and their rows, are let through.
--- The transaction that opened a run (runs_are_written_once) finishes it: COMPLETED (then chained and
--- digested, runs_are_chained) or FAILED, changing nothing that says which run it is.
+-- The transaction that opened a run (runs_are_written_once) finishes it, COMPLETED or FAILED, changing
+-- nothing that says which run it is; a COMPLETED run is then linked and digested once, at commit, by
+-- runs_are_chained.
 CREATE OR REPLACE FUNCTION {{ schema }}.runs_are_immutable() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -33,9 +34,19 @@ BEGIN
                 NEW.executed_by, NEW.txid)
                IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at,
                                      OLD.triggered_by, OLD.executed_by, OLD.txid)
-           AND (NEW.status = 'COMPLETED'  -- its link and digest are set by runs_are_chained
-                OR num_nonnulls(NEW.chain_seq, NEW.previous_run_id, NEW.previous_digest, NEW.digest) = 0) THEN
+           AND num_nonnulls(NEW.chain_seq, NEW.previous_run_id, NEW.previous_digest, NEW.digest) = 0 THEN
             RETURN NEW;  -- the snapshot finishing its own run
+        END IF;
+        IF OLD.status = 'COMPLETED' AND OLD.chain_seq IS NULL AND OLD.txid = pg_current_xact_id()
+           AND pg_trigger_depth() > 1 AND NEW.chain_seq IS NOT NULL AND NEW.digest IS NOT NULL
+           AND (NEW.id, NEW.use_case_id, NEW.pnl_date, NEW.run_name, NEW.executed_at, NEW.triggered_by,
+                NEW.executed_by, NEW.txid, NEW.status, NEW.reporting_currency, NEW.rules_applied,
+                NEW.calculation_duration_ms, NEW.error_message)
+               IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at,
+                                     OLD.triggered_by, OLD.executed_by, OLD.txid, OLD.status,
+                                     OLD.reporting_currency, OLD.rules_applied, OLD.calculation_duration_ms,
+                                     OLD.error_message) THEN
+            RETURN NEW;  -- runs_are_chained linking it, as its transaction commits
         END IF;
     END IF;
     RAISE EXCEPTION 'calculation runs are immutable: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME

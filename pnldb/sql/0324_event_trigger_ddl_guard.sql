@@ -3,7 +3,9 @@
 -- (an event trigger runs for every role, superusers included). Outside a transaction holding pnldb's migrate lock of the schema (which migrate,
 -- rollback, install_sql and uninstall_sql take) it refuses DDL on the protected tables, on the triggers,
 -- rules and policies on them, on their trigger functions and the functions named below, and on the
--- schema itself. The owner can take that lock too: what it then changes, verify detects.
+-- schema's name. The owner can take that lock too: what it then changes, verify detects. Dropping the
+-- whole schema (DROP SCHEMA ... CASCADE) is let through: it destroys the history rather than forges it,
+-- and leaves nothing to be believed (backups, and the chain's head kept elsewhere, are the defence).
 DO $install$
 BEGIN
     IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
@@ -14,6 +16,10 @@ BEGIN
     END IF;
     CREATE SCHEMA IF NOT EXISTS {{ schema }}_guard;
     REVOKE ALL ON SCHEMA {{ schema }}_guard FROM PUBLIC;
+    -- the schema guarded, by oid: a renamed schema is still found
+    CREATE TABLE IF NOT EXISTS {{ schema }}_guard.home (nsp oid NOT NULL);
+    DELETE FROM {{ schema }}_guard.home;
+    INSERT INTO {{ schema }}_guard.home VALUES ('{{ schema }}'::regnamespace);
     CREATE OR REPLACE FUNCTION {{ schema }}_guard.refuse_protected_ddl() RETURNS event_trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $guard$
     DECLARE
@@ -23,7 +29,7 @@ BEGIN
                                            'runs_being_purged', 'use_cases_being_deleted'];
         guarded   CONSTANT text[] := ARRAY['run_digest', 'run_chain', 'verify_run', 'verify_chain', 'delete_use_case',
                                            'purge_runs'];
-        home      oid := to_regnamespace('{{ schema }}');
+        home      oid := (SELECT h.nsp FROM {{ schema }}_guard.home h);
         hit       text;
     BEGIN
         IF EXISTS (SELECT 1 FROM pg_locks l
@@ -33,7 +39,9 @@ BEGIN
                          = hashtextextended('pnldb.migrate:{{ schema }}', 0)) THEN
             RETURN;  -- pnldb's installer
         END IF;
-        IF home IS NULL THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.oid = home) THEN
+            RETURN;  -- the whole schema dropped (DROP SCHEMA ... CASCADE): nothing is left to forge
+        ELSIF (SELECT n.nspname FROM pg_namespace n WHERE n.oid = home) <> '{{ schema }}' THEN
             hit := 'schema {{ schema }} renamed';
         ELSIF (SELECT count(*) FROM pg_class c WHERE c.relnamespace = home AND c.relname = ANY (protected))
               < cardinality(protected) THEN
@@ -41,7 +49,7 @@ BEGIN
         ELSIF TG_EVENT = 'sql_drop' THEN
             SELECT string_agg(d.object_type || ' ' || d.object_identity, ', ') INTO hit
             FROM pg_event_trigger_dropped_objects() d
-            WHERE (d.object_type = 'schema' AND d.object_identity IN ('{{ schema }}', '{{ schema }}_guard'))
+            WHERE (d.object_type = 'schema' AND d.object_identity = '{{ schema }}_guard')
                OR d.schema_name = '{{ schema }}_guard'
                OR (d.schema_name = '{{ schema }}' AND d.object_type IN ('table', 'trigger', 'rule', 'policy')
                    AND d.address_names[2] = ANY (protected))

@@ -1,27 +1,33 @@
--- A run that completes gets its place in its use case's chain and its digest (run_digest), set here
--- whatever the caller sends. Concurrent snapshots of one use case (other dates) take their places in
--- the order they complete: the chain lock below, exclusive per use case, is taken just before the link
--- is read and held to commit, so the next one reads this link committed. (Under REPEATABLE READ a
--- snapshot cannot read a link committed after it started: it fails on the unique place instead of
--- forking the chain.) Named to run after every other BEFORE UPDATE trigger of the table: the digest is
--- of the header as it is stored.
+-- A run that completes gets its place in its use case's chain and its digest (run_digest), set here,
+-- at commit, whatever the caller sent. Concurrent snapshots of one use case (other dates) run side by
+-- side and take their places in the order they commit: the chain lock below, exclusive per use case, is
+-- taken by this deferred trigger, as the transaction commits, just before the last link is read, so the
+-- next one to commit reads this link committed. (Under REPEATABLE READ a transaction cannot read a link
+-- committed after it started: its commit fails on the unique place instead of forking the chain.)
 CREATE OR REPLACE FUNCTION {{ schema }}.runs_are_chained() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    last record;
+    last   record;
+    linked {{ schema }}.calculation_runs;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('pnldb.run_chain:' || NEW.use_case_id, 0));
     SELECT c.run_id, c.chain_seq, c.digest INTO last
     FROM {{ schema }}.run_chain(NEW.use_case_id) c ORDER BY c.chain_seq DESC LIMIT 1;
-    NEW.chain_seq := coalesce(last.chain_seq, 0) + 1;
-    NEW.previous_run_id := last.run_id;
-    NEW.previous_digest := last.digest;
-    NEW.digest := {{ schema }}.run_digest(NEW);
-    RETURN NEW;
+    SELECT r.* INTO linked FROM {{ schema }}.calculation_runs r WHERE r.id = NEW.id;
+    linked.chain_seq := coalesce(last.chain_seq, 0) + 1;
+    linked.previous_run_id := last.run_id;
+    linked.previous_digest := last.digest;
+    UPDATE {{ schema }}.calculation_runs r
+    SET chain_seq = linked.chain_seq, previous_run_id = linked.previous_run_id,
+        previous_digest = linked.previous_digest, digest = {{ schema }}.run_digest(linked)
+    WHERE r.id = NEW.id;
+    RETURN NULL;
 END;
 $$;
 
-CREATE OR REPLACE TRIGGER zz_calculation_runs_are_chained
-    BEFORE UPDATE ON {{ schema }}.calculation_runs
+-- A constraint trigger, to be deferred, has no CREATE OR REPLACE: created anew on every install.
+DROP TRIGGER IF EXISTS calculation_runs_are_chained ON {{ schema }}.calculation_runs;
+CREATE CONSTRAINT TRIGGER calculation_runs_are_chained
+    AFTER UPDATE ON {{ schema }}.calculation_runs DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (OLD.status = 'IN_PROGRESS' AND NEW.status = 'COMPLETED')
     EXECUTE FUNCTION {{ schema }}.runs_are_chained();
