@@ -3585,6 +3585,7 @@ GRANT EXECUTE ON FUNCTION pnl.run_rule_stats(uuid) TO pnl_operator;
 CREATE OR REPLACE FUNCTION pnl.runs_are_chained()
  RETURNS trigger
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE

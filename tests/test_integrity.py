@@ -366,3 +366,15 @@ def test_a_run_taken_before_digests_has_none_and_breaks_nothing(conn):
     assert result.stderr.endswith(f"run {old}: no digest (taken before digests were kept)\n")
     assert conn.execute("SELECT chain_seq, previous_run_id FROM calculation_runs WHERE id = %s",
                         (snapshot(conn, uc, name="next"),)).fetchone() == (2, first)
+
+
+def test_an_operators_snapshot_is_chained_and_the_operator_verifies_it(conn, login):
+    uc = trading_use_case(conn)
+    operator = login("operator")
+    run = snapshot(operator, uc)
+    verdict = api.verify_run(operator, run)
+    assert (verdict["reproduced"], verdict["digest_ok"], verdict["chain_ok"], verdict["chain_seq"]) == (
+        True, True, True, 1)
+    assert api.verify_chain(operator, uc)["head"] == {"run_id": str(run), "chain_seq": 1, "digest": digest(conn, run)}
+    with pytest.raises(DENIED):
+        operator.execute("SELECT * FROM use_cases_being_deleted")

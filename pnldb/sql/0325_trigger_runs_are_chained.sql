@@ -4,8 +4,9 @@
 -- taken by this deferred trigger, as the transaction commits, just before the last link is read, so the
 -- next one to commit reads this link committed. (Under REPEATABLE READ a transaction cannot read a link
 -- committed after it started: its commit fails on the unique place instead of forking the chain.)
+-- SECURITY DEFINER: at commit it runs outside create_snapshot, as the caller, who may not write runs.
 CREATE OR REPLACE FUNCTION {{ schema }}.runs_are_chained() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     last   record;
     linked {{ schema }}.calculation_runs;
