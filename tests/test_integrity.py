@@ -163,7 +163,9 @@ def test_the_installer_and_other_tables_pass_the_guard(conn):
     conn.execute("CREATE TABLE public.mine (x int)")
     conn.execute("DROP TABLE public.mine")
     assert schema.migrate(conn) == []  # the installer re-creates the triggers of the protected tables
-    assert schema.install_sql(conn) == []
+    assert schema.install_sql(conn) == []  # nothing dropped: the deferred chain trigger is kept, not stale
+    assert conn.execute("SELECT tgdeferrable, tginitdeferred FROM pg_trigger "
+                        "WHERE tgname = 'calculation_runs_are_chained'").fetchall() == [(True, True)]
     guard = conn.execute("SELECT evtname, evtenabled FROM pg_event_trigger ORDER BY 1").fetchall()
     assert guard == [("pnl_guard_ddl", "A"), ("pnl_guard_drop", "A")]  # A: also in replica mode
     owner = conn.execute("SELECT p.proowner::regrole::text FROM pg_proc p "

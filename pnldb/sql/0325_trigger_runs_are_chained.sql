@@ -26,9 +26,20 @@ BEGIN
 END;
 $$;
 
--- A constraint trigger, to be deferred, has no CREATE OR REPLACE: created anew on every install.
-DROP TRIGGER IF EXISTS calculation_runs_are_chained ON {{ schema }}.calculation_runs;
-CREATE CONSTRAINT TRIGGER calculation_runs_are_chained
-    AFTER UPDATE ON {{ schema }}.calculation_runs DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW WHEN (OLD.status = 'IN_PROGRESS' AND NEW.status = 'COMPLETED')
-    EXECUTE FUNCTION {{ schema }}.runs_are_chained();
+-- A constraint trigger (to be deferred) has no CREATE OR REPLACE, and a DROP would wait for every reader
+-- of the runs: an existing one is kept, its catalog row rewritten (disabled and enabled again in this
+-- transaction) so that the install counts it as defined. A change to its definition takes a new name.
+DO $trigger$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_trigger t
+               WHERE t.tgrelid = '{{ schema }}.calculation_runs'::regclass AND t.tgname = 'calculation_runs_are_chained') THEN
+        ALTER TABLE {{ schema }}.calculation_runs DISABLE TRIGGER calculation_runs_are_chained;
+        ALTER TABLE {{ schema }}.calculation_runs ENABLE TRIGGER calculation_runs_are_chained;
+    ELSE
+        CREATE CONSTRAINT TRIGGER calculation_runs_are_chained
+            AFTER UPDATE ON {{ schema }}.calculation_runs DEFERRABLE INITIALLY DEFERRED
+            FOR EACH ROW WHEN (OLD.status = 'IN_PROGRESS' AND NEW.status = 'COMPLETED')
+            EXECUTE FUNCTION {{ schema }}.runs_are_chained();
+    END IF;
+END;
+$trigger$;
