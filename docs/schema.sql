@@ -3375,18 +3375,18 @@ SELECT sha256(convert_to(concat_ws(E'\n',
                                        x.wtd_natural, x.wtd_adjusted, x.wtd_plug,
                                        x.ytd_natural, x.ytd_adjusted, x.ytd_plug,
                                        x.is_override, x.is_reconciled, x.run_id)::text,
-                                   E'\n' ORDER BY x.node_id, x.scenario), '')
+                                   E'\n' ORDER BY x.node_id COLLATE "C", x.scenario COLLATE "C"), '')
      FROM pnl.fact_calculated_results x WHERE x.calculation_run_id = run.id),
     (SELECT 'rules ' || count(*) || E'\n'
             || coalesce(string_agg(ROW(x.rule_id, x.node_id, x.predicate_json, x.sql_where, x.logic_en)::text,
-                                   E'\n' ORDER BY x.rule_id, x.node_id), '')
+                                   E'\n' ORDER BY x.rule_id, x.node_id COLLATE "C"), '')
      FROM pnl.calculation_run_rules x WHERE x.calculation_run_id = run.id),
     (SELECT 'inputs ' || count(*) || E'\n'
             || coalesce(string_agg(ROW(x.load_id, x.scenario, x.facts, x.daily_sum, x.wtd_sum, x.ytd_sum)::text,
-                                   E'\n' ORDER BY x.load_id, x.scenario), '')
+                                   E'\n' ORDER BY x.load_id, x.scenario COLLATE "C"), '')
      FROM pnl.calculation_run_inputs x WHERE x.calculation_run_id = run.id),
     (SELECT 'rates ' || count(*) || E'\n'
-            || coalesce(string_agg(ROW(x.currency, x.rate)::text, E'\n' ORDER BY x.currency), '')
+            || coalesce(string_agg(ROW(x.currency, x.rate)::text, E'\n' ORDER BY x.currency COLLATE "C"), '')
      FROM pnl.calculation_run_fx x WHERE x.calculation_run_id = run.id)
 ), 'UTF8'))
 $function$;

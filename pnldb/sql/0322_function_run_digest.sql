@@ -1,5 +1,6 @@
 -- The digest of a run (issue 18, item 3): sha256 of its header, result rows, recorded rules, inputs and
--- rates as text, each part counted and in a fixed order, with the text forms pinned (time zone, date
+-- rates as text, each part counted and in a fixed order (byte order, COLLATE "C": the database's collation,
+-- or an upgrade of its library, must not reorder it), with the text forms pinned (time zone, date
 -- style, bytea as hex) so that every session computes the same bytes. The header includes its link to
 -- the previous run of its use case (chain_seq, previous_run_id, previous_digest), so the digests chain.
 -- Version 1 of the text form; a change to it is a new version, never a rewrite of stored digests.
@@ -18,18 +19,18 @@ SELECT sha256(convert_to(concat_ws(E'\n',
                                        x.{{ m }}_natural, x.{{ m }}_adjusted, x.{{ m }}_plug,
 {%- endfor %}
                                        x.is_override, x.is_reconciled, x.run_id)::text,
-                                   E'\n' ORDER BY x.node_id, x.scenario), '')
+                                   E'\n' ORDER BY x.node_id COLLATE "C", x.scenario COLLATE "C"), '')
      FROM {{ schema }}.fact_calculated_results x WHERE x.calculation_run_id = run.id),
     (SELECT 'rules ' || count(*) || E'\n'
             || coalesce(string_agg(ROW(x.rule_id, x.node_id, x.predicate_json, x.sql_where, x.logic_en)::text,
-                                   E'\n' ORDER BY x.rule_id, x.node_id), '')
+                                   E'\n' ORDER BY x.rule_id, x.node_id COLLATE "C"), '')
      FROM {{ schema }}.calculation_run_rules x WHERE x.calculation_run_id = run.id),
     (SELECT 'inputs ' || count(*) || E'\n'
             || coalesce(string_agg(ROW(x.load_id, x.scenario, x.facts{% for m in measures %}, x.{{ m }}_sum{% endfor %})::text,
-                                   E'\n' ORDER BY x.load_id, x.scenario), '')
+                                   E'\n' ORDER BY x.load_id, x.scenario COLLATE "C"), '')
      FROM {{ schema }}.calculation_run_inputs x WHERE x.calculation_run_id = run.id),
     (SELECT 'rates ' || count(*) || E'\n'
-            || coalesce(string_agg(ROW(x.currency, x.rate)::text, E'\n' ORDER BY x.currency), '')
+            || coalesce(string_agg(ROW(x.currency, x.rate)::text, E'\n' ORDER BY x.currency COLLATE "C"), '')
      FROM {{ schema }}.calculation_run_fx x WHERE x.calculation_run_id = run.id)
 ), 'UTF8'))
 $$;
