@@ -6,6 +6,7 @@ the run that was changed, also across purge_runs."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import psycopg
@@ -315,6 +316,11 @@ def test_the_chain_stays_verifiable_across_purge_runs(conn):
     assert ok.exit_code == 0, ok.stderr
     assert ok.stderr == (f"use case 'Project Sterling': intact: 1 runs, 3 links of the chain; head: run {after} "
                          f"(place 3), digest {digest(conn, after)}\n")
+    assert ok.stdout.splitlines()[0].split() == ["PLACE", "RUN", "ID", "COB", "DATE", "RUN", "NAME", "VERIFIED"]
+    as_json = cli(conn, "runs", "verify", "--all", "--use-case", "Project Sterling", "--json")
+    assert as_json.exit_code == 0
+    got = json.loads(as_json.stdout)
+    assert (got["intact"], got["first_broken"], [r["run_id"] for r in got["runs"]]) == (True, None, [str(after)])
 
 
 def test_concurrent_snapshots_of_one_use_case_run_side_by_side_and_chain_in_commit_order(db_url, conn):
