@@ -126,7 +126,7 @@ ALTER TABLE pnl.dim_hierarchy ADD CONSTRAINT dim_hierarchy_structure_id_fkey FOR
 ALTER TABLE pnl.dim_hierarchy ADD CONSTRAINT dim_hierarchy_unmapped_is_reserved CHECK (node_id <> '__UNMAPPED__'::text);
 CREATE INDEX ix_dim_hierarchy_parent ON pnl.dim_hierarchy USING btree (structure_id, parent_node_id);
 CREATE TRIGGER hierarchy_is_a_tree_on_insert AFTER INSERT ON pnl.dim_hierarchy REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pnl.check_hierarchy_is_a_tree();
-CREATE TRIGGER hierarchy_is_a_tree_on_update AFTER UPDATE ON pnl.dim_hierarchy REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pnl.check_hierarchy_is_a_tree();
+CREATE TRIGGER hierarchy_is_a_tree_on_update AFTER UPDATE ON pnl.dim_hierarchy REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pnl.check_hierarchy_is_a_tree();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.dim_hierarchy TO pnl_admin;
 GRANT SELECT ON TABLE pnl.dim_hierarchy TO pnl_reader;
 
@@ -815,6 +815,17 @@ DECLARE
     on_cycle text;
     cycle text[];
 BEGIN
+    -- ===== SHAPE UNCHANGED =====
+    -- An UPDATE that moved no node (a rename) leaves every tree as it was: nothing to lock or walk.
+    IF TG_OP = 'UPDATE' THEN  -- only the UPDATE trigger has old_rows
+        IF NOT EXISTS (SELECT 1 FROM changed c
+                       WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+                                         WHERE o.structure_id = c.structure_id AND o.node_id = c.node_id
+                                           AND o.parent_node_id IS NOT DISTINCT FROM c.parent_node_id)) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+
     -- ===== SERIALISE =====
     SELECT array_agg(DISTINCT c.structure_id ORDER BY c.structure_id) INTO touched FROM changed c;
     IF touched IS NULL THEN

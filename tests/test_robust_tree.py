@@ -89,13 +89,25 @@ def test_edits_of_different_structures_do_not_wait_for_each_other(conn, db_url, 
     assert parents(conn, "S")["A"] == "B"
 
 
-def test_an_edit_stamps_its_structure_row(conn, two_branches):
-    before = conn.execute("SELECT tree_changed_at FROM hierarchy_structures WHERE structure_id = 'S'").fetchone()[0]
+def test_an_edit_stamps_its_structure_row_and_a_rename_is_no_edit_of_the_tree(conn, db_url, two_branches):
+    def stamp():
+        return conn.execute("SELECT tree_changed_at FROM hierarchy_structures WHERE structure_id = 'S'").fetchone()[0]
+
+    before = stamp()
     with conn.transaction():
-        conn.execute("UPDATE dim_hierarchy SET node_name = 'renamed' WHERE structure_id = 'S' AND node_id = 'A'")
+        conn.execute("UPDATE dim_hierarchy SET parent_node_id = 'B' WHERE structure_id = 'S' AND node_id = 'A'")
         now = conn.execute("SELECT now()").fetchone()[0]
-    after = conn.execute("SELECT tree_changed_at FROM hierarchy_structures WHERE structure_id = 'S'").fetchone()[0]
-    assert after == now and after > before
+    assert stamp() == now and now > before
+    # renaming moves no node: it neither waits for a tree edit in progress nor stamps the structure
+    editor = open_conn(db_url, autocommit=False)
+    try:
+        editor.execute("UPDATE dim_hierarchy SET parent_node_id = 'ROOT' WHERE structure_id = 'S' AND node_id = 'A'")
+        conn.execute("SET lock_timeout = '2s'")
+        conn.execute("UPDATE dim_hierarchy SET node_name = 'renamed' WHERE structure_id = 'S' AND node_id = 'B'")
+        editor.rollback()
+    finally:
+        editor.close()
+    assert stamp() == now
 
 
 def test_a_long_cycle_is_named_by_its_ends(conn):

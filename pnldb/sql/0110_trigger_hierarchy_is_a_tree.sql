@@ -33,6 +33,17 @@ DECLARE
     on_cycle text;
     cycle text[];
 BEGIN
+    -- ===== SHAPE UNCHANGED =====
+    -- An UPDATE that moved no node (a rename) leaves every tree as it was: nothing to lock or walk.
+    IF TG_OP = 'UPDATE' THEN  -- only the UPDATE trigger has old_rows
+        IF NOT EXISTS (SELECT 1 FROM changed c
+                       WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+                                         WHERE o.structure_id = c.structure_id AND o.node_id = c.node_id
+                                           AND o.parent_node_id IS NOT DISTINCT FROM c.parent_node_id)) THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+
     -- ===== SERIALISE =====
     SELECT array_agg(DISTINCT c.structure_id ORDER BY c.structure_id) INTO touched FROM changed c;
     IF touched IS NULL THEN
@@ -136,5 +147,5 @@ CREATE OR REPLACE TRIGGER hierarchy_is_a_tree_on_insert
 
 CREATE OR REPLACE TRIGGER hierarchy_is_a_tree_on_update
     AFTER UPDATE ON {{ schema }}.dim_hierarchy
-    REFERENCING NEW TABLE AS changed
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed
     FOR EACH STATEMENT EXECUTE FUNCTION {{ schema }}.check_hierarchy_is_a_tree();
