@@ -127,7 +127,7 @@ ALTER TABLE pnl.dim_hierarchy ADD CONSTRAINT dim_hierarchy_structure_id_fkey FOR
 ALTER TABLE pnl.dim_hierarchy ADD CONSTRAINT dim_hierarchy_unmapped_is_reserved CHECK (node_id <> '__UNMAPPED__'::text);
 CREATE INDEX ix_dim_hierarchy_parent ON pnl.dim_hierarchy USING btree (structure_id, parent_node_id);
 CREATE TRIGGER hierarchy_is_a_tree_on_insert AFTER INSERT ON pnl.dim_hierarchy REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pnl.check_hierarchy_is_a_tree();
-CREATE TRIGGER hierarchy_is_a_tree_on_update AFTER UPDATE ON pnl.dim_hierarchy REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pnl.check_hierarchy_is_a_tree();
+CREATE TRIGGER hierarchy_is_a_tree_on_update AFTER UPDATE ON pnl.dim_hierarchy REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pnl.check_hierarchy_is_a_tree();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.dim_hierarchy TO pnl_admin;
 GRANT SELECT ON TABLE pnl.dim_hierarchy TO pnl_reader;
 
@@ -259,10 +259,12 @@ GRANT SELECT ON TABLE pnl.fx_rates TO pnl_reader;
 CREATE TABLE pnl.hierarchy_structures (
     structure_id text NOT NULL,
     name text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tree_changed_at timestamp with time zone DEFAULT now() NOT NULL
 );
 ALTER TABLE pnl.hierarchy_structures ADD CONSTRAINT hierarchy_structures_id_not_blank CHECK (btrim(structure_id) <> ''::text);
 ALTER TABLE pnl.hierarchy_structures ADD CONSTRAINT hierarchy_structures_pkey PRIMARY KEY (structure_id);
+COMMENT ON COLUMN pnl.hierarchy_structures.tree_changed_at IS 'Start of the transaction that last inserted or updated nodes of the structure (written by the tree check).';
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.hierarchy_structures TO pnl_admin;
 GRANT SELECT ON TABLE pnl.hierarchy_structures TO pnl_reader;
 
@@ -763,6 +765,18 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.analyze_facts() TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.analyze_hierarchy()
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    ANALYZE pnl.dim_hierarchy;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.analyze_hierarchy() TO pnl_admin;
+
 CREATE OR REPLACE FUNCTION pnl.approve_run(run_id uuid, comment text DEFAULT NULL::text)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -815,29 +829,46 @@ CREATE OR REPLACE FUNCTION pnl.check_hierarchy_is_a_tree()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
+    max_depth CONSTANT integer := pnl.limit_value('max_hierarchy_depth');
+    touched text[];
     bad record;
+    start_node text;
+    on_cycle text;
+    cycle text[];
 BEGIN
-    WITH RECURSIVE walk AS (
-        SELECT n.structure_id, n.node_id AS start_node, n.parent_node_id AS next_node,
-               ARRAY[n.node_id] AS path, false AS is_cycle
-        FROM changed n
-        WHERE n.parent_node_id IS NOT NULL
-        UNION ALL
-        SELECT w.structure_id, w.start_node, p.parent_node_id, w.path || p.node_id, p.node_id = ANY (w.path)
-        FROM walk w
-        JOIN pnl.dim_hierarchy p ON p.structure_id = w.structure_id AND p.node_id = w.next_node
-        WHERE NOT w.is_cycle
-    )
-    SELECT structure_id, path INTO bad FROM walk WHERE is_cycle LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'hierarchy % has a cycle: %', bad.structure_id, array_to_string(bad.path, ' -> ')
-            USING ERRCODE = 'integrity_constraint_violation',
-                  HINT = 'every node must lead up to the single root through its parent_node_id';
+    -- ===== SHAPE UNCHANGED =====
+    -- An UPDATE that moved no node (a rename) leaves every tree as it was: nothing to lock or walk.
+    IF TG_OP = 'UPDATE' THEN  -- only the UPDATE trigger has old_rows
+        IF NOT EXISTS (SELECT 1 FROM changed c
+                       WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+                                         WHERE o.structure_id = c.structure_id AND o.node_id = c.node_id
+                                           AND o.parent_node_id IS NOT DISTINCT FROM c.parent_node_id)) THEN
+            RETURN NULL;
+        END IF;
     END IF;
 
+    -- ===== SERIALISE =====
+    SELECT array_agg(DISTINCT c.structure_id ORDER BY c.structure_id) INTO touched FROM changed c;
+    IF touched IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pnl.lock_structure(s.structure_id, true)
+    FROM unnest(touched) WITH ORDINALITY AS s(structure_id, i) ORDER BY s.i;
+    -- Under READ COMMITTED the checks below see the edits committed while this one waited for the lock;
+    -- under REPEATABLE READ they cannot, so a newer edit of the same structure must refuse this one.
+    BEGIN
+        UPDATE pnl.hierarchy_structures hs SET tree_changed_at = now() WHERE hs.structure_id = ANY (touched);
+    EXCEPTION WHEN serialization_failure THEN
+        RAISE EXCEPTION 'hierarchy %: another transaction changed its nodes after this transaction began; nothing written',
+                        array_to_string(touched, ', ')
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'retry the edit in a new transaction, which sees the other edit';
+    END;
+
+    -- ===== ONE ROOT =====
     SELECT h.structure_id, array_agg(h.node_id ORDER BY h.node_id) AS roots INTO bad
     FROM pnl.dim_hierarchy h
-    WHERE h.parent_node_id IS NULL AND h.structure_id IN (SELECT structure_id FROM changed)
+    WHERE h.parent_node_id IS NULL AND h.structure_id = ANY (touched)
     GROUP BY h.structure_id
     HAVING count(*) > 1
     LIMIT 1;
@@ -846,7 +877,105 @@ BEGIN
             USING ERRCODE = 'integrity_constraint_violation',
                   HINT = 'a structure has exactly one node without a parent; give the others a parent_node_id';
     END IF;
-    RETURN NULL;
+
+    -- ===== WALK =====
+    -- A node in a cycle, or below one, is never reached: a structure's nodes minus those reached are its
+    -- cycles and what hangs under them.
+    WITH RECURSIVE walk AS (
+        SELECT h.structure_id, h.node_id, 0 AS depth
+        FROM pnl.dim_hierarchy h
+        WHERE h.structure_id = ANY (touched)
+          AND (h.parent_node_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy p
+                              WHERE p.structure_id = h.structure_id AND p.node_id = h.parent_node_id))
+        UNION ALL
+        SELECT c.structure_id, c.node_id, w.depth + 1
+        FROM walk w
+        JOIN pnl.dim_hierarchy c ON c.structure_id = w.structure_id AND c.parent_node_id = w.node_id
+        WHERE w.depth <= max_depth
+    ),
+    reached AS (SELECT w.structure_id, count(*) AS reached, max(w.depth) AS deepest FROM walk w GROUP BY 1)
+    SELECT n.structure_id, n.nodes - coalesce(r.reached, 0) AS unreached, coalesce(r.deepest, 0) AS deepest INTO bad
+    FROM (SELECT h.structure_id, count(*) AS nodes FROM pnl.dim_hierarchy h
+          WHERE h.structure_id = ANY (touched) GROUP BY h.structure_id) n
+    LEFT JOIN reached r ON r.structure_id = n.structure_id
+    WHERE n.nodes > coalesce(r.reached, 0) OR r.deepest > max_depth
+    ORDER BY r.deepest > max_depth DESC NULLS LAST, n.structure_id
+    LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    -- ===== DEPTH =====
+    IF bad.deepest > max_depth THEN
+        WITH RECURSIVE walk AS (
+        SELECT h.structure_id, h.node_id, 0 AS depth
+        FROM pnl.dim_hierarchy h
+        WHERE h.structure_id = ANY (touched)
+          AND (h.parent_node_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy p
+                              WHERE p.structure_id = h.structure_id AND p.node_id = h.parent_node_id))
+        UNION ALL
+        SELECT c.structure_id, c.node_id, w.depth + 1
+        FROM walk w
+        JOIN pnl.dim_hierarchy c ON c.structure_id = w.structure_id AND c.parent_node_id = w.node_id
+        WHERE w.depth <= max_depth
+    )
+        SELECT min(w.node_id) INTO start_node FROM walk w WHERE w.structure_id = bad.structure_id AND w.depth > max_depth;
+        RAISE EXCEPTION 'hierarchy %: node % is at depth % (the root is at 0), deeper than the limit of % levels; nothing written',
+                        bad.structure_id, quote_literal(start_node), bad.deepest, max_depth
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'make the tree shallower, or have an admin raise the limit: UPDATE pnl.limits '
+                         'SET value = N WHERE name = ''max_hierarchy_depth''';
+    END IF;
+
+    -- ===== CYCLES =====
+    -- Name one: walk up from an unreached node this statement wrote (every new cycle has one) for as many
+    -- steps as there are unreached nodes at most, which ends on the cycle, then once around it.
+    WITH RECURSIVE walk AS (
+        SELECT h.structure_id, h.node_id, 0 AS depth
+        FROM pnl.dim_hierarchy h
+        WHERE h.structure_id = ANY (touched)
+          AND (h.parent_node_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy p
+                              WHERE p.structure_id = h.structure_id AND p.node_id = h.parent_node_id))
+        UNION ALL
+        SELECT c.structure_id, c.node_id, w.depth + 1
+        FROM walk w
+        JOIN pnl.dim_hierarchy c ON c.structure_id = w.structure_id AND c.parent_node_id = w.node_id
+        WHERE w.depth <= max_depth
+    )
+    SELECT coalesce(
+        (SELECT min(c.node_id) FROM changed c
+         WHERE c.structure_id = bad.structure_id
+           AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.structure_id = c.structure_id AND w.node_id = c.node_id)),
+        -- a cycle made with the trigger off: any unreached node leads to one
+        (SELECT min(h.node_id) FROM pnl.dim_hierarchy h
+         WHERE h.structure_id = bad.structure_id
+           AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.structure_id = h.structure_id AND w.node_id = h.node_id)))
+    INTO start_node;
+    WITH RECURSIVE up AS (
+        SELECT start_node AS node_id, 0::bigint AS step
+        UNION ALL
+        SELECT p.parent_node_id, u.step + 1
+        FROM up u JOIN pnl.dim_hierarchy p ON p.structure_id = bad.structure_id AND p.node_id = u.node_id
+        WHERE u.step < bad.unreached AND (u.step = 0 OR u.node_id <> start_node)
+    )
+    SELECT u.node_id INTO on_cycle FROM up u ORDER BY u.step DESC LIMIT 1;
+    WITH RECURSIVE around AS (
+        SELECT on_cycle AS node_id, 0::bigint AS step
+        UNION ALL
+        SELECT p.parent_node_id, a.step + 1
+        FROM around a JOIN pnl.dim_hierarchy p ON p.structure_id = bad.structure_id AND p.node_id = a.node_id
+        WHERE a.step = 0 OR a.node_id <> on_cycle
+    )
+    SELECT array_agg(a.node_id ORDER BY a.step) INTO cycle FROM around a;
+    RAISE EXCEPTION 'hierarchy % has a cycle: %', bad.structure_id,
+                    CASE WHEN cardinality(cycle) <= 21 THEN array_to_string(cycle, ' -> ')
+                         ELSE array_to_string(cycle[1:10], ' -> ') || format(' -> ... %s more -> ', cardinality(cycle) - 20)
+                              || array_to_string(cycle[cardinality(cycle) - 9:], ' -> ') END
+        USING ERRCODE = 'integrity_constraint_violation',
+              HINT = 'every node must lead up to the single root through its parent_node_id';
 END;
 $function$;
 
@@ -1014,6 +1143,59 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.check_run_node(uuid,text,text,boolean,text) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.check_structure_is_one_tree(structure text, use_case_name text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    roots text[];
+    unreached bigint;
+    shown text;
+BEGIN
+    SELECT array_agg(h.node_id ORDER BY h.node_id) INTO roots
+    FROM pnl.dim_hierarchy h WHERE h.structure_id = structure AND h.parent_node_id IS NULL;
+    IF cardinality(roots) > 1 THEN
+        RAISE EXCEPTION 'use case "%": its structure % has % roots (%), a tree has one; nothing written',
+                        use_case_name, structure, cardinality(roots), array_to_string(roots, ', ')
+            USING ERRCODE = 'data_corrupted',
+                  HINT = 'load the hierarchy again (pnldb load hierarchy FILE --structure ' || structure || ')';
+    END IF;
+
+    WITH RECURSIVE walk AS (
+        SELECT h.node_id FROM pnl.dim_hierarchy h
+        WHERE h.structure_id = structure AND h.parent_node_id IS NULL
+        UNION ALL
+        SELECT c.node_id FROM walk w
+        JOIN pnl.dim_hierarchy c ON c.structure_id = structure AND c.parent_node_id = w.node_id
+    )
+    SELECT (SELECT count(*) FROM pnl.dim_hierarchy h WHERE h.structure_id = structure) - (SELECT count(*) FROM walk)
+    INTO unreached;
+    IF unreached > 0 THEN
+        WITH RECURSIVE walk AS (
+            SELECT h.node_id FROM pnl.dim_hierarchy h
+            WHERE h.structure_id = structure AND h.parent_node_id IS NULL
+            UNION ALL
+            SELECT c.node_id FROM walk w
+            JOIN pnl.dim_hierarchy c ON c.structure_id = structure AND c.parent_node_id = w.node_id
+        )
+        SELECT string_agg(u.node_id, ', ' ORDER BY u.node_id) INTO shown
+        FROM (SELECT h.node_id FROM pnl.dim_hierarchy h
+              WHERE h.structure_id = structure AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.node_id = h.node_id)
+              ORDER BY h.node_id LIMIT 5) u;
+        RAISE EXCEPTION 'use case "%": % node% of structure % cannot be reached from its root %: %; nothing written',
+                        use_case_name, unreached, CASE WHEN unreached > 1 THEN 's' ELSE '' END, structure,
+                        coalesce(roots[1], '(none)'),
+                        shown || CASE WHEN unreached > 5 THEN format(' and %s more', unreached - 5) ELSE '' END
+            USING ERRCODE = 'data_corrupted',
+                  HINT = 'their parent links go round in a cycle, written with the tree checks off; fix the '
+                         'parent_node_id of those nodes or load the hierarchy again (pnldb load hierarchy FILE '
+                         '--structure ' || structure || ')';
+    END IF;
+END;
+$function$;
 
 CREATE OR REPLACE FUNCTION pnl.close_check_settings(use_case_id uuid)
  RETURNS TABLE(ord integer, code text, severity text, params jsonb)
@@ -2464,6 +2646,7 @@ BEGIN
     END IF;
 END;
 $function$;
+GRANT EXECUTE ON FUNCTION pnl.lock_structure(text,boolean) TO pnl_admin;
 
 CREATE OR REPLACE FUNCTION pnl.lock_use_case(use_case_id uuid, exclusive boolean)
  RETURNS void
@@ -2640,6 +2823,7 @@ BEGIN
         RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure
             USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
     END IF;
+    PERFORM pnl.check_structure_is_one_tree(structure, use_case_name);
     IF NOT EXISTS (SELECT 1 FROM pnl.fact_load_slices s
                    WHERE s.use_case_id = snapshot_use_case AND s.pnl_date = snapshot_date AND s.scenario = 'ACTUAL'
                      AND s.superseded_at IS NULL AND s.rows > 0) THEN

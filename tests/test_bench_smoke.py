@@ -189,6 +189,28 @@ def test_the_table_of_a_hand_made_report_is_exactly_this():
     assert format_report(report) == EXPECTED_TABLE
 
 
+def test_the_fresh_hierarchies_of_a_hand_made_report_give_a_target_and_two_lines():
+    report = hand_made_report()
+    report["hierarchies"] = {
+        "facts_per_scenario": 100_000,
+        "wide": {"nodes": 30_000, "depth": 4, "analyzed": True, "load_s": 1.5, "first_snapshot_s": 2.0,
+                 "snapshot_again_s": 1.0, "result_rows": 90_000},
+        "chain": {"nodes": 1001, "depth": 1000, "analyzed": True, "load_s": 0.25, "first_snapshot_s": 0.75,
+                  "result_rows": 3003}}
+    summary = summarize(report)
+    assert summary["targets"][-1] == {
+        "target": "the first snapshot after a fresh 30,000-node hierarchy load within 1.5x of the next", "met": False,
+        "measured": "2.00x (2.000 s, then 1.000 s)"}
+    assert summary["targets_missed"] == 4
+    report["summary"] = summary
+    lines = format_report(report).splitlines()
+    at = lines.index("hierarchies loaded fresh by the hierarchy loader, 100,000 facts/scenario each:")
+    assert lines[at + 1:at + 4] == [
+        "  a 30,000-node tree, 4 deep: load 1.500 s (analysed), first snapshot 2.000 s, the next 1.000 s",
+        "  a 1,000-deep chain (1,001 nodes): load 0.250 s, first snapshot 0.750 s",
+        ""]
+
+
 def test_without_the_reference_the_correctness_line_claims_only_the_tie_out():
     report = hand_made_report()
     for size in report["sizes"]:
@@ -331,11 +353,11 @@ def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_siz
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"started_at", "machine", "options", "hierarchy_nodes", "hierarchy_depth", "sizes",
-                           "server", "settings", "peak_rss_mb", "summary"}
+                           "server", "settings", "peak_rss_mb", "summary", "hierarchies"}
     assert set(report["machine"]) == {"cpus", "memory_gb", "platform", "load_average_at_start", "load_average_at_end"}
     assert report["options"] == {"sizes": [2000], "rules": 20, "repeat": 1, "reference_max": 100_000,
                                  "load_max": 1_000_000, "other_dates": 2, "scope_volume": 1_000_000,
-                                 "superseded_versions": 5}
+                                 "superseded_versions": 5, "tree_nodes": 30_000, "chain_depth": 1_000}
     assert set(report["settings"]) == {"server_version", "shared_buffers", "work_mem",
                                        "max_parallel_workers_per_gather", "jit"}
     assert (report["server"], report["hierarchy_nodes"], report["hierarchy_depth"]) == ("--dsn", NODES, 5)
@@ -362,6 +384,19 @@ def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_siz
     assert set(report["summary"]) == {"rows", "targets", "targets_missed"}
     assert [set(row) for row in report["summary"]["rows"]] == [ROW_KEYS]
     assert report["summary"] == json.loads(json.dumps(summarize({**report, "summary": None})))
+    # a fresh 30,000-node tree and a 1,000-deep chain, each loaded by the loader, then snapshot
+    trees = report["hierarchies"]
+    assert set(trees) == {"facts_per_scenario", "wide", "chain"} and trees["facts_per_scenario"] == 2000
+    assert set(trees["wide"]) == {"nodes", "depth", "analyzed", "load_s", "first_snapshot_s", "snapshot_again_s",
+                                  "result_rows"}
+    assert {k: trees["wide"][k] for k in ("nodes", "depth", "analyzed", "result_rows")} == {
+        "nodes": 30_000, "depth": 4, "analyzed": True, "result_rows": 3 * 30_000}  # 1 + 30 + 900 + 27,000 + 2,069
+    assert set(trees["chain"]) == {"nodes", "depth", "analyzed", "load_s", "first_snapshot_s", "result_rows"}
+    assert {k: trees["chain"][k] for k in ("nodes", "depth", "analyzed", "result_rows")} == {
+        "nodes": 1001, "depth": 1000, "analyzed": True, "result_rows": 3 * 1001}
+    assert all(trees[t][k] > 0 for t, k in (("wide", "load_s"), ("wide", "first_snapshot_s"),
+                                             ("wide", "snapshot_again_s"), ("chain", "load_s"),
+                                             ("chain", "first_snapshot_s")))
     assert _no_scratch_schema_left(db_url)
 
 
@@ -387,16 +422,25 @@ def test_bench_prints_its_table_progress_on_stderr_and_passes_its_checks(db_url)
         "a snapshot with 5 superseded versions of its slice in the table within 1.1x of one with none",
         "a snapshot of facts in 5 currencies within 1.2x of the same facts in one",
         "verify_run of a run costs no more than a snapshot",
-        "explain_node of the root"]
-    assert targets[-1] == ("  [n/a] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 "
+        "explain_node of the root",
+        "the first snapshot after a fresh 30,000-node hierarchy load within 1.5x of the next"]
+    assert targets[-2] == ("  [n/a] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 "
                            "facts/scenario: no size >= 1,000,000")
+    assert "hierarchies loaded fresh by the hierarchy loader, 2,000 facts/scenario each:" in lines
+    assert any(re.fullmatch(r"  a 30,000-node tree, 4 deep: load [0-9.]+ s \(analysed\), first snapshot [0-9.]+ s, "
+                            r"the next [0-9.]+ s", line) for line in lines)
+    assert any(re.fullmatch(r"  a 1,000-deep chain \(1,001 nodes\): load [0-9.]+ s, first snapshot [0-9.]+ s", line)
+               for line in lines)
     assert targets[0] == ("  [n/a] create_snapshot within 3x the floor at >= 1,000,000 facts/scenario: "
                           "no size >= 1,000,000")
     progress = result.stderr.splitlines()
     assert "2,000 facts/scenario: generating the measured slice (4,000 facts)" in progress
     assert "2,000 facts/scenario: pnldb load facts (4,000 rows)" in progress
     assert "2,000 facts/scenario: generating 5 superseded versions of the slice and the current one" in progress
-    assert progress[-1] == "2,000 facts/scenario: dropping schema pnldb_bench"
+    assert "2,000 facts/scenario: dropping schema pnldb_bench" in progress
+    assert progress[-3:] == ["hierarchies: loading a fresh 30,000-node tree, then its first snapshot",
+                             "hierarchies: loading a 1,000-deep chain, then its first snapshot",
+                             "hierarchies: dropping schema pnldb_bench"]
     assert _no_scratch_schema_left(db_url)
 
 

@@ -38,6 +38,7 @@ BEGIN
         RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure
             USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
     END IF;
+    PERFORM {{ schema }}.check_structure_is_one_tree(structure, use_case_name);
     IF NOT EXISTS (SELECT 1 FROM {{ schema }}.fact_load_slices s
                    WHERE s.use_case_id = snapshot_use_case AND s.pnl_date = snapshot_date AND s.scenario = 'ACTUAL'
                      AND s.superseded_at IS NULL AND s.rows > 0) THEN
