@@ -268,3 +268,14 @@ def test_a_large_load_analyses_dim_hierarchy_and_a_small_one_does_not(conn, logi
         1999,)
     # replacing it with a small file counts the removed nodes too
     assert api.load_hierarchy(admin, wide(2), "BIG")["analyzed"] is True
+
+
+def test_a_node_or_parent_id_longer_than_an_id_may_be_is_refused_with_line_and_column(conn):
+    long_id = "é" * 501  # 1,002 bytes
+    text = f"node_id,parent_node_id,node_name\nROOT,,Root\n{long_id},ROOT,Long\nB,{'x' * 9000},B\n"
+    with pytest.raises(PnlError) as info:
+        api.load_hierarchy(conn, io.BytesIO(text.encode()), "LONG_IDS", "Long ids")
+    assert str(info.value).splitlines()[1:] == [
+        f"  line 3, column node_id: '{'é' * 40}...' is 1,002 bytes long; an id is at most 1,000 bytes (UTF-8)",
+        f"  line 4, column parent_node_id: '{'x' * 40}...' is 9,000 bytes long; an id is at most 1,000 bytes (UTF-8)"]
+    assert conn.execute("SELECT count(*) FROM dim_hierarchy WHERE structure_id = 'LONG_IDS'").fetchone() == (0,)

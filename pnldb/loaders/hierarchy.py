@@ -12,6 +12,7 @@ from pnldb.errors import PnlError
 from pnldb.loaders.reading import (
     MAX_REPORTED,
     BadLine,
+    id_problem,
     is_blank_row,
     nul_column,
     open_source,
@@ -126,6 +127,11 @@ def _read_hierarchy(source) -> tuple[dict[str, tuple[str | None, str]], dict[str
                     continue
                 if node_id == UNMAPPED:
                     problems.append(f"line {line}: node_id {UNMAPPED} is reserved for unmapped facts")
+                    continue
+                too_long = [(column, problem) for column, value in (("node_id", node_id), ("parent_node_id", parent))
+                            if (problem := id_problem(value))]
+                if too_long:
+                    problems += [f"line {line}, column {column}: {problem}" for column, problem in too_long]
                     continue
                 if not node_name:
                     problems.append(f"line {line}: node_name of node {quoted(node_id)} is blank")
