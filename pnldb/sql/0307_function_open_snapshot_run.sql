@@ -16,6 +16,8 @@ BEGIN
         RAISE EXCEPTION 'create_snapshot needs a use_case_id and a pnl_date' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
+    -- Fresh: a transaction whose snapshot predates the latest committed write of the use case's facts or
+    -- rules, or of its structure's tree, is refused here (take_lock), before anything is written.
     PERFORM {{ schema }}.lock_use_case(snapshot_use_case, false);
     SELECT u.structure_id, u.name INTO structure, use_case_name
     FROM {{ schema }}.use_cases u WHERE u.use_case_id = snapshot_use_case;
@@ -23,6 +25,7 @@ BEGIN
         RAISE EXCEPTION 'unknown use case %', snapshot_use_case
             USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a {{ schema }}.use_cases.use_case_id';
     END IF;
+    PERFORM {{ schema }}.lock_structure(structure, false);
     IF NOT EXISTS (SELECT 1 FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure) THEN
         RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure
             USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
@@ -50,9 +53,9 @@ BEGIN
             USING ERRCODE = 'string_data_right_truncation';
     END IF;
 
-    -- One run at a time per use case and date: names stay unique and in order.
-    PERFORM pg_advisory_xact_lock(
-        hashtextextended('pnldb.create_snapshot:' || snapshot_use_case || ':' || snapshot_date, 0));
+    -- One run at a time per use case and date: names stay unique and in order. The key is the same
+    -- whatever the session's DateStyle.
+    PERFORM {{ schema }}.take_lock('run date', snapshot_use_case || ':' || to_char(snapshot_date, 'YYYY-MM-DD'), true);
     IF name IS NULL THEN
         SELECT 'Run ' || min(n) INTO name
         FROM generate_series((SELECT count(*) + 1 FROM {{ schema }}.calculation_runs r
