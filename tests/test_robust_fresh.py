@@ -63,7 +63,8 @@ CHANGES = {
 }
 
 
-@pytest.mark.parametrize("level", [IsolationLevel.REPEATABLE_READ, IsolationLevel.SERIALIZABLE])
+@pytest.mark.parametrize("level", [IsolationLevel.REPEATABLE_READ, IsolationLevel.SERIALIZABLE],
+                         ids=["repeatable read", "serializable"])
 @pytest.mark.parametrize("change", CHANGES)
 def test_a_snapshot_in_a_transaction_older_than_a_change_is_refused(db_url, conn, change, level):
     uc = trading_use_case(conn)

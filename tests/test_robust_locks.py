@@ -109,6 +109,7 @@ def test_a_snapshot_waits_the_bounded_time_for_an_open_load(conn, login):
     uc = trading_use_case(conn)
     _low_limit(conn, 200)
     operator, admin = login("operator"), login("admin")
+    operator.execute("SET lock_timeout = '20s'")  # longer than the limit: the limit bounds the wait
     with admin.transaction():
         _load(admin, uc)
         with pytest.raises(psycopg.errors.LockNotAvailable,
@@ -121,6 +122,7 @@ def test_the_error_names_every_snapshot_that_holds_the_lock(conn, login, db_url)
     uc = trading_use_case(conn)
     _low_limit(conn, 200)
     first, second, admin = login("operator"), login("operator"), login("admin")
+    admin.execute("SET lock_timeout = '20s'")
     with first.transaction(), second.transaction():
         snapshot(first, uc)
         snapshot(second, uc, COB.replace(day=23))
@@ -191,3 +193,19 @@ def test_tree_edits_of_one_structure_take_turns_and_a_snapshot_waits_for_them(db
         edit.join(timeout=30)
         take.join(timeout=30)
     assert "error" not in edited and "error" not in taken, (edited.get("error"), taken.get("error"))
+
+
+def test_a_second_snapshot_in_a_transaction_does_not_queue_behind_a_writer_waiting_for_it(db_url, conn):
+    """Readers queue behind a waiting writer (test_use_case_lock), except a reader that holds the lock
+    already: queueing, it would wait for a writer that waits for it."""
+    uc = trading_use_case(conn)
+    with open_conn(db_url, autocommit=True) as editor, open_conn(db_url, autocommit=False) as holder:
+        holder.execute("SET lock_timeout = '5s'")
+        snapshot(holder, uc)
+        edit, edited = in_thread(lambda: rule(editor, uc, "FX_1", cond("book", "equals", "a")))
+        wait_until_blocked(conn, editor.info.backend_pid, edit)
+        again = snapshot(holder, uc, COB.replace(day=23))
+        holder.commit()
+        edit.join(timeout=30)
+    assert "error" not in edited, edited.get("error")
+    assert conn.execute("SELECT status FROM calculation_runs WHERE id = %s", (again,)).fetchone()[0] == "COMPLETED"

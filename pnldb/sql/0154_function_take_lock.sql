@@ -37,6 +37,16 @@ BEGIN
         RETURN;
     END IF;
 
+    -- A reader that holds it already (its marker says so) takes it again without queueing at the gate: a
+    -- writer waiting there for this very transaction would wait for ever (a deadlock).
+    IF NOT exclusive AND EXISTS (SELECT 1 FROM pg_locks l
+                                 WHERE l.pid = pg_backend_pid() AND l.locktype = 'advisory' AND l.granted
+                                   AND ((l.classid::bigint << 32) | l.objid::bigint) = {{ schema }}.lock_marker(kind, key, 'version')
+                                   AND l.objsubid = 1) THEN
+        PERFORM FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
+        RETURN;
+    END IF;
+
     -- ===== THE LOCK'S ROWS =====
     -- not added by its use case's, structure's or facts' trigger (see lock_rows): the first lock does
     IF (SELECT count(*) FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key) < 2 THEN
