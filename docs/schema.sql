@@ -2417,13 +2417,15 @@ AS $function$
 DECLARE
     locker xid;
     lockers xid[];
-    marker CONSTANT bigint := pnl.lock_marker(lock_kind, lock_key, CASE WHEN stage = 'gate' THEN 'gate' ELSE 'version' END);
+    marker CONSTANT bigint := pnl.lock_marker(lock_kind, lock_key,
+                                                       CASE WHEN stage = 'gate' THEN 'gate' ELSE 'version' END);
     found text;
 BEGIN
     SELECT r.xmax INTO locker FROM pnl.lock_rows r
     WHERE r.lock_kind = lock_holders.lock_kind AND r.lock_key = lock_holders.lock_key AND r.gate = (stage = 'gate');
     lockers := ARRAY[locker];
-    IF NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'transactionid' AND l.granted AND l.transactionid = locker) THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_locks l
+                   WHERE l.locktype = 'transactionid' AND l.granted AND l.transactionid = locker) THEN
         BEGIN
             lockers := ARRAY(SELECT m.xid FROM pg_get_multixact_members(locker) m);
         EXCEPTION WHEN OTHERS THEN
@@ -2432,10 +2434,12 @@ BEGIN
     END IF;
     WITH holders AS (
         SELECT l.pid FROM pg_locks l
-        WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted AND l.transactionid = ANY (lockers)
+        WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+          AND l.transactionid = ANY (lockers)
         UNION
         SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+        WHERE l.locktype = 'advisory' AND l.granted
+          AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
           AND ((l.classid::bigint << 32) | l.objid::bigint) = marker AND l.objsubid = 1
           AND pg_has_role(a.usesysid, 'pnl_reader', 'MEMBER')
     )
@@ -2488,8 +2492,8 @@ AS $function$
 BEGIN
     IF failure = '55P03' THEN
         RAISE EXCEPTION '% is locked by another session: %; gave up after % ms',
-                        pnl.lock_label(lock_kind, lock_key), pnl.lock_holders(lock_kind, lock_key, stage),
-                        wait_ms
+                        pnl.lock_label(lock_kind, lock_key),
+                        pnl.lock_holders(lock_kind, lock_key, stage), wait_ms
             USING ERRCODE = 'lock_not_available',
                   HINT = 'nothing was written. Ask that session to commit or roll back (or end it with '
                          'pg_terminate_backend(pid)), then try again; the wait is the limit lock_wait_ms '
@@ -2711,7 +2715,8 @@ BEGIN
 
     -- One run at a time per use case and date: names stay unique and in order. The key is the same
     -- whatever the session's DateStyle.
-    PERFORM pnl.take_lock('run date', snapshot_use_case || ':' || to_char(snapshot_date, 'YYYY-MM-DD'), true);
+    PERFORM pnl.take_lock('run date', snapshot_use_case || ':' || to_char(snapshot_date, 'YYYY-MM-DD'),
+                                   true);
     IF name IS NULL THEN
         SELECT 'Run ' || min(n) INTO name
         FROM generate_series((SELECT count(*) + 1 FROM pnl.calculation_runs r
@@ -3582,9 +3587,10 @@ BEGIN
     -- writer waiting there for this very transaction would wait for ever (a deadlock).
     IF NOT exclusive AND EXISTS (SELECT 1 FROM pg_locks l
                                  WHERE l.pid = pg_backend_pid() AND l.locktype = 'advisory' AND l.granted
-                                   AND ((l.classid::bigint << 32) | l.objid::bigint) = pnl.lock_marker(kind, key, 'version')
-                                   AND l.objsubid = 1) THEN
-        PERFORM FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
+                                   AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint)
+                                                          = pnl.lock_marker(kind, key, 'version')) THEN
+        PERFORM FROM pnl.lock_rows r
+        WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
         RETURN;
     END IF;
 
@@ -3593,8 +3599,8 @@ BEGIN
     IF (SELECT count(*) FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key) < 2 THEN
         BEGIN
             PERFORM set_config('lock_timeout', wait_ms || 'ms', true);
-            INSERT INTO pnl.lock_rows (lock_kind, lock_key, gate) VALUES (kind, key, true), (kind, key, false)
-            ON CONFLICT DO NOTHING;
+            INSERT INTO pnl.lock_rows (lock_kind, lock_key, gate)
+            VALUES (kind, key, true), (kind, key, false) ON CONFLICT DO NOTHING;
             PERFORM set_config('lock_timeout', caller_timeout, true);
         EXCEPTION WHEN lock_not_available OR serialization_failure THEN
             PERFORM pnl.lock_refused(kind, key, stage, SQLSTATE, wait_ms);
@@ -3604,17 +3610,23 @@ BEGIN
     -- ===== BOUNDED WAIT =====
     FOR attempt IN 1..1000 LOOP
         BEGIN  -- the probe: its rollback releases what it waited for, and restores lock_timeout
-            PERFORM set_config('lock_timeout', greatest(1, ceil(1000 * extract(epoch FROM deadline - clock_timestamp())))::integer || 'ms', true);
+            PERFORM set_config('lock_timeout',
+                               greatest(1, ceil(1000 * extract(epoch FROM deadline - clock_timestamp())))::integer || 'ms',
+                               true);
             stage := 'gate';
             IF NOT exclusive THEN
-                PERFORM FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR SHARE;
+                PERFORM FROM pnl.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR SHARE;
                 stage := 'version';
-                PERFORM FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
+                PERFORM FROM pnl.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
             ELSIF NOT have_gate THEN
-                PERFORM FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE;
+                PERFORM FROM pnl.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE;
             ELSE
                 stage := 'version';
-                PERFORM FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE;
+                PERFORM FROM pnl.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE;
             END IF;
             RAISE SQLSTATE 'PNLPB';
         EXCEPTION
@@ -3625,16 +3637,19 @@ BEGIN
         END;
         -- the lock itself, in the transaction, without waiting
         IF NOT exclusive THEN
-            PERFORM FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE SKIP LOCKED;
+            PERFORM FROM pnl.lock_rows r
+            WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE SKIP LOCKED;
             taken := FOUND;
         ELSIF NOT have_gate THEN
-            PERFORM FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE SKIP LOCKED;
+            PERFORM FROM pnl.lock_rows r
+            WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE SKIP LOCKED;
             have_gate := FOUND;
             IF have_gate THEN
                 PERFORM pg_try_advisory_xact_lock_shared(pnl.lock_marker(kind, key, 'gate'));
             END IF;
         ELSE
-            PERFORM FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE SKIP LOCKED;
+            PERFORM FROM pnl.lock_rows r
+            WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE SKIP LOCKED;
             taken := FOUND;
         END IF;
         IF taken THEN

@@ -6,7 +6,8 @@
 -- queue behind it, and a version row, updated by every writer. Rows are added by triggers on
 -- use_cases, hierarchy_structures and fact_load_slices, or else by the first lock.
 CREATE TABLE {{ schema }}.lock_rows (
-    lock_kind    text NOT NULL CONSTRAINT lock_rows_kind_valid CHECK (lock_kind IN ('use case', 'structure', 'run date')),
+    lock_kind    text NOT NULL
+                 CONSTRAINT lock_rows_kind_valid CHECK (lock_kind IN ('use case', 'structure', 'run date')),
     lock_key     text NOT NULL,
     gate         boolean NOT NULL,
     version      bigint NOT NULL DEFAULT 0,

@@ -9,13 +9,15 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     locker xid;
     lockers xid[];
-    marker CONSTANT bigint := {{ schema }}.lock_marker(lock_kind, lock_key, CASE WHEN stage = 'gate' THEN 'gate' ELSE 'version' END);
+    marker CONSTANT bigint := {{ schema }}.lock_marker(lock_kind, lock_key,
+                                                       CASE WHEN stage = 'gate' THEN 'gate' ELSE 'version' END);
     found text;
 BEGIN
     SELECT r.xmax INTO locker FROM {{ schema }}.lock_rows r
     WHERE r.lock_kind = lock_holders.lock_kind AND r.lock_key = lock_holders.lock_key AND r.gate = (stage = 'gate');
     lockers := ARRAY[locker];
-    IF NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'transactionid' AND l.granted AND l.transactionid = locker) THEN
+    IF NOT EXISTS (SELECT 1 FROM pg_locks l
+                   WHERE l.locktype = 'transactionid' AND l.granted AND l.transactionid = locker) THEN
         BEGIN
             lockers := ARRAY(SELECT m.xid FROM pg_get_multixact_members(locker) m);
         EXCEPTION WHEN OTHERS THEN
@@ -24,10 +26,12 @@ BEGIN
     END IF;
     WITH holders AS (
         SELECT l.pid FROM pg_locks l
-        WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted AND l.transactionid = ANY (lockers)
+        WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+          AND l.transactionid = ANY (lockers)
         UNION
         SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-        WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+        WHERE l.locktype = 'advisory' AND l.granted
+          AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
           AND ((l.classid::bigint << 32) | l.objid::bigint) = marker AND l.objsubid = 1
           AND pg_has_role(a.usesysid, '{{ schema }}_reader', 'MEMBER')
     )

@@ -41,9 +41,10 @@ BEGIN
     -- writer waiting there for this very transaction would wait for ever (a deadlock).
     IF NOT exclusive AND EXISTS (SELECT 1 FROM pg_locks l
                                  WHERE l.pid = pg_backend_pid() AND l.locktype = 'advisory' AND l.granted
-                                   AND ((l.classid::bigint << 32) | l.objid::bigint) = {{ schema }}.lock_marker(kind, key, 'version')
-                                   AND l.objsubid = 1) THEN
-        PERFORM FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
+                                   AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint)
+                                                          = {{ schema }}.lock_marker(kind, key, 'version')) THEN
+        PERFORM FROM {{ schema }}.lock_rows r
+        WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
         RETURN;
     END IF;
 
@@ -52,8 +53,8 @@ BEGIN
     IF (SELECT count(*) FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key) < 2 THEN
         BEGIN
             PERFORM set_config('lock_timeout', wait_ms || 'ms', true);
-            INSERT INTO {{ schema }}.lock_rows (lock_kind, lock_key, gate) VALUES (kind, key, true), (kind, key, false)
-            ON CONFLICT DO NOTHING;
+            INSERT INTO {{ schema }}.lock_rows (lock_kind, lock_key, gate)
+            VALUES (kind, key, true), (kind, key, false) ON CONFLICT DO NOTHING;
             PERFORM set_config('lock_timeout', caller_timeout, true);
         EXCEPTION WHEN lock_not_available OR serialization_failure THEN
             PERFORM {{ schema }}.lock_refused(kind, key, stage, SQLSTATE, wait_ms);
@@ -63,17 +64,23 @@ BEGIN
     -- ===== BOUNDED WAIT =====
     FOR attempt IN 1..1000 LOOP
         BEGIN  -- the probe: its rollback releases what it waited for, and restores lock_timeout
-            PERFORM set_config('lock_timeout', greatest(1, ceil(1000 * extract(epoch FROM deadline - clock_timestamp())))::integer || 'ms', true);
+            PERFORM set_config('lock_timeout',
+                               greatest(1, ceil(1000 * extract(epoch FROM deadline - clock_timestamp())))::integer || 'ms',
+                               true);
             stage := 'gate';
             IF NOT exclusive THEN
-                PERFORM FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR SHARE;
+                PERFORM FROM {{ schema }}.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR SHARE;
                 stage := 'version';
-                PERFORM FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
+                PERFORM FROM {{ schema }}.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
             ELSIF NOT have_gate THEN
-                PERFORM FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE;
+                PERFORM FROM {{ schema }}.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE;
             ELSE
                 stage := 'version';
-                PERFORM FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE;
+                PERFORM FROM {{ schema }}.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE;
             END IF;
             RAISE SQLSTATE 'PNLPB';
         EXCEPTION
@@ -84,16 +91,19 @@ BEGIN
         END;
         -- the lock itself, in the transaction, without waiting
         IF NOT exclusive THEN
-            PERFORM FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE SKIP LOCKED;
+            PERFORM FROM {{ schema }}.lock_rows r
+            WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE SKIP LOCKED;
             taken := FOUND;
         ELSIF NOT have_gate THEN
-            PERFORM FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE SKIP LOCKED;
+            PERFORM FROM {{ schema }}.lock_rows r
+            WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE SKIP LOCKED;
             have_gate := FOUND;
             IF have_gate THEN
                 PERFORM pg_try_advisory_xact_lock_shared({{ schema }}.lock_marker(kind, key, 'gate'));
             END IF;
         ELSE
-            PERFORM FROM {{ schema }}.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE SKIP LOCKED;
+            PERFORM FROM {{ schema }}.lock_rows r
+            WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE SKIP LOCKED;
             taken := FOUND;
         END IF;
         IF taken THEN

@@ -6,8 +6,8 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF failure = '55P03' THEN
         RAISE EXCEPTION '% is locked by another session: %; gave up after % ms',
-                        {{ schema }}.lock_label(lock_kind, lock_key), {{ schema }}.lock_holders(lock_kind, lock_key, stage),
-                        wait_ms
+                        {{ schema }}.lock_label(lock_kind, lock_key),
+                        {{ schema }}.lock_holders(lock_kind, lock_key, stage), wait_ms
             USING ERRCODE = 'lock_not_available',
                   HINT = 'nothing was written. Ask that session to commit or roll back (or end it with '
                          'pg_terminate_backend(pid)), then try again; the wait is the limit lock_wait_ms '

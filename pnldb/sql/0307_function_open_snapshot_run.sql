@@ -2,7 +2,8 @@
 -- argument, an unknown use case, an empty structure, no ACTUAL facts, a fact currency without a rate for
 -- the date, a triggered_by or run name that
 -- does not fit, a taken run name) raises an error before anything is written. Takes the use case's lock
--- (shared) and the lock on its runs of that date, both held to the end of the transaction.
+-- and its structure's (shared) and the lock on its runs of that date, all held to the end of the
+-- transaction; a transaction whose snapshot predates a change they guard is refused (take_lock).
 CREATE OR REPLACE FUNCTION {{ schema }}.open_snapshot_run(
     snapshot_use_case uuid, snapshot_date date, requested_name text, requested_by text,
     OUT run_id uuid, OUT started timestamptz, OUT structure text, OUT use_case_name text
@@ -55,7 +56,8 @@ BEGIN
 
     -- One run at a time per use case and date: names stay unique and in order. The key is the same
     -- whatever the session's DateStyle.
-    PERFORM {{ schema }}.take_lock('run date', snapshot_use_case || ':' || to_char(snapshot_date, 'YYYY-MM-DD'), true);
+    PERFORM {{ schema }}.take_lock('run date', snapshot_use_case || ':' || to_char(snapshot_date, 'YYYY-MM-DD'),
+                                   true);
     IF name IS NULL THEN
         SELECT 'Run ' || min(n) INTO name
         FROM generate_series((SELECT count(*) + 1 FROM {{ schema }}.calculation_runs r
