@@ -62,11 +62,11 @@ def test_two_concurrent_halves_of_a_cycle_cannot_both_commit(conn, db_url, two_b
         if isolation == "READ COMMITTED":  # the check, run after the wait, sees the first edit
             assert isinstance(error, psycopg.errors.IntegrityConstraintViolation), outcome
             assert "hierarchy S has a cycle: B -> A -> B" in str(error)
-        else:  # its snapshot cannot: the newer edit of the structure refuses it
+        else:  # its snapshot cannot: the structure's lock refuses a transaction older than the other edit
             assert isinstance(error, psycopg.errors.SerializationFailure), outcome
-            assert "hierarchy S: another transaction changed its nodes after this transaction began; " \
-                   "nothing written" in str(error)
-            assert error.diag.message_hint == "retry the edit in a new transaction, which sees the other edit"
+            assert str(error).startswith("structure 'S' changed after this transaction's snapshot was taken: "
+                                         "an edit of its hierarchy committed since")
+            assert "Start a new transaction and try again" in error.diag.message_hint
         second.rollback()
     finally:
         first.close()
@@ -89,16 +89,16 @@ def test_edits_of_different_structures_do_not_wait_for_each_other(conn, db_url, 
     assert parents(conn, "S")["A"] == "B"
 
 
-def test_an_edit_stamps_its_structure_row_and_a_rename_is_no_edit_of_the_tree(conn, db_url, two_branches):
-    def stamp():
-        return conn.execute("SELECT tree_changed_at FROM hierarchy_structures WHERE structure_id = 'S'").fetchone()[0]
+def test_an_edit_counts_as_a_change_of_its_structure_and_a_rename_is_no_edit_of_the_tree(conn, db_url,
+                                                                                         two_branches):
+    def version():
+        return conn.execute("SELECT version FROM lock_rows WHERE lock_kind = 'structure' AND lock_key = 'S' "
+                            "AND NOT gate").fetchone()[0]
 
-    before = stamp()
-    with conn.transaction():
-        conn.execute("UPDATE dim_hierarchy SET parent_node_id = 'B' WHERE structure_id = 'S' AND node_id = 'A'")
-        now = conn.execute("SELECT now()").fetchone()[0]
-    assert stamp() == now and now > before
-    # renaming moves no node: it neither waits for a tree edit in progress nor stamps the structure
+    before = version()
+    conn.execute("UPDATE dim_hierarchy SET parent_node_id = 'B' WHERE structure_id = 'S' AND node_id = 'A'")
+    assert version() == before + 1
+    # renaming moves no node: it neither waits for a tree edit in progress nor counts as a change of the tree
     editor = open_conn(db_url, autocommit=False)
     try:
         editor.execute("UPDATE dim_hierarchy SET parent_node_id = 'ROOT' WHERE structure_id = 'S' AND node_id = 'A'")
@@ -107,7 +107,7 @@ def test_an_edit_stamps_its_structure_row_and_a_rename_is_no_edit_of_the_tree(co
         editor.rollback()
     finally:
         editor.close()
-    assert stamp() == now
+    assert version() == before + 1
 
 
 def test_a_long_cycle_is_named_by_its_ends(conn):

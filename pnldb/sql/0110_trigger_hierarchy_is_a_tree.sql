@@ -2,8 +2,10 @@
 -- Checked per statement over the whole of every structure the statement wrote to, in time linear in its
 -- nodes: a walk down from its tops reaches every node that is in no cycle, once. A load may insert nodes
 -- in any order (the parent FK is deferred to commit): a node whose parent is not there yet counts as a top.
--- Edits of one structure serialise on its lock and on its row's tree_changed_at, so two transactions
--- cannot each make half of a cycle (A's parent := B beside B's parent := A) and both commit.
+-- Edits of one structure serialise on its lock (lock_structure), so two transactions cannot each make
+-- half of a cycle (A's parent := B beside B's parent := A) and both commit: under READ COMMITTED the
+-- second checks the tree with the first's edit, and under REPEATABLE READ the lock refuses a
+-- transaction whose snapshot predates the other edit (take_lock).
 
 {#- Every node of the touched structures reached from a top, with its depth below that top, down to one
     level past the limit at most. -#}
@@ -51,16 +53,6 @@ BEGIN
     END IF;
     PERFORM {{ schema }}.lock_structure(s.structure_id, true)
     FROM unnest(touched) WITH ORDINALITY AS s(structure_id, i) ORDER BY s.i;
-    -- Under READ COMMITTED the checks below see the edits committed while this one waited for the lock;
-    -- under REPEATABLE READ they cannot, so a newer edit of the same structure must refuse this one.
-    BEGIN
-        UPDATE {{ schema }}.hierarchy_structures hs SET tree_changed_at = now() WHERE hs.structure_id = ANY (touched);
-    EXCEPTION WHEN serialization_failure THEN
-        RAISE EXCEPTION 'hierarchy %: another transaction changed its nodes after this transaction began; nothing written',
-                        array_to_string(touched, ', ')
-            USING ERRCODE = 'serialization_failure',
-                  HINT = 'retry the edit in a new transaction, which sees the other edit';
-    END;
 
     -- ===== ONE ROOT =====
     SELECT h.structure_id, array_agg(h.node_id ORDER BY h.node_id) AS roots INTO bad
