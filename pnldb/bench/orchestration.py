@@ -175,7 +175,7 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     measurement.prewarm(conn, schema, slice_blocks, last_blocks=slice_blocks)
     currencies = measurement.measure_currencies(conn, s, options.repeat, progress, label)
     result["currencies"] = {"currencies": len(generation.BENCH_CURRENCIES), "one_s": currencies["one"],
-                            "five_s": currencies["five"]}
+                            "five_s": currencies["five"], "mixed_s": currencies["mixed"]}
 
     if size > options.reference_max:
         result["reference"] = {"skipped": f"above --reference-max {options.reference_max:,}"}
