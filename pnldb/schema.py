@@ -343,7 +343,7 @@ _ROLLBACK_LOSSES: dict[str, list[tuple[str, str]]] = {
         ("recorded fx rate(s) of runs (calculation_run_fx)", "SELECT count(*) FROM {s}.calculation_run_fx"),
         ("fx rate(s) (fx_rates)", "SELECT count(*) FROM {s}.fx_rates"),
     ],
-    "0011_audit": [("rule version(s): the rules' history (rule_versions)",
+    "0013_audit": [("rule version(s): the rules' history (rule_versions)",
                     "SELECT count(*) FROM {s}.rule_versions WHERE operation <> 'MIGRATED'")],
 }
 

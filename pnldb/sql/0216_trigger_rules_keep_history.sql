@@ -48,5 +48,5 @@ CREATE OR REPLACE TRIGGER rule_versions_are_not_truncated
 COMMENT ON TABLE {{ schema }}.rule_versions IS
     'Every insert, update and delete of a rule (metadata_rules), as the rule then read, with who and when; append-only.';
 COMMENT ON COLUMN {{ schema }}.rule_versions.operation IS
-    'INSERT, UPDATE or DELETE; MIGRATED: the rule as it stood when history began (migration 0011_audit), who and when as the rule row said.';
+    'INSERT, UPDATE or DELETE; MIGRATED: the rule as it stood when history began (migration 0013_audit), who and when as the rule row said.';
 COMMENT ON COLUMN {{ schema }}.rule_versions.changed_by IS 'Database login (session user) that made the change.';

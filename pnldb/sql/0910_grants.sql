@@ -31,7 +31,8 @@ GRANT INSERT ON {{ schema }}.fact_pnl_entries TO {{ schema }}_admin;
 GRANT INSERT, UPDATE ON {{ schema }}.use_cases TO {{ schema }}_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA {{ schema }} TO {{ schema }}_admin;
 GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_case_footprint(uuid),
-                          {{ schema }}.lock_use_case(uuid, boolean), {{ schema }}.open_fact_load(uuid, text),
+                          {{ schema }}.lock_use_case(uuid, boolean), {{ schema }}.lock_structure(text, boolean),
+                          {{ schema }}.analyze_hierarchy(), {{ schema }}.open_fact_load(uuid, text),
                           {{ schema }}.replace_facts(uuid, date, text, text), {{ schema }}.analyze_facts(),
                           {{ schema }}.purge_superseded_facts(timestamptz) TO {{ schema }}_admin;
 

@@ -1,4 +1,4 @@
--- depends: 0010_runs
+-- depends: 0012_locks
 -- Rule history (issue 18): every insert, update and delete of a rule, as the rule then read, with who
 -- (session_user) and when. Written by the rules' trigger only and append-only for everybody, owner
 -- included. No foreign key on purpose: like close_events it outlives the rules and use cases it names.
