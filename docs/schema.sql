@@ -76,6 +76,7 @@ CREATE INDEX ix_calculation_runs_pnl_date ON pnl.calculation_runs USING btree (p
 CREATE INDEX ix_calculation_runs_use_case_id ON pnl.calculation_runs USING btree (use_case_id);
 CREATE TRIGGER calculation_runs_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_runs_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_runs FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
+CREATE TRIGGER calculation_runs_audit_columns BEFORE INSERT ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 GRANT SELECT ON TABLE pnl.calculation_runs TO pnl_reader;
 
 CREATE TABLE pnl.close_checks (
@@ -89,6 +90,7 @@ CREATE TABLE pnl.close_checks (
 ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_pkey PRIMARY KEY (use_case_id, code);
 ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_severity_check CHECK (severity = ANY (ARRAY['ERROR'::text, 'WARNING'::text, 'OFF'::text]));
 ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+CREATE TRIGGER close_checks_audit_columns BEFORE INSERT OR UPDATE ON pnl.close_checks FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 
 CREATE TABLE pnl.close_events (
     event_id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
@@ -106,6 +108,7 @@ ALTER TABLE pnl.close_events ADD CONSTRAINT close_events_pkey PRIMARY KEY (event
 CREATE INDEX ix_close_events_unit ON pnl.close_events USING btree (use_case_id, pnl_date, event_id);
 CREATE TRIGGER close_events_are_append_only BEFORE DELETE OR UPDATE ON pnl.close_events FOR EACH ROW EXECUTE FUNCTION pnl.close_events_are_append_only();
 CREATE TRIGGER close_events_are_not_truncated BEFORE TRUNCATE ON pnl.close_events FOR EACH STATEMENT EXECUTE FUNCTION pnl.close_events_are_append_only();
+CREATE TRIGGER close_events_audit_columns BEFORE INSERT ON pnl.close_events FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 
 CREATE TABLE pnl.dim_hierarchy (
     structure_id text NOT NULL,
@@ -203,6 +206,7 @@ CREATE INDEX ix_fact_loads_txid ON pnl.fact_loads USING btree (txid);
 CREATE INDEX ix_fact_loads_use_case_id ON pnl.fact_loads USING btree (use_case_id);
 CREATE TRIGGER fact_loads_are_history BEFORE DELETE OR UPDATE ON pnl.fact_loads FOR EACH ROW EXECUTE FUNCTION pnl.fact_loads_are_history();
 CREATE TRIGGER fact_loads_are_not_truncated BEFORE TRUNCATE ON pnl.fact_loads FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_loads_are_history();
+CREATE TRIGGER fact_loads_audit_columns BEFORE INSERT ON pnl.fact_loads FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 GRANT SELECT ON TABLE pnl.fact_loads TO pnl_operator;
 
 CREATE TABLE pnl.fact_pnl_entries (
@@ -252,6 +256,7 @@ ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_pkey PRIMARY KEY (pnl_date, cur
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_pnl_date_finite CHECK (isfinite(pnl_date)) NOT VALID;
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_rate_positive CHECK (rate > 0::numeric);
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_reporting_currency_valid CHECK (reporting_currency ~ '^[A-Z]{3}$'::text);
+CREATE TRIGGER fx_rates_audit_columns BEFORE INSERT OR UPDATE ON pnl.fx_rates FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE TRIGGER fx_rates_frozen_on_delete AFTER DELETE ON pnl.fx_rates REFERENCING OLD TABLE AS old_rates FOR EACH STATEMENT EXECUTE FUNCTION pnl.fx_rates_frozen();
 CREATE TRIGGER fx_rates_frozen_on_update AFTER UPDATE ON pnl.fx_rates REFERENCING OLD TABLE AS old_rates NEW TABLE AS new_rates FOR EACH STATEMENT EXECUTE FUNCTION pnl.fx_rates_frozen();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.fx_rates TO pnl_admin;
@@ -264,6 +269,8 @@ CREATE TABLE pnl.hierarchy_structures (
 );
 ALTER TABLE pnl.hierarchy_structures ADD CONSTRAINT hierarchy_structures_id_not_blank CHECK (btrim(structure_id) <> ''::text);
 ALTER TABLE pnl.hierarchy_structures ADD CONSTRAINT hierarchy_structures_pkey PRIMARY KEY (structure_id);
+CREATE TRIGGER hierarchy_structures_audit_columns BEFORE INSERT OR UPDATE ON pnl.hierarchy_structures FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
+CREATE TRIGGER structure_in_use_is_kept BEFORE DELETE ON pnl.hierarchy_structures FOR EACH ROW EXECUTE FUNCTION pnl.structure_in_use_is_kept();
 CREATE TRIGGER structures_get_lock_rows AFTER INSERT ON pnl.hierarchy_structures REFERENCING NEW TABLE AS new_structures FOR EACH STATEMENT EXECUTE FUNCTION pnl.structures_get_lock_rows();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.hierarchy_structures TO pnl_admin;
 GRANT SELECT ON TABLE pnl.hierarchy_structures TO pnl_reader;
@@ -308,9 +315,33 @@ CREATE TABLE pnl.metadata_rules (
 ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_one_rule_per_node UNIQUE (use_case_id, node_id);
 ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_pkey PRIMARY KEY (rule_id);
 ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+CREATE TRIGGER metadata_rules_audit_columns BEFORE INSERT OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE TRIGGER rule_is_valid BEFORE INSERT OR DELETE OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.rule_is_valid();
+CREATE TRIGGER rules_keep_history AFTER INSERT OR DELETE OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.record_rule_version();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.metadata_rules TO pnl_admin;
 GRANT SELECT ON TABLE pnl.metadata_rules TO pnl_operator;
+
+CREATE TABLE pnl.rule_versions (
+    version_id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    rule_id bigint NOT NULL,
+    use_case_id uuid NOT NULL,
+    operation text NOT NULL,
+    node_id text NOT NULL,
+    predicate_json jsonb NOT NULL,
+    sql_where text,
+    logic_en text,
+    changed_by text NOT NULL,
+    changed_at timestamp with time zone NOT NULL
+);
+ALTER TABLE pnl.rule_versions ADD CONSTRAINT rule_versions_operation_valid CHECK (operation = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'MIGRATED'::text]));
+ALTER TABLE pnl.rule_versions ADD CONSTRAINT rule_versions_pkey PRIMARY KEY (version_id);
+CREATE INDEX ix_rule_versions_rule ON pnl.rule_versions USING btree (use_case_id, rule_id, version_id);
+CREATE TRIGGER rule_versions_are_append_only BEFORE INSERT OR DELETE OR UPDATE ON pnl.rule_versions FOR EACH ROW EXECUTE FUNCTION pnl.rule_versions_are_append_only();
+CREATE TRIGGER rule_versions_are_not_truncated BEFORE TRUNCATE ON pnl.rule_versions FOR EACH STATEMENT EXECUTE FUNCTION pnl.rule_versions_are_append_only();
+COMMENT ON TABLE pnl.rule_versions IS 'Every insert, update and delete of a rule (metadata_rules), as the rule then read, with who and when; append-only.';
+COMMENT ON COLUMN pnl.rule_versions.operation IS 'INSERT, UPDATE or DELETE; MIGRATED: the rule as it stood when history began (migration 0013_audit), who and when as the rule row said.';
+COMMENT ON COLUMN pnl.rule_versions.changed_by IS 'Database login (session user) that made the change.';
+GRANT SELECT ON TABLE pnl.rule_versions TO pnl_operator;
 
 CREATE TABLE pnl.runs_being_purged (
     run_id uuid NOT NULL,
@@ -370,6 +401,8 @@ ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_signoff_policy_check CHECK (s
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_status_valid CHECK (status = ANY (ARRAY['ACTIVE'::text, 'INACTIVE'::text]));
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_structure_id_fkey FOREIGN KEY (structure_id) REFERENCES pnl.hierarchy_structures(structure_id);
 CREATE TRIGGER use_case_close_settings BEFORE INSERT OR UPDATE ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.use_case_close_settings();
+CREATE TRIGGER use_case_structure_is_kept BEFORE UPDATE OF structure_id ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.use_case_structure_is_kept();
+CREATE TRIGGER use_cases_audit_columns BEFORE INSERT OR UPDATE ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE TRIGGER use_cases_get_lock_rows AFTER INSERT ON pnl.use_cases REFERENCING NEW TABLE AS new_use_cases FOR EACH STATEMENT EXECUTE FUNCTION pnl.use_cases_get_lock_rows();
 GRANT INSERT, UPDATE ON TABLE pnl.use_cases TO pnl_admin;
 GRANT SELECT ON TABLE pnl.use_cases TO pnl_reader;
@@ -765,6 +798,10 @@ GRANT USAGE ON SEQUENCE pnl.fact_pnl_entries_id_seq TO pnl_admin;
 CREATE SEQUENCE pnl.metadata_rules_rule_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
 -- identity of pnl.metadata_rules.rule_id
 GRANT USAGE ON SEQUENCE pnl.metadata_rules_rule_id_seq TO pnl_admin;
+
+CREATE SEQUENCE pnl.rule_versions_version_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
+-- identity of pnl.rule_versions.version_id
+GRANT USAGE ON SEQUENCE pnl.rule_versions_version_id_seq TO pnl_admin;
 
 CREATE OR REPLACE FUNCTION pnl.analyze_facts()
  RETURNS void
@@ -1416,9 +1453,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'give the largest difference to leave out, such as 0.01; 0 shows every difference';
     END IF;
-    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status INTO a
+    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status, NULL::text AS root INTO a
     FROM pnl.calculation_runs r WHERE r.id = run_a;
-    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status INTO b
+    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status, NULL::text AS root INTO b
     FROM pnl.calculation_runs r WHERE r.id = run_b;
     SELECT string_agg(m.id::text, ', ' ORDER BY m.ord) INTO missing
     FROM (VALUES (1, run_a, a.id), (2, run_b, b.id)) AS m(ord, id, found)
@@ -1436,6 +1473,18 @@ BEGIN
             CASE WHEN a.status <> 'COMPLETED' THEN run_a ELSE run_b END,
             CASE WHEN a.status <> 'COMPLETED' THEN a.status ELSE b.status END
             USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- Runs of one use case share its structure (use_case_structure_is_kept); a run taken before that was
+    -- enforced may sit on another tree: its root says so.
+    SELECT (SELECT x.node_id FROM pnl.fact_calculated_results x
+            WHERE x.calculation_run_id = run_a AND x.parent_node_id IS NULL AND x.node_id <> '__UNMAPPED__' LIMIT 1),
+           (SELECT x.node_id FROM pnl.fact_calculated_results x
+            WHERE x.calculation_run_id = run_b AND x.parent_node_id IS NULL AND x.node_id <> '__UNMAPPED__' LIMIT 1)
+    INTO a.root, b.root;
+    IF a.root IS DISTINCT FROM b.root THEN
+        RAISE EXCEPTION 'runs % and % were taken on different structures (roots % and %)', run_a, run_b,
+                        coalesce(a.root, 'none'), coalesce(b.root, 'none')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'compare runs taken on the same structure';
     END IF;
     IF a.pnl_date <> b.pnl_date THEN
         RAISE NOTICE 'comparing runs of different dates: % vs %', a.pnl_date, b.pnl_date;
@@ -2933,6 +2982,7 @@ BEGIN
         RAISE EXCEPTION 'unknown use case %', snapshot_use_case
             USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
     END IF;
+    PERFORM pnl.require_active_use_case(snapshot_use_case);
     PERFORM pnl.lock_structure(structure, false);
     IF NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy h WHERE h.structure_id = structure) THEN
         RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure
@@ -3291,6 +3341,28 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.purge_superseded_facts(timestamp with time zone) TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.record_rule_version()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    r record;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        r := OLD;
+    ELSE
+        r := NEW;
+    END IF;
+    INSERT INTO pnl.rule_versions (rule_id, use_case_id, operation, node_id, predicate_json, sql_where,
+                                            logic_en, changed_by, changed_at)
+    VALUES (r.rule_id, r.use_case_id, TG_OP, r.node_id, r.predicate_json, r.sql_where, r.logic_en, session_user,
+            now());
+    RETURN NULL;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.reject_run(run_id uuid, reason text)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -3412,6 +3484,25 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.replace_facts(uuid,date,text,text) TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.require_active_use_case(p_use_case uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    uc record;
+BEGIN
+    SELECT u.name, u.status INTO uc FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
+    IF FOUND AND uc.status <> 'ACTIVE' THEN
+        RAISE EXCEPTION 'use case "%" is %: it takes no snapshots', uc.name, uc.status
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('an admin makes it active again: UPDATE pnl.use_cases SET status = ''ACTIVE'' '
+                                'WHERE use_case_id = ''%s''', p_use_case);
+    END IF;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.rule_attribute_fields(predicate_json jsonb)
  RETURNS text[]
  LANGUAGE sql
@@ -3499,13 +3590,22 @@ BEGIN
         RAISE EXCEPTION 'rule on node %: %', left(quote_literal(NEW.node_id), 120), regexp_replace(SQLERRM, '^rule ', '')
             USING ERRCODE = 'invalid_parameter_value';
     END;
-    IF TG_OP = 'UPDATE' THEN
-        NEW.last_modified_at := now();
-        IF NEW.last_modified_by IS NOT DISTINCT FROM OLD.last_modified_by THEN
-            NEW.last_modified_by := session_user;
-        END IF;
-    END IF;
     RETURN NEW;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.rule_versions_are_append_only()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' AND pg_trigger_depth() > 1 THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'rule_versions is the rules'' history: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'it is written by the rules'' own trigger: insert, update or delete the rule in metadata_rules';
 END;
 $function$;
 
@@ -3920,6 +4020,64 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.sign_off_run(uuid,text,jsonb) TO pnl_approver;
 
+CREATE OR REPLACE FUNCTION pnl.stamp_audit_columns()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    CASE TG_TABLE_NAME
+    WHEN 'metadata_rules' THEN
+        NEW.last_modified_by := session_user;
+        NEW.last_modified_at := now();
+        NEW.created_at := CASE WHEN TG_OP = 'INSERT' THEN now() ELSE OLD.created_at END;
+    WHEN 'calculation_runs' THEN
+        NEW.executed_by := session_user;
+        NEW.executed_at := least(greatest(coalesce(NEW.executed_at, now()), now()), clock_timestamp());
+    WHEN 'fact_loads' THEN
+        NEW.loaded_by := session_user;
+        NEW.loaded_at := now();
+    WHEN 'fx_rates' THEN
+        NEW.loaded_by := session_user;
+        NEW.loaded_at := now();
+    WHEN 'close_checks' THEN
+        NEW.set_by := session_user;
+        NEW.set_at := now();
+    WHEN 'close_events' THEN
+        NEW.actor := session_user;
+        NEW.at := clock_timestamp();
+    WHEN 'use_cases', 'hierarchy_structures' THEN
+        NEW.created_at := CASE WHEN TG_OP = 'INSERT' THEN now() ELSE OLD.created_at END;
+    END CASE;
+    RETURN NEW;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.structure_in_use_is_kept()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    users text;
+    runs  bigint;
+BEGIN
+    SELECT string_agg(format('"%s" (%s run(s))', u.name, u.runs), ', ' ORDER BY u.name), sum(u.runs)
+    INTO users, runs
+    FROM (SELECT c.name,
+                 (SELECT count(*) FROM pnl.calculation_runs r WHERE r.use_case_id = c.use_case_id)
+                 + (SELECT count(*) FROM pnl.use_case_runs r WHERE r.use_case_id = c.use_case_id) AS runs
+          FROM pnl.use_cases c WHERE c.structure_id = OLD.structure_id) u;
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION 'structure % cannot be deleted: use case(s) % are on it', OLD.structure_id, users
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = CASE WHEN runs > 0 THEN 'a structure keeps the runs taken on it; delete_use_case removes a use case with its runs first'
+                              ELSE 'delete those use cases first (delete_use_case)' END;
+    END IF;
+    RETURN OLD;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.structures_get_lock_rows()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -4137,6 +4295,30 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.use_case_footprint(uuid) TO pnl_admin;
+
+CREATE OR REPLACE FUNCTION pnl.use_case_structure_is_kept()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    runs bigint;
+BEGIN
+    IF NEW.structure_id IS DISTINCT FROM OLD.structure_id THEN
+        SELECT (SELECT count(*) FROM pnl.calculation_runs r WHERE r.use_case_id = OLD.use_case_id)
+             + (SELECT count(*) FROM pnl.use_case_runs r WHERE r.use_case_id = OLD.use_case_id)
+        INTO runs;
+        IF runs > 0 THEN
+            RAISE EXCEPTION 'use case "%" has % run(s) taken on structure %: its structure cannot change to %',
+                            OLD.name, runs, OLD.structure_id, NEW.structure_id
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = format('runs stay with the structure they were taken on; create a new use case on '
+                                    'structure %s instead', NEW.structure_id);
+        END IF;
+    END IF;
+    RETURN NEW;
+END;
+$function$;
 
 CREATE OR REPLACE FUNCTION pnl.use_cases_get_lock_rows()
  RETURNS trigger

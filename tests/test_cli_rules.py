@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
 from pnldb.cli import main
-from tests.builders import structure, use_case
+from tests.builders import backdate, structure, use_case
 
 FX = {"conditions": [{"field": "book", "operator": "in", "value": ["FX_1", "FX_2"]}]}
 RATES = {"conditions": [{"field": "strategy", "operator": "equals", "value": "Carry"},
@@ -71,6 +71,8 @@ def put_rule(conn, uc, rule_id, node, predicate, logic, by="alice", at="2025-12-
                                                 last_modified_by, created_at, last_modified_at)
                     VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s, %s)""",
                  (rule_id, uc, node, json.dumps(predicate), logic, by, "2025-12-01 07:00:00+00", at))
+    backdate(conn, "metadata_rules", "rule_id = %s", (rule_id,), last_modified_by=by,
+             created_at="2025-12-01 07:00:00+00", last_modified_at=at)
 
 
 @pytest.fixture

@@ -37,6 +37,7 @@ BEGIN
         RAISE EXCEPTION 'unknown use case %', snapshot_use_case
             USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a {{ schema }}.use_cases.use_case_id';
     END IF;
+    PERFORM {{ schema }}.require_active_use_case(snapshot_use_case);
     PERFORM {{ schema }}.lock_structure(structure, false);
     IF NOT EXISTS (SELECT 1 FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure) THEN
         RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure

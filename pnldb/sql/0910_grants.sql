@@ -84,3 +84,6 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.limit_value(text) TO {{ schema }}_reader;
 -- Runs (issue 19): purging trial and FAILED runs is housekeeping that destroys history, as deleting a
 -- use case or purging superseded facts is: admins only. runs_being_purged stays the owner's alone.
 GRANT EXECUTE ON FUNCTION {{ schema }}.purge_runs(uuid, date) TO {{ schema }}_admin;
+-- Rule history (issue 18): whoever reads the rules in force reads what they said before; nobody writes it
+-- but the rules' trigger.
+GRANT SELECT ON {{ schema }}.rule_versions TO {{ schema }}_operator;
