@@ -88,6 +88,7 @@ CREATE CONSTRAINT TRIGGER calculation_runs_are_chained AFTER UPDATE ON pnl.calcu
 CREATE TRIGGER calculation_runs_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_runs_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_runs FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_runs_are_written_once BEFORE INSERT ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_written_once();
+CREATE TRIGGER calculation_runs_audit_columns BEFORE INSERT ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 GRANT SELECT ON TABLE pnl.calculation_runs TO pnl_reader;
 
 CREATE TABLE pnl.close_checks (
@@ -101,6 +102,7 @@ CREATE TABLE pnl.close_checks (
 ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_pkey PRIMARY KEY (use_case_id, code);
 ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_severity_check CHECK (severity = ANY (ARRAY['ERROR'::text, 'WARNING'::text, 'OFF'::text]));
 ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+CREATE TRIGGER close_checks_audit_columns BEFORE INSERT OR UPDATE ON pnl.close_checks FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 
 CREATE TABLE pnl.close_events (
     event_id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
@@ -118,6 +120,7 @@ ALTER TABLE pnl.close_events ADD CONSTRAINT close_events_pkey PRIMARY KEY (event
 CREATE INDEX ix_close_events_unit ON pnl.close_events USING btree (use_case_id, pnl_date, event_id);
 CREATE TRIGGER close_events_are_append_only BEFORE DELETE OR UPDATE ON pnl.close_events FOR EACH ROW EXECUTE FUNCTION pnl.close_events_are_append_only();
 CREATE TRIGGER close_events_are_not_truncated BEFORE TRUNCATE ON pnl.close_events FOR EACH STATEMENT EXECUTE FUNCTION pnl.close_events_are_append_only();
+CREATE TRIGGER close_events_audit_columns BEFORE INSERT ON pnl.close_events FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 
 CREATE TABLE pnl.dim_hierarchy (
     structure_id text NOT NULL,
@@ -139,7 +142,7 @@ ALTER TABLE pnl.dim_hierarchy ADD CONSTRAINT dim_hierarchy_structure_id_fkey FOR
 ALTER TABLE pnl.dim_hierarchy ADD CONSTRAINT dim_hierarchy_unmapped_is_reserved CHECK (node_id <> '__UNMAPPED__'::text);
 CREATE INDEX ix_dim_hierarchy_parent ON pnl.dim_hierarchy USING btree (structure_id, parent_node_id);
 CREATE TRIGGER hierarchy_is_a_tree_on_insert AFTER INSERT ON pnl.dim_hierarchy REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pnl.check_hierarchy_is_a_tree();
-CREATE TRIGGER hierarchy_is_a_tree_on_update AFTER UPDATE ON pnl.dim_hierarchy REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pnl.check_hierarchy_is_a_tree();
+CREATE TRIGGER hierarchy_is_a_tree_on_update AFTER UPDATE ON pnl.dim_hierarchy REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION pnl.check_hierarchy_is_a_tree();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.dim_hierarchy TO pnl_admin;
 GRANT SELECT ON TABLE pnl.dim_hierarchy TO pnl_reader;
 
@@ -198,6 +201,7 @@ ALTER TABLE pnl.fact_load_slices ADD CONSTRAINT fact_load_slices_superseded_by_f
 CREATE INDEX ix_fact_load_slices_scope ON pnl.fact_load_slices USING btree (use_case_id, pnl_date, scenario);
 CREATE TRIGGER fact_load_slices_are_history BEFORE DELETE OR UPDATE ON pnl.fact_load_slices FOR EACH ROW EXECUTE FUNCTION pnl.fact_loads_are_history();
 CREATE TRIGGER fact_load_slices_are_not_truncated BEFORE TRUNCATE ON pnl.fact_load_slices FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_loads_are_history();
+CREATE TRIGGER fact_slices_get_lock_rows AFTER INSERT ON pnl.fact_load_slices REFERENCING NEW TABLE AS new_slices FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_slices_get_lock_rows();
 GRANT SELECT ON TABLE pnl.fact_load_slices TO pnl_operator;
 
 CREATE TABLE pnl.fact_loads (
@@ -215,6 +219,7 @@ CREATE INDEX ix_fact_loads_txid ON pnl.fact_loads USING btree (txid);
 CREATE INDEX ix_fact_loads_use_case_id ON pnl.fact_loads USING btree (use_case_id);
 CREATE TRIGGER fact_loads_are_history BEFORE DELETE OR UPDATE ON pnl.fact_loads FOR EACH ROW EXECUTE FUNCTION pnl.fact_loads_are_history();
 CREATE TRIGGER fact_loads_are_not_truncated BEFORE TRUNCATE ON pnl.fact_loads FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_loads_are_history();
+CREATE TRIGGER fact_loads_audit_columns BEFORE INSERT ON pnl.fact_loads FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 GRANT SELECT ON TABLE pnl.fact_loads TO pnl_operator;
 
 CREATE TABLE pnl.fact_pnl_entries (
@@ -264,6 +269,7 @@ ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_pkey PRIMARY KEY (pnl_date, cur
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_pnl_date_finite CHECK (isfinite(pnl_date)) NOT VALID;
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_rate_positive CHECK (rate > 0::numeric);
 ALTER TABLE pnl.fx_rates ADD CONSTRAINT fx_rates_reporting_currency_valid CHECK (reporting_currency ~ '^[A-Z]{3}$'::text);
+CREATE TRIGGER fx_rates_audit_columns BEFORE INSERT OR UPDATE ON pnl.fx_rates FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE TRIGGER fx_rates_frozen_on_delete AFTER DELETE ON pnl.fx_rates REFERENCING OLD TABLE AS old_rates FOR EACH STATEMENT EXECUTE FUNCTION pnl.fx_rates_frozen();
 CREATE TRIGGER fx_rates_frozen_on_update AFTER UPDATE ON pnl.fx_rates REFERENCING OLD TABLE AS old_rates NEW TABLE AS new_rates FOR EACH STATEMENT EXECUTE FUNCTION pnl.fx_rates_frozen();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.fx_rates TO pnl_admin;
@@ -276,6 +282,9 @@ CREATE TABLE pnl.hierarchy_structures (
 );
 ALTER TABLE pnl.hierarchy_structures ADD CONSTRAINT hierarchy_structures_id_not_blank CHECK (btrim(structure_id) <> ''::text);
 ALTER TABLE pnl.hierarchy_structures ADD CONSTRAINT hierarchy_structures_pkey PRIMARY KEY (structure_id);
+CREATE TRIGGER hierarchy_structures_audit_columns BEFORE INSERT OR UPDATE ON pnl.hierarchy_structures FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
+CREATE TRIGGER structure_in_use_is_kept BEFORE DELETE ON pnl.hierarchy_structures FOR EACH ROW EXECUTE FUNCTION pnl.structure_in_use_is_kept();
+CREATE TRIGGER structures_get_lock_rows AFTER INSERT ON pnl.hierarchy_structures REFERENCING NEW TABLE AS new_structures FOR EACH STATEMENT EXECUTE FUNCTION pnl.structures_get_lock_rows();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.hierarchy_structures TO pnl_admin;
 GRANT SELECT ON TABLE pnl.hierarchy_structures TO pnl_reader;
 
@@ -293,6 +302,18 @@ CREATE TRIGGER limits_stamp_change BEFORE UPDATE ON pnl.limits FOR EACH ROW EXEC
 GRANT SELECT ON TABLE pnl.limits TO pnl_reader;
 GRANT UPDATE ON TABLE pnl.limits (value) TO pnl_admin;
 
+CREATE TABLE pnl.lock_rows (
+    lock_kind text NOT NULL,
+    lock_key text NOT NULL,
+    gate boolean NOT NULL,
+    version bigint DEFAULT 0 NOT NULL,
+    changed_xact xid8,
+    changed_by text,
+    changed_at timestamp with time zone
+);
+ALTER TABLE pnl.lock_rows ADD CONSTRAINT lock_rows_kind_valid CHECK (lock_kind = ANY (ARRAY['use case'::text, 'structure'::text, 'run date'::text]));
+ALTER TABLE pnl.lock_rows ADD CONSTRAINT lock_rows_pkey PRIMARY KEY (lock_kind, lock_key, gate);
+
 CREATE TABLE pnl.metadata_rules (
     rule_id bigint GENERATED BY DEFAULT AS IDENTITY NOT NULL,
     use_case_id uuid NOT NULL,
@@ -307,9 +328,33 @@ CREATE TABLE pnl.metadata_rules (
 ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_one_rule_per_node UNIQUE (use_case_id, node_id);
 ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_pkey PRIMARY KEY (rule_id);
 ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+CREATE TRIGGER metadata_rules_audit_columns BEFORE INSERT OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE TRIGGER rule_is_valid BEFORE INSERT OR DELETE OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.rule_is_valid();
+CREATE TRIGGER rules_keep_history AFTER INSERT OR DELETE OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.record_rule_version();
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.metadata_rules TO pnl_admin;
 GRANT SELECT ON TABLE pnl.metadata_rules TO pnl_operator;
+
+CREATE TABLE pnl.rule_versions (
+    version_id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    rule_id bigint NOT NULL,
+    use_case_id uuid NOT NULL,
+    operation text NOT NULL,
+    node_id text NOT NULL,
+    predicate_json jsonb NOT NULL,
+    sql_where text,
+    logic_en text,
+    changed_by text NOT NULL,
+    changed_at timestamp with time zone NOT NULL
+);
+ALTER TABLE pnl.rule_versions ADD CONSTRAINT rule_versions_operation_valid CHECK (operation = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'MIGRATED'::text]));
+ALTER TABLE pnl.rule_versions ADD CONSTRAINT rule_versions_pkey PRIMARY KEY (version_id);
+CREATE INDEX ix_rule_versions_rule ON pnl.rule_versions USING btree (use_case_id, rule_id, version_id);
+CREATE TRIGGER rule_versions_are_append_only BEFORE INSERT OR DELETE OR UPDATE ON pnl.rule_versions FOR EACH ROW EXECUTE FUNCTION pnl.rule_versions_are_append_only();
+CREATE TRIGGER rule_versions_are_not_truncated BEFORE TRUNCATE ON pnl.rule_versions FOR EACH STATEMENT EXECUTE FUNCTION pnl.rule_versions_are_append_only();
+COMMENT ON TABLE pnl.rule_versions IS 'Every insert, update and delete of a rule (metadata_rules), as the rule then read, with who and when; append-only.';
+COMMENT ON COLUMN pnl.rule_versions.operation IS 'INSERT, UPDATE or DELETE; MIGRATED: the rule as it stood when history began (migration 0013_audit), who and when as the rule row said.';
+COMMENT ON COLUMN pnl.rule_versions.changed_by IS 'Database login (session user) that made the change.';
+GRANT SELECT ON TABLE pnl.rule_versions TO pnl_operator;
 
 CREATE TABLE pnl.runs_being_purged (
     run_id uuid NOT NULL,
@@ -369,6 +414,9 @@ ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_signoff_policy_check CHECK (s
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_status_valid CHECK (status = ANY (ARRAY['ACTIVE'::text, 'INACTIVE'::text]));
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_structure_id_fkey FOREIGN KEY (structure_id) REFERENCES pnl.hierarchy_structures(structure_id);
 CREATE TRIGGER use_case_close_settings BEFORE INSERT OR UPDATE ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.use_case_close_settings();
+CREATE TRIGGER use_case_structure_is_kept BEFORE UPDATE OF structure_id ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.use_case_structure_is_kept();
+CREATE TRIGGER use_cases_audit_columns BEFORE INSERT OR UPDATE ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
+CREATE TRIGGER use_cases_get_lock_rows AFTER INSERT ON pnl.use_cases REFERENCING NEW TABLE AS new_use_cases FOR EACH STATEMENT EXECUTE FUNCTION pnl.use_cases_get_lock_rows();
 GRANT INSERT, UPDATE ON TABLE pnl.use_cases TO pnl_admin;
 GRANT SELECT ON TABLE pnl.use_cases TO pnl_reader;
 
@@ -439,7 +487,7 @@ COMMENT ON COLUMN pnl.v_calculation_runs.results_count IS 'Number of fact_calcul
 COMMENT ON COLUMN pnl.v_calculation_runs.executed_by IS 'Database login (session user) that took the snapshot; NULL for runs taken before migration 0006_close. Four-eyes keeps it from approving the run.';
 COMMENT ON COLUMN pnl.v_calculation_runs.reporting_currency IS 'Currency the run''s values are in (the use case''s reporting currency when it ran; contract §8).';
 COMMENT ON COLUMN pnl.v_calculation_runs.txid IS 'The transaction that took the run: only it added the run''s rows, while the run was IN_PROGRESS.';
-COMMENT ON COLUMN pnl.v_calculation_runs.chain_seq IS 'Place of a COMPLETED run in its use case''s chain of digests (1 for the first); NULL for FAILED runs and runs taken before migration 0011_integrity.';
+COMMENT ON COLUMN pnl.v_calculation_runs.chain_seq IS 'Place of a COMPLETED run in its use case''s chain of digests (1 for the first); NULL for FAILED runs and runs taken before migration 0014_integrity.';
 COMMENT ON COLUMN pnl.v_calculation_runs.previous_run_id IS 'The run before it in the chain (NULL for the first; it may since have been purged: close_events RUNS_PURGED).';
 COMMENT ON COLUMN pnl.v_calculation_runs.previous_digest IS 'The digest of the run before it in the chain, as it was when this run completed.';
 COMMENT ON COLUMN pnl.v_calculation_runs.digest IS 'sha256 of the run''s header, results, recorded rules, inputs and rates (run_digest); verify_run checks it.';
@@ -786,6 +834,10 @@ CREATE SEQUENCE pnl.metadata_rules_rule_id_seq AS bigint START WITH 1 INCREMENT 
 -- identity of pnl.metadata_rules.rule_id
 GRANT USAGE ON SEQUENCE pnl.metadata_rules_rule_id_seq TO pnl_admin;
 
+CREATE SEQUENCE pnl.rule_versions_version_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
+-- identity of pnl.rule_versions.version_id
+GRANT USAGE ON SEQUENCE pnl.rule_versions_version_id_seq TO pnl_admin;
+
 CREATE OR REPLACE FUNCTION pnl.analyze_facts()
  RETURNS void
  LANGUAGE plpgsql
@@ -797,6 +849,18 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.analyze_facts() TO pnl_admin;
+
+CREATE OR REPLACE FUNCTION pnl.analyze_hierarchy()
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    ANALYZE pnl.dim_hierarchy;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.analyze_hierarchy() TO pnl_admin;
 
 CREATE OR REPLACE FUNCTION pnl.approve_run(run_id uuid, comment text DEFAULT NULL::text)
  RETURNS jsonb
@@ -895,29 +959,36 @@ CREATE OR REPLACE FUNCTION pnl.check_hierarchy_is_a_tree()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
+    max_depth CONSTANT integer := pnl.limit_value('max_hierarchy_depth');
+    touched text[];
     bad record;
+    start_node text;
+    on_cycle text;
+    cycle text[];
 BEGIN
-    WITH RECURSIVE walk AS (
-        SELECT n.structure_id, n.node_id AS start_node, n.parent_node_id AS next_node,
-               ARRAY[n.node_id] AS path, false AS is_cycle
-        FROM changed n
-        WHERE n.parent_node_id IS NOT NULL
-        UNION ALL
-        SELECT w.structure_id, w.start_node, p.parent_node_id, w.path || p.node_id, p.node_id = ANY (w.path)
-        FROM walk w
-        JOIN pnl.dim_hierarchy p ON p.structure_id = w.structure_id AND p.node_id = w.next_node
-        WHERE NOT w.is_cycle
-    )
-    SELECT structure_id, path INTO bad FROM walk WHERE is_cycle LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'hierarchy % has a cycle: %', bad.structure_id, array_to_string(bad.path, ' -> ')
-            USING ERRCODE = 'integrity_constraint_violation',
-                  HINT = 'every node must lead up to the single root through its parent_node_id';
+    -- ===== SHAPE UNCHANGED =====
+    -- An UPDATE that moved no node (a rename) leaves every tree as it was: nothing to lock or walk.
+    IF TG_OP = 'UPDATE' THEN  -- only the UPDATE trigger has old_rows
+        IF NOT EXISTS (SELECT 1 FROM changed c
+                       WHERE NOT EXISTS (SELECT 1 FROM old_rows o
+                                         WHERE o.structure_id = c.structure_id AND o.node_id = c.node_id
+                                           AND o.parent_node_id IS NOT DISTINCT FROM c.parent_node_id)) THEN
+            RETURN NULL;
+        END IF;
     END IF;
 
+    -- ===== SERIALISE =====
+    SELECT array_agg(DISTINCT c.structure_id ORDER BY c.structure_id) INTO touched FROM changed c;
+    IF touched IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pnl.lock_structure(s.structure_id, true)
+    FROM unnest(touched) WITH ORDINALITY AS s(structure_id, i) ORDER BY s.i;
+
+    -- ===== ONE ROOT =====
     SELECT h.structure_id, array_agg(h.node_id ORDER BY h.node_id) AS roots INTO bad
     FROM pnl.dim_hierarchy h
-    WHERE h.parent_node_id IS NULL AND h.structure_id IN (SELECT structure_id FROM changed)
+    WHERE h.parent_node_id IS NULL AND h.structure_id = ANY (touched)
     GROUP BY h.structure_id
     HAVING count(*) > 1
     LIMIT 1;
@@ -926,7 +997,105 @@ BEGIN
             USING ERRCODE = 'integrity_constraint_violation',
                   HINT = 'a structure has exactly one node without a parent; give the others a parent_node_id';
     END IF;
-    RETURN NULL;
+
+    -- ===== WALK =====
+    -- A node in a cycle, or below one, is never reached: a structure's nodes minus those reached are its
+    -- cycles and what hangs under them.
+    WITH RECURSIVE walk AS (
+        SELECT h.structure_id, h.node_id, 0 AS depth
+        FROM pnl.dim_hierarchy h
+        WHERE h.structure_id = ANY (touched)
+          AND (h.parent_node_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy p
+                              WHERE p.structure_id = h.structure_id AND p.node_id = h.parent_node_id))
+        UNION ALL
+        SELECT c.structure_id, c.node_id, w.depth + 1
+        FROM walk w
+        JOIN pnl.dim_hierarchy c ON c.structure_id = w.structure_id AND c.parent_node_id = w.node_id
+        WHERE w.depth <= max_depth
+    ),
+    reached AS (SELECT w.structure_id, count(*) AS reached, max(w.depth) AS deepest FROM walk w GROUP BY 1)
+    SELECT n.structure_id, n.nodes - coalesce(r.reached, 0) AS unreached, coalesce(r.deepest, 0) AS deepest INTO bad
+    FROM (SELECT h.structure_id, count(*) AS nodes FROM pnl.dim_hierarchy h
+          WHERE h.structure_id = ANY (touched) GROUP BY h.structure_id) n
+    LEFT JOIN reached r ON r.structure_id = n.structure_id
+    WHERE n.nodes > coalesce(r.reached, 0) OR r.deepest > max_depth
+    ORDER BY r.deepest > max_depth DESC NULLS LAST, n.structure_id
+    LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+
+    -- ===== DEPTH =====
+    IF bad.deepest > max_depth THEN
+        WITH RECURSIVE walk AS (
+        SELECT h.structure_id, h.node_id, 0 AS depth
+        FROM pnl.dim_hierarchy h
+        WHERE h.structure_id = ANY (touched)
+          AND (h.parent_node_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy p
+                              WHERE p.structure_id = h.structure_id AND p.node_id = h.parent_node_id))
+        UNION ALL
+        SELECT c.structure_id, c.node_id, w.depth + 1
+        FROM walk w
+        JOIN pnl.dim_hierarchy c ON c.structure_id = w.structure_id AND c.parent_node_id = w.node_id
+        WHERE w.depth <= max_depth
+    )
+        SELECT min(w.node_id) INTO start_node FROM walk w WHERE w.structure_id = bad.structure_id AND w.depth > max_depth;
+        RAISE EXCEPTION 'hierarchy %: node % is at depth % (the root is at 0), deeper than the limit of % levels; nothing written',
+                        bad.structure_id, quote_literal(start_node), bad.deepest, max_depth
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'make the tree shallower, or have an admin raise the limit: UPDATE pnl.limits '
+                         'SET value = N WHERE name = ''max_hierarchy_depth''';
+    END IF;
+
+    -- ===== CYCLES =====
+    -- Name one: walk up from an unreached node this statement wrote (every new cycle has one) for as many
+    -- steps as there are unreached nodes at most, which ends on the cycle, then once around it.
+    WITH RECURSIVE walk AS (
+        SELECT h.structure_id, h.node_id, 0 AS depth
+        FROM pnl.dim_hierarchy h
+        WHERE h.structure_id = ANY (touched)
+          AND (h.parent_node_id IS NULL
+               OR NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy p
+                              WHERE p.structure_id = h.structure_id AND p.node_id = h.parent_node_id))
+        UNION ALL
+        SELECT c.structure_id, c.node_id, w.depth + 1
+        FROM walk w
+        JOIN pnl.dim_hierarchy c ON c.structure_id = w.structure_id AND c.parent_node_id = w.node_id
+        WHERE w.depth <= max_depth
+    )
+    SELECT coalesce(
+        (SELECT min(c.node_id) FROM changed c
+         WHERE c.structure_id = bad.structure_id
+           AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.structure_id = c.structure_id AND w.node_id = c.node_id)),
+        -- a cycle made with the trigger off: any unreached node leads to one
+        (SELECT min(h.node_id) FROM pnl.dim_hierarchy h
+         WHERE h.structure_id = bad.structure_id
+           AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.structure_id = h.structure_id AND w.node_id = h.node_id)))
+    INTO start_node;
+    WITH RECURSIVE up AS (
+        SELECT start_node AS node_id, 0::bigint AS step
+        UNION ALL
+        SELECT p.parent_node_id, u.step + 1
+        FROM up u JOIN pnl.dim_hierarchy p ON p.structure_id = bad.structure_id AND p.node_id = u.node_id
+        WHERE u.step < bad.unreached AND (u.step = 0 OR u.node_id <> start_node)
+    )
+    SELECT u.node_id INTO on_cycle FROM up u ORDER BY u.step DESC LIMIT 1;
+    WITH RECURSIVE around AS (
+        SELECT on_cycle AS node_id, 0::bigint AS step
+        UNION ALL
+        SELECT p.parent_node_id, a.step + 1
+        FROM around a JOIN pnl.dim_hierarchy p ON p.structure_id = bad.structure_id AND p.node_id = a.node_id
+        WHERE a.step = 0 OR a.node_id <> on_cycle
+    )
+    SELECT array_agg(a.node_id ORDER BY a.step) INTO cycle FROM around a;
+    RAISE EXCEPTION 'hierarchy % has a cycle: %', bad.structure_id,
+                    CASE WHEN cardinality(cycle) <= 21 THEN array_to_string(cycle, ' -> ')
+                         ELSE array_to_string(cycle[1:10], ' -> ') || format(' -> ... %s more -> ', cardinality(cycle) - 20)
+                              || array_to_string(cycle[cardinality(cycle) - 9:], ' -> ') END
+        USING ERRCODE = 'integrity_constraint_violation',
+              HINT = 'every node must lead up to the single root through its parent_node_id';
 END;
 $function$;
 
@@ -1094,6 +1263,59 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.check_run_node(uuid,text,text,boolean,text) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.check_structure_is_one_tree(structure text, use_case_name text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    roots text[];
+    unreached bigint;
+    shown text;
+BEGIN
+    SELECT array_agg(h.node_id ORDER BY h.node_id) INTO roots
+    FROM pnl.dim_hierarchy h WHERE h.structure_id = structure AND h.parent_node_id IS NULL;
+    IF cardinality(roots) > 1 THEN
+        RAISE EXCEPTION 'use case "%": its structure % has % roots (%), a tree has one; nothing written',
+                        use_case_name, structure, cardinality(roots), array_to_string(roots, ', ')
+            USING ERRCODE = 'data_corrupted',
+                  HINT = 'load the hierarchy again (pnldb load hierarchy FILE --structure ' || structure || ')';
+    END IF;
+
+    WITH RECURSIVE walk AS (
+        SELECT h.node_id FROM pnl.dim_hierarchy h
+        WHERE h.structure_id = structure AND h.parent_node_id IS NULL
+        UNION ALL
+        SELECT c.node_id FROM walk w
+        JOIN pnl.dim_hierarchy c ON c.structure_id = structure AND c.parent_node_id = w.node_id
+    )
+    SELECT (SELECT count(*) FROM pnl.dim_hierarchy h WHERE h.structure_id = structure) - (SELECT count(*) FROM walk)
+    INTO unreached;
+    IF unreached > 0 THEN
+        WITH RECURSIVE walk AS (
+            SELECT h.node_id FROM pnl.dim_hierarchy h
+            WHERE h.structure_id = structure AND h.parent_node_id IS NULL
+            UNION ALL
+            SELECT c.node_id FROM walk w
+            JOIN pnl.dim_hierarchy c ON c.structure_id = structure AND c.parent_node_id = w.node_id
+        )
+        SELECT string_agg(u.node_id, ', ' ORDER BY u.node_id) INTO shown
+        FROM (SELECT h.node_id FROM pnl.dim_hierarchy h
+              WHERE h.structure_id = structure AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.node_id = h.node_id)
+              ORDER BY h.node_id LIMIT 5) u;
+        RAISE EXCEPTION 'use case "%": % node% of structure % cannot be reached from its root %: %; nothing written',
+                        use_case_name, unreached, CASE WHEN unreached > 1 THEN 's' ELSE '' END, structure,
+                        coalesce(roots[1], '(none)'),
+                        shown || CASE WHEN unreached > 5 THEN format(' and %s more', unreached - 5) ELSE '' END
+            USING ERRCODE = 'data_corrupted',
+                  HINT = 'their parent links go round in a cycle, written with the tree checks off; fix the '
+                         'parent_node_id of those nodes or load the hierarchy again (pnldb load hierarchy FILE '
+                         '--structure ' || structure || ')';
+    END IF;
+END;
+$function$;
 
 CREATE OR REPLACE FUNCTION pnl.close_check_settings(use_case_id uuid)
  RETURNS TABLE(ord integer, code text, severity text, params jsonb)
@@ -1311,9 +1533,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'give the largest difference to leave out, such as 0.01; 0 shows every difference';
     END IF;
-    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status INTO a
+    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status, NULL::text AS root INTO a
     FROM pnl.calculation_runs r WHERE r.id = run_a;
-    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status INTO b
+    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status, NULL::text AS root INTO b
     FROM pnl.calculation_runs r WHERE r.id = run_b;
     SELECT string_agg(m.id::text, ', ' ORDER BY m.ord) INTO missing
     FROM (VALUES (1, run_a, a.id), (2, run_b, b.id)) AS m(ord, id, found)
@@ -1331,6 +1553,18 @@ BEGIN
             CASE WHEN a.status <> 'COMPLETED' THEN run_a ELSE run_b END,
             CASE WHEN a.status <> 'COMPLETED' THEN a.status ELSE b.status END
             USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- Runs of one use case share its structure (use_case_structure_is_kept); a run taken before that was
+    -- enforced may sit on another tree: its root says so.
+    SELECT (SELECT x.node_id FROM pnl.fact_calculated_results x
+            WHERE x.calculation_run_id = run_a AND x.parent_node_id IS NULL AND x.node_id <> '__UNMAPPED__' LIMIT 1),
+           (SELECT x.node_id FROM pnl.fact_calculated_results x
+            WHERE x.calculation_run_id = run_b AND x.parent_node_id IS NULL AND x.node_id <> '__UNMAPPED__' LIMIT 1)
+    INTO a.root, b.root;
+    IF a.root IS DISTINCT FROM b.root THEN
+        RAISE EXCEPTION 'runs % and % were taken on different structures (roots % and %)', run_a, run_b,
+                        coalesce(a.root, 'none'), coalesce(b.root, 'none')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'compare runs taken on the same structure';
     END IF;
     IF a.pnl_date <> b.pnl_date THEN
         RAISE NOTICE 'comparing runs of different dates: % vs %', a.pnl_date, b.pnl_date;
@@ -2074,6 +2308,21 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION pnl.fact_slices_get_lock_rows()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    INSERT INTO pnl.lock_rows (lock_kind, lock_key, gate)
+    SELECT DISTINCT 'run date', n.use_case_id || ':' || to_char(n.pnl_date, 'YYYY-MM-DD'), g
+    FROM new_slices n, (VALUES (true), (false)) v (g)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.facts_are_immutable()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -2531,35 +2780,130 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.lock_cob(uuid,date,text) TO pnl_approver;
 
-CREATE OR REPLACE FUNCTION pnl.lock_structure(structure_id text, exclusive boolean)
+CREATE OR REPLACE FUNCTION pnl.lock_holders(lock_kind text, lock_key text, stage text)
+ RETURNS text
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    locker xid;
+    lockers xid[];
+    marker CONSTANT bigint := pnl.lock_marker(lock_kind, lock_key,
+                                                       CASE WHEN stage = 'gate' THEN 'gate' ELSE 'version' END);
+    found text;
+BEGIN
+    SELECT r.xmax INTO locker FROM pnl.lock_rows r
+    WHERE r.lock_kind = lock_holders.lock_kind AND r.lock_key = lock_holders.lock_key AND r.gate = (stage = 'gate');
+    lockers := ARRAY[locker];
+    IF NOT EXISTS (SELECT 1 FROM pg_locks l
+                   WHERE l.locktype = 'transactionid' AND l.granted AND l.transactionid = locker) THEN
+        BEGIN
+            lockers := ARRAY(SELECT m.xid FROM pg_get_multixact_members(locker) m);
+        EXCEPTION WHEN OTHERS THEN
+            NULL;  -- not a multixact: a subtransaction's xid, or a holder that has ended meanwhile
+        END;
+    END IF;
+    WITH holders AS (
+        SELECT l.pid FROM pg_locks l
+        WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+          AND l.transactionid = ANY (lockers)
+        UNION
+        SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted
+          AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
+          AND ((l.classid::bigint << 32) | l.objid::bigint) = marker AND l.objsubid = 1
+          AND pg_has_role(a.usesysid, 'pnl_reader', 'MEMBER')
+    )
+    SELECT string_agg(format('role %s (pid %s, %s since %s)',
+                             coalesce(a.usename::text, '?'), h.pid, coalesce(a.state, 'in a transaction'),
+                             coalesce(to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC, '
+                                      || round(extract(epoch FROM now() - a.xact_start)) || ' s ago',
+                                      'a time hidden from the schema owner (grant it pg_read_all_stats)')),
+                      '; ' ORDER BY h.pid)
+    INTO found
+    FROM holders h LEFT JOIN pg_stat_activity a ON a.pid = h.pid
+    WHERE h.pid <> pg_backend_pid();
+    RETURN coalesce(found, CASE WHEN stage = 'create' THEN 'a session adding it that has not committed yet'
+                                ELSE 'a session that has ended since' END);
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.lock_label(lock_kind text, lock_key text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT CASE lock_kind
+        WHEN 'use case' THEN format('use case %s',
+            coalesce((SELECT format('"%s"', left(u.name, 80)) FROM pnl.use_cases u
+                      WHERE u.use_case_id::text = lock_key), lock_key))
+        WHEN 'structure' THEN format('structure %s', left(quote_literal(lock_key), 80))
+        ELSE format('the runs of use case %s for %s',
+            coalesce((SELECT format('"%s"', left(u.name, 80)) FROM pnl.use_cases u
+                      WHERE u.use_case_id::text = split_part(lock_key, ':', 1)), split_part(lock_key, ':', 1)),
+            split_part(lock_key, ':', 2))
+    END
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.lock_marker(lock_kind text, lock_key text, stage text)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+    SELECT hashtextextended('pnldb.lock_rows:' || lock_kind || ':' || lock_key || ':' || stage, 0)
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.lock_refused(lock_kind text, lock_key text, stage text, failure text, wait_ms integer)
  RETURNS void
  LANGUAGE plpgsql
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-DECLARE
-    key CONSTANT bigint := hashtextextended('pnldb.structure:' || lock_structure.structure_id, 0);
 BEGIN
-    IF exclusive THEN
-        PERFORM pg_advisory_xact_lock(key);
-    ELSE
-        PERFORM pg_advisory_xact_lock_shared(key);
+    IF failure = '55P03' THEN
+        RAISE EXCEPTION '% is locked by another session: %; gave up after % ms',
+                        pnl.lock_label(lock_kind, lock_key),
+                        pnl.lock_holders(lock_kind, lock_key, stage), wait_ms
+            USING ERRCODE = 'lock_not_available',
+                  HINT = 'nothing was written. Ask that session to commit or roll back (or end it with '
+                         'pg_terminate_backend(pid)), then try again; the wait is the limit lock_wait_ms '
+                         '(see the limits table) or your lock_timeout, whichever is shorter';
     END IF;
+    RAISE EXCEPTION '% changed after this transaction''s snapshot was taken: % committed since, so it would '
+                    'work on superseded data',
+                    pnl.lock_label(lock_kind, lock_key),
+                    CASE lock_kind WHEN 'use case' THEN 'a write of its facts, rules or close'
+                                   WHEN 'structure' THEN 'an edit of its hierarchy'
+                                   ELSE 'another run' END
+        USING ERRCODE = 'serialization_failure',
+              HINT = 'nothing was written. Start a new transaction and try again: a REPEATABLE READ or '
+                     'SERIALIZABLE transaction (or one that SET TRANSACTION SNAPSHOT) reads the data as '
+                     'of its snapshot, which must not predate the latest change';
 END;
 $function$;
+
+CREATE OR REPLACE FUNCTION pnl.lock_structure(structure_id text, exclusive boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    PERFORM pnl.take_lock('structure', lock_structure.structure_id, lock_structure.exclusive);
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.lock_structure(text,boolean) TO pnl_admin;
 
 CREATE OR REPLACE FUNCTION pnl.lock_use_case(use_case_id uuid, exclusive boolean)
  RETURNS void
  LANGUAGE plpgsql
+ SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-DECLARE
-    key CONSTANT bigint := hashtextextended('pnldb.use_case:' || lock_use_case.use_case_id::text, 0);
 BEGIN
-    IF exclusive THEN
-        PERFORM pg_advisory_xact_lock(key);
-    ELSE
-        PERFORM pg_advisory_xact_lock_shared(key);
-    END IF;
+    PERFORM pnl.take_lock('use case', lock_use_case.use_case_id::text, lock_use_case.exclusive);
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.lock_use_case(uuid,boolean) TO pnl_admin;
@@ -2711,6 +3055,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'give a calendar date, e.g. 2025-12-24';
     END IF;
     -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
+    -- Fresh: a transaction whose snapshot predates the latest committed write of the use case's facts or
+    -- rules, or of its structure's tree, is refused here (take_lock), before anything is written.
     PERFORM pnl.lock_use_case(snapshot_use_case, false);
     SELECT u.structure_id, u.name INTO structure, use_case_name
     FROM pnl.use_cases u WHERE u.use_case_id = snapshot_use_case;
@@ -2718,10 +3064,13 @@ BEGIN
         RAISE EXCEPTION 'unknown use case %', snapshot_use_case
             USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
     END IF;
+    PERFORM pnl.require_active_use_case(snapshot_use_case);
+    PERFORM pnl.lock_structure(structure, false);
     IF NOT EXISTS (SELECT 1 FROM pnl.dim_hierarchy h WHERE h.structure_id = structure) THEN
         RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure
             USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
     END IF;
+    PERFORM pnl.check_structure_is_one_tree(structure, use_case_name);
     IF NOT EXISTS (SELECT 1 FROM pnl.fact_load_slices s
                    WHERE s.use_case_id = snapshot_use_case AND s.pnl_date = snapshot_date AND s.scenario = 'ACTUAL'
                      AND s.superseded_at IS NULL AND s.rows > 0) THEN
@@ -2758,9 +3107,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'choose another run name, or leave it out for "Run N"';
     END IF;
 
-    -- One run at a time per use case and date: names stay unique and in order.
-    PERFORM pg_advisory_xact_lock(
-        hashtextextended('pnldb.create_snapshot:' || snapshot_use_case || ':' || snapshot_date, 0));
+    -- One run at a time per use case and date: names stay unique and in order. The key is the same
+    -- whatever the session's DateStyle.
+    PERFORM pnl.take_lock('run date', snapshot_use_case || ':' || to_char(snapshot_date, 'YYYY-MM-DD'),
+                                   true);
 
     -- ===== THE CAP AND THE RUN NAME =====
     SELECT count(*), count(*) FILTER (WHERE r.status <> 'FAILED') INTO runs_of_date, live_runs
@@ -3081,6 +3431,28 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.purge_superseded_facts(timestamp with time zone) TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.record_rule_version()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    r record;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        r := OLD;
+    ELSE
+        r := NEW;
+    END IF;
+    INSERT INTO pnl.rule_versions (rule_id, use_case_id, operation, node_id, predicate_json, sql_where,
+                                            logic_en, changed_by, changed_at)
+    VALUES (r.rule_id, r.use_case_id, TG_OP, r.node_id, r.predicate_json, r.sql_where, r.logic_en, session_user,
+            now());
+    RETURN NULL;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.reject_run(run_id uuid, reason text)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -3202,6 +3574,25 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.replace_facts(uuid,date,text,text) TO pnl_admin;
 
+CREATE OR REPLACE FUNCTION pnl.require_active_use_case(p_use_case uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    uc record;
+BEGIN
+    SELECT u.name, u.status INTO uc FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
+    IF FOUND AND uc.status <> 'ACTIVE' THEN
+        RAISE EXCEPTION 'use case "%" is %: it takes no snapshots', uc.name, uc.status
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('an admin makes it active again: UPDATE pnl.use_cases SET status = ''ACTIVE'' '
+                                'WHERE use_case_id = ''%s''', p_use_case);
+    END IF;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.rule_attribute_fields(predicate_json jsonb)
  RETURNS text[]
  LANGUAGE sql
@@ -3289,13 +3680,22 @@ BEGIN
         RAISE EXCEPTION 'rule on node %: %', left(quote_literal(NEW.node_id), 120), regexp_replace(SQLERRM, '^rule ', '')
             USING ERRCODE = 'invalid_parameter_value';
     END;
-    IF TG_OP = 'UPDATE' THEN
-        NEW.last_modified_at := now();
-        IF NEW.last_modified_by IS NOT DISTINCT FROM OLD.last_modified_by THEN
-            NEW.last_modified_by := session_user;
-        END IF;
-    END IF;
     RETURN NEW;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.rule_versions_are_append_only()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' AND pg_trigger_depth() > 1 THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'rule_versions is the rules'' history: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'it is written by the rules'' own trigger: insert, update or delete the rule in metadata_rules';
 END;
 $function$;
 
@@ -3840,6 +4240,78 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.sign_off_run(uuid,text,jsonb) TO pnl_approver;
 
+CREATE OR REPLACE FUNCTION pnl.stamp_audit_columns()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    CASE TG_TABLE_NAME
+    WHEN 'metadata_rules' THEN
+        NEW.last_modified_by := session_user;
+        NEW.last_modified_at := now();
+        NEW.created_at := CASE WHEN TG_OP = 'INSERT' THEN now() ELSE OLD.created_at END;
+    WHEN 'calculation_runs' THEN
+        NEW.executed_by := session_user;
+        NEW.executed_at := least(greatest(coalesce(NEW.executed_at, now()), now()), clock_timestamp());
+    WHEN 'fact_loads' THEN
+        NEW.loaded_by := session_user;
+        NEW.loaded_at := now();
+    WHEN 'fx_rates' THEN
+        NEW.loaded_by := session_user;
+        NEW.loaded_at := now();
+    WHEN 'close_checks' THEN
+        NEW.set_by := session_user;
+        NEW.set_at := now();
+    WHEN 'close_events' THEN
+        NEW.actor := session_user;
+        NEW.at := clock_timestamp();
+    WHEN 'use_cases', 'hierarchy_structures' THEN
+        NEW.created_at := CASE WHEN TG_OP = 'INSERT' THEN now() ELSE OLD.created_at END;
+    END CASE;
+    RETURN NEW;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.structure_in_use_is_kept()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    users text;
+    runs  bigint;
+BEGIN
+    SELECT string_agg(format('"%s" (%s run(s))', u.name, u.runs), ', ' ORDER BY u.name), sum(u.runs)
+    INTO users, runs
+    FROM (SELECT c.name,
+                 (SELECT count(*) FROM pnl.calculation_runs r WHERE r.use_case_id = c.use_case_id)
+                 + (SELECT count(*) FROM pnl.use_case_runs r WHERE r.use_case_id = c.use_case_id) AS runs
+          FROM pnl.use_cases c WHERE c.structure_id = OLD.structure_id) u;
+    IF users IS NOT NULL THEN
+        RAISE EXCEPTION 'structure % cannot be deleted: use case(s) % are on it', OLD.structure_id, users
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = CASE WHEN runs > 0 THEN 'a structure keeps the runs taken on it; delete_use_case removes a use case with its runs first'
+                              ELSE 'delete those use cases first (delete_use_case)' END;
+    END IF;
+    RETURN OLD;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.structures_get_lock_rows()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    INSERT INTO pnl.lock_rows (lock_kind, lock_key, gate)
+    SELECT 'structure', n.structure_id, g FROM new_structures n, (VALUES (true), (false)) v (g)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.submit_run(run_id uuid, comment text DEFAULT NULL::text, acknowledgements jsonb DEFAULT '{}'::jsonb)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -3865,6 +4337,120 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.submit_run(uuid,text,jsonb) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.take_lock(lock_kind text, lock_key text, exclusive boolean)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    kind CONSTANT text := take_lock.lock_kind;
+    key CONSTANT text := take_lock.lock_key;
+    limit_ms CONSTANT integer := pnl.limit_value('lock_wait_ms');
+    caller_timeout CONSTANT text := current_setting('lock_timeout');
+    caller_ms CONSTANT integer := (SELECT s.setting::integer FROM pg_settings s WHERE s.name = 'lock_timeout');
+    wait_ms CONSTANT integer := CASE WHEN caller_ms > 0 THEN least(caller_ms, limit_ms) ELSE limit_ms END;
+    deadline CONSTANT timestamptz := clock_timestamp() + wait_ms * interval '1 millisecond';
+    stage text := 'create';
+    have_gate boolean := false;
+    taken boolean := false;
+BEGIN
+    -- ===== ALREADY HELD =====
+    -- A writer takes it once per transaction (a rule trigger asks for every row); only take_lock writes
+    -- changed_xact, and a rolled-back subtransaction takes its row version (and lock) with it.
+    IF exclusive AND EXISTS (SELECT 1 FROM pnl.lock_rows r
+                             WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate
+                               AND r.changed_xact = pg_current_xact_id()) THEN
+        RETURN;
+    END IF;
+
+    -- A reader that holds it already (its marker says so) takes it again without queueing at the gate: a
+    -- writer waiting there for this very transaction would wait for ever (a deadlock).
+    IF NOT exclusive AND EXISTS (SELECT 1 FROM pg_locks l
+                                 WHERE l.pid = pg_backend_pid() AND l.locktype = 'advisory' AND l.granted
+                                   AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint)
+                                                          = pnl.lock_marker(kind, key, 'version')) THEN
+        PERFORM FROM pnl.lock_rows r
+        WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
+        RETURN;
+    END IF;
+
+    -- ===== THE LOCK'S ROWS =====
+    -- not added by its use case's, structure's or facts' trigger (see lock_rows): the first lock does
+    IF (SELECT count(*) FROM pnl.lock_rows r WHERE r.lock_kind = kind AND r.lock_key = key) < 2 THEN
+        BEGIN
+            PERFORM set_config('lock_timeout', wait_ms || 'ms', true);
+            INSERT INTO pnl.lock_rows (lock_kind, lock_key, gate)
+            VALUES (kind, key, true), (kind, key, false) ON CONFLICT DO NOTHING;
+            PERFORM set_config('lock_timeout', caller_timeout, true);
+        EXCEPTION WHEN lock_not_available OR serialization_failure THEN
+            PERFORM pnl.lock_refused(kind, key, stage, SQLSTATE, wait_ms);
+        END;
+    END IF;
+
+    -- ===== BOUNDED WAIT =====
+    FOR attempt IN 1..1000 LOOP
+        BEGIN  -- the probe: its rollback releases what it waited for, and restores lock_timeout
+            PERFORM set_config('lock_timeout',
+                               greatest(1, ceil(1000 * extract(epoch FROM deadline - clock_timestamp())))::integer || 'ms',
+                               true);
+            stage := 'gate';
+            IF NOT exclusive THEN
+                PERFORM FROM pnl.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR SHARE;
+                stage := 'version';
+                PERFORM FROM pnl.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE;
+            ELSIF NOT have_gate THEN
+                PERFORM FROM pnl.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE;
+            ELSE
+                stage := 'version';
+                PERFORM FROM pnl.lock_rows r
+                WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE;
+            END IF;
+            RAISE SQLSTATE 'PNLPB';
+        EXCEPTION
+            WHEN SQLSTATE 'PNLPB' THEN
+                NULL;
+            WHEN lock_not_available OR serialization_failure THEN
+                PERFORM pnl.lock_refused(kind, key, stage, SQLSTATE, wait_ms);
+        END;
+        -- the lock itself, in the transaction, without waiting
+        IF NOT exclusive THEN
+            PERFORM FROM pnl.lock_rows r
+            WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR SHARE SKIP LOCKED;
+            taken := FOUND;
+        ELSIF NOT have_gate THEN
+            PERFORM FROM pnl.lock_rows r
+            WHERE r.lock_kind = kind AND r.lock_key = key AND r.gate FOR NO KEY UPDATE SKIP LOCKED;
+            have_gate := FOUND;
+            IF have_gate THEN
+                PERFORM pg_try_advisory_xact_lock_shared(pnl.lock_marker(kind, key, 'gate'));
+            END IF;
+        ELSE
+            PERFORM FROM pnl.lock_rows r
+            WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate FOR NO KEY UPDATE SKIP LOCKED;
+            taken := FOUND;
+        END IF;
+        IF taken THEN
+            PERFORM pg_try_advisory_xact_lock_shared(pnl.lock_marker(kind, key, 'version'));
+            EXIT;
+        END IF;
+    END LOOP;
+    IF NOT taken THEN  -- taken by others between probes a thousand times: a wait given up
+        PERFORM pnl.lock_refused(kind, key, stage, '55P03', wait_ms);
+    END IF;
+
+    IF exclusive THEN
+        UPDATE pnl.lock_rows r
+        SET version = r.version + 1, changed_xact = pg_current_xact_id(), changed_by = session_user,
+            changed_at = clock_timestamp()
+        WHERE r.lock_kind = kind AND r.lock_key = key AND NOT r.gate;
+    END IF;
+END;
+$function$;
 
 CREATE OR REPLACE FUNCTION pnl.use_case_close_settings()
  RETURNS trigger
@@ -3929,6 +4515,44 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.use_case_footprint(uuid) TO pnl_admin;
+
+CREATE OR REPLACE FUNCTION pnl.use_case_structure_is_kept()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    runs bigint;
+BEGIN
+    IF NEW.structure_id IS DISTINCT FROM OLD.structure_id THEN
+        SELECT (SELECT count(*) FROM pnl.calculation_runs r WHERE r.use_case_id = OLD.use_case_id)
+             + (SELECT count(*) FROM pnl.use_case_runs r WHERE r.use_case_id = OLD.use_case_id)
+        INTO runs;
+        IF runs > 0 THEN
+            RAISE EXCEPTION 'use case "%" has % run(s) taken on structure %: its structure cannot change to %',
+                            OLD.name, runs, OLD.structure_id, NEW.structure_id
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = format('runs stay with the structure they were taken on; create a new use case on '
+                                    'structure %s instead', NEW.structure_id);
+        END IF;
+    END IF;
+    RETURN NEW;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.use_cases_get_lock_rows()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    INSERT INTO pnl.lock_rows (lock_kind, lock_key, gate)
+    SELECT 'use case', n.use_case_id::text, g FROM new_use_cases n, (VALUES (true), (false)) v (g)
+    ON CONFLICT DO NOTHING;
+    RETURN NULL;
+END;
+$function$;
 
 CREATE OR REPLACE FUNCTION pnl.verify_chain(use_case_id uuid)
  RETURNS jsonb

@@ -298,21 +298,109 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
         return [m.id for m in pending]
 
 
+# What rolling back a migration destroys of the runs, the loaded figures and the history, as (what, SQL
+# counting it) in the schema as it stands before the rollback: `rollback` refuses while any count is not
+# zero, unless forced. Migrations not listed (0004, 0008, 0009, 0010) lose none of it.
+_ROLLBACK_LOSSES: dict[str, list[tuple[str, str]]] = {
+    "0001_baseline": [
+        ("use case(s) and everything of them", "SELECT count(*) FROM {s}.use_cases"),
+        ("fact(s)", "SELECT count(*) FROM {s}.fact_pnl_entries"),
+        ("rule(s)", "SELECT count(*) FROM {s}.metadata_rules"),
+        ("legacy run(s) (use_case_runs)", "SELECT count(*) FROM {s}.use_case_runs"),
+        ("hierarchy structure(s)", "SELECT count(*) FROM {s}.hierarchy_structures"),
+    ],
+    "0002_step_4_2": [
+        ("run(s) (calculation_runs)", "SELECT count(*) FROM {s}.calculation_runs"),
+        ("result row(s) of those runs",
+         "SELECT count(*) FROM {s}.fact_calculated_results WHERE calculation_run_id IS NOT NULL"),
+        # 0002 re-applied derives daily from `amount` and WTD/YTD as running sums of it: loaded figures
+        # that are not exactly that are rewritten.
+        ("fact(s) whose loaded daily, WTD or YTD figures re-applying 0002_step_4_2 would rewrite", """
+            SELECT count(*) FROM (
+                SELECT f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount,
+                       sum(f.amount) OVER (PARTITION BY f.use_case_id, f.scenario, f.category_code, f.attributes,
+                                                        date_trunc('week', f.pnl_date)
+                                           ORDER BY f.pnl_date, f.id
+                                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS wtd,
+                       sum(f.amount) OVER (PARTITION BY f.use_case_id, f.scenario, f.category_code, f.attributes,
+                                                        date_trunc('year', f.pnl_date)
+                                           ORDER BY f.pnl_date, f.id
+                                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS ytd
+                FROM {s}.fact_pnl_entries f) x
+            WHERE (x.daily_amount, x.wtd_amount, x.ytd_amount) IS DISTINCT FROM (x.amount, x.wtd, x.ytd)"""),
+    ],
+    "0003_run_rules": [("recorded rule(s) of runs (calculation_run_rules)",
+                        "SELECT count(*) FROM {s}.calculation_run_rules")],
+    "0005_fact_loads": [
+        ("recorded input(s) of runs (calculation_run_inputs)", "SELECT count(*) FROM {s}.calculation_run_inputs"),
+        # the loads 0005 made of the facts before it are made again alike; real loads' records are not
+        ("fact load record(s): who loaded what, when (fact_loads)",
+         "SELECT count(*) FROM {s}.fact_loads WHERE source IS DISTINCT FROM "
+         "'facts loaded before pnldb tracked loads (migration 0005)'"),
+    ],
+    "0006_close": [
+        ("run(s) whose executed_by is recorded",
+         "SELECT count(*) FROM {s}.calculation_runs WHERE executed_by IS NOT NULL"),
+        ("close check setting(s) (close_checks)", "SELECT count(*) FROM {s}.close_checks"),
+        ("close event(s) (close_events)", "SELECT count(*) FROM {s}.close_events"),
+    ],
+    "0007_currency": [
+        ("run(s) whose reporting currency is recorded", "SELECT count(*) FROM {s}.calculation_runs"),
+        ("recorded fx rate(s) of runs (calculation_run_fx)", "SELECT count(*) FROM {s}.calculation_run_fx"),
+        ("fx rate(s) (fx_rates)", "SELECT count(*) FROM {s}.fx_rates"),
+    ],
+    "0013_audit": [("rule version(s): the rules' history (rule_versions)",
+                    "SELECT count(*) FROM {s}.rule_versions WHERE operation <> 'MIGRATED'")],
+    # runs keep their rows, but not the digests and chain links that prove them unchanged
+    "0014_integrity": [("run digest(s) and chain link(s): the tamper evidence of runs",
+                        "SELECT count(*) FROM {s}.calculation_runs WHERE digest IS NOT NULL")],
+}
+
+
+def rollback_losses(conn: psycopg.Connection, schema: str, migration_ids_: list[str]) -> list[tuple[str, str, int]]:
+    """What rolling back these (applied) migrations would destroy or rewrite: (migration, what, count), the
+    counts that are not zero, newest migration first as given."""
+    losses = []
+    for migration_id in migration_ids_:
+        for what, query in _ROLLBACK_LOSSES.get(migration_id, []):
+            count = conn.execute(query.format(s=pgsql.Identifier(schema).as_string(conn))).fetchone()[0]
+            if count:
+                losses.append((migration_id, what, count))
+    return losses
+
+
+def _losses_error(to: str | None, losses: list[tuple[str, str, int]]) -> PnlError:
+    lines = [f"  {count} {what} (rolling back {migration_id})" for migration_id, what, count in losses]
+    return PnlError(f"rolling back to {to or 'nothing'} would destroy or rewrite:\n" + "\n".join(lines)
+                    + "\nnothing was changed; to roll back anyway (this cannot be undone: re-applying the migrations "
+                      "does not bring it back), give --force (rollback(..., force=True))")
+
+
 def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | None = None,
-             lock_timeout: str = DEFAULT_LOCK_TIMEOUT) -> list[str]:
+             lock_timeout: str = DEFAULT_LOCK_TIMEOUT, force: bool = False) -> list[str]:
     """Roll back every migration applied after `to` (all of them when None), in one transaction. The SQL
     layer is dropped first because it is written against the newest schema; `migrate` brings both back.
-    Lock waits are bounded as migrate's."""
+    Lock waits are bounded as migrate's.
+
+    Refused, with nothing changed, when it would destroy runs or what they recorded, rule or load history,
+    or rewrite loaded figures (rollback_losses: the error lists each count), unless `force`."""
     check_identifier(schema)
     _check_target(to)
     with _yoyo(conn, schema) as (backend, migrations), \
             _one_transaction(backend, schema, lock_timeout, "pnldb rollback"):
+        kept = set(migration_ids()[:migration_ids().index(to) + 1]) if to else set()
+        pending = [m for m in backend.to_rollback(migrations) if m.id not in kept]  # newest first
+        if not force:
+            try:
+                losses = rollback_losses(conn, schema, [m.id for m in pending])
+            except psycopg.errors.LockNotAvailable:
+                raise _LockWait("counting what the rollback would destroy") from None
+            if losses:
+                raise _losses_error(to, losses)
         try:
             _uninstall_layer(conn, schema)
         except psycopg.errors.LockNotAvailable:
             raise _LockWait("dropping the SQL layer") from None
-        kept = set(migration_ids()[:migration_ids().index(to) + 1]) if to else set()
-        pending = [m for m in backend.to_rollback(migrations) if m.id not in kept]  # newest first
         for migration in pending:
             try:
                 backend.rollback_one(migration)

@@ -42,7 +42,8 @@ def hand_made_report() -> dict:
              "run_readers": {"snapshot_s": [5.0, 6.0, 4.0], "verify_s": [4.0, 4.5, 3.5],
                              "explain_first_1000_s": [0.2, 0.3, 0.1]},
              "superseded": {"versions": 5, "none_s": [5.0, 5.0, 5.0], "superseded_s": [5.5, 5.0, 5.25]},
-             "currencies": {"currencies": 5, "one_s": [5.0, 5.0, 5.0], "five_s": [5.5, 6.0, 5.75]},
+             "currencies": {"currencies": 5, "one_s": [5.0, 5.0, 5.0], "five_s": [5.5, 6.0, 5.75],
+                            "mixed_s": [7.0, 7.5, 8.0]},
              "peak_rss_mb": 90.0},
             {"facts_per_scenario": 1_000_000, "floor_s": [10.0, 10.0, 10.0], "snapshot_s": [40.0, 41.0, 39.0],
              "scope_only_date": {"floor_s": [10.0, 10.0, 10.0], "snapshot_s": [40.0, 40.0, 40.0]},
@@ -52,7 +53,8 @@ def hand_made_report() -> dict:
              "run_readers": {"snapshot_s": [40.0, 40.0, 40.0], "verify_s": [36.0, 38.0, 40.0],
                              "explain_first_1000_s": [0.5, 0.6, 0.4]},
              "superseded": {"versions": 5, "none_s": [40.0, 40.0, 40.0], "superseded_s": [42.0, 41.0, 43.0]},
-             "currencies": {"currencies": 5, "one_s": [40.0, 40.0, 40.0], "five_s": [50.0, 49.0, 51.0]},
+             "currencies": {"currencies": 5, "one_s": [40.0, 40.0, 40.0], "five_s": [50.0, 49.0, 51.0],
+                            "mixed_s": [60.0, 60.0, 60.0]},
              "peak_rss_mb": 120.0},
         ],
         "peak_rss_mb": 120.0,
@@ -73,7 +75,7 @@ def test_the_summary_of_a_hand_made_report_has_the_medians_ratios_and_verdicts_w
         "peak_rss_mb": 90.0, "readers_snapshot_s": 5.0, "verify_s": 4.0, "verify_over_snapshot": 0.8,
         "explain_first_1000_s": 0.2, "superseded_versions": 5, "not_superseded_s": 5.0, "superseded_s": 5.25,
         "superseded_ratio": 1.05, "currencies": 5, "one_currency_s": 5.0, "five_currencies_s": 5.75,
-        "currencies_ratio": 1.15}
+        "currencies_ratio": 1.15, "mixed_currencies_s": 7.5, "mixed_currencies_ratio": 1.5}
     assert big == {
         "facts_per_scenario": 1_000_000, "floor_s": 10.0, "snapshot_s": 40.0, "snapshot_over_floor": 4.0,
         "write_floor_s": 8.0, "reference_over_floors": None, "snapshot_only_date_s": 40.0, "floor_only_date_s": 10.0,
@@ -82,7 +84,8 @@ def test_the_summary_of_a_hand_made_report_has_the_medians_ratios_and_verdicts_w
         "load_note": "above --load-max 100,000", "load_peak_rss_mb": None, "peak_rss_mb": 120.0,
         "readers_snapshot_s": 40.0, "verify_s": 38.0, "verify_over_snapshot": 0.95, "explain_first_1000_s": 0.5,
         "superseded_versions": 5, "not_superseded_s": 40.0, "superseded_s": 42.0, "superseded_ratio": 1.05,
-        "currencies": 5, "one_currency_s": 40.0, "five_currencies_s": 50.0, "currencies_ratio": 1.25}
+        "currencies": 5, "one_currency_s": 40.0, "five_currencies_s": 50.0, "currencies_ratio": 1.25,
+        "mixed_currencies_s": 60.0, "mixed_currencies_ratio": 1.5}
     assert summary["targets"] == [
         {"target": "create_snapshot within 3x the floor at >= 1,000,000 facts/scenario", "met": False,
          "measured": "4.00x at 1,000,000"},
@@ -94,7 +97,7 @@ def test_the_summary_of_a_hand_made_report_has_the_medians_ratios_and_verdicts_w
          "measured": "1.25x at 100,000, 1.00x at 1,000,000"},
         {"target": "a snapshot with 5 superseded versions of its slice in the table within 1.1x of one with none",
          "met": True, "measured": "1.05x at 100,000, 1.05x at 1,000,000"},
-        {"target": "a snapshot of facts in 5 currencies within 1.2x of the same facts in one", "met": False,
+        {"target": "a snapshot of books in 5 currencies within 1.2x of the same facts in one", "met": False,
          "measured": "1.15x at 100,000, 1.25x at 1,000,000"},
         {"target": "verify_run of a run costs no more than a snapshot", "met": True,
          "measured": "0.80x at 100,000, 0.95x at 1,000,000"},
@@ -156,10 +159,12 @@ write floor: one INSERT of a run's result rows (3 per node) with their indexes a
 engine that stores them pays
 verify_run and explain 1,000 (explain_node of the root, its first 1,000 rows) interleaved with a snapshot; snapshot \
 behind: the same current facts behind superseded versions of them, interleaved with a snapshot of them alone (x none)
-100,000: the same facts in 5 currencies 5.750 s, in one 5.000 s (1.15x), interleaved
+100,000: the same facts with each book in one of 5 currencies 5.750 s, in one currency 5.000 s (1.15x), every book \
+in all 5 7.500 s (1.50x), interleaved
 100,000: `pnldb load facts` process peak RSS 60 MB
 100,000: Python reference process peak RSS 210 MB (not part of the target)
-1,000,000: the same facts in 5 currencies 50.0 s, in one 40.0 s (1.25x), interleaved
+1,000,000: the same facts with each book in one of 5 currencies 50.0 s, in one currency 40.0 s (1.25x), every book \
+in all 5 60.0 s (1.50x), interleaved
 1,000,000: reference n/a: above --reference-max 100,000
 1,000,000: load n/a: above --load-max 100,000
 
@@ -175,7 +180,7 @@ plus the write floor would be 20.0x
 1,000,000
   [met] a snapshot with 5 superseded versions of its slice in the table within 1.1x of one with none: 1.05x at \
 100,000, 1.05x at 1,000,000
-  [MISSED] a snapshot of facts in 5 currencies within 1.2x of the same facts in one: 1.15x at 100,000, 1.25x at \
+  [MISSED] a snapshot of books in 5 currencies within 1.2x of the same facts in one: 1.15x at 100,000, 1.25x at \
 1,000,000
   [met] verify_run of a run costs no more than a snapshot: 0.80x at 100,000, 0.95x at 1,000,000
   [met] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 facts/scenario: 0.500 s at \
@@ -187,6 +192,28 @@ def test_the_table_of_a_hand_made_report_is_exactly_this():
     report = hand_made_report()
     report["summary"] = summarize(report)
     assert format_report(report) == EXPECTED_TABLE
+
+
+def test_the_fresh_hierarchies_of_a_hand_made_report_give_a_target_and_two_lines():
+    report = hand_made_report()
+    report["hierarchies"] = {
+        "facts_per_scenario": 100_000,
+        "wide": {"nodes": 30_000, "depth": 4, "analyzed": True, "load_s": 1.5, "first_snapshot_s": 2.0,
+                 "snapshot_again_s": 1.0, "result_rows": 90_000},
+        "chain": {"nodes": 1001, "depth": 1000, "analyzed": True, "load_s": 0.25, "first_snapshot_s": 0.75,
+                  "result_rows": 3003}}
+    summary = summarize(report)
+    assert summary["targets"][-1] == {
+        "target": "the first snapshot after a fresh 30,000-node hierarchy load within 1.5x of the next", "met": False,
+        "measured": "2.00x (2.000 s, then 1.000 s)"}
+    assert summary["targets_missed"] == 4
+    report["summary"] = summary
+    lines = format_report(report).splitlines()
+    at = lines.index("hierarchies loaded fresh by the hierarchy loader, 100,000 facts/scenario each:")
+    assert lines[at + 1:at + 4] == [
+        "  a 30,000-node tree, 4 deep: load 1.500 s (analysed), first snapshot 2.000 s, the next 1.000 s",
+        "  a 1,000-deep chain (1,001 nodes): load 0.250 s, first snapshot 0.750 s",
+        ""]
 
 
 def test_without_the_reference_the_correctness_line_claims_only_the_tie_out():
@@ -233,28 +260,33 @@ def test_the_generated_data_has_the_sizes_asked_for(scratch):
     assert facts == [(main_uc, d, sc, 200) for d in other_dates for sc in ("ACTUAL", "PRIOR")] + [
         (main_uc, cob, "ACTUAL", 500), (main_uc, cob, "PRIOR", 500),
         (other_uc, cob, "ACTUAL", 200), (other_uc, cob, "PRIOR", 200)]
-    # the rules of the measured use case, copied to the other, the superseded and the currencies one
-    assert conn.execute(f"SELECT count(*) FROM {s}.metadata_rules GROUP BY use_case_id").fetchall() == [(20,)] * 4
+    # the rules of the measured use case, copied to the other, the superseded and the two currencies ones
+    assert conn.execute(f"SELECT count(*) FROM {s}.metadata_rules GROUP BY use_case_id").fetchall() == [(20,)] * 5
     unmapped = conn.execute(f"SELECT count(*) FROM {s}.fact_pnl_entries f WHERE NOT EXISTS "
                             f"(SELECT 1 FROM {s}.dim_hierarchy h WHERE h.node_id = f.category_code)").fetchone()[0]
     assert unmapped > 0  # so every snapshot has an __UNMAPPED__ node
 
 
-def test_the_currencies_slice_is_the_measured_one_in_five_currencies(scratch):
+def test_the_currencies_slices_are_the_measured_one_in_five_currencies_by_book_and_mixed(scratch):
     conn, s = scratch, generation.BENCH_SCHEMA
     generation.generate_currencies(conn, s)
-    spread = dict(conn.execute(f"SELECT coalesce(currency, 'USD'), count(*) FROM {s}.fact_pnl_entries "
-                               "WHERE use_case_id = %s GROUP BY 1", (generation.CURRENCY_USE_CASE,)).fetchall())
-    assert set(spread) == {"USD", "EUR", "GBP", "JPY", "CHF"} and sum(spread.values()) == 1000
-    assert min(spread.values()) >= 150  # in turn, fact by fact
     same = f"""SELECT scenario, category_code, daily_amount, wtd_amount, ytd_amount, attributes
                FROM {s}.fact_pnl_entries WHERE use_case_id = %s AND pnl_date = %s ORDER BY id"""
-    assert conn.execute(same, (generation.CURRENCY_USE_CASE, generation.COB_DATE)).fetchall() == conn.execute(
-        same, (generation.MAIN_USE_CASE, generation.COB_DATE)).fetchall()
-    run = conn.execute(f"SELECT {s}.create_snapshot(%s, %s)",
-                       (generation.CURRENCY_USE_CASE, generation.COB_DATE)).fetchone()[0]
-    assert conn.execute(f"SELECT currency, rate::text FROM {s}.calculation_run_fx WHERE calculation_run_id = %s "
-                        "ORDER BY 1", (run,)).fetchall() == sorted(generation.BENCH_RATES.items())
+    measured = conn.execute(same, (generation.MAIN_USE_CASE, generation.COB_DATE)).fetchall()
+    for use_case, by_book in ((generation.CURRENCY_USE_CASE, True), (generation.MIXED_CURRENCY_USE_CASE, False)):
+        spread = dict(conn.execute(f"SELECT coalesce(currency, 'USD'), count(*) FROM {s}.fact_pnl_entries "
+                                   "WHERE use_case_id = %s GROUP BY 1", (use_case,)).fetchall())
+        assert set(spread) == {"USD", "EUR", "GBP", "JPY", "CHF"} and sum(spread.values()) == 1000
+        assert min(spread.values()) >= 100
+        # each book in one currency; or, the worst case, a book's facts in the currencies in turn
+        most = conn.execute(
+            f"SELECT max(n) FROM (SELECT count(DISTINCT coalesce(currency, 'USD')) AS n FROM {s}.fact_pnl_entries "
+            "WHERE use_case_id = %s GROUP BY category_code) c", (use_case,)).fetchone()[0]
+        assert (most == 1) if by_book else (most > 1), use_case
+        assert conn.execute(same, (use_case, generation.COB_DATE)).fetchall() == measured
+        run = conn.execute(f"SELECT {s}.create_snapshot(%s, %s)", (use_case, generation.COB_DATE)).fetchone()[0]
+        assert conn.execute(f"SELECT currency, rate::text FROM {s}.calculation_run_fx WHERE calculation_run_id = %s "
+                            "ORDER BY 1", (run,)).fetchall() == sorted(generation.BENCH_RATES.items())
 
 
 def test_the_checks_pass_on_the_engine_and_fail_one_cent_off(scratch):
@@ -323,7 +355,8 @@ ROW_KEYS = {"facts_per_scenario", "floor_s", "snapshot_s", "snapshot_over_floor"
             "reference_over_engine", "reference_note", "reference_peak_rss_mb", "load_rows_per_s", "load_note",
             "load_peak_rss_mb", "peak_rss_mb", "verify_s", "readers_snapshot_s", "verify_over_snapshot",
             "explain_first_1000_s", "superseded_versions", "superseded_s", "not_superseded_s", "superseded_ratio",
-            "currencies", "one_currency_s", "five_currencies_s", "currencies_ratio"}
+            "currencies", "one_currency_s", "five_currencies_s", "currencies_ratio", "mixed_currencies_s",
+            "mixed_currencies_ratio"}
 
 
 def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_sizes(db_url):
@@ -331,11 +364,11 @@ def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_siz
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"started_at", "machine", "options", "hierarchy_nodes", "hierarchy_depth", "sizes",
-                           "server", "settings", "peak_rss_mb", "summary"}
+                           "server", "settings", "peak_rss_mb", "summary", "hierarchies"}
     assert set(report["machine"]) == {"cpus", "memory_gb", "platform", "load_average_at_start", "load_average_at_end"}
     assert report["options"] == {"sizes": [2000], "rules": 20, "repeat": 1, "reference_max": 100_000,
                                  "load_max": 1_000_000, "other_dates": 2, "scope_volume": 1_000_000,
-                                 "superseded_versions": 5}
+                                 "superseded_versions": 5, "tree_nodes": 30_000, "chain_depth": 1_000}
     assert set(report["settings"]) == {"server_version", "shared_buffers", "work_mem",
                                        "max_parallel_workers_per_gather", "jit"}
     assert (report["server"], report["hierarchy_nodes"], report["hierarchy_depth"]) == ("--dsn", NODES, 5)
@@ -356,12 +389,25 @@ def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_siz
         "versions": 5, "none_s": 1, "superseded_s": 1}
     # the slice again in five currencies (contract §8), side by side with it in one
     assert {k: (v if k == "currencies" else len(v)) for k, v in size["currencies"].items()} == {
-        "currencies": 5, "one_s": 1, "five_s": 1}
-    assert any(t["target"] == "a snapshot of facts in 5 currencies within 1.2x of the same facts in one"
+        "currencies": 5, "one_s": 1, "five_s": 1, "mixed_s": 1}
+    assert any(t["target"] == "a snapshot of books in 5 currencies within 1.2x of the same facts in one"
                for t in report["summary"]["targets"])
     assert set(report["summary"]) == {"rows", "targets", "targets_missed"}
     assert [set(row) for row in report["summary"]["rows"]] == [ROW_KEYS]
     assert report["summary"] == json.loads(json.dumps(summarize({**report, "summary": None})))
+    # a fresh 30,000-node tree and a 1,000-deep chain, each loaded by the loader, then snapshot
+    trees = report["hierarchies"]
+    assert set(trees) == {"facts_per_scenario", "wide", "chain"} and trees["facts_per_scenario"] == 2000
+    assert set(trees["wide"]) == {"nodes", "depth", "analyzed", "load_s", "first_snapshot_s", "snapshot_again_s",
+                                  "result_rows"}
+    assert {k: trees["wide"][k] for k in ("nodes", "depth", "analyzed", "result_rows")} == {
+        "nodes": 30_000, "depth": 4, "analyzed": True, "result_rows": 3 * 30_000}  # 1 + 30 + 900 + 27,000 + 2,069
+    assert set(trees["chain"]) == {"nodes", "depth", "analyzed", "load_s", "first_snapshot_s", "result_rows"}
+    assert {k: trees["chain"][k] for k in ("nodes", "depth", "analyzed", "result_rows")} == {
+        "nodes": 1001, "depth": 1000, "analyzed": True, "result_rows": 3 * 1001}
+    assert all(trees[t][k] > 0 for t, k in (("wide", "load_s"), ("wide", "first_snapshot_s"),
+                                             ("wide", "snapshot_again_s"), ("chain", "load_s"),
+                                             ("chain", "first_snapshot_s")))
     assert _no_scratch_schema_left(db_url)
 
 
@@ -385,18 +431,27 @@ def test_bench_prints_its_table_progress_on_stderr_and_passes_its_checks(db_url)
         "pnldb process under 150 MB",
         "one date among 20 others and a second use case within 1.2x of that date alone",
         "a snapshot with 5 superseded versions of its slice in the table within 1.1x of one with none",
-        "a snapshot of facts in 5 currencies within 1.2x of the same facts in one",
+        "a snapshot of books in 5 currencies within 1.2x of the same facts in one",
         "verify_run of a run costs no more than a snapshot",
-        "explain_node of the root"]
-    assert targets[-1] == ("  [n/a] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 "
+        "explain_node of the root",
+        "the first snapshot after a fresh 30,000-node hierarchy load within 1.5x of the next"]
+    assert targets[-2] == ("  [n/a] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 "
                            "facts/scenario: no size >= 1,000,000")
+    assert "hierarchies loaded fresh by the hierarchy loader, 2,000 facts/scenario each:" in lines
+    assert any(re.fullmatch(r"  a 30,000-node tree, 4 deep: load [0-9.]+ s \(analysed\), first snapshot [0-9.]+ s, "
+                            r"the next [0-9.]+ s", line) for line in lines)
+    assert any(re.fullmatch(r"  a 1,000-deep chain \(1,001 nodes\): load [0-9.]+ s, first snapshot [0-9.]+ s", line)
+               for line in lines)
     assert targets[0] == ("  [n/a] create_snapshot within 3x the floor at >= 1,000,000 facts/scenario: "
                           "no size >= 1,000,000")
     progress = result.stderr.splitlines()
     assert "2,000 facts/scenario: generating the measured slice (4,000 facts)" in progress
     assert "2,000 facts/scenario: pnldb load facts (4,000 rows)" in progress
     assert "2,000 facts/scenario: generating 5 superseded versions of the slice and the current one" in progress
-    assert progress[-1] == "2,000 facts/scenario: dropping schema pnldb_bench"
+    assert "2,000 facts/scenario: dropping schema pnldb_bench" in progress
+    assert progress[-3:] == ["hierarchies: loading a fresh 30,000-node tree, then its first snapshot",
+                             "hierarchies: loading a 1,000-deep chain, then its first snapshot",
+                             "hierarchies: dropping schema pnldb_bench"]
     assert _no_scratch_schema_left(db_url)
 
 

@@ -13,7 +13,7 @@ from psycopg.conninfo import make_conninfo
 
 from pnldb import api
 from pnldb.cli import main
-from tests.builders import COB, EARLIER, TRADING_TREE, snapshot, structure, use_case
+from tests.builders import COB, EARLIER, TRADING_TREE, backdate, snapshot, structure, use_case
 
 
 def run(dsn, *args):
@@ -45,6 +45,7 @@ def put_load(conn, uc, at, by, source, rows, pnl_date=COB, replacing=None) -> in
             cur.executemany("INSERT INTO fact_pnl_entries (use_case_id, load_id, pnl_date, scenario, category_code, "
                             "daily_amount, wtd_amount, ytd_amount) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                             [(uc, load_id, pnl_date, s, c, Decimal(d), Decimal(d), Decimal(d)) for s, c, d in rows])
+    backdate(conn, "fact_loads", "load_id = %s", (load_id,), loaded_at=at, loaded_by=by)
     return load_id
 
 

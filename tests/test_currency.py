@@ -302,7 +302,7 @@ def test_existing_data_keeps_its_numbers_through_the_migration_and_its_rollback(
     stored = results(conn, run)
     facts_before = conn.execute("SELECT id, daily_amount, wtd_amount, ytd_amount FROM fact_pnl_entries ORDER BY id"
                                 ).fetchall()
-    assert "0007_currency" in schema.rollback(conn, to="0005_fact_loads")
+    assert "0007_currency" in schema.rollback(conn, to="0005_fact_loads", force=True)
     assert conn.execute("SELECT to_regclass('pnl.fx_rates')").fetchone() == (None,)
     assert conn.execute("SELECT id, daily_amount, wtd_amount, ytd_amount FROM pnl.fact_pnl_entries ORDER BY id"
                         ).fetchall() == facts_before
@@ -318,7 +318,7 @@ def test_existing_data_keeps_its_numbers_through_the_migration_and_its_rollback(
 
 def test_the_rollback_is_refused_while_facts_are_in_another_currency(conn, worked):
     with pytest.raises(Exception, match="some facts are in another currency than their use case reports in"):
-        schema.rollback(conn, to="0005_fact_loads")
+        schema.rollback(conn, to="0005_fact_loads", force=True)
     assert conn.execute("SELECT to_regclass('pnl.fx_rates') IS NOT NULL").fetchone() == (True,)
 
 

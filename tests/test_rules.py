@@ -104,13 +104,13 @@ def test_updating_a_rule_revalidates_it_and_stamps_who_and_when(conn, uc, login)
                                      "FROM metadata_rules").fetchone()
     assert sql_where == "(coalesce((attributes ->> 'r') = 'y', false))"
     assert (by, at) == (admin.info.user, updated_at) and at > created[4]
-    # a writer may name who it writes for; the time is always the database's
+    # who and when are the database's, whatever the writer sends (issue 18)
     with conn.transaction():
         conn.execute("UPDATE metadata_rules SET logic_en = 'why', last_modified_by = 'loader for alice', "
                      "last_modified_at = '2000-01-01' WHERE rule_id = %s", (rule_id,))
         updated_at = conn.execute("SELECT now()").fetchone()[0]
     assert conn.execute("SELECT last_modified_by, last_modified_at FROM metadata_rules").fetchone() == \
-        ("loader for alice", updated_at)
+        (conn.info.user, updated_at)
 
 
 HOSTILE_VALUES = [

@@ -165,10 +165,10 @@ def test_rolling_fact_loads_back_is_refused_while_superseded_facts_exist(empty_c
         c.execute("SELECT pnl.replace_facts(%s, %s, 'PRIOR')", (uc, COB))
     before = c.execute("SELECT count(*) FROM pnl.fact_pnl_entries").fetchone()[0]
     with pytest.raises(Exception, match="cannot roll back fact loads: superseded facts exist"):
-        schema.rollback(c, to="0004_identity_cache")
+        schema.rollback(c, to="0004_identity_cache", force=True)
     assert c.execute("SELECT count(*) FROM pnl.fact_pnl_entries").fetchone()[0] == before
     assert c.execute("SELECT to_regproc('pnl.create_snapshot') IS NOT NULL").fetchone()[0]  # nothing was changed
     c.execute("SELECT pnl.purge_superseded_facts(now() + interval '1 second')")
     newer = schema.migration_ids()[schema.migration_ids().index("0005_fact_loads"):]
-    assert schema.rollback(c, to="0004_identity_cache") == newer[::-1]
+    assert schema.rollback(c, to="0004_identity_cache", force=True) == newer[::-1]
     assert c.execute("SELECT count(*) FROM pnl.fact_pnl_entries").fetchone()[0] == before - 1

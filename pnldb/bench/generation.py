@@ -37,12 +37,14 @@ OTHER_USE_CASE = uuid.UUID("00000000-0000-4000-8000-00000000b002")
 LOAD_USE_CASE = uuid.UUID("00000000-0000-4000-8000-00000000b003")
 # the measured slice again, current behind superseded versions of it (see generate_superseded)
 SUPERSEDED_USE_CASE = uuid.UUID("00000000-0000-4000-8000-00000000b004")
-# the measured slice again, its facts spread over five currencies (see generate_currencies)
+# the measured slice again, its facts spread over five currencies (see generate_currencies): each book in
+# one of them, as a bank books, and, the worst case, every book in all five
 CURRENCY_USE_CASE = uuid.UUID("00000000-0000-4000-8000-00000000b005")
+MIXED_CURRENCY_USE_CASE = uuid.UUID("00000000-0000-4000-8000-00000000b006")
 USE_CASE_NAMES = {MAIN_USE_CASE: "bench main", OTHER_USE_CASE: "bench other", LOAD_USE_CASE: "bench load",
-                  SUPERSEDED_USE_CASE: "bench superseded", CURRENCY_USE_CASE: "bench currencies"}
-# the currencies of CURRENCY_USE_CASE's facts, fact by fact in turn (NULL: the reporting currency, USD),
-# with the COB's rates into USD
+                  SUPERSEDED_USE_CASE: "bench superseded", CURRENCY_USE_CASE: "bench currencies",
+                  MIXED_CURRENCY_USE_CASE: "bench currencies mixed"}
+# the five currencies (NULL: the reporting currency, USD), with the COB's rates into USD
 BENCH_CURRENCIES = (None, "EUR", "GBP", "JPY", "CHF")
 BENCH_RATES = {"EUR": "1.0825", "GBP": "1.2712", "JPY": "0.006731", "CHF": "1.1309"}
 COB_DATE = dt.date(2025, 6, 30)
@@ -324,10 +326,11 @@ def generate_structure(conn: psycopg.Connection, schema: str, rules: list[dict])
         f"""INSERT INTO {s}.metadata_rules (use_case_id, node_id, predicate_json, logic_en)
             SELECT %s, node_id, predicate_json, logic_en FROM {s}.metadata_rules
             WHERE use_case_id = %s ORDER BY rule_id""", (SUPERSEDED_USE_CASE, MAIN_USE_CASE))
-    conn.execute(
-        f"""INSERT INTO {s}.metadata_rules (use_case_id, node_id, predicate_json, logic_en)
-            SELECT %s, node_id, predicate_json, logic_en FROM {s}.metadata_rules
-            WHERE use_case_id = %s ORDER BY rule_id""", (CURRENCY_USE_CASE, MAIN_USE_CASE))
+    for copy in (CURRENCY_USE_CASE, MIXED_CURRENCY_USE_CASE):
+        conn.execute(
+            f"""INSERT INTO {s}.metadata_rules (use_case_id, node_id, predicate_json, logic_en)
+                SELECT %s, node_id, predicate_json, logic_en FROM {s}.metadata_rules
+                WHERE use_case_id = %s ORDER BY rule_id""", (copy, MAIN_USE_CASE))
     conn.execute(_attributes_sql())
 
 
@@ -357,17 +360,24 @@ def generate_superseded(conn: psycopg.Connection, schema: str, size: int, versio
 
 
 def generate_currencies(conn: psycopg.Connection, schema: str) -> None:
-    """CURRENCY_USE_CASE on COB_DATE: the measured slice's facts (generate it first), the same amounts
-    and attributes, their currencies BENCH_CURRENCIES in turn, one load; and the COB's rates."""
+    """CURRENCY_USE_CASE and MIXED_CURRENCY_USE_CASE on COB_DATE: the measured slice's facts (generate it
+    first), the same amounts and attributes, each in one load; CURRENCY_USE_CASE's books (category codes)
+    each in one of BENCH_CURRENCIES (by a hash of the code: PostgreSQL's hash partitioning keeps it
+    stable), MIXED_CURRENCY_USE_CASE's facts in BENCH_CURRENCIES in turn, so every book has all five,
+    five times the groups to round; and the COB's rates."""
     s = pgsql.Identifier(schema).as_string(conn)
     with conn.transaction():
-        conn.execute(
-            f"""INSERT INTO {s}.fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, currency,
-                                                 daily_amount, wtd_amount, ytd_amount, amount, attributes)
-                SELECT %(uc)s, f.pnl_date, f.scenario, f.category_code, (%(currencies)s::text[])[1 + f.id %% 5],
-                       f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
-                FROM {s}.fact_pnl_entries f WHERE f.use_case_id = %(main)s AND f.pnl_date = %(cob)s ORDER BY f.id""",
-            {"uc": CURRENCY_USE_CASE, "currencies": list(BENCH_CURRENCIES), "main": MAIN_USE_CASE, "cob": COB_DATE})
+        for uc, currency_index in ((CURRENCY_USE_CASE, "abs(hashtextextended(f.category_code, 0)) %% 5"),
+                                   (MIXED_CURRENCY_USE_CASE, "f.id %% 5")):
+            conn.execute(
+                f"""INSERT INTO {s}.fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, currency,
+                                                     daily_amount, wtd_amount, ytd_amount, amount, attributes)
+                    SELECT %(uc)s, f.pnl_date, f.scenario, f.category_code,
+                           (%(currencies)s::text[])[1 + {currency_index}],
+                           f.daily_amount, f.wtd_amount, f.ytd_amount, f.amount, f.attributes
+                    FROM {s}.fact_pnl_entries f WHERE f.use_case_id = %(main)s AND f.pnl_date = %(cob)s
+                    ORDER BY f.id""",
+                {"uc": uc, "currencies": list(BENCH_CURRENCIES), "main": MAIN_USE_CASE, "cob": COB_DATE})
         conn.execute(
             f"""INSERT INTO {s}.fx_rates (pnl_date, currency, reporting_currency, rate)
                 SELECT %s, r.key, 'USD', r.value::numeric FROM jsonb_each_text(%s::jsonb) r

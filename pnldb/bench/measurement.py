@@ -23,6 +23,7 @@ from pnldb.bench.generation import (
     CURRENCY_USE_CASE,
     LOAD_USE_CASE,
     MAIN_USE_CASE,
+    MIXED_CURRENCY_USE_CASE,
     SUPERSEDED_USE_CASE,
     USE_CASE_NAMES,
     node_id,
@@ -117,15 +118,17 @@ def measure_superseded(conn: psycopg.Connection, s: str, repeat: int, progress: 
 
 def measure_currencies(conn: psycopg.Connection, s: str, repeat: int, progress: Callable[[str], None],
                        label: str) -> dict:
-    """The same facts snapshotted in the reporting currency (the measured use case) and spread over five
-    currencies (CURRENCY_USE_CASE), interleaved, after one untimed run of each."""
-    timed_snapshot(conn, s)
-    timed_snapshot(conn, s, CURRENCY_USE_CASE)
-    samples: dict[str, list[float]] = {"one": [], "five": []}
+    """The same facts snapshotted in the reporting currency (the measured use case), with each book in one
+    of five currencies (CURRENCY_USE_CASE) and with every book in all five (MIXED_CURRENCY_USE_CASE),
+    interleaved, after one untimed run of each."""
+    use_cases = {"one": MAIN_USE_CASE, "five": CURRENCY_USE_CASE, "mixed": MIXED_CURRENCY_USE_CASE}
+    for use_case in use_cases.values():
+        timed_snapshot(conn, s, use_case)
+    samples: dict[str, list[float]] = {what: [] for what in use_cases}
     for i in range(repeat):
         progress(f"{label}: snapshot in one currency and in five {i + 1}/{repeat}")
-        samples["one"].append(timed_snapshot(conn, s))
-        samples["five"].append(timed_snapshot(conn, s, CURRENCY_USE_CASE))
+        for what, use_case in use_cases.items():
+            samples[what].append(timed_snapshot(conn, s, use_case))
     return samples
 
 

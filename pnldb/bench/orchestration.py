@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql as pgsql
 
-from pnldb.bench import checks, generation, measurement
+from pnldb.bench import checks, generation, measurement, trees
 from pnldb.bench.summary import summarize
 from pnldb.db import connect
 from pnldb.embedded import EmbeddedPostgres
@@ -36,6 +36,8 @@ class Options:
     scope_volume: int = 1_000_000  # at most this many facts per scenario on each other date / use case
     workers: int | None = None  # max_parallel_workers_per_gather of the embedded server; default: CPUs
     seed: int = 1
+    tree_nodes: int = 30_000  # the wide tree loaded fresh before its first snapshot (see trees)
+    chain_depth: int = 1_000  # the chain loaded before its first snapshot: this deep, one node more
 
     def other_volume(self, size: int) -> int:
         return min(size, self.scope_volume)
@@ -173,7 +175,7 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     measurement.prewarm(conn, schema, slice_blocks, last_blocks=slice_blocks)
     currencies = measurement.measure_currencies(conn, s, options.repeat, progress, label)
     result["currencies"] = {"currencies": len(generation.BENCH_CURRENCIES), "one_s": currencies["one"],
-                            "five_s": currencies["five"]}
+                            "five_s": currencies["five"], "mixed_s": currencies["mixed"]}
 
     if size > options.reference_max:
         result["reference"] = {"skipped": f"above --reference-max {options.reference_max:,}"}
@@ -215,6 +217,8 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
         raise PnlError("--sizes needs positive numbers of facts per scenario")
     if options.repeat < 1:
         raise PnlError("--repeat must be at least 1")
+    if options.tree_nodes < 2 or options.chain_depth < 1:
+        raise PnlError("the bench's wide tree needs at least 2 nodes and its chain a depth of at least 1")
     if options.rules < 0 or options.rules > generation.node_count():
         raise PnlError(f"--rules must be between 0 and {generation.node_count():,} (one rule per node at most)")
     rules = generation.make_rules(options.rules, options.seed)
@@ -227,7 +231,8 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
         "options": {"sizes": options.sizes, "rules": options.rules, "repeat": options.repeat,
                     "reference_max": options.reference_max, "load_max": options.load_max,
                     "superseded_versions": options.superseded_versions,
-                    "other_dates": options.other_dates, "scope_volume": options.scope_volume},
+                    "other_dates": options.other_dates, "scope_volume": options.scope_volume,
+                    "tree_nodes": options.tree_nodes, "chain_depth": options.chain_depth},
         "hierarchy_nodes": generation.node_count(),
         "hierarchy_depth": len(generation.LEVELS),
         "sizes": [],
@@ -247,6 +252,7 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
         try:
             for size in options.sizes:
                 report["sizes"].append(bench_size(conn, dsn, schema, size, options, rules, progress))
+            report["hierarchies"] = trees.bench_trees(conn, schema, options, progress)
         except BaseException:
             with contextlib.suppress(Exception):
                 if conn.info.transaction_status:

@@ -1,5 +1,6 @@
-"""A hierarchy structure from a CSV of node_id,parent_node_id,node_name: checked to be one tree, then
-its nodes replaced in one transaction."""
+"""A hierarchy structure from a CSV of node_id,parent_node_id,node_name: checked to be one tree no deeper
+than the limit max_hierarchy_depth, then its nodes replaced in one transaction, and the table analysed
+when the load changed many rows."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +12,7 @@ from pnldb.errors import PnlError
 from pnldb.loaders.reading import (
     MAX_REPORTED,
     BadLine,
+    id_problem,
     is_blank_row,
     nul_column,
     open_source,
@@ -24,6 +26,10 @@ from pnldb.loaders.reading import (
 from pnldb.vocabulary import UNMAPPED
 
 HIERARCHY_COLUMNS = ("node_id", "parent_node_id", "node_name")
+# A load that inserts and removes this many nodes together has the table analysed before it commits: the
+# planner's first snapshot on a fresh 30,000-node tree took 19.9 s on its default guesses, 1.3 s analysed.
+# ANALYZE samples at most 30,000 rows (a fraction of a second), so smaller loads are left to autovacuum.
+ANALYZE_AFTER_ROWS = 1_000
 
 
 def load_hierarchy(conn: psycopg.Connection, source, structure_id: str, name: str | None = None) -> dict:
@@ -42,8 +48,18 @@ def load_hierarchy(conn: psycopg.Connection, source, structure_id: str, name: st
     fname = source_name(source)
     if problems:
         raise problems_error(fname, "problems", problems, len(problems))
+    depths = _depths(nodes)
 
     with conn.transaction():
+        limit = conn.execute("SELECT limit_value('max_hierarchy_depth')").fetchone()[0]
+        too_deep = [n for n, d in depths.items() if d > limit]
+        if too_deep:
+            deepest = max(too_deep, key=lambda n: (depths[n], -lines[n]))
+            raise PnlError(f"{fname}: line {lines[deepest]}: node {quoted(deepest)} is at depth {depths[deepest]} "
+                           f"(the root is at 0), deeper than the limit of {limit} levels"
+                           + (f"; {len(too_deep)} nodes are deeper than the limit" if len(too_deep) > 1 else "")
+                           + "; make the tree shallower, or have an admin raise the limit (UPDATE limits SET value = "
+                           f"{depths[deepest]} WHERE name = 'max_hierarchy_depth'); nothing loaded")
         existed = conn.execute(
             "SELECT name FROM hierarchy_structures WHERE structure_id = %s FOR UPDATE", (structure_id,)).fetchone()
         orphans = conn.execute(
@@ -74,8 +90,12 @@ def load_hierarchy(conn: psycopg.Connection, source, structure_id: str, name: st
             for node_id, (parent, node_name) in nodes.items():
                 cp.write_row((structure_id, node_id, parent, node_name))
         root = next(n for n, (p, _) in nodes.items() if p is None)
+        analyzed = len(nodes) + removed >= ANALYZE_AFTER_ROWS
+        if analyzed:
+            conn.execute("SELECT analyze_hierarchy()")
     return {"structure_id": structure_id, "name": final_name, "nodes_loaded": len(nodes),
-            "root": root, "replaced": existed is not None, "nodes_removed": removed}
+            "root": root, "replaced": existed is not None, "nodes_removed": removed,
+            "depth": max(depths.values()), "analyzed": analyzed}
 
 
 def _read_hierarchy(source) -> tuple[dict[str, tuple[str | None, str]], dict[str, int]]:
@@ -107,6 +127,11 @@ def _read_hierarchy(source) -> tuple[dict[str, tuple[str | None, str]], dict[str
                     continue
                 if node_id == UNMAPPED:
                     problems.append(f"line {line}: node_id {UNMAPPED} is reserved for unmapped facts")
+                    continue
+                too_long = [(column, problem) for column, value in (("node_id", node_id), ("parent_node_id", parent))
+                            if (problem := id_problem(value))]
+                if too_long:
+                    problems += [f"line {line}, column {column}: {problem}" for column, problem in too_long]
                     continue
                 if not node_name:
                     problems.append(f"line {line}: node_name of node {quoted(node_id)} is blank")
@@ -163,3 +188,19 @@ def _check_tree(nodes: dict[str, tuple[str | None, str]], lines: dict[str, int])
     if not roots and not any(p.startswith("cycle") for p in problems):
         problems.append("no root: every node has a parent")
     return problems
+
+
+def _depths(nodes: dict[str, tuple[str | None, str]]) -> dict[str, int]:
+    """The depth of every node of a tree (the root at 0), each node's parent link followed once."""
+    depths: dict[str, int] = {}
+    for start in nodes:
+        trail = []
+        node = start
+        while node is not None and node not in depths:
+            trail.append(node)
+            node = nodes[node][0]
+        depth = depths[node] if node is not None else -1
+        for n in reversed(trail):
+            depth += 1
+            depths[n] = depth
+    return depths

@@ -1,15 +1,11 @@
 -- The use-case lock, held to the end of the transaction: snapshots take it shared; rule writes, fact
--- loads and delete_use_case take it exclusive. An advisory lock rather than a row lock because the
--- lock manager queues requests fairly: a stream of snapshots cannot starve a writer waiting its turn.
+-- loads, purges, delete_use_case and the close's steps take it exclusive. A row lock (see take_lock):
+-- queued fairly, so a stream of snapshots cannot starve a writer waiting its turn; out of reach of roles
+-- outside pnldb's; bounded by the limit lock_wait_ms; and refusing a transaction whose snapshot predates
+-- the latest exclusive holder's commit. SECURITY DEFINER: callers need no privilege on lock_rows.
 CREATE OR REPLACE FUNCTION {{ schema }}.lock_use_case(use_case_id uuid, exclusive boolean) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    key CONSTANT bigint := hashtextextended('pnldb.use_case:' || lock_use_case.use_case_id::text, 0);
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF exclusive THEN
-        PERFORM pg_advisory_xact_lock(key);
-    ELSE
-        PERFORM pg_advisory_xact_lock_shared(key);
-    END IF;
+    PERFORM {{ schema }}.take_lock('use case', lock_use_case.use_case_id::text, lock_use_case.exclusive);
 END;
 $$;

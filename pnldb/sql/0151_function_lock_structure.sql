@@ -1,14 +1,9 @@
 -- The structure lock, held to the end of the transaction: snapshots take it shared; edits of the
--- structure's tree take it exclusive, so two edits of one tree never interleave (contract: robustness).
+-- structure's tree take it exclusive, so two edits of one tree never interleave and a snapshot whose
+-- transaction predates an edit's commit is refused (contract: robustness). A row lock, as lock_use_case.
 CREATE OR REPLACE FUNCTION {{ schema }}.lock_structure(structure_id text, exclusive boolean) RETURNS void
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    key CONSTANT bigint := hashtextextended('pnldb.structure:' || lock_structure.structure_id, 0);
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF exclusive THEN
-        PERFORM pg_advisory_xact_lock(key);
-    ELSE
-        PERFORM pg_advisory_xact_lock_shared(key);
-    END IF;
+    PERFORM {{ schema }}.take_lock('structure', lock_structure.structure_id, lock_structure.exclusive);
 END;
 $$;

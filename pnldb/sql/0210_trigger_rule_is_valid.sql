@@ -2,6 +2,7 @@
 -- valid; sql_where is derived here and cannot be set by hand. Writing or deleting a rule takes its use
 -- case's lock exclusively: it waits for running snapshots, and they for it. A rule's size is bounded
 -- (limits max_rule_conditions and max_in_list): every snapshot evaluates it on every fact it governs.
+-- Who wrote it and when are stamped by stamp_audit_columns (sql/0215).
 CREATE OR REPLACE FUNCTION {{ schema }}.rule_is_valid() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -54,12 +55,6 @@ BEGIN
         RAISE EXCEPTION 'rule on node %: %', left(quote_literal(NEW.node_id), 120), regexp_replace(SQLERRM, '^rule ', '')
             USING ERRCODE = 'invalid_parameter_value';
     END;
-    IF TG_OP = 'UPDATE' THEN
-        NEW.last_modified_at := now();
-        IF NEW.last_modified_by IS NOT DISTINCT FROM OLD.last_modified_by THEN
-            NEW.last_modified_by := session_user;
-        END IF;
-    END IF;
     RETURN NEW;
 END;
 $$;

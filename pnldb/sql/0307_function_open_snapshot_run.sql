@@ -2,8 +2,9 @@
 -- argument, a COB date of 'infinity', an unknown use case, an empty structure, no ACTUAL facts, a fact
 -- currency without a rate for the date, a triggered_by or run name that does not fit or is not a label
 -- (label_problem), a taken run name, a date that has max_runs_per_date runs already) raises an error
--- before anything is written. Takes the use case's lock (shared) and the lock on its runs of that date,
--- both held to the end of the transaction.
+-- before anything is written. Takes the use case's lock and its structure's (shared) and the lock on
+-- its runs of that date, all held to the end of the transaction; a transaction whose snapshot predates
+-- a change they guard is refused (take_lock).
 -- Run names: unique per use case and date among the runs that are not FAILED, so a retry of a failed
 -- run may take its name. The default is "Run N": N is one more than the date's runs that are not
 -- FAILED, or the first number after it that no such run is named with.
@@ -27,6 +28,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'give a calendar date, e.g. 2025-12-24';
     END IF;
     -- Shared: snapshots run side by side; rule writers, fact loads and delete_use_case wait for them.
+    -- Fresh: a transaction whose snapshot predates the latest committed write of the use case's facts or
+    -- rules, or of its structure's tree, is refused here (take_lock), before anything is written.
     PERFORM {{ schema }}.lock_use_case(snapshot_use_case, false);
     SELECT u.structure_id, u.name INTO structure, use_case_name
     FROM {{ schema }}.use_cases u WHERE u.use_case_id = snapshot_use_case;
@@ -34,10 +37,13 @@ BEGIN
         RAISE EXCEPTION 'unknown use case %', snapshot_use_case
             USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a {{ schema }}.use_cases.use_case_id';
     END IF;
+    PERFORM {{ schema }}.require_active_use_case(snapshot_use_case);
+    PERFORM {{ schema }}.lock_structure(structure, false);
     IF NOT EXISTS (SELECT 1 FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure) THEN
         RAISE EXCEPTION 'use case "%": its structure % has no nodes', use_case_name, structure
             USING ERRCODE = 'no_data_found', HINT = 'load the hierarchy first';
     END IF;
+    PERFORM {{ schema }}.check_structure_is_one_tree(structure, use_case_name);
     IF NOT EXISTS (SELECT 1 FROM {{ schema }}.fact_load_slices s
                    WHERE s.use_case_id = snapshot_use_case AND s.pnl_date = snapshot_date AND s.scenario = 'ACTUAL'
                      AND s.superseded_at IS NULL AND s.rows > 0) THEN
@@ -74,9 +80,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'choose another run name, or leave it out for "Run N"';
     END IF;
 
-    -- One run at a time per use case and date: names stay unique and in order.
-    PERFORM pg_advisory_xact_lock(
-        hashtextextended('pnldb.create_snapshot:' || snapshot_use_case || ':' || snapshot_date, 0));
+    -- One run at a time per use case and date: names stay unique and in order. The key is the same
+    -- whatever the session's DateStyle.
+    PERFORM {{ schema }}.take_lock('run date', snapshot_use_case || ':' || to_char(snapshot_date, 'YYYY-MM-DD'),
+                                   true);
 
     -- ===== THE CAP AND THE RUN NAME =====
     SELECT count(*), count(*) FILTER (WHERE r.status <> 'FAILED') INTO runs_of_date, live_runs

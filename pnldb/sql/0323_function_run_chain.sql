@@ -1,7 +1,7 @@
 -- The chain of a use case's COMPLETED runs, link by link in chain order: the runs that exist, and those
 -- purge_runs removed, as its RUNS_PURGED close events recorded them (their digests can no longer be
 -- recomputed; the close events are append-only). FAILED runs and runs taken before migration
--- 0011_integrity have no link. SECURITY DEFINER: it reads the RUNS_PURGED events of close_events, which
+-- 0014_integrity have no link. SECURITY DEFINER: it reads the RUNS_PURGED events of close_events, which
 -- others read through v_close_events; it shows ids and digests only.
 CREATE OR REPLACE FUNCTION {{ schema }}.run_chain(use_case_id uuid)
 RETURNS TABLE (run_id uuid, chain_seq bigint, digest bytea, previous_run_id uuid, previous_digest bytea,

@@ -4,7 +4,7 @@
 -- |difference| > tolerance. A node present in only one run counts 0 on the other side. Rows come in
 -- hierarchy order: depth, node_id, scenario, measure.
 --
--- Errors: an unknown run (named), runs of different use cases, a run that did not complete (it has no
+-- Errors: an unknown run (named), runs of different use cases or structures, a run that did not complete (it has no
 -- results to compare), a negative, NULL, NaN or infinite tolerance (no difference is larger than NaN or
 -- infinity: they would say "no differences" of runs that differ). Runs of different COB dates are allowed:
 -- the result has no room to say so, so a NOTICE does ("comparing runs of different dates: A vs B"); the
@@ -29,9 +29,9 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'give the largest difference to leave out, such as 0.01; 0 shows every difference';
     END IF;
-    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status INTO a
+    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status, NULL::text AS root INTO a
     FROM {{ schema }}.calculation_runs r WHERE r.id = run_a;
-    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status INTO b
+    SELECT r.id, r.use_case_id, r.pnl_date, r.run_name, r.status, NULL::text AS root INTO b
     FROM {{ schema }}.calculation_runs r WHERE r.id = run_b;
     SELECT string_agg(m.id::text, ', ' ORDER BY m.ord) INTO missing
     FROM (VALUES (1, run_a, a.id), (2, run_b, b.id)) AS m(ord, id, found)
@@ -49,6 +49,18 @@ BEGIN
             CASE WHEN a.status <> 'COMPLETED' THEN run_a ELSE run_b END,
             CASE WHEN a.status <> 'COMPLETED' THEN a.status ELSE b.status END
             USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- Runs of one use case share its structure (use_case_structure_is_kept); a run taken before that was
+    -- enforced may sit on another tree: its root says so.
+    SELECT (SELECT x.node_id FROM {{ schema }}.fact_calculated_results x
+            WHERE x.calculation_run_id = run_a AND x.parent_node_id IS NULL AND x.node_id <> '{{ unmapped }}' LIMIT 1),
+           (SELECT x.node_id FROM {{ schema }}.fact_calculated_results x
+            WHERE x.calculation_run_id = run_b AND x.parent_node_id IS NULL AND x.node_id <> '{{ unmapped }}' LIMIT 1)
+    INTO a.root, b.root;
+    IF a.root IS DISTINCT FROM b.root THEN
+        RAISE EXCEPTION 'runs % and % were taken on different structures (roots % and %)', run_a, run_b,
+                        coalesce(a.root, 'none'), coalesce(b.root, 'none')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'compare runs taken on the same structure';
     END IF;
     IF a.pnl_date <> b.pnl_date THEN
         RAISE NOTICE 'comparing runs of different dates: % vs %', a.pnl_date, b.pnl_date;

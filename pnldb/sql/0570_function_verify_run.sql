@@ -10,7 +10,7 @@
 --   "digest" (hex, as stored), "digest_ok" (the stored digest is that of the run's rows now: run_digest),
 --   "chain_seq", "previous_run_id", "chain_ok" (its link to the previous run of its use case holds:
 --   chain_problems), "chain_problem" (text or null)
--- digest_ok and chain_ok are null for a run taken before migration 0011_integrity, which has no digest.
+-- digest_ok and chain_ok are null for a run taken before migration 0014_integrity, which has no digest.
 {%- import "_fact_pipeline.sql" as pipeline with context %}
 {%- set compared = ["parent_node_id", "node_name", "depth"] %}
 {%- for m in measures %}{% for k in kinds %}{% set _ = compared.append(m ~ "_" ~ k) %}{% endfor %}{% endfor %}

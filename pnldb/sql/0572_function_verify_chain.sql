@@ -3,7 +3,7 @@
 --   {"use_case_id", "intact", "links_checked", "runs_checked", "unlinked_runs", "head": {"run_id",
 --    "chain_seq", "digest"} | null, "first_broken": {"run_id", "chain_seq", "purged", "problem"} | null,
 --    "problems": [... at most 20]}
--- unlinked_runs counts the COMPLETED runs taken before migration 0011_integrity (no digest). The head is
+-- unlinked_runs counts the COMPLETED runs taken before migration 0014_integrity (no digest). The head is
 -- the newest link: kept outside the database, it shows a rewrite of the whole chain too. Read-only.
 CREATE OR REPLACE FUNCTION {{ schema }}.verify_chain(use_case_id uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$

@@ -31,7 +31,8 @@ GRANT INSERT ON {{ schema }}.fact_pnl_entries TO {{ schema }}_admin;
 GRANT INSERT, UPDATE ON {{ schema }}.use_cases TO {{ schema }}_admin;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA {{ schema }} TO {{ schema }}_admin;
 GRANT EXECUTE ON FUNCTION {{ schema }}.delete_use_case(uuid), {{ schema }}.use_case_footprint(uuid),
-                          {{ schema }}.lock_use_case(uuid, boolean), {{ schema }}.open_fact_load(uuid, text),
+                          {{ schema }}.lock_use_case(uuid, boolean), {{ schema }}.lock_structure(text, boolean),
+                          {{ schema }}.analyze_hierarchy(), {{ schema }}.open_fact_load(uuid, text),
                           {{ schema }}.replace_facts(uuid, date, text, text), {{ schema }}.analyze_facts(),
                           {{ schema }}.purge_superseded_facts(timestamptz) TO {{ schema }}_admin;
 
@@ -88,3 +89,6 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.purge_runs(uuid, date) TO {{ schema }}_ad
 GRANT EXECUTE ON FUNCTION {{ schema }}.run_digest({{ schema }}.calculation_runs), {{ schema }}.run_chain(uuid),
                           {{ schema }}.chain_problems(uuid, boolean), {{ schema }}.verify_chain(uuid)
     TO {{ schema }}_operator;
+-- Rule history (issue 18): whoever reads the rules in force reads what they said before; nobody writes it
+-- but the rules' trigger.
+GRANT SELECT ON {{ schema }}.rule_versions TO {{ schema }}_operator;

@@ -1,4 +1,4 @@
--- depends: 0010_runs
+-- depends: 0013_audit
 -- Integrity (issue 18, items 2 and 3): the transaction that opened a run, its place in its use case's
 -- chain of digests, the marker through which delete_use_case alone gets past the immutability of runs,
 -- facts and loads, and the event trigger refusing DDL on the protected tables outside pnldb's installer.

@@ -3,7 +3,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_event_trigger e WHERE e.evtname IN ('{{ schema }}_guard_ddl', '{{ schema }}_guard_drop'))
        AND NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
         RAISE EXCEPTION 'cannot roll back integrity: the DDL guard of schema {{ schema }} is a superuser''s'
-            USING ERRCODE = 'insufficient_privilege', HINT = 'a superuser rolls back past 0011_integrity';
+            USING ERRCODE = 'insufficient_privilege', HINT = 'a superuser rolls back past 0014_integrity';
     END IF;
 END;
 $guard$;

@@ -1,0 +1,1 @@
+DELETE FROM {{ schema }}.limits WHERE name = 'max_hierarchy_depth';
