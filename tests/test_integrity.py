@@ -386,3 +386,17 @@ def test_an_operators_snapshot_is_chained_and_the_operator_verifies_it(conn, log
     assert api.verify_chain(operator, uc)["head"] == {"run_id": str(run), "chain_seq": 1, "digest": digest(conn, run)}
     with pytest.raises(DENIED):
         operator.execute("SELECT * FROM use_cases_being_deleted")
+
+
+def test_the_guard_lets_every_role_do_ddl_of_its_own(conn, login):
+    """An event trigger runs for every role's DDL: an admin's temporary table and a reader's table in a
+    schema of its own pass the guard, which refuses only DDL on pnldb's history."""
+    admin, reader = login("admin"), login("reader")
+    admin.execute("CREATE TEMP TABLE staging (x int)")
+    admin.execute("DROP TABLE staging")
+    conn.execute("CREATE SCHEMA reporting_sandbox")
+    who = reader.execute("SELECT current_user").fetchone()[0]
+    conn.execute(f"GRANT CREATE, USAGE ON SCHEMA reporting_sandbox TO {who}")
+    reader.execute("CREATE TABLE reporting_sandbox.mine (x int)")
+    reader.execute("DROP TABLE reporting_sandbox.mine")
+    conn.execute("DROP SCHEMA reporting_sandbox CASCADE")

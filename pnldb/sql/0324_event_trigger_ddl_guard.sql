@@ -1,6 +1,7 @@
 -- The DDL guard (issue 18, item 2). An event trigger needs a superuser, so it is installed (and kept up
 -- to date) only when pnldb migrate runs as one: its function is then the superuser's, never the owner's
--- (an event trigger runs for every role, superusers included). Outside a transaction holding pnldb's migrate lock of the schema (which migrate,
+-- (an event trigger runs for every role, superusers included). Outside a transaction holding pnldb's
+-- migrate lock of the schema (which migrate,
 -- rollback, install_sql and uninstall_sql take) it refuses DDL on the protected tables, on the triggers,
 -- rules and policies on them, on their trigger functions and the functions named below, and on the
 -- schema's name. The owner can take that lock too: what it then changes, verify detects. Dropping the
@@ -14,10 +15,14 @@ BEGIN
                          'is refused only to roles that do not own them';
         RETURN;
     END IF;
+    -- An event trigger's function runs as the role whose command fires it, any role's DDL anywhere in the
+    -- database (an admin loader's temporary table, a user's view in a schema of theirs): every role uses
+    -- the guard's schema and reads its one row; only its superuser owner writes them.
     CREATE SCHEMA IF NOT EXISTS {{ schema }}_guard;
-    REVOKE ALL ON SCHEMA {{ schema }}_guard FROM PUBLIC;
+    GRANT USAGE ON SCHEMA {{ schema }}_guard TO PUBLIC;
     -- the schema guarded, by oid: a renamed schema is still found
     CREATE TABLE IF NOT EXISTS {{ schema }}_guard.home (nsp oid NOT NULL);
+    GRANT SELECT ON {{ schema }}_guard.home TO PUBLIC;
     DELETE FROM {{ schema }}_guard.home;
     INSERT INTO {{ schema }}_guard.home VALUES ('{{ schema }}'::regnamespace);
     CREATE OR REPLACE FUNCTION {{ schema }}_guard.refuse_protected_ddl() RETURNS event_trigger
@@ -85,7 +90,7 @@ BEGIN
         END IF;
     END;
     $guard$;
-    REVOKE ALL ON FUNCTION {{ schema }}_guard.refuse_protected_ddl() FROM PUBLIC;
+    GRANT EXECUTE ON FUNCTION {{ schema }}_guard.refuse_protected_ddl() TO PUBLIC;
     IF NOT EXISTS (SELECT 1 FROM pg_event_trigger e WHERE e.evtname = '{{ schema }}_guard_ddl') THEN
         CREATE EVENT TRIGGER {{ schema }}_guard_ddl ON ddl_command_end
             EXECUTE FUNCTION {{ schema }}_guard.refuse_protected_ddl();
