@@ -16,6 +16,7 @@ ALTER TABLE pnl.calculation_run_fx ADD CONSTRAINT calculation_run_fx_pkey PRIMAR
 ALTER TABLE pnl.calculation_run_fx ADD CONSTRAINT calculation_run_fx_rate_check CHECK (rate > 0::numeric);
 CREATE TRIGGER calculation_run_fx_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_run_fx FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_run_fx_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_run_fx FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
+CREATE TRIGGER calculation_run_fx_are_written_once AFTER INSERT ON pnl.calculation_run_fx REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_written_once();
 GRANT SELECT ON TABLE pnl.calculation_run_fx TO pnl_reader;
 
 CREATE TABLE pnl.calculation_run_inputs (
@@ -33,6 +34,7 @@ ALTER TABLE pnl.calculation_run_inputs ADD CONSTRAINT calculation_run_inputs_sce
 CREATE INDEX ix_calculation_run_inputs_load_id ON pnl.calculation_run_inputs USING btree (load_id);
 CREATE TRIGGER calculation_run_inputs_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_run_inputs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_run_inputs_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_run_inputs FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
+CREATE TRIGGER calculation_run_inputs_are_written_once AFTER INSERT ON pnl.calculation_run_inputs REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_written_once();
 GRANT SELECT ON TABLE pnl.calculation_run_inputs TO pnl_reader;
 
 CREATE TABLE pnl.calculation_run_rules (
@@ -47,6 +49,7 @@ ALTER TABLE pnl.calculation_run_rules ADD CONSTRAINT calculation_run_rules_calcu
 ALTER TABLE pnl.calculation_run_rules ADD CONSTRAINT calculation_run_rules_pkey PRIMARY KEY (calculation_run_id, rule_id);
 CREATE TRIGGER calculation_run_rules_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_run_rules FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_run_rules_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_run_rules FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
+CREATE TRIGGER calculation_run_rules_are_written_once AFTER INSERT ON pnl.calculation_run_rules REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_written_once();
 GRANT SELECT ON TABLE pnl.calculation_run_rules TO pnl_reader;
 
 CREATE TABLE pnl.calculation_runs (
@@ -61,8 +64,14 @@ CREATE TABLE pnl.calculation_runs (
     error_message text,
     rules_applied integer DEFAULT 0 NOT NULL,
     executed_by text DEFAULT SESSION_USER,
-    reporting_currency text DEFAULT 'USD'::text NOT NULL
+    reporting_currency text DEFAULT 'USD'::text NOT NULL,
+    txid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    chain_seq bigint,
+    previous_run_id uuid,
+    previous_digest bytea,
+    digest bytea
 );
+ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_are_chained TRIGGER DEFERRABLE INITIALLY DEFERRED;
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_duration_not_negative CHECK (calculation_duration_ms >= 0);
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_failed_has_error CHECK ((status::text = 'FAILED'::text) = (error_message IS NOT NULL));
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_pkey PRIMARY KEY (id);
@@ -70,12 +79,15 @@ ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_pnl_date_finite
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_run_name_not_blank CHECK (btrim(run_name::text) <> ''::text);
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_status_valid CHECK (status::text = ANY (ARRAY['IN_PROGRESS'::character varying, 'COMPLETED'::character varying, 'FAILED'::character varying]::text[]));
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+CREATE UNIQUE INDEX calculation_runs_chain ON pnl.calculation_runs USING btree (use_case_id, chain_seq);
 CREATE UNIQUE INDEX calculation_runs_unique_name ON pnl.calculation_runs USING btree (use_case_id, pnl_date, run_name) WHERE ((status)::text <> 'FAILED'::text);
 CREATE INDEX ix_calculation_runs_date_use_case ON pnl.calculation_runs USING btree (pnl_date, use_case_id);
 CREATE INDEX ix_calculation_runs_pnl_date ON pnl.calculation_runs USING btree (pnl_date);
 CREATE INDEX ix_calculation_runs_use_case_id ON pnl.calculation_runs USING btree (use_case_id);
+CREATE CONSTRAINT TRIGGER calculation_runs_are_chained AFTER UPDATE ON pnl.calculation_runs DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (old.status::text = 'IN_PROGRESS'::text AND new.status::text = 'COMPLETED'::text) EXECUTE FUNCTION pnl.runs_are_chained();
 CREATE TRIGGER calculation_runs_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_runs_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_runs FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
+CREATE TRIGGER calculation_runs_are_written_once BEFORE INSERT ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_written_once();
 CREATE TRIGGER calculation_runs_audit_columns BEFORE INSERT ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 GRANT SELECT ON TABLE pnl.calculation_runs TO pnl_reader;
 
@@ -164,6 +176,7 @@ CREATE INDEX ix_fact_calculated_results_calc_run_id ON pnl.fact_calculated_resul
 CREATE INDEX ix_fact_calculated_results_run_id ON pnl.fact_calculated_results USING btree (run_id);
 CREATE TRIGGER fact_calculated_results_are_immutable BEFORE DELETE OR UPDATE ON pnl.fact_calculated_results FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER fact_calculated_results_are_not_truncated BEFORE TRUNCATE ON pnl.fact_calculated_results FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
+CREATE TRIGGER fact_calculated_results_are_written_once AFTER INSERT ON pnl.fact_calculated_results REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_written_once();
 GRANT SELECT ON TABLE pnl.fact_calculated_results TO pnl_reader;
 
 CREATE TABLE pnl.fact_load_slices (
@@ -407,6 +420,13 @@ CREATE TRIGGER use_cases_get_lock_rows AFTER INSERT ON pnl.use_cases REFERENCING
 GRANT INSERT, UPDATE ON TABLE pnl.use_cases TO pnl_admin;
 GRANT SELECT ON TABLE pnl.use_cases TO pnl_reader;
 
+CREATE TABLE pnl.use_cases_being_deleted (
+    use_case_id uuid NOT NULL,
+    txid xid8 DEFAULT pg_current_xact_id() NOT NULL
+);
+ALTER TABLE pnl.use_cases_being_deleted ADD CONSTRAINT use_cases_being_deleted_pkey PRIMARY KEY (use_case_id);
+CREATE INDEX use_cases_being_deleted_txid ON pnl.use_cases_being_deleted USING btree (txid);
+
 CREATE VIEW pnl.v_calculation_runs AS
  SELECT r.id,
     r.pnl_date,
@@ -423,7 +443,12 @@ CREATE VIEW pnl.v_calculation_runs AS
            FROM pnl.fact_calculated_results x
           WHERE x.calculation_run_id = r.id) AS results_count,
     r.executed_by,
-    r.reporting_currency
+    r.reporting_currency,
+    r.txid,
+    r.chain_seq,
+    r.previous_run_id,
+    r.previous_digest,
+    r.digest
    FROM pnl.calculation_runs r
      JOIN pnl.use_cases u ON u.use_case_id = r.use_case_id;
 -- columns of pnl.v_calculation_runs:
@@ -441,6 +466,11 @@ CREATE VIEW pnl.v_calculation_runs AS
 --     results_count bigint
 --     executed_by text
 --     reporting_currency text
+--     txid xid8
+--     chain_seq bigint
+--     previous_run_id uuid
+--     previous_digest bytea
+--     digest bytea
 COMMENT ON VIEW pnl.v_calculation_runs IS 'One row per calculation run (snapshot): the run header, the use case name and the number of result rows.';
 COMMENT ON COLUMN pnl.v_calculation_runs.id IS 'Run id (calculation_runs.id); the key for fact_calculated_results.calculation_run_id and v_run_results.';
 COMMENT ON COLUMN pnl.v_calculation_runs.pnl_date IS 'COB (close-of-business) date the run snapshots.';
@@ -456,6 +486,11 @@ COMMENT ON COLUMN pnl.v_calculation_runs.rules_applied IS 'Number of business ru
 COMMENT ON COLUMN pnl.v_calculation_runs.results_count IS 'Number of fact_calculated_results rows of the run: one per node and scenario (ACTUAL, PRIOR, VARIANCE).';
 COMMENT ON COLUMN pnl.v_calculation_runs.executed_by IS 'Database login (session user) that took the snapshot; NULL for runs taken before migration 0006_close. Four-eyes keeps it from approving the run.';
 COMMENT ON COLUMN pnl.v_calculation_runs.reporting_currency IS 'Currency the run''s values are in (the use case''s reporting currency when it ran; contract §8).';
+COMMENT ON COLUMN pnl.v_calculation_runs.txid IS 'The transaction that took the run: only it added the run''s rows, while the run was IN_PROGRESS.';
+COMMENT ON COLUMN pnl.v_calculation_runs.chain_seq IS 'Place of a COMPLETED run in its use case''s chain of digests (1 for the first); NULL for FAILED runs and runs taken before migration 0014_integrity.';
+COMMENT ON COLUMN pnl.v_calculation_runs.previous_run_id IS 'The run before it in the chain (NULL for the first; it may since have been purged: close_events RUNS_PURGED).';
+COMMENT ON COLUMN pnl.v_calculation_runs.previous_digest IS 'The digest of the run before it in the chain, as it was when this run completed.';
+COMMENT ON COLUMN pnl.v_calculation_runs.digest IS 'sha256 of the run''s header, results, recorded rules, inputs and rates (run_digest); verify_run checks it.';
 GRANT SELECT ON TABLE pnl.v_calculation_runs TO pnl_reader;
 
 CREATE VIEW pnl.v_close_events AS
@@ -872,6 +907,51 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.approve_run(uuid,text) TO pnl_approver;
+
+CREATE OR REPLACE FUNCTION pnl.chain_problems(use_case_id uuid, recompute boolean)
+ RETURNS TABLE(run_id uuid, chain_seq bigint, purged boolean, problem text)
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+WITH links AS (
+    SELECT c.*, lag(c.run_id) OVER w AS before_id, lag(c.digest) OVER w AS before_digest,
+           coalesce(lag(c.chain_seq) OVER w, 0) AS before_seq
+    FROM pnl.run_chain(chain_problems.use_case_id) c
+    WINDOW w AS (ORDER BY c.chain_seq, c.purged)
+), judged AS (
+    SELECT l.run_id, l.chain_seq, l.purged, l.chain_seq AS place, NULL::timestamptz AS at,
+           CASE WHEN recompute AND NOT l.purged
+                     AND (SELECT pnl.run_digest(r) FROM pnl.calculation_runs r WHERE r.id = l.run_id)
+                         IS DISTINCT FROM l.digest
+                    THEN 'its digest is not that of its rows: its results, recorded rules, inputs, rates or header '
+                         'changed after it completed'
+                WHEN l.chain_seq = l.before_seq
+                    THEN format('another link (run %s) holds place %s of the chain too', l.before_id, l.chain_seq)
+                WHEN l.chain_seq <> l.before_seq + 1
+                    THEN format('place %s of the chain, before it, is missing: a run was removed other than by '
+                                'purge_runs', l.chain_seq - 1)
+                WHEN l.previous_run_id IS DISTINCT FROM l.before_id
+                    THEN format('it names run %s as its predecessor, the chain has %s', coalesce(l.previous_run_id::text, 'none'),
+                                coalesce(l.before_id::text, 'none'))
+                WHEN l.previous_digest IS DISTINCT FROM l.before_digest
+                    THEN format('the digest it recorded of run %s is not that run''s digest now: run %s was rewritten',
+                                l.before_id, l.before_id)
+           END AS problem
+    FROM links l
+    UNION ALL
+    SELECT r.id, NULL, false, NULL, r.executed_at,
+           'COMPLETED without a place in the chain or a digest, taken after the chain began: written around the '
+           'triggers'
+    FROM pnl.calculation_runs r
+    WHERE r.use_case_id = chain_problems.use_case_id AND r.status = 'COMPLETED' AND r.chain_seq IS NULL
+      AND r.executed_at > (SELECT min(c.executed_at) FROM pnl.calculation_runs c
+                           WHERE c.use_case_id = chain_problems.use_case_id AND c.chain_seq IS NOT NULL)
+)
+SELECT j.run_id, j.chain_seq, j.purged, j.problem FROM judged j WHERE j.problem IS NOT NULL
+ORDER BY j.place NULLS LAST, j.at, j.run_id
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.chain_problems(uuid,boolean) TO pnl_operator;
 
 CREATE OR REPLACE FUNCTION pnl.check_hierarchy_is_a_tree()
  RETURNS trigger
@@ -1836,10 +1916,11 @@ BEGIN
 
     counted := pnl.use_case_footprint(p_use_case);
 
-    PERFORM set_config('pnl.purging_use_case', p_use_case::text, true);  -- lets the run triggers pass the cascade
+    -- lets the immutability triggers of runs, facts and loads pass the cascade: a row no caller can write
+    INSERT INTO pnl.use_cases_being_deleted (use_case_id) VALUES (p_use_case);
     DELETE FROM pnl.use_cases u WHERE u.use_case_id = p_use_case;
     GET DIAGNOSTICS deleted = ROW_COUNT;
-    PERFORM set_config('pnl.purging_use_case', '', true);
+    DELETE FROM pnl.use_cases_being_deleted d WHERE d.use_case_id = p_use_case;
     IF deleted <> 1 THEN  -- cannot happen while we hold the row lock; never report what did not happen
         RAISE EXCEPTION 'use case % vanished while being deleted', p_use_case USING ERRCODE = 'serialization_failure';
     END IF;
@@ -2063,7 +2144,7 @@ CREATE OR REPLACE FUNCTION pnl.fact_loads_are_history()
 AS $function$
 BEGIN
     IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1
-       AND coalesce(current_setting('pnl.purging_use_case', true), '') <> '' THEN
+       AND EXISTS (SELECT 1 FROM pnl.use_cases_being_deleted d WHERE d.txid = pg_current_xact_id()) THEN
         RETURN OLD;
     END IF;
     IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'fact_loads' THEN
@@ -2249,7 +2330,8 @@ CREATE OR REPLACE FUNCTION pnl.facts_are_immutable()
 AS $function$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        IF pg_trigger_depth() > 1 AND coalesce(current_setting('pnl.purging_use_case', true), '') <> '' THEN
+        IF pg_trigger_depth() > 1
+           AND EXISTS (SELECT 1 FROM pnl.use_cases_being_deleted d WHERE d.txid = pg_current_xact_id()) THEN
             RETURN OLD;
         END IF;
         IF EXISTS (SELECT 1 FROM pnl.fact_load_slices s
@@ -3209,6 +3291,7 @@ DECLARE
     n_pending  bigint;
     n_locked   bigint;
     n_results  bigint;
+    chain      jsonb;
     summary    jsonb;
 BEGIN
     -- ===== GUARDS =====
@@ -3263,6 +3346,12 @@ BEGIN
     -- ===== PURGE =====
     SELECT count(*) INTO n_results FROM pnl.fact_calculated_results x
     WHERE x.calculation_run_id = ANY (purged);
+    -- the links of the chain that go, for verify_chain to follow across the gap
+    SELECT jsonb_agg(jsonb_build_object('run_id', r.id, 'chain_seq', r.chain_seq, 'digest', encode(r.digest, 'hex'),
+                                        'previous_run_id', r.previous_run_id,
+                                        'previous_digest', encode(r.previous_digest, 'hex')) ORDER BY r.chain_seq)
+    INTO chain
+    FROM pnl.calculation_runs r WHERE r.id = ANY (purged) AND r.chain_seq IS NOT NULL;
     INSERT INTO pnl.runs_being_purged (run_id) SELECT unnest(purged);
     DELETE FROM pnl.calculation_runs r WHERE r.id = ANY (purged);  -- the rest by ON DELETE CASCADE
     DELETE FROM pnl.runs_being_purged p WHERE p.run_id = ANY (purged);
@@ -3274,7 +3363,8 @@ BEGIN
         'runs_kept_locked', n_locked);
     IF cardinality(purged) > 0 THEN
         INSERT INTO pnl.close_events (use_case_id, use_case_name, action, details)
-        VALUES (p_use_case, name, 'RUNS_PURGED', summary || jsonb_build_object('run_ids', to_jsonb(purged)));
+        VALUES (p_use_case, name, 'RUNS_PURGED',
+                summary || jsonb_build_object('run_ids', to_jsonb(purged), 'chain', coalesce(chain, '[]')));
     END IF;
     RETURN summary;
 END;
@@ -3647,6 +3737,61 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.run_absent_fields(uuid) TO pnl_operator;
 
+CREATE OR REPLACE FUNCTION pnl.run_chain(use_case_id uuid)
+ RETURNS TABLE(run_id uuid, chain_seq bigint, digest bytea, previous_run_id uuid, previous_digest bytea, purged boolean)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+SELECT r.id, r.chain_seq, r.digest, r.previous_run_id, r.previous_digest, false
+FROM pnl.calculation_runs r
+WHERE r.use_case_id = run_chain.use_case_id AND r.chain_seq IS NOT NULL
+UNION ALL
+SELECT (l ->> 'run_id')::uuid, (l ->> 'chain_seq')::bigint, decode(l ->> 'digest', 'hex'),
+       (l ->> 'previous_run_id')::uuid, decode(l ->> 'previous_digest', 'hex'), true
+FROM pnl.close_events e, jsonb_array_elements(e.details -> 'chain') l
+WHERE e.use_case_id = run_chain.use_case_id AND e.action = 'RUNS_PURGED'
+ORDER BY 2
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.run_chain(uuid) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.run_digest(run pnl.calculation_runs)
+ RETURNS bytea
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET "TimeZone" TO 'UTC'
+ SET "DateStyle" TO 'ISO, YMD'
+ SET bytea_output TO 'hex'
+AS $function$
+SELECT sha256(convert_to(concat_ws(E'\n',
+    'pnldb run digest 1',
+    ROW(run.id, run.use_case_id, run.pnl_date, run.run_name, run.executed_at, run.executed_by, run.triggered_by,
+        run.status, run.reporting_currency, run.rules_applied, run.calculation_duration_ms, run.error_message,
+        run.chain_seq, run.previous_run_id, encode(run.previous_digest, 'hex'))::text,
+    (SELECT 'results ' || count(*) || E'\n'
+            || coalesce(string_agg(ROW(x.node_id, x.parent_node_id, x.node_name, x.depth, x.scenario,
+                                       x.daily_natural, x.daily_adjusted, x.daily_plug,
+                                       x.wtd_natural, x.wtd_adjusted, x.wtd_plug,
+                                       x.ytd_natural, x.ytd_adjusted, x.ytd_plug,
+                                       x.is_override, x.is_reconciled, x.run_id)::text,
+                                   E'\n' ORDER BY x.node_id COLLATE "C", x.scenario COLLATE "C"), '')
+     FROM pnl.fact_calculated_results x WHERE x.calculation_run_id = run.id),
+    (SELECT 'rules ' || count(*) || E'\n'
+            || coalesce(string_agg(ROW(x.rule_id, x.node_id, x.predicate_json, x.sql_where, x.logic_en)::text,
+                                   E'\n' ORDER BY x.rule_id, x.node_id COLLATE "C"), '')
+     FROM pnl.calculation_run_rules x WHERE x.calculation_run_id = run.id),
+    (SELECT 'inputs ' || count(*) || E'\n'
+            || coalesce(string_agg(ROW(x.load_id, x.scenario, x.facts, x.daily_sum, x.wtd_sum, x.ytd_sum)::text,
+                                   E'\n' ORDER BY x.load_id, x.scenario COLLATE "C"), '')
+     FROM pnl.calculation_run_inputs x WHERE x.calculation_run_id = run.id),
+    (SELECT 'rates ' || count(*) || E'\n'
+            || coalesce(string_agg(ROW(x.currency, x.rate)::text, E'\n' ORDER BY x.currency COLLATE "C"), '')
+     FROM pnl.calculation_run_fx x WHERE x.calculation_run_id = run.id)
+), 'UTF8'))
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.run_digest(pnl.calculation_runs) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.run_facts(run_id uuid, scenario text, under_node text DEFAULT NULL::text, max_rows integer DEFAULT NULL::integer)
  RETURNS TABLE(fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text, daily_amount numeric, wtd_amount numeric, ytd_amount numeric, rate numeric, included boolean, governing_rule_id bigint, governing_node_id text)
  LANGUAGE plpgsql
@@ -3837,6 +3982,31 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.run_rule_stats(uuid) TO pnl_operator;
 
+CREATE OR REPLACE FUNCTION pnl.runs_are_chained()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    last   record;
+    linked pnl.calculation_runs;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('pnldb.run_chain:' || NEW.use_case_id, 0));
+    SELECT c.run_id, c.chain_seq, c.digest INTO last
+    FROM pnl.run_chain(NEW.use_case_id) c ORDER BY c.chain_seq DESC LIMIT 1;
+    SELECT r.* INTO linked FROM pnl.calculation_runs r WHERE r.id = NEW.id;
+    linked.chain_seq := coalesce(last.chain_seq, 0) + 1;
+    linked.previous_run_id := last.run_id;
+    linked.previous_digest := last.digest;
+    UPDATE pnl.calculation_runs r
+    SET chain_seq = linked.chain_seq, previous_run_id = linked.previous_run_id,
+        previous_digest = linked.previous_digest, digest = pnl.run_digest(linked)
+    WHERE r.id = NEW.id;
+    RETURN NULL;
+END;
+$function$;
+
 CREATE OR REPLACE FUNCTION pnl.runs_are_immutable()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -3857,20 +4027,70 @@ BEGIN
         END IF;
     END IF;
     IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1
-       AND coalesce(current_setting('pnl.purging_use_case', true), '') <> '' THEN
+       AND EXISTS (SELECT 1 FROM pnl.use_cases_being_deleted d WHERE d.txid = pg_current_xact_id()) THEN
         RETURN OLD;
     END IF;
     IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'calculation_runs' THEN
-        IF OLD.status = 'IN_PROGRESS'
-           AND (NEW.id, NEW.use_case_id, NEW.pnl_date, NEW.run_name, NEW.executed_at, NEW.triggered_by)
-               IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at, OLD.triggered_by) THEN
+        IF OLD.status = 'IN_PROGRESS' AND OLD.txid = pg_current_xact_id()
+           AND (NEW.id, NEW.use_case_id, NEW.pnl_date, NEW.run_name, NEW.executed_at, NEW.triggered_by,
+                NEW.executed_by, NEW.txid)
+               IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at,
+                                     OLD.triggered_by, OLD.executed_by, OLD.txid)
+           AND num_nonnulls(NEW.chain_seq, NEW.previous_run_id, NEW.previous_digest, NEW.digest) = 0 THEN
             RETURN NEW;  -- the snapshot finishing its own run
+        END IF;
+        IF OLD.status = 'COMPLETED' AND OLD.chain_seq IS NULL AND OLD.txid = pg_current_xact_id()
+           AND pg_trigger_depth() > 1 AND NEW.chain_seq IS NOT NULL AND NEW.digest IS NOT NULL
+           AND (NEW.id, NEW.use_case_id, NEW.pnl_date, NEW.run_name, NEW.executed_at, NEW.triggered_by,
+                NEW.executed_by, NEW.txid, NEW.status, NEW.reporting_currency, NEW.rules_applied,
+                NEW.calculation_duration_ms, NEW.error_message)
+               IS NOT DISTINCT FROM (OLD.id, OLD.use_case_id, OLD.pnl_date, OLD.run_name, OLD.executed_at,
+                                     OLD.triggered_by, OLD.executed_by, OLD.txid, OLD.status,
+                                     OLD.reporting_currency, OLD.rules_applied, OLD.calculation_duration_ms,
+                                     OLD.error_message) THEN
+            RETURN NEW;  -- runs_are_chained linking it, as its transaction commits
         END IF;
     END IF;
     RAISE EXCEPTION 'calculation runs are immutable: % on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
         USING ERRCODE = 'object_not_in_prerequisite_state',
               HINT = 'take a new snapshot instead; purge_runs() removes trial and FAILED runs, delete_use_case() a use '
                      'case with all its runs';
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.runs_are_written_once()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    forged text;
+BEGIN
+    IF TG_TABLE_NAME = 'calculation_runs' THEN
+        IF NEW.status IS DISTINCT FROM 'IN_PROGRESS'
+           OR num_nonnulls(NEW.chain_seq, NEW.previous_run_id, NEW.previous_digest, NEW.digest) > 0 THEN
+            RAISE EXCEPTION 'a run is inserted IN_PROGRESS, without a digest, not %', coalesce(NEW.status, 'NULL')
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'take a snapshot (pnl.create_snapshot): it completes the run it opened';
+        END IF;
+        NEW.txid := pg_current_xact_id();
+        RETURN NEW;
+    END IF;
+    SELECT string_agg(DISTINCT format('%s (%s)', a.calculation_run_id,
+                                      CASE WHEN r.id IS NULL THEN 'no such run'
+                                           WHEN r.status <> 'IN_PROGRESS' THEN r.status
+                                           ELSE 'IN_PROGRESS in another transaction' END), ', ')
+    INTO forged
+    FROM added a LEFT JOIN pnl.calculation_runs r ON r.id = a.calculation_run_id
+    WHERE a.calculation_run_id IS NOT NULL
+      AND (r.id IS NULL OR r.status <> 'IN_PROGRESS' OR r.txid <> pg_current_xact_id());
+    IF forged IS NOT NULL THEN
+        RAISE EXCEPTION 'rows of a run are added only by the snapshot that opened it, while it runs: INSERT into %.% '
+                        'for run %', TG_TABLE_SCHEMA, TG_TABLE_NAME, forged
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'a finished run is history: take a new snapshot instead';
+    END IF;
+    RETURN NULL;
 END;
 $function$;
 
@@ -4334,6 +4554,48 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION pnl.verify_chain(use_case_id uuid)
+ RETURNS jsonb
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    p_use_case CONSTANT uuid := verify_chain.use_case_id;
+    problems   jsonb;
+    n_problems bigint;
+    verdict    jsonb;
+BEGIN
+    IF p_use_case IS NULL THEN
+        RAISE EXCEPTION 'verify_chain needs a use_case_id' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pnl.use_cases u WHERE u.use_case_id = p_use_case) THEN
+        RAISE EXCEPTION 'unknown use case %', p_use_case
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
+    END IF;
+    SELECT count(*), coalesce(jsonb_agg(jsonb_build_object('run_id', p.run_id, 'chain_seq', p.chain_seq,
+                                                           'purged', p.purged, 'problem', p.problem)
+                                        ORDER BY p.n), '[]')
+    INTO n_problems, problems
+    FROM pnl.chain_problems(p_use_case, true) WITH ORDINALITY p(run_id, chain_seq, purged, problem, n);
+    SELECT jsonb_build_object(
+        'use_case_id', p_use_case,
+        'intact', n_problems = 0,
+        'links_checked', (SELECT count(*) FROM pnl.run_chain(p_use_case)),
+        'runs_checked', (SELECT count(*) FROM pnl.run_chain(p_use_case) c WHERE NOT c.purged),
+        'unlinked_runs', (SELECT count(*) FROM pnl.calculation_runs r
+                          WHERE r.use_case_id = p_use_case AND r.status = 'COMPLETED' AND r.chain_seq IS NULL),
+        'head', (SELECT jsonb_build_object('run_id', c.run_id, 'chain_seq', c.chain_seq, 'digest', encode(c.digest, 'hex'))
+                 FROM pnl.run_chain(p_use_case) c ORDER BY c.chain_seq DESC LIMIT 1),
+        'first_broken', problems -> 0,
+        'problems', (SELECT coalesce(jsonb_agg(x.p ORDER BY x.n), '[]')
+                     FROM jsonb_array_elements(problems) WITH ORDINALITY x(p, n) WHERE x.n <= 20))
+    INTO verdict;
+    RETURN verdict;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.verify_chain(uuid) TO pnl_operator;
+
 CREATE OR REPLACE FUNCTION pnl.verify_run(run_id uuid)
  RETURNS jsonb
  LANGUAGE plpgsql
@@ -4350,6 +4612,8 @@ DECLARE
     reporting    text;
     rates        jsonb;
     verdict      jsonb;
+    header       pnl.calculation_runs;
+    link_problem text;
 BEGIN
     source := pnl.open_run_reading(run_id, 'verify_run');
     SELECT r.reporting_currency,
@@ -4584,7 +4848,18 @@ LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
                                                  ORDER BY m.node_id, m.scenario, m.column_name)
                                 FROM (SELECT * FROM mismatch ORDER BY node_id, scenario, column_name LIMIT 20) m), '[]'))
     INTO verdict;
-    RETURN verdict;
+
+    -- ===== DIGEST AND CHAIN =====
+    SELECT r.* INTO header FROM pnl.calculation_runs r WHERE r.id = verify_run.run_id;
+    SELECT p.problem INTO link_problem
+    FROM pnl.chain_problems(header.use_case_id, false) p WHERE p.run_id = verify_run.run_id LIMIT 1;
+    RETURN verdict || jsonb_build_object(
+        'digest', encode(header.digest, 'hex'),
+        'digest_ok', CASE WHEN header.digest IS NOT NULL THEN header.digest = pnl.run_digest(header) END,
+        'chain_seq', header.chain_seq,
+        'previous_run_id', header.previous_run_id,
+        'chain_ok', CASE WHEN header.chain_seq IS NOT NULL OR link_problem IS NOT NULL THEN link_problem IS NULL END,
+        'chain_problem', link_problem);
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.verify_run(uuid) TO pnl_operator;

@@ -222,6 +222,12 @@ def _lock_timeout_error(conn: psycopg.Connection, schema: str, started, lock_tim
                     f"{held}, or let it wait longer with {_LONGER[command]}")
 
 
+def _take_migrate_lock(conn: psycopg.Connection, schema: str) -> None:
+    """The schema's migrate lock, to the end of the transaction. The DDL guard (sql/0324) lets DDL on the
+    protected tables through only in a transaction that holds it."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"pnldb.migrate:{schema}",))
+
+
 @contextlib.contextmanager
 def _one_transaction(backend, schema: str, lock_timeout: str, command: str) -> Iterator[None]:
     """One transaction of migrate or rollback; a lock wait longer than `lock_timeout` (PostgreSQL's
@@ -345,6 +351,9 @@ _ROLLBACK_LOSSES: dict[str, list[tuple[str, str]]] = {
     ],
     "0013_audit": [("rule version(s): the rules' history (rule_versions)",
                     "SELECT count(*) FROM {s}.rule_versions WHERE operation <> 'MIGRATED'")],
+    # runs keep their rows, but not the digests and chain links that prove them unchanged
+    "0014_integrity": [("run digest(s) and chain link(s): the tamper evidence of runs",
+                        "SELECT count(*) FROM {s}.calculation_runs WHERE digest IS NOT NULL")],
 }
 
 
@@ -653,7 +662,8 @@ def install_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[
     or re-created."""
     notes: list[str] = []
     with conn.transaction():
-        _install_layer(conn, check_identifier(schema), notes)
+        _take_migrate_lock(conn, check_identifier(schema))  # also the DDL guard's sign of the installer (sql/0324)
+        _install_layer(conn, schema, notes)
     return notes
 
 
@@ -661,7 +671,8 @@ def uninstall_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> Non
     """Drop the SQL layer (views, functions, procedures and their triggers); tables stay. Refused, naming
     them, while others' objects depend on it."""
     with conn.transaction():
-        _uninstall_layer(conn, check_identifier(schema))
+        _take_migrate_lock(conn, check_identifier(schema))
+        _uninstall_layer(conn, schema)
 
 
 # --- the catalog, described ------------------------------------------------------------------------------

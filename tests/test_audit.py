@@ -159,7 +159,7 @@ def test_the_migration_starts_the_history_of_rules_already_there(empty_conn):
                    ).fetchone()[0]
     c.execute("INSERT INTO pnl.metadata_rules (use_case_id, node_id, predicate_json, sql_where, last_modified_by, "
               "last_modified_at) VALUES (%s, 'ROOT', '{}', '1 = 1', 'legacy_etl', %s)", (uc, FORGED_AT))
-    assert schema.migrate(c) == ["0013_audit"]
+    assert schema.migrate(c) == ["0013_audit", "0014_integrity"]
     assert c.execute("SELECT operation, node_id, sql_where, changed_by, changed_at FROM pnl.rule_versions"
                      ).fetchall() == [("MIGRATED", "ROOT", "1 = 1", "legacy_etl", FORGED_AT)]
 
@@ -274,6 +274,7 @@ def test_rollback_to_the_baseline_refuses_listing_what_it_would_destroy_unless_f
         schema.rollback(conn, to="0001_baseline")
     assert str(refused.value).split("\n") == [
         "rolling back to 0001_baseline would destroy or rewrite:",
+        f"  {runs} run digest(s) and chain link(s): the tamper evidence of runs (rolling back 0014_integrity)",
         "  2 rule version(s): the rules' history (rule_versions) (rolling back 0013_audit)",
         f"  {runs} run(s) whose reporting currency is recorded (rolling back 0007_currency)",
         f"  {runs} run(s) whose executed_by is recorded (rolling back 0006_close)",
@@ -294,9 +295,11 @@ def test_rollback_to_the_baseline_refuses_listing_what_it_would_destroy_unless_f
 
 
 def test_only_what_the_migrations_rolled_back_would_lose_counts(conn, worked):
-    with pytest.raises(PnlError, match=r"^rolling back to 0012_locks would destroy or rewrite:\n  2 rule version"):
+    with pytest.raises(PnlError, match=r"^rolling back to 0012_locks would destroy or rewrite:\n"
+                       r"  2 run digest\(s\) and chain link\(s\): the tamper evidence of runs \(rolling back "
+                       r"0014_integrity\)\n  2 rule version"):
         schema.rollback(conn, to="0012_locks")
-    assert schema.rollback(conn, to="0012_locks", force=True) == ["0013_audit"]
+    assert schema.rollback(conn, to="0012_locks", force=True) == ["0014_integrity", "0013_audit"]
     # nothing more of value in 0010-0012: rolled back without asking
     assert schema.rollback(conn, to="0009_rule_limits") == ["0012_locks", "0011_tree", "0010_runs"]
     schema.migrate(conn)
@@ -328,6 +331,7 @@ def test_migrate_rollback_to_prints_what_would_be_lost_and_exits_1_unless_forced
     assert refused.exit_code == 1
     assert refused.stderr.split("\n") == [
         "pnldb: error: rolling back to 0005_fact_loads would destroy or rewrite:",
+        "  2 run digest(s) and chain link(s): the tamper evidence of runs (rolling back 0014_integrity)",
         "  2 rule version(s): the rules' history (rule_versions) (rolling back 0013_audit)",
         "  2 run(s) whose reporting currency is recorded (rolling back 0007_currency)",
         "  2 run(s) whose executed_by is recorded (rolling back 0006_close)",
@@ -338,9 +342,9 @@ def test_migrate_rollback_to_prints_what_would_be_lost_and_exits_1_unless_forced
     assert usage.exit_code == 2 and usage.stderr == "pnldb: error: --force goes with --rollback-to\n"
     forced = cli(db_url, "--rollback-to", "0005_fact_loads", "--force")
     assert forced.exit_code == 0, forced.stderr
-    assert forced.stderr == ("rolled back 8 migration(s): 0013_audit, 0012_locks, 0011_tree, 0010_runs, "
-                             "0009_rule_limits, 0008_limits, 0007_currency, 0006_close; the SQL layer is dropped "
-                             "until pnldb migrate\n")
+    assert forced.stderr == ("rolled back 9 migration(s): 0014_integrity, 0013_audit, 0012_locks, 0011_tree, "
+                             "0010_runs, 0009_rule_limits, 0008_limits, 0007_currency, 0006_close; the SQL layer is "
+                             "dropped until pnldb migrate\n")
     assert cli(db_url, "--rollback-to", "0005_fact_loads").stderr == (
         "nothing to roll back: no migration after 0005_fact_loads is applied\n")
     assert cli(db_url).exit_code == 0

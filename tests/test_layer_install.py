@@ -228,10 +228,13 @@ def test_rollback_refuses_while_a_users_view_depends_on_the_layer(conn, users_vi
     assert view_definition(conn, "reporting.daily_pnl") == users_view
     assert conn.execute("SHOW search_path").fetchone() == ("pnl, public",)  # yoyo's search_path is not left behind
     conn.execute("DROP SCHEMA reporting CASCADE")
-    assert schema.rollback(conn, to="0003_run_rules") == ["0013_audit", "0012_locks", "0011_tree",
-                                                          "0010_runs", "0009_rule_limits", "0008_limits",
-                                                          "0007_currency", "0006_close", "0005_fact_loads",
-                                                          "0004_identity_cache"]
+    assert schema.rollback(conn, to="0003_run_rules") == ["0014_integrity", "0013_audit", "0012_locks",
+                                                          "0011_tree", "0010_runs", "0009_rule_limits",
+                                                          "0008_limits", "0007_currency", "0006_close",
+                                                          "0005_fact_loads", "0004_identity_cache"]
+    # the DDL guard goes with 0014_integrity, which installed it
+    assert conn.execute("SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'pnl_guard_%'").fetchone() == (0,)
+    assert conn.execute("SELECT to_regnamespace('pnl_guard')").fetchone() == (None,)
     assert routines(conn) == set()
 
 

@@ -21,8 +21,11 @@ def test_a_fresh_run_is_reproduced_row_by_row(conn):
     rule(conn, uc, "EMEA", cond("book", "equals", "a"))
     run = snapshot(conn, uc)
     verdict = api.verify_run(conn, run)
+    digest = conn.execute("SELECT encode(digest, 'hex') FROM pnl.calculation_runs WHERE id = %s", (run,)).fetchone()[0]
     assert verdict == {"run_id": str(run), "reproduced": True, "rows_checked": 30, "mismatch_count": 0,
-                       "mismatches": []}
+                       "mismatches": [], "digest": digest, "digest_ok": True, "chain_seq": 1,
+                       "previous_run_id": None, "chain_ok": True, "chain_problem": None}
+    assert len(digest) == 64
 
 
 def test_the_run_is_reproduced_after_its_slice_was_replaced_and_rules_and_tree_edited(conn):

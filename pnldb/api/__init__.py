@@ -63,8 +63,11 @@ from pnldb.api.runs import (
     purge_runs,
     purge_runs_text,
     run_root,
+    verify_chain,
+    verify_chain_text,
     verify_run,
     verify_run_text,
+    verify_use_case,
 )
 from pnldb.api.use_cases import (
     create_use_case,
@@ -84,7 +87,7 @@ __all__ = [
     "load_fx", "load_hierarchy", "load_rules", "migrate", "open_connection", "purge_runs",
     "purge_runs_text", "purge_superseded_facts", "purge_superseded_facts_text", "render_sql", "resolve_use_case",
     "run_absent_fields", "run_root", "run_rule_stats", "sql_files", "use_case_footprint", "use_case_footprint_text",
-    "use_case_names", "verify_run", "verify_run_text",
+    "use_case_names", "verify_chain", "verify_chain_text", "verify_run", "verify_run_text", "verify_use_case",
 ]
 # the close (contract §7)
 __all__ += [

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from uuid import UUID
 
+import psycopg
 from psycopg import sql as pgsql
 
 from pnldb.api.connection import call_json_text, call_rows
@@ -72,12 +73,74 @@ def run_root(conn, run_id: UUID | str) -> dict[str, dict]:
 
 def verify_run(conn, run_id: UUID | str) -> dict:
     """Recompute the run from the inputs it recorded and compare every result row (contract §6):
-    {"run_id", "reproduced", "rows_checked", "mismatch_count", "mismatches": [at most 20]}."""
+    {"run_id", "reproduced", "rows_checked", "mismatch_count", "mismatches": [at most 20]}, and check its
+    digest and its link of the chain (issue 18): "digest", "digest_ok", "chain_seq", "previous_run_id",
+    "chain_ok", "chain_problem" (digest_ok and chain_ok None for a run taken before digests)."""
     return from_sql_json(verify_run_text(conn, run_id))
 
 
 def verify_run_text(conn, run_id: UUID | str) -> str:
     return call_json_text(conn, "verify_run", str(run_id))
+
+
+def verify_chain(conn, use_case_id: UUID | str) -> dict:
+    """A use case's chain of runs checked, digests recomputed (sql/0572): {"use_case_id", "intact",
+    "links_checked", "runs_checked", "unlinked_runs", "head", "first_broken", "problems": [at most 20]}."""
+    return from_sql_json(verify_chain_text(conn, use_case_id))
+
+
+def verify_chain_text(conn, use_case_id: UUID | str) -> str:
+    return call_json_text(conn, "verify_chain", str(use_case_id))
+
+
+def run_is_sound(verdict: dict) -> str | None:
+    """What is wrong with a run by its verify_run verdict, None when nothing is."""
+    if verdict["digest_ok"] is False:
+        return "its digest is not that of its rows: changed after it completed"
+    if verdict["chain_ok"] is False:
+        return verdict["chain_problem"]
+    if not verdict["reproduced"]:
+        return f"not reproduced: {verdict['mismatch_count']} mismatches in {verdict['rows_checked']} result rows"
+    return None
+
+
+def _verified(conn, run_id: str) -> dict:
+    """{"problem", "unverifiable"} of one run: unverifiable is why verify_run refused it (a run taken before
+    runs recorded their inputs), else None."""
+    try:
+        with conn.transaction():
+            return {"problem": run_is_sound(verify_run(conn, run_id)), "unverifiable": None}
+    except psycopg.errors.ObjectNotInPrerequisiteState as exc:
+        return {"problem": None, "unverifiable": exc.diag.message_primary}
+
+
+def verify_use_case(conn, use_case_id: UUID | str) -> dict:
+    """Every COMPLETED run of the use case verified (verify_run) and its chain (verify_chain), runs in chain
+    order: {"use_case_id", "intact", "chain": verify_chain's verdict, "runs": [{"run_id", "pnl_date",
+    "run_name", "chain_seq", "problem", "unverifiable"}], "first_broken": {"run_id", "chain_seq", "problem"} or
+    None}. A run verify_run cannot recompute (taken before runs recorded their inputs) is unverifiable, not
+    broken.
+    The first broken link is the earliest in the chain, a purged link or a run taken around the triggers
+    included."""
+    chain = verify_chain(conn, use_case_id)
+    runs = conn.execute(
+        "SELECT r.id::text, r.pnl_date, r.run_name, r.chain_seq FROM calculation_runs r "
+        "WHERE r.use_case_id = %s AND r.status = 'COMPLETED' ORDER BY r.chain_seq NULLS FIRST, r.executed_at, r.id",
+        (str(use_case_id),)).fetchall()
+    checked = [{"run_id": run_id, "pnl_date": pnl_date, "run_name": name, "chain_seq": seq,
+                **_verified(conn, run_id)} for run_id, pnl_date, name, seq in runs]
+    chained_problems = {p["run_id"]: p for p in chain["problems"]}
+    for run in checked:  # a run written around the triggers: verify_run does not see it is outside the chain
+        if run["problem"] is None and run["run_id"] in chained_problems:
+            run["problem"] = chained_problems[run["run_id"]]["problem"]
+    broken = [(r["chain_seq"] or 0, i, r["run_id"], r["chain_seq"], r["problem"]) for i, r in enumerate(checked)
+              if r["problem"] is not None]
+    broken += [(p["chain_seq"] or 0, -1, p["run_id"], p["chain_seq"], p["problem"]) for p in chain["problems"]
+               if p["purged"]]
+    first = min(broken, key=lambda b: (b[3] is None, b[0], b[1]), default=None)
+    return {"use_case_id": str(use_case_id), "intact": first is None, "chain": chain, "runs": checked,
+            "first_broken": None if first is None else {"run_id": first[2], "chain_seq": first[3],
+                                                        "problem": first[4]}}
 
 
 def purge_runs(conn, use_case_id: UUID | str, before: dt.date) -> dict:

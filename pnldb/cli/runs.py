@@ -13,6 +13,7 @@ import click
 
 from pnldb import api
 from pnldb import format as fmt
+from pnldb.api.runs import run_is_sound
 from pnldb.cli import common
 from pnldb.cli.common import echo_lines, emit_json, json_option, pass_settings
 from pnldb.cli.params import DECIMAL, ISO_DATE
@@ -118,12 +119,23 @@ def diff_runs(settings, run_a, run_b, tolerance, as_json) -> None:
 
 
 @runs.command("verify")
-@click.argument("run_id", type=click.UUID)
+@click.argument("run_id", type=click.UUID, required=False)
+@click.option("--all", "every_run", is_flag=True, help="Verify every run of --use-case and its chain of digests.")
+@click.option("--use-case", "use_case", metavar="ID_OR_NAME", help="With --all: the use case (id or name).")
 @json_option
 @pass_settings
-def verify(settings, run_id, as_json) -> None:
+def verify(settings, run_id, every_run, use_case, as_json) -> None:
     """Recompute a run from the inputs it recorded (its loads' facts, rules and tree) and compare every
-    result row. Exit status 0 when every row is reproduced, 1 when not (or on an error)."""
+    result row; check its digest and its link to the previous run of its use case. With --all
+    --use-case U, every COMPLETED run of U and the whole chain, naming the first broken link. Exit status
+    0 when all holds, 1 when not (or on an error)."""
+    if every_run or use_case:
+        if run_id is not None or not (every_run and use_case):
+            raise PnlError("give either a RUN_ID, or --all with --use-case ID_OR_NAME (every run of the use case)")
+        verify_all(settings.conn, use_case, as_json)
+        return
+    if run_id is None:
+        raise PnlError("give a RUN_ID to verify, or --all --use-case ID_OR_NAME for every run of a use case")
     text = api.verify_run_text(settings.conn, run_id)
     verdict = from_sql_json(text)
     if as_json:
@@ -133,13 +145,44 @@ def verify(settings, run_id, as_json) -> None:
                              [(m["node_id"], m["scenario"], m["column"], fmt.text(m["stored"]),
                                fmt.text(m["recomputed"])) for m in verdict["mismatches"]]))
     rows = fmt.count(verdict["rows_checked"])
-    if verdict["reproduced"]:
+    tampered = run_is_sound({**verdict, "reproduced": True})  # the digest or the chain
+    if tampered is not None:
+        click.echo(f"run {run_id}: TAMPERED: {fmt.clean(tampered)}", err=True)
+    if verdict["reproduced"] and tampered is None:
         click.echo(f"run {run_id}: reproduced: all {rows} result rows recomputed from its recorded inputs", err=True)
+        if verdict["digest_ok"] is None:
+            click.echo(f"run {run_id}: no digest (taken before digests were kept)", err=True)
         return
+    if verdict["reproduced"]:
+        raise SystemExit(1)
     shown = len(verdict["mismatches"])
     more = f" (showing {shown})" if shown < verdict["mismatch_count"] else ""
     click.echo(f"run {run_id}: NOT reproduced: {fmt.count(verdict['mismatch_count'])} mismatches in "
                f"{rows} result rows{more}", err=True)
+    raise SystemExit(1)
+
+
+def verify_all(conn, use_case: str, as_json: bool) -> None:
+    use_case_id, name, _ = api.resolve_use_case(conn, use_case)
+    report = api.verify_use_case(conn, use_case_id)
+    if as_json:
+        click.echo(json.dumps(report, default=str, indent=2))
+    else:
+        echo_lines(fmt.table(["PLACE", "RUN ID", "COB DATE", "RUN NAME", "VERIFIED"],
+                             [[r["chain_seq"] or "-", r["run_id"], r["pnl_date"], fmt.clean(r["run_name"]),
+                               "BROKEN" if r["problem"] is not None else
+                               "not verifiable" if r["unverifiable"] else "ok"] for r in report["runs"]],
+                             align="rllll"))
+    chain, first = report["chain"], report["first_broken"]
+    counted = f"{fmt.count(len(report['runs']))} runs, {fmt.count(chain['links_checked'])} links of the chain"
+    if first is None:
+        head = chain["head"]
+        tail = f"; head: run {head['run_id']} (place {head['chain_seq']}), digest {head['digest']}" if head else ""
+        click.echo(f"use case '{fmt.clean(name)}': intact: {counted}{tail}", err=True)
+        return
+    place = f" (place {first['chain_seq']} of the chain)" if first["chain_seq"] is not None else ""
+    click.echo(f"use case '{fmt.clean(name)}': BROKEN ({counted}); first broken link: run {first['run_id']}{place}: "
+               f"{fmt.clean(first['problem'])}", err=True)
     raise SystemExit(1)
 
 

@@ -1,13 +1,14 @@
 -- No fact that a run read is ever changed or removed while the run exists (contract §6). Facts are
 -- never updated, by anyone, owner included; they are deleted only with their use case (delete_use_case:
--- the cascade, at trigger depth > 1, while it marks the use case it purges) or by
+-- the cascade, at trigger depth > 1, while use_cases_being_deleted marks the use case it deletes) or by
 -- purge_superseded_facts, once their slice is marked purged, which fact_loads_are_history allows only
 -- for a superseded slice that no existing run read.
 CREATE OR REPLACE FUNCTION {{ schema }}.facts_are_immutable() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        IF pg_trigger_depth() > 1 AND coalesce(current_setting('{{ schema }}.purging_use_case', true), '') <> '' THEN
+        IF pg_trigger_depth() > 1
+           AND EXISTS (SELECT 1 FROM {{ schema }}.use_cases_being_deleted d WHERE d.txid = pg_current_xact_id()) THEN
             RETURN OLD;
         END IF;
         IF EXISTS (SELECT 1 FROM {{ schema }}.fact_load_slices s

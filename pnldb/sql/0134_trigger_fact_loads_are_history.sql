@@ -1,11 +1,12 @@
 -- A load's record changes only in ways that keep history: the transaction that opened it counts its
 -- rows and names its source; a current slice is superseded once, by another load; a superseded slice
--- that no existing run read is marked purged once. Nothing is deleted but with the use case.
+-- that no existing run read is marked purged once. Nothing is deleted but with the use case (the cascade of
+-- delete_use_case, at trigger depth > 1, while use_cases_being_deleted marks it).
 CREATE OR REPLACE FUNCTION {{ schema }}.fact_loads_are_history() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND pg_trigger_depth() > 1
-       AND coalesce(current_setting('{{ schema }}.purging_use_case', true), '') <> '' THEN
+       AND EXISTS (SELECT 1 FROM {{ schema }}.use_cases_being_deleted d WHERE d.txid = pg_current_xact_id()) THEN
         RETURN OLD;
     END IF;
     IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'fact_loads' THEN

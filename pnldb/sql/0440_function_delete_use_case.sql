@@ -12,7 +12,7 @@
 -- too, so no result row can be added under an existing run.
 -- The counts are then taken (a fresh statement, so they include whatever committed while we waited) and
 -- the use case row is deleted: ON DELETE CASCADE removes the rest, the one path the run immutability
--- triggers allow. Under REPEATABLE READ or SERIALIZABLE the counts read the transaction's snapshot, so a
+-- triggers allow (marked in use_cases_being_deleted, which only this function writes). Under REPEATABLE READ or SERIALIZABLE the counts read the transaction's snapshot, so a
 -- run committed while we waited makes the cascade fail with serialization_failure (retry the call):
 -- never a summary that misses what was deleted.
 CREATE OR REPLACE FUNCTION {{ schema }}.delete_use_case(use_case_id uuid) RETURNS jsonb
@@ -48,10 +48,11 @@ BEGIN
 
     counted := {{ schema }}.use_case_footprint(p_use_case);
 
-    PERFORM set_config('{{ schema }}.purging_use_case', p_use_case::text, true);  -- lets the run triggers pass the cascade
+    -- lets the immutability triggers of runs, facts and loads pass the cascade: a row no caller can write
+    INSERT INTO {{ schema }}.use_cases_being_deleted (use_case_id) VALUES (p_use_case);
     DELETE FROM {{ schema }}.use_cases u WHERE u.use_case_id = p_use_case;
     GET DIAGNOSTICS deleted = ROW_COUNT;
-    PERFORM set_config('{{ schema }}.purging_use_case', '', true);
+    DELETE FROM {{ schema }}.use_cases_being_deleted d WHERE d.use_case_id = p_use_case;
     IF deleted <> 1 THEN  -- cannot happen while we hold the row lock; never report what did not happen
         RAISE EXCEPTION 'use case % vanished while being deleted', p_use_case USING ERRCODE = 'serialization_failure';
     END IF;

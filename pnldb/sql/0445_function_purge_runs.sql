@@ -5,7 +5,8 @@
 -- Kept, and counted as kept: every run that was ever its unit's official run (a restatement's earlier
 -- versions stay: official_run(as_of) and v_official_runs name them), the pending run of a unit, and
 -- every run of a LOCKED unit (contract §7: a locked date is final). A purge that removes runs appends a
--- RUNS_PURGED event to close_events with the counts and the ids removed.
+-- RUNS_PURGED event to close_events with the counts, the ids removed and their links of the chain
+-- (chain: [{run_id, chain_seq, digest, previous_run_id, previous_digest}], digests in hex; run_chain).
 -- The use case's lock is taken exclusively first: no snapshot, submission or approval of it runs
 -- meanwhile, so what is pending or official cannot change under the purge (READ COMMITTED only, so that
 -- the purge reads them as they are once it holds the lock). The runs' immutability
@@ -23,6 +24,7 @@ DECLARE
     n_pending  bigint;
     n_locked   bigint;
     n_results  bigint;
+    chain      jsonb;
     summary    jsonb;
 BEGIN
     -- ===== GUARDS =====
@@ -77,6 +79,12 @@ BEGIN
     -- ===== PURGE =====
     SELECT count(*) INTO n_results FROM {{ schema }}.fact_calculated_results x
     WHERE x.calculation_run_id = ANY (purged);
+    -- the links of the chain that go, for verify_chain to follow across the gap
+    SELECT jsonb_agg(jsonb_build_object('run_id', r.id, 'chain_seq', r.chain_seq, 'digest', encode(r.digest, 'hex'),
+                                        'previous_run_id', r.previous_run_id,
+                                        'previous_digest', encode(r.previous_digest, 'hex')) ORDER BY r.chain_seq)
+    INTO chain
+    FROM {{ schema }}.calculation_runs r WHERE r.id = ANY (purged) AND r.chain_seq IS NOT NULL;
     INSERT INTO {{ schema }}.runs_being_purged (run_id) SELECT unnest(purged);
     DELETE FROM {{ schema }}.calculation_runs r WHERE r.id = ANY (purged);  -- the rest by ON DELETE CASCADE
     DELETE FROM {{ schema }}.runs_being_purged p WHERE p.run_id = ANY (purged);
@@ -88,7 +96,8 @@ BEGIN
         'runs_kept_locked', n_locked);
     IF cardinality(purged) > 0 THEN
         INSERT INTO {{ schema }}.close_events (use_case_id, use_case_name, action, details)
-        VALUES (p_use_case, name, 'RUNS_PURGED', summary || jsonb_build_object('run_ids', to_jsonb(purged)));
+        VALUES (p_use_case, name, 'RUNS_PURGED',
+                summary || jsonb_build_object('run_ids', to_jsonb(purged), 'chain', coalesce(chain, '[]')));
     END IF;
     RETURN summary;
 END;

@@ -15,7 +15,12 @@ SELECT r.id,
        r.rules_applied,
        (SELECT count(*) FROM {{ schema }}.fact_calculated_results x WHERE x.calculation_run_id = r.id) AS results_count,
        r.executed_by,
-       r.reporting_currency
+       r.reporting_currency,
+       r.txid,
+       r.chain_seq,
+       r.previous_run_id,
+       r.previous_digest,
+       r.digest
 FROM {{ schema }}.calculation_runs r
 JOIN {{ schema }}.use_cases u ON u.use_case_id = r.use_case_id;
 
@@ -34,4 +39,9 @@ COMMENT ON COLUMN {{ schema }}.v_calculation_runs.error_message IS 'Why the run 
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.rules_applied IS 'Number of business rules the run applied (recorded in calculation_run_rules).';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.results_count IS 'Number of fact_calculated_results rows of the run: one per node and scenario (ACTUAL, PRIOR, VARIANCE).';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.executed_by IS 'Database login (session user) that took the snapshot; NULL for runs taken before migration 0006_close. Four-eyes keeps it from approving the run.';
+COMMENT ON COLUMN {{ schema }}.v_calculation_runs.txid IS 'The transaction that took the run: only it added the run''s rows, while the run was IN_PROGRESS.';
+COMMENT ON COLUMN {{ schema }}.v_calculation_runs.chain_seq IS 'Place of a COMPLETED run in its use case''s chain of digests (1 for the first); NULL for FAILED runs and runs taken before migration 0014_integrity.';
+COMMENT ON COLUMN {{ schema }}.v_calculation_runs.previous_run_id IS 'The run before it in the chain (NULL for the first; it may since have been purged: close_events RUNS_PURGED).';
+COMMENT ON COLUMN {{ schema }}.v_calculation_runs.previous_digest IS 'The digest of the run before it in the chain, as it was when this run completed.';
+COMMENT ON COLUMN {{ schema }}.v_calculation_runs.digest IS 'sha256 of the run''s header, results, recorded rules, inputs and rates (run_digest); verify_run checks it.';
 COMMENT ON COLUMN {{ schema }}.v_calculation_runs.reporting_currency IS 'Currency the run''s values are in (the use case''s reporting currency when it ran; contract §8).';

@@ -6,6 +6,11 @@
 --    "mismatches": [{"node_id", "scenario", "column", "stored", "recomputed"}, ...]}  (at most 20 listed)
 -- A row on one side only is a mismatch of column "row" (stored or recomputed NULL). Read-only. No nested
 -- loops, for the reason given in sql/0520 (run_facts).
+-- Tamper evidence (issue 18, item 3), also in the verdict:
+--   "digest" (hex, as stored), "digest_ok" (the stored digest is that of the run's rows now: run_digest),
+--   "chain_seq", "previous_run_id", "chain_ok" (its link to the previous run of its use case holds:
+--   chain_problems), "chain_problem" (text or null)
+-- digest_ok and chain_ok are null for a run taken before migration 0014_integrity, which has no digest.
 {%- import "_fact_pipeline.sql" as pipeline with context %}
 {%- set compared = ["parent_node_id", "node_name", "depth"] %}
 {%- for m in measures %}{% for k in kinds %}{% set _ = compared.append(m ~ "_" ~ k) %}{% endfor %}{% endfor %}
@@ -21,6 +26,8 @@ DECLARE
     reporting    text;
     rates        jsonb;
     verdict      jsonb;
+    header       {{ schema }}.calculation_runs;
+    link_problem text;
 BEGIN
     source := {{ schema }}.open_run_reading(run_id, 'verify_run');
     {{ pipeline.run_fx("verify_run.run_id") | indent(4) }}
@@ -77,6 +84,17 @@ BEGIN
                                                  ORDER BY m.node_id, m.scenario, m.column_name)
                                 FROM (SELECT * FROM mismatch ORDER BY node_id, scenario, column_name LIMIT 20) m), '[]'))
     INTO verdict;
-    RETURN verdict;
+
+    -- ===== DIGEST AND CHAIN =====
+    SELECT r.* INTO header FROM {{ schema }}.calculation_runs r WHERE r.id = verify_run.run_id;
+    SELECT p.problem INTO link_problem
+    FROM {{ schema }}.chain_problems(header.use_case_id, false) p WHERE p.run_id = verify_run.run_id LIMIT 1;
+    RETURN verdict || jsonb_build_object(
+        'digest', encode(header.digest, 'hex'),
+        'digest_ok', CASE WHEN header.digest IS NOT NULL THEN header.digest = {{ schema }}.run_digest(header) END,
+        'chain_seq', header.chain_seq,
+        'previous_run_id', header.previous_run_id,
+        'chain_ok', CASE WHEN header.chain_seq IS NOT NULL OR link_problem IS NOT NULL THEN link_problem IS NULL END,
+        'chain_problem', link_problem);
 END;
 $fn$;

@@ -84,6 +84,11 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.limit_value(text) TO {{ schema }}_reader;
 -- Runs (issue 19): purging trial and FAILED runs is housekeeping that destroys history, as deleting a
 -- use case or purging superseded facts is: admins only. runs_being_purged stays the owner's alone.
 GRANT EXECUTE ON FUNCTION {{ schema }}.purge_runs(uuid, date) TO {{ schema }}_admin;
+-- Integrity (issue 18): whoever verifies a run checks its digest and its link of the chain, and a use
+-- case's whole chain. use_cases_being_deleted stays the owner's alone.
+GRANT EXECUTE ON FUNCTION {{ schema }}.run_digest({{ schema }}.calculation_runs), {{ schema }}.run_chain(uuid),
+                          {{ schema }}.chain_problems(uuid, boolean), {{ schema }}.verify_chain(uuid)
+    TO {{ schema }}_operator;
 -- Rule history (issue 18): whoever reads the rules in force reads what they said before; nobody writes it
 -- but the rules' trigger.
 GRANT SELECT ON {{ schema }}.rule_versions TO {{ schema }}_operator;
