@@ -238,3 +238,21 @@ def backdate(conn, table: str, where: str, params: tuple, **columns) -> None:
         conn.execute("SET LOCAL session_replication_role = replica")
         conn.execute(f"UPDATE {table} SET {assignments} WHERE {where}", (*columns.values(), *params))
         conn.execute("SET LOCAL session_replication_role = DEFAULT")
+
+
+# --- the CLI's outcome (click.testing results) ------------------------------------------------------
+
+def ok(result) -> str:
+    """A command that succeeded: exit 0; its stdout."""
+    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr, result.exception)
+    return result.stdout
+
+
+def error_line(result) -> str:
+    """The CLI's error: exit 1, one line on stderr, nothing on stdout."""
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pnldb: error: ")
+    return lines[0]

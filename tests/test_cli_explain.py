@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from builders import ok
 from click.testing import CliRunner
 
 from pnldb import format as fmt
@@ -34,9 +35,6 @@ def book(conn):
     return {"uc": uc, "run": snapshot(conn, uc), "emea": emea}
 
 
-def ok(result) -> str:
-    assert result.exit_code == 0, result.stderr
-    return result.stdout
 
 
 def summary(result) -> str:

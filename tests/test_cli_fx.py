@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from builders import error_line, ok
 from click.testing import CliRunner
 
 from pnldb.cli import main
@@ -20,17 +21,8 @@ def cli(db_url):
     return invoke
 
 
-def ok(result) -> str:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result.stdout
 
 
-def error_line(result) -> str:
-    assert result.exit_code == 1, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def write(tmp_path, name, text) -> str:

@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from builders import error_line, ok
 from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
@@ -20,17 +21,8 @@ def run(dsn, *args):
     return CliRunner().invoke(main, ["--dsn", dsn, *map(str, args)])
 
 
-def ok(result) -> str:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result.stdout
 
 
-def error_line(result) -> str:
-    assert result.exit_code == 1, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def put_load(conn, uc, at, by, source, rows, pnl_date=COB, replacing=None) -> int:

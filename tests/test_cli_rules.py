@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from builders import error_line, ok
 from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
@@ -41,17 +42,8 @@ def run(dsn, *args):
     return CliRunner().invoke(main, ["--dsn", dsn, *map(str, args)])
 
 
-def ok(result) -> str:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    return result.stdout
 
 
-def error_line(result) -> str:
-    assert result.exit_code == 1, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def write(tmp_path, rules, name="rules.json"):

@@ -5,6 +5,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from builders import ok
 from click.testing import CliRunner
 
 from pnldb import format as fmt
@@ -47,9 +48,6 @@ def book(conn):
     return {"sterling": sterling, "other": other, **runs}
 
 
-def ok(result) -> str:
-    assert result.exit_code == 0, (result.exit_code, result.stderr, result.exception)
-    return result.stdout
 
 
 def one_error_line(result, status: int = 1) -> str:

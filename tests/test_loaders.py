@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from builders import error_line
 from click.testing import CliRunner
 
 from pnldb import api
@@ -32,14 +33,6 @@ def write(tmp_path, name, text) -> Path:
     return path
 
 
-def error_line(result) -> str:
-    """The CLI's error: exit 1, one line on stderr, nothing on stdout."""
-    assert result.exit_code == 1, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("pnldb: error: ")
-    return lines[0]
 
 
 def table(conn, name):

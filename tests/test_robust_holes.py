@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from builders import ok
 from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
@@ -42,9 +43,6 @@ def cli(db_url):
     return invoke
 
 
-def ok(result) -> str:
-    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr, result.exception)
-    return result.stdout
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import os
 
 import psycopg
 import pytest
+from builders import error_line
 from click.testing import CliRunner
 
 from pnldb import api, schema
@@ -19,12 +20,6 @@ def cli(db_url, *args):
     return CliRunner().invoke(main, ["--dsn", db_url, *map(str, args)])
 
 
-def error_line(result) -> str:
-    assert result.exit_code == 1, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def dbname(url: str) -> str:
