@@ -35,8 +35,6 @@ def book(conn):
     return {"uc": uc, "run": snapshot(conn, uc), "emea": emea}
 
 
-
-
 def summary(result) -> str:
     [line] = result.stderr.strip().splitlines()
     return line

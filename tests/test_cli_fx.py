@@ -21,10 +21,6 @@ def cli(db_url):
     return invoke
 
 
-
-
-
-
 def write(tmp_path, name, text) -> str:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")

@@ -21,10 +21,6 @@ def run(dsn, *args):
     return CliRunner().invoke(main, ["--dsn", dsn, *map(str, args)])
 
 
-
-
-
-
 def put_load(conn, uc, at, by, source, rows, pnl_date=COB, replacing=None) -> int:
     """A load at a fixed time, as a loader writes it: (scenario, category_code, daily) rows; `replacing` a
     scenario supersedes that scenario's current facts of pnl_date first."""

@@ -42,10 +42,6 @@ def run(dsn, *args):
     return CliRunner().invoke(main, ["--dsn", dsn, *map(str, args)])
 
 
-
-
-
-
 def write(tmp_path, rules, name="rules.json"):
     path = tmp_path / name
     path.write_text(rules if isinstance(rules, str) else json.dumps(rules), encoding="utf-8")

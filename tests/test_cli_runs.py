@@ -48,8 +48,6 @@ def book(conn):
     return {"sterling": sterling, "other": other, **runs}
 
 
-
-
 def one_error_line(result, status: int = 1) -> str:
     assert result.exit_code == status, (result.exit_code, result.stdout, result.stderr)
     lines = result.stderr.splitlines()

@@ -33,8 +33,6 @@ def write(tmp_path, name, text) -> Path:
     return path
 
 
-
-
 def table(conn, name):
     """Every row of a table, without generated ids and timestamps, in a stable order."""
     columns = {

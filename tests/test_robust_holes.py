@@ -43,8 +43,6 @@ def cli(db_url):
     return invoke
 
 
-
-
 @pytest.fixture
 def hostile(conn):
     """A use case and two runs whose names carry terminal escapes. Run names are set by the owner past

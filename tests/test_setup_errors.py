@@ -20,8 +20,6 @@ def cli(db_url, *args):
     return CliRunner().invoke(main, ["--dsn", db_url, *map(str, args)])
 
 
-
-
 def dbname(url: str) -> str:
     with psycopg.connect(url) as conn:
         return conn.info.dbname
