@@ -4614,6 +4614,8 @@ DECLARE
     verdict      jsonb;
     header       pnl.calculation_runs;
     link_problem text;
+    roots        text[];
+    tree_problem text;
 BEGIN
     source := pnl.open_run_reading(run_id, 'verify_run');
     SELECT r.reporting_currency,
@@ -4622,21 +4624,30 @@ BEGIN
     FROM pnl.calculation_runs r WHERE r.id = verify_run.run_id
     INTO reporting, rates;
 
-    -- Planner settings for this statement only. Its hash aggregates hold one group per
-    -- (scenario, category_code, currency, included), tens of MB at ten thousand nodes: below 64MB of work_mem
-    -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
-    -- evaluated for every fact, hundreds of times its real cost, and charges that again at each
-    -- aggregation step; so it would keep the aggregation out of the parallel workers (funnelling
-    -- every fact through the Gather) or sort all facts by the grouping key. Hash aggregation in the
-    -- workers is the plan that fits: no sorts, and a Gather priced per row at least 1.
-    settings_was := ARRAY[current_setting('work_mem'), current_setting('enable_sort'),
-                          current_setting('parallel_tuple_cost')];
-    IF pg_size_bytes(settings_was[1]) < pg_size_bytes('64MB') THEN
-        PERFORM set_config('work_mem', '64MB', true);
-    END IF;
-    PERFORM set_config('enable_sort', 'off', true);
-    PERFORM set_config('parallel_tuple_cost', greatest(settings_was[3]::float8, 1)::text, true);
-    EXECUTE format($sql$WITH RECURSIVE
+    -- ===== THE RECORDED TREE =====
+    SELECT array_agg(r.node_id ORDER BY r.node_id) INTO roots
+    FROM pnl.fact_calculated_results r
+    WHERE r.calculation_run_id = verify_run.run_id AND r.scenario = 'ACTUAL'
+      AND r.parent_node_id IS NULL AND r.node_id <> '__UNMAPPED__';
+    IF cardinality(roots) IS DISTINCT FROM 1 THEN
+        tree_problem := format('the run''s recorded tree has %s roots (%s), not one: its result rows were changed',
+                               coalesce(cardinality(roots), 0), coalesce(array_to_string(roots, ', '), 'none'));
+    ELSE
+        -- Planner settings for this statement only. Its hash aggregates hold one group per
+        -- (scenario, category_code, currency, included), tens of MB at ten thousand nodes: below 64MB of work_mem
+        -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
+        -- evaluated for every fact, hundreds of times its real cost, and charges that again at each
+        -- aggregation step; so it would keep the aggregation out of the parallel workers (funnelling
+        -- every fact through the Gather) or sort all facts by the grouping key. Hash aggregation in the
+        -- workers is the plan that fits: no sorts, and a Gather priced per row at least 1.
+        settings_was := ARRAY[current_setting('work_mem'), current_setting('enable_sort'),
+                              current_setting('parallel_tuple_cost')];
+        IF pg_size_bytes(settings_was[1]) < pg_size_bytes('64MB') THEN
+            PERFORM set_config('work_mem', '64MB', true);
+        END IF;
+        PERFORM set_config('enable_sort', 'off', true);
+        PERFORM set_config('parallel_tuple_cost', greatest(settings_was[3]::float8, 1)::text, true);
+        EXECUTE format($sql$WITH RECURSIVE
 -- The governing rule of a node is its own rule, else its parent's governing rule.
 tree AS (
     SELECT h.node_id, h.parent_node_id, h.node_name, 0 AS depth, ($4 ->> h.node_id)::bigint AS governing_rule,
@@ -4750,11 +4761,12 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
        (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
-                   source.included, source.load_filter)
-    INTO node_rows, applied, converted
-    USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates;
-    PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
-            set_config('parallel_tuple_cost', settings_was[3], true);
+                       source.included, source.load_filter)
+        INTO node_rows, applied, converted
+        USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates;
+        PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
+                set_config('parallel_tuple_cost', settings_was[3], true);
+    END IF;
 
     WITH recomputed AS (SELECT n.node_id, n.parent_node_id, n.node_name, n.depth, s.scenario,
                s.daily_natural, s.daily_adjusted, s.daily_natural - s.daily_adjusted AS daily_plug,
@@ -4859,7 +4871,8 @@ LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
         'chain_seq', header.chain_seq,
         'previous_run_id', header.previous_run_id,
         'chain_ok', CASE WHEN header.chain_seq IS NOT NULL OR link_problem IS NOT NULL THEN link_problem IS NULL END,
-        'chain_problem', link_problem);
+        'chain_problem', link_problem,
+        'tree_problem', tree_problem);
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.verify_run(uuid) TO pnl_operator;

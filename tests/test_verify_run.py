@@ -13,6 +13,7 @@ from builders import COB, EARLIER, cond, facts, rule, snapshot, trading_use_case
 from click.testing import CliRunner
 
 from pnldb import api, schema
+from pnldb.api.runs import run_is_sound
 from pnldb.cli import main
 
 
@@ -24,8 +25,26 @@ def test_a_fresh_run_is_reproduced_row_by_row(conn):
     digest = conn.execute("SELECT encode(digest, 'hex') FROM pnl.calculation_runs WHERE id = %s", (run,)).fetchone()[0]
     assert verdict == {"run_id": str(run), "reproduced": True, "rows_checked": 30, "mismatch_count": 0,
                        "mismatches": [], "digest": digest, "digest_ok": True, "chain_seq": 1,
-                       "previous_run_id": None, "chain_ok": True, "chain_problem": None}
+                       "previous_run_id": None, "chain_ok": True, "chain_problem": None, "tree_problem": None}
     assert len(digest) == 64
+
+
+def test_a_recorded_tree_changed_into_two_roots_is_reported_not_recomputed(conn):
+    uc = trading_use_case(conn)
+    run = snapshot(conn, uc)
+    rows = conn.execute("SELECT count(*) FROM fact_calculated_results WHERE calculation_run_id = %s",
+                        (run,)).fetchone()[0]
+    with conn.transaction():  # as a superuser, around the triggers
+        conn.execute("SET LOCAL session_replication_role = replica")
+        conn.execute("UPDATE fact_calculated_results SET parent_node_id = NULL "
+                     "WHERE calculation_run_id = %s AND node_id = 'EMEA'", (run,))
+    verdict = api.verify_run(conn, run)
+    assert verdict["tree_problem"] == ("the run's recorded tree has 2 roots (EMEA, FIRM), not one: its result rows "
+                                       "were changed")
+    assert (verdict["reproduced"], verdict["mismatch_count"], verdict["digest_ok"]) == (False, rows, False)
+    assert {m["column"] for m in verdict["mismatches"]} == {"row"}
+    assert run_is_sound(verdict) == "its digest is not that of its rows: changed after it completed"
+    assert run_is_sound({**verdict, "digest_ok": None}) == verdict["tree_problem"]  # a run without a digest
 
 
 def test_the_run_is_reproduced_after_its_slice_was_replaced_and_rules_and_tree_edited(conn):

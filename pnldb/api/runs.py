@@ -99,6 +99,8 @@ def run_is_sound(verdict: dict) -> str | None:
         return "its digest is not that of its rows: changed after it completed"
     if verdict["chain_ok"] is False:
         return verdict["chain_problem"]
+    if verdict.get("tree_problem"):
+        return verdict["tree_problem"]
     if not verdict["reproduced"]:
         return f"not reproduced: {verdict['mismatch_count']} mismatches in {verdict['rows_checked']} result rows"
     return None

@@ -159,6 +159,8 @@ def verify(settings, run_id, every_run, use_case, as_json) -> None:
     more = f" (showing {shown})" if shown < verdict["mismatch_count"] else ""
     click.echo(f"run {run_id}: NOT reproduced: {fmt.count(verdict['mismatch_count'])} mismatches in "
                f"{rows} result rows{more}", err=True)
+    if verdict.get("tree_problem"):
+        click.echo(f"run {run_id}: {fmt.clean(verdict['tree_problem'])}", err=True)
     raise SystemExit(1)
 
 

@@ -11,6 +11,8 @@
 --   "chain_seq", "previous_run_id", "chain_ok" (its link to the previous run of its use case holds:
 --   chain_problems), "chain_problem" (text or null)
 -- digest_ok and chain_ok are null for a run taken before migration 0014_integrity, which has no digest.
+-- "tree_problem": null, or why the run's recorded tree is no tree (its result rows changed behind the
+-- triggers: not one root); then nothing is recomputed and every stored row is a mismatch.
 {%- import "_fact_pipeline.sql" as pipeline with context %}
 {%- set compared = ["parent_node_id", "node_name", "depth"] %}
 {%- for m in measures %}{% for k in kinds %}{% set _ = compared.append(m ~ "_" ~ k) %}{% endfor %}{% endfor %}
@@ -28,17 +30,29 @@ DECLARE
     verdict      jsonb;
     header       {{ schema }}.calculation_runs;
     link_problem text;
+    roots        text[];
+    tree_problem text;
 BEGIN
     source := {{ schema }}.open_run_reading(run_id, 'verify_run');
     {{ pipeline.run_fx("verify_run.run_id") | indent(4) }}
     INTO reporting, rates;
 
-    {{ pipeline.planner_settings_on() | indent(4) }}
-    EXECUTE format($sql${{ pipeline.snapshot_read(pipeline.run_nodes()) }}$sql$,
-                   source.included, source.load_filter)
-    INTO node_rows, applied, converted
-    USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates;
-    {{ pipeline.planner_settings_off() | indent(4) }}
+    -- ===== THE RECORDED TREE =====
+    SELECT array_agg(r.node_id ORDER BY r.node_id) INTO roots
+    FROM {{ schema }}.fact_calculated_results r
+    WHERE r.calculation_run_id = verify_run.run_id AND r.scenario = '{{ scenarios[0] }}'
+      AND r.parent_node_id IS NULL AND r.node_id <> '{{ unmapped }}';
+    IF cardinality(roots) IS DISTINCT FROM 1 THEN
+        tree_problem := format('the run''s recorded tree has %s roots (%s), not one: its result rows were changed',
+                               coalesce(cardinality(roots), 0), coalesce(array_to_string(roots, ', '), 'none'));
+    ELSE
+        {{ pipeline.planner_settings_on() | indent(8) }}
+        EXECUTE format($sql${{ pipeline.snapshot_read(pipeline.run_nodes()) }}$sql$,
+                       source.included, source.load_filter)
+        INTO node_rows, applied, converted
+        USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates;
+        {{ pipeline.planner_settings_off() | indent(8) }}
+    END IF;
 
     WITH recomputed AS ({{ pipeline.result_rows('node_rows') | indent(8) }}),
     stored AS (
@@ -95,6 +109,7 @@ BEGIN
         'chain_seq', header.chain_seq,
         'previous_run_id', header.previous_run_id,
         'chain_ok', CASE WHEN header.chain_seq IS NOT NULL OR link_problem IS NOT NULL THEN link_problem IS NULL END,
-        'chain_problem', link_problem);
+        'chain_problem', link_problem,
+        'tree_problem', tree_problem);
 END;
 $fn$;
