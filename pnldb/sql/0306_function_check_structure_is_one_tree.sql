@@ -24,21 +24,16 @@ BEGIN
         UNION ALL
         SELECT c.node_id FROM walk w
         JOIN {{ schema }}.dim_hierarchy c ON c.structure_id = structure AND c.parent_node_id = w.node_id
+    ),
+    unreached_nodes AS (
+        SELECT h.node_id FROM {{ schema }}.dim_hierarchy h
+        WHERE h.structure_id = structure AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.node_id = h.node_id)
     )
-    SELECT (SELECT count(*) FROM {{ schema }}.dim_hierarchy h WHERE h.structure_id = structure) - (SELECT count(*) FROM walk)
-    INTO unreached;
+    SELECT (SELECT count(*) FROM unreached_nodes),
+           (SELECT string_agg(u.node_id, ', ' ORDER BY u.node_id)
+            FROM (SELECT n.node_id FROM unreached_nodes n ORDER BY n.node_id LIMIT 5) u)
+    INTO unreached, shown;
     IF unreached > 0 THEN
-        WITH RECURSIVE walk AS (
-            SELECT h.node_id FROM {{ schema }}.dim_hierarchy h
-            WHERE h.structure_id = structure AND h.parent_node_id IS NULL
-            UNION ALL
-            SELECT c.node_id FROM walk w
-            JOIN {{ schema }}.dim_hierarchy c ON c.structure_id = structure AND c.parent_node_id = w.node_id
-        )
-        SELECT string_agg(u.node_id, ', ' ORDER BY u.node_id) INTO shown
-        FROM (SELECT h.node_id FROM {{ schema }}.dim_hierarchy h
-              WHERE h.structure_id = structure AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.node_id = h.node_id)
-              ORDER BY h.node_id LIMIT 5) u;
         RAISE EXCEPTION 'use case "%": % node% of structure % cannot be reached from its root %: %; nothing written',
                         use_case_name, unreached, CASE WHEN unreached > 1 THEN 's' ELSE '' END, structure,
                         coalesce(roots[1], '(none)'),
