@@ -298,7 +298,7 @@ CREATE TABLE pnl.limits (
 ALTER TABLE pnl.limits ADD CONSTRAINT limits_name_valid CHECK (name ~ '^[a-z][a-z_]*$'::text);
 ALTER TABLE pnl.limits ADD CONSTRAINT limits_pkey PRIMARY KEY (name);
 ALTER TABLE pnl.limits ADD CONSTRAINT limits_value_positive CHECK (value > 0);
-CREATE TRIGGER limits_stamp_change BEFORE UPDATE ON pnl.limits FOR EACH ROW EXECUTE FUNCTION pnl.limits_stamp_change();
+CREATE TRIGGER limits_audit_columns BEFORE UPDATE ON pnl.limits FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 GRANT SELECT ON TABLE pnl.limits TO pnl_reader;
 GRANT UPDATE ON TABLE pnl.limits (value) TO pnl_admin;
 
@@ -1290,21 +1290,16 @@ BEGIN
         UNION ALL
         SELECT c.node_id FROM walk w
         JOIN pnl.dim_hierarchy c ON c.structure_id = structure AND c.parent_node_id = w.node_id
+    ),
+    unreached_nodes AS (
+        SELECT h.node_id FROM pnl.dim_hierarchy h
+        WHERE h.structure_id = structure AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.node_id = h.node_id)
     )
-    SELECT (SELECT count(*) FROM pnl.dim_hierarchy h WHERE h.structure_id = structure) - (SELECT count(*) FROM walk)
-    INTO unreached;
+    SELECT (SELECT count(*) FROM unreached_nodes),
+           (SELECT string_agg(u.node_id, ', ' ORDER BY u.node_id)
+            FROM (SELECT n.node_id FROM unreached_nodes n ORDER BY n.node_id LIMIT 5) u)
+    INTO unreached, shown;
     IF unreached > 0 THEN
-        WITH RECURSIVE walk AS (
-            SELECT h.node_id FROM pnl.dim_hierarchy h
-            WHERE h.structure_id = structure AND h.parent_node_id IS NULL
-            UNION ALL
-            SELECT c.node_id FROM walk w
-            JOIN pnl.dim_hierarchy c ON c.structure_id = structure AND c.parent_node_id = w.node_id
-        )
-        SELECT string_agg(u.node_id, ', ' ORDER BY u.node_id) INTO shown
-        FROM (SELECT h.node_id FROM pnl.dim_hierarchy h
-              WHERE h.structure_id = structure AND NOT EXISTS (SELECT 1 FROM walk w WHERE w.node_id = h.node_id)
-              ORDER BY h.node_id LIMIT 5) u;
         RAISE EXCEPTION 'use case "%": % node% of structure % cannot be reached from its root %: %; nothing written',
                         use_case_name, unreached, CASE WHEN unreached > 1 THEN 's' ELSE '' END, structure,
                         coalesce(roots[1], '(none)'),
@@ -2547,18 +2542,6 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.limit_value(text) TO pnl_reader;
-
-CREATE OR REPLACE FUNCTION pnl.limits_stamp_change()
- RETURNS trigger
- LANGUAGE plpgsql
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
-BEGIN
-    NEW.changed_by := session_user;
-    NEW.changed_at := now();
-    RETURN NEW;
-END;
-$function$;
 
 CREATE OR REPLACE FUNCTION pnl.list_cob_status(use_case_id uuid DEFAULT NULL::uuid, from_date date DEFAULT NULL::date, to_date date DEFAULT NULL::date)
  RETURNS jsonb
@@ -4254,15 +4237,15 @@ BEGIN
     WHEN 'calculation_runs' THEN
         NEW.executed_by := session_user;
         NEW.executed_at := least(greatest(coalesce(NEW.executed_at, now()), now()), clock_timestamp());
-    WHEN 'fact_loads' THEN
-        NEW.loaded_by := session_user;
-        NEW.loaded_at := now();
-    WHEN 'fx_rates' THEN
+    WHEN 'fact_loads', 'fx_rates' THEN
         NEW.loaded_by := session_user;
         NEW.loaded_at := now();
     WHEN 'close_checks' THEN
         NEW.set_by := session_user;
         NEW.set_at := now();
+    WHEN 'limits' THEN
+        NEW.changed_by := session_user;
+        NEW.changed_at := now();
     WHEN 'close_events' THEN
         NEW.actor := session_user;
         NEW.at := clock_timestamp();

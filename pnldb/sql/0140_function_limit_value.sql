@@ -12,17 +12,3 @@ BEGIN
     RETURN found;
 END;
 $$;
-
--- Who changed a limit, and when, is the session's, not whatever an UPDATE says.
-CREATE OR REPLACE FUNCTION {{ schema }}.limits_stamp_change() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    NEW.changed_by := session_user;
-    NEW.changed_at := now();
-    RETURN NEW;
-END;
-$$;
-
-CREATE OR REPLACE TRIGGER limits_stamp_change
-    BEFORE UPDATE ON {{ schema }}.limits
-    FOR EACH ROW EXECUTE FUNCTION {{ schema }}.limits_stamp_change();

@@ -1,7 +1,8 @@
 -- Who wrote a row, and when, is the database's to say (issue 18): the session's login (session_user,
 -- also inside SECURITY DEFINER functions) and the clock, whatever an INSERT or UPDATE sends. An UPDATE
--- keeps a row's creation time. Runs and loads are stamped when inserted; their immutability triggers
--- (runs_are_immutable, fact_loads_are_history) refuse any later change of these columns. A run's
+-- keeps a row's creation time; a limit is stamped when an admin changes its value. Runs and loads are
+-- stamped when inserted; their immutability triggers (runs_are_immutable, fact_loads_are_history)
+-- refuse any later change of these columns. A run's
 -- executed_at may be any moment of the transaction that inserts it (create_snapshot's start), no other.
 CREATE OR REPLACE FUNCTION {{ schema }}.stamp_audit_columns() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -14,15 +15,15 @@ BEGIN
     WHEN 'calculation_runs' THEN
         NEW.executed_by := session_user;
         NEW.executed_at := least(greatest(coalesce(NEW.executed_at, now()), now()), clock_timestamp());
-    WHEN 'fact_loads' THEN
-        NEW.loaded_by := session_user;
-        NEW.loaded_at := now();
-    WHEN 'fx_rates' THEN
+    WHEN 'fact_loads', 'fx_rates' THEN
         NEW.loaded_by := session_user;
         NEW.loaded_at := now();
     WHEN 'close_checks' THEN
         NEW.set_by := session_user;
         NEW.set_at := now();
+    WHEN 'limits' THEN
+        NEW.changed_by := session_user;
+        NEW.changed_at := now();
     WHEN 'close_events' THEN
         NEW.actor := session_user;
         NEW.at := clock_timestamp();
@@ -36,7 +37,8 @@ $$;
 {% for table, events in [("metadata_rules", "INSERT OR UPDATE"), ("calculation_runs", "INSERT"),
                          ("fact_loads", "INSERT"), ("fx_rates", "INSERT OR UPDATE"),
                          ("close_checks", "INSERT OR UPDATE"), ("close_events", "INSERT"),
-                         ("use_cases", "INSERT OR UPDATE"), ("hierarchy_structures", "INSERT OR UPDATE")] %}
+                         ("use_cases", "INSERT OR UPDATE"), ("hierarchy_structures", "INSERT OR UPDATE"),
+                         ("limits", "UPDATE")] %}
 CREATE OR REPLACE TRIGGER {{ table }}_audit_columns
     BEFORE {{ events }} ON {{ schema }}.{{ table }}
     FOR EACH ROW EXECUTE FUNCTION {{ schema }}.stamp_audit_columns();
