@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 
 import psycopg
 
@@ -70,3 +71,44 @@ def check_identifier(name: str, what: str = "schema") -> str:
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         raise PnlError(f"invalid {what} name {name!r}: use lower-case letters, digits and _")
     return name
+
+
+GROUPS = ("reader", "operator", "admin", "approver")
+
+
+@dataclass(frozen=True)
+class InstallationRoles:
+    """The roles of one pnldb installation, named after one prefix (the schema's name unless the DBA chose
+    another): a login-less owner of every object, and the four group roles granted to people and tools."""
+
+    prefix: str
+
+    def __post_init__(self):
+        check_identifier(self.prefix, "role prefix")
+        if len(self.prefix) > 63 - len("_operator"):
+            raise PnlError(f"role prefix {self.prefix!r} is too long: the role names {self.prefix}_operator, ... "
+                           "must fit PostgreSQL's 63 bytes")
+
+    @property
+    def owner(self) -> str:
+        return f"{self.prefix}_owner"
+
+    @property
+    def reader(self) -> str:
+        return f"{self.prefix}_reader"
+
+    @property
+    def operator(self) -> str:
+        return f"{self.prefix}_operator"
+
+    @property
+    def admin(self) -> str:
+        return f"{self.prefix}_admin"
+
+    @property
+    def approver(self) -> str:
+        return f"{self.prefix}_approver"
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(f"{self.prefix}_{group}" for group in GROUPS)

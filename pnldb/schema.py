@@ -16,7 +16,7 @@ import jinja2
 import psycopg
 from psycopg import sql as pgsql
 
-from pnldb.db import DEFAULT_SCHEMA, check_identifier
+from pnldb.db import DEFAULT_SCHEMA, InstallationRoles, check_identifier
 from pnldb.errors import PnlError, describe_db_error
 from pnldb.vocabulary import KINDS, MEASURES, SCENARIOS, UNMAPPED, UNMAPPED_NAME, VARIANCE
 
@@ -30,7 +30,7 @@ DUMP_COMMAND = "scripts/dev dump-schema"
 DEFAULT_LOCK_TIMEOUT = "5s"
 
 
-def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
+def template_context(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None) -> dict:
     natural, adjusted, _plug = KINDS  # a plug is natural - adjusted: derived, never summed
     summed_kinds = (natural, adjusted)
 
@@ -38,7 +38,7 @@ def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
         return f"{scenario.lower()}_{measure}_{kind}"
 
     return {
-        "schema": check_identifier(schema),
+        **migration_context(schema, roles),
         "measures": MEASURES,
         "scenarios": SCENARIOS,
         "kinds": KINDS,
@@ -56,10 +56,11 @@ def template_context(schema: str = DEFAULT_SCHEMA) -> dict:
     }
 
 
-def migration_context(schema: str = DEFAULT_SCHEMA) -> dict:
-    """What a migration template sees: the schema name and nothing else. A migration is history and
-    spells out its own columns, so it renders the same SQL whatever the vocabulary becomes."""
-    return {"schema": check_identifier(schema)}
+def migration_context(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None) -> dict:
+    """What a migration template sees: the installation's names (its schema, its roles) and nothing else. A
+    migration is history and spells out its own columns, so it renders the same SQL whatever the vocabulary
+    becomes."""
+    return {"schema": check_identifier(schema), "roles": roles or InstallationRoles(schema)}
 
 
 def _environment(resource: str) -> jinja2.Environment:

@@ -50,14 +50,17 @@ def test_the_description_is_the_same_whatever_the_search_path_and_names_no_owner
     assert "_yoyo" not in first
 
 
-def test_every_migration_is_templated_by_the_schema_name_only():
+def test_every_migration_is_templated_by_the_installation_names_only():
     env = jinja2.Environment()
     folder = resources.files("pnldb") / "migrations"
     sources = {name: (folder / name).read_text() for name in schema.render_migrations()}
     assert len(sources) == 2 * len(schema.migration_ids())
     for name, source in sources.items():
-        assert jinja2.meta.find_undeclared_variables(env.parse(source)) <= {"schema"}, name
-    assert schema.migration_context("pnl_x") == {"schema": "pnl_x"}
+        assert jinja2.meta.find_undeclared_variables(env.parse(source)) <= {"schema", "roles"}, name
+    context = schema.migration_context("pnl_x")
+    assert set(context) == {"schema", "roles"}
+    roles = context["roles"]
+    assert (context["schema"], roles.owner, roles.reader) == ("pnl_x", "pnl_x_owner", "pnl_x_reader")
 
 
 def test_a_migration_that_reaches_for_the_vocabulary_fails_to_render():

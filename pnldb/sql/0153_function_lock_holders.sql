@@ -33,7 +33,7 @@ BEGIN
         WHERE l.locktype = 'advisory' AND l.granted
           AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
           AND ((l.classid::bigint << 32) | l.objid::bigint) = marker AND l.objsubid = 1
-          AND pg_has_role(a.usesysid, '{{ schema }}_reader', 'MEMBER')
+          AND pg_has_role(a.usesysid, '{{ roles.reader }}', 'MEMBER')
     )
     SELECT string_agg(format('role %s (pid %s, %s since %s)',
                              coalesce(a.usename::text, '?'), h.pid, coalesce(a.state, 'in a transaction'),
