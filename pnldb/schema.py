@@ -23,6 +23,7 @@ from pnldb.vocabulary import KINDS, MEASURES, SCENARIOS, UNMAPPED, UNMAPPED_NAME
 PACKAGE = "pnldb"
 SQL_RESOURCE = "sql"
 MIGRATIONS_RESOURCE = "migrations"
+DBA_RESOURCE = "dba"
 YOYO_TABLES = ("_yoyo_log", "_yoyo_migration", "_yoyo_version", "yoyo_lock")
 DUMP_COMMAND = "scripts/dev dump-schema"
 # How long migrate (and rollback) wait for one lock: while it waits for a view's or a table's exclusive lock
@@ -87,35 +88,163 @@ def migration_ids() -> list[str]:
             if not name.endswith(".rollback.sql")]
 
 
-def render_layer(schema: str = DEFAULT_SCHEMA) -> list[tuple[str, str]]:
-    """Each sql/ file rendered for the schema, as (file name, SQL), in load order."""
+def render_layer(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None) -> list[tuple[str, str]]:
+    """Each sql/ file rendered for the schema (and its roles), as (file name, SQL), in load order."""
     env = _environment(SQL_RESOURCE)
-    context = template_context(schema)
+    context = template_context(schema, roles)
     return [(name, env.get_template(name).render(context).rstrip() + "\n") for name in sql_files()]
 
 
-def render_sql(schema: str = DEFAULT_SCHEMA) -> str:
+def render_sql(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None) -> str:
     """The whole SQL layer as one script, each object headed by its file name."""
     parts = [f"-- pnldb SQL layer for schema {schema}\n"]
-    for name, text in render_layer(schema):
+    for name, text in render_layer(schema, roles):
         parts.append(f"\n-- sql/{name}\n{text}")
     return "".join(parts)
 
 
-def render_migration(source: str, schema: str = DEFAULT_SCHEMA, name: str = "migration") -> str:
+def render_migration(source: str, schema: str = DEFAULT_SCHEMA, name: str = "migration",
+                     roles: InstallationRoles | None = None) -> str:
     """One migration template rendered for the schema."""
     try:
-        return _environment(MIGRATIONS_RESOURCE).from_string(source).render(migration_context(schema))
+        return _environment(MIGRATIONS_RESOURCE).from_string(source).render(migration_context(schema, roles))
     except jinja2.UndefinedError as exc:
         raise PnlError(f"{name}: {exc.message}; a migration is rendered with the schema name only, "
                        "so write out the columns it creates") from None
 
 
-def render_migrations(schema: str = DEFAULT_SCHEMA) -> dict[str, str]:
+def render_migrations(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None) -> dict[str, str]:
     """Every migration file (apply and rollback) rendered for the schema, by file name."""
     folder = resources.files(PACKAGE) / MIGRATIONS_RESOURCE
-    return {name: render_migration((folder / name).read_text(encoding="utf-8"), schema, name)
+    return {name: render_migration((folder / name).read_text(encoding="utf-8"), schema, name, roles)
             for name in _resource_names(MIGRATIONS_RESOURCE, "*.sql")}
+
+
+# --- the installation: its owner and group roles ----------------------------------------------------------
+#
+# Every object of the schema belongs to a login-less owner role (prefix_owner). migrate, rollback and the
+# layer's install act as it through SET ROLE, so the login that runs them needs membership in it and no
+# CREATEROLE. Making the roles, the schema and the DDL guard is a DBA's step: create_roles (pnldb roles
+# create). The schema's owner names the installation's roles: prefix_owner's groups are prefix_reader, ...
+
+_INSTALLATION_SQL = """
+SELECT r.rolname, r.rolcanlogin,
+       array(SELECT g FROM unnest(%(groups)s::text[]) g WHERE NOT EXISTS (SELECT 1 FROM pg_roles x WHERE x.rolname = g))
+FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = %(schema)s
+"""
+
+
+def _set_up_hint(schema: str) -> str:
+    return (f"a DBA runs `pnldb --schema {schema} roles create` once in this database "
+            "(README, \"Setting up a database\")")
+
+
+def installation_roles(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> InstallationRoles:
+    """The roles of the installation in `schema`, named by the schema's owner; refused, saying what the DBA
+    does, when the schema is missing or was not set up by create_roles."""
+    check_identifier(schema)
+    owner = conn.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+    if owner is None:
+        raise PnlError(f"schema {schema} does not exist in database {conn.info.dbname}: {_set_up_hint(schema)}; it "
+                       f"creates the login-less owner {schema}_owner, the group roles and the schema. Then run "
+                       "pnldb migrate")
+    if not owner[0].endswith("_owner"):
+        raise PnlError(f"schema {schema} belongs to role {owner[0]}, not to a login-less owner: "
+                       f"{_set_up_hint(schema)}; it hands the schema and everything in it, data kept, to "
+                       f"{schema}_owner. Then run pnldb migrate")
+    roles = InstallationRoles(owner[0].removesuffix("_owner"))
+    _, can_login, missing = conn.execute(_INSTALLATION_SQL, {"schema": schema, "groups": list(roles.groups)}).fetchone()
+    if can_login:
+        raise PnlError(f"schema {schema} belongs to {roles.owner}, which can log in: nobody may log in as pnldb's "
+                       f"owner; {_set_up_hint(schema)}, which makes it NOLOGIN again")
+    if missing:
+        raise PnlError(f"the group role(s) {', '.join(missing)} of schema {schema} do not exist: "
+                       f"{_set_up_hint(schema)}")
+    return roles
+
+
+@contextlib.contextmanager
+def _acting_as_owner(conn: psycopg.Connection, schema: str, roles: InstallationRoles) -> Iterator[None]:
+    """SET ROLE to the installation's owner for the block; the session's role is restored on the way out."""
+    conn.autocommit = True
+    before = conn.execute("SELECT current_setting('role')").fetchone()[0]
+    try:
+        conn.execute(pgsql.SQL("SET ROLE {}").format(pgsql.Identifier(roles.owner)))
+    except psycopg.errors.InsufficientPrivilege:
+        login = conn.execute("SELECT session_user").fetchone()[0]
+        raise PnlError(f"role {login} may not act as {roles.owner}, the owner of schema {schema}: a DBA lets it with "
+                       f"`pnldb --schema {schema} roles create --migrator {login}` (GRANT {roles.owner} TO "
+                       f"{login})") from None
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT set_config('role', %s, false)", (before,))
+
+
+def _record_protected_tables(conn: psycopg.Connection, schema: str) -> None:
+    """Tell the DDL guard, if there is one, which protected tables the schema has now (by oid: found when
+    renamed), in the installer's transaction."""
+    if conn.execute("SELECT to_regclass(%s)", (f"{schema}_guard.home",)).fetchone()[0] is not None:
+        conn.execute(pgsql.SQL("UPDATE {} SET tables = ARRAY(SELECT c.oid FROM pg_class c WHERE c.relnamespace = nsp "
+                               "AND c.relname = ANY (protected))").format(pgsql.Identifier(f"{schema}_guard", "home")))
+
+
+def _guard_installed(conn: psycopg.Connection, schema: str) -> bool:
+    return conn.execute("SELECT count(*) = 2 FROM pg_event_trigger WHERE evtname IN (%s, %s)",
+                        (f"{schema}_guard_ddl", f"{schema}_guard_drop")).fetchone()[0]
+
+
+def create_roles(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, prefix: str | None = None,
+                 migrators: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The DBA's step (pnldb roles create), in one transaction: the installation's roles (prefix_owner,
+    login-less and holding nothing, and the four group roles; kept when they exist), the schema owned by the
+    owner (an existing one is handed to it with everything in it), membership in the owner for each of
+    `migrators`, and, when run by a superuser, the DDL guard. The prefix defaults to the one the schema
+    already has, else the schema's name. Returns notes of what it did."""
+    check_identifier(schema)
+    conn.autocommit = True
+    existing = conn.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s",
+                            (schema,)).fetchone()
+    if prefix is None:
+        prefix = existing[0].removesuffix("_owner") if existing and existing[0].endswith("_owner") else schema
+    roles = InstallationRoles(prefix)
+    if existing and existing[0].endswith("_owner") and existing[0] != roles.owner:
+        raise PnlError(f"schema {schema} already belongs to {existing[0]}, whose roles are "
+                       f"{existing[0].removesuffix('_owner')}_reader, ...: run without --roles (or with --roles "
+                       f"{existing[0].removesuffix('_owner')}); nothing was changed")
+    superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    env = _environment(DBA_RESOURCE)
+    context = migration_context(schema, roles)
+    notes = []
+    try:
+        with conn.transaction():
+            _take_migrate_lock(conn, schema)
+            conn.execute(env.get_template("roles.sql").render(context))
+            for login in migrators:
+                if not _role_exists(conn, login):
+                    raise PnlError(f"--migrator {login}: no such role; create the login first "
+                                   f"(CREATE ROLE {login} LOGIN ...); nothing was changed")
+                conn.execute(pgsql.SQL("GRANT {} TO {}").format(pgsql.Identifier(roles.owner),
+                                                                pgsql.Identifier(login)))
+                notes.append(f"{login} may run pnldb migrate on schema {schema} (it acts as {roles.owner})")
+            if superuser:
+                conn.execute(env.get_template("ddl_guard.sql").render(context))
+    except psycopg.Error as exc:
+        raise PnlError(f"pnldb roles create failed, nothing was changed: {describe_db_error(exc)}") from None
+    notes.insert(0, f"roles {roles.owner} (owner, no login), {', '.join(roles.groups)} are in place; schema {schema} "
+                    f"belongs to {roles.owner}")
+    if existing and existing[0] != roles.owner:
+        notes.insert(1, f"handed schema {schema} and everything in it from {existing[0]} to {roles.owner}")
+    notes.append(f"installed the DDL guard of schema {schema}" if superuser else
+                 f"the DDL guard of schema {schema} was not installed: its event triggers need a superuser to run "
+                 "pnldb roles create")
+    return notes
+
+
+def _role_exists(conn: psycopg.Connection, name: str) -> bool:
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)", (name,)).fetchone()[0]
+
 
 
 # --- migrations --------------------------------------------------------------------------------------
@@ -149,7 +278,7 @@ def _backend_class():
 
 
 @contextlib.contextmanager
-def _yoyo(conn: psycopg.Connection, schema: str) -> Iterator[tuple]:
+def _yoyo(conn: psycopg.Connection, schema: str, roles: InstallationRoles) -> Iterator[tuple]:
     """(backend, migrations) for the schema, with yoyo's bookkeeping tables in place. yoyo sets the
     session's search_path to the schema; the caller's is restored on the way out."""
     from yoyo import read_migrations
@@ -158,7 +287,7 @@ def _yoyo(conn: psycopg.Connection, schema: str) -> Iterator[tuple]:
     search_path = conn.execute("SELECT current_setting('search_path')").fetchone()[0]
     try:
         with tempfile.TemporaryDirectory(prefix="pnldb-migrations-") as tmp:
-            for name, text in render_migrations(schema).items():
+            for name, text in render_migrations(schema, roles).items():
                 (Path(tmp) / name).write_text(text, encoding="utf-8")
             backend = _backend_class()(conn, schema)
             backend.init_database()
@@ -224,7 +353,7 @@ def _lock_timeout_error(conn: psycopg.Connection, schema: str, started, lock_tim
 
 
 def _take_migrate_lock(conn: psycopg.Connection, schema: str) -> None:
-    """The schema's migrate lock, to the end of the transaction. The DDL guard (sql/0324) lets DDL on the
+    """The schema's migrate lock, to the end of the transaction. The DDL guard (dba/ddl_guard.sql) lets DDL on the
     protected tables through only in a transaction that holds it."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"pnldb.migrate:{schema}",))
 
@@ -240,7 +369,7 @@ def _one_transaction(backend, schema: str, lock_timeout: str, command: str) -> I
         started = conn.execute("SELECT now()").fetchone()[0]  # the transaction's start
         # Two migrates of one schema queue here instead of interleaving their DDL; that wait holds no lock
         # of a table or view, so it has no limit.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"pnldb.migrate:{schema}",))
+        _take_migrate_lock(conn, schema)
         try:
             with conn.transaction():
                 conn.execute("SELECT set_config('lock_timeout', %s, true)", (str(lock_timeout),))
@@ -274,9 +403,9 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
     (it is written against the newest schema): that is how an old deployment is reproduced."""
     check_identifier(schema)
     _check_target(to)
-    conn.autocommit = True
-    conn.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))
-    with _yoyo(conn, schema) as (backend, migrations), \
+    notes = notes if notes is not None else []
+    roles = installation_roles(conn, schema)
+    with _acting_as_owner(conn, schema, roles), _yoyo(conn, schema, roles) as (backend, migrations), \
             _one_transaction(backend, schema, lock_timeout, "pnldb migrate"):
         pending = list(backend.to_apply(migrations))
         if to is not None:
@@ -294,8 +423,12 @@ def migrate(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | No
             except psycopg.Error as exc:
                 raise PnlError(f"migration {migration.id} failed, nothing was changed: "
                                f"{describe_db_error(exc)}") from None
+        _record_protected_tables(conn, schema)
         if to is None:
-            _install_layer(conn, schema, notes if notes is not None else [], grants)
+            _install_layer(conn, schema, roles, notes, grants)
+            if not _guard_installed(conn, schema):
+                notes.append(f"the DDL guard of schema {schema} is not installed: {_set_up_hint(schema)} as a "
+                             "superuser to install it")
         return [m.id for m in pending]
 
 
@@ -387,7 +520,8 @@ def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | N
     or rewrite loaded figures (rollback_losses: the error lists each count), unless `force`."""
     check_identifier(schema)
     _check_target(to)
-    with _yoyo(conn, schema) as (backend, migrations), \
+    roles = installation_roles(conn, schema)
+    with _acting_as_owner(conn, schema, roles), _yoyo(conn, schema, roles) as (backend, migrations), \
             _one_transaction(backend, schema, lock_timeout, "pnldb rollback"):
         kept = set(migration_ids()[:migration_ids().index(to) + 1]) if to else set()
         pending = [m for m in backend.to_rollback(migrations) if m.id not in kept]  # newest first
@@ -410,6 +544,7 @@ def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | N
             except psycopg.Error as exc:
                 raise PnlError(f"rolling back {migration.id} failed, nothing was changed: "
                                f"{describe_db_error(exc)}") from None
+        _record_protected_tables(conn, schema)
         return [m.id for m in pending]
 
 
@@ -583,11 +718,11 @@ def _view_grants(conn: psycopg.Connection, schema: str) -> dict[str, tuple[int, 
     return grants
 
 
-def _install_layer(conn: psycopg.Connection, schema: str, notes: list[str],
+def _install_layer(conn: psycopg.Connection, schema: str, roles: InstallationRoles, notes: list[str],
                    grants: dict[str, tuple[int, list[str]]] | None = None) -> None:
     grants = _view_grants(conn, schema) if grants is None else grants
     before = _row_versions(conn, schema)
-    for name, text in render_layer(schema):
+    for name, text in render_layer(schema, roles):
         _run_layer_file(conn, schema, name, text, notes)
     stale = [key for key, xmin in _row_versions(conn, schema).items() if before.get(key) == xmin]
     dropped = _drop_layer_objects(conn, schema, stale, ("is no longer part of pnldb's SQL layer",
@@ -662,17 +797,19 @@ def install_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> list[
     routines, views and triggers of the schema that the layer no longer defines. Returns what it dropped
     or re-created."""
     notes: list[str] = []
-    with conn.transaction():
-        _take_migrate_lock(conn, check_identifier(schema))  # also the DDL guard's sign of the installer (sql/0324)
-        _install_layer(conn, schema, notes)
+    roles = installation_roles(conn, check_identifier(schema))
+    with _acting_as_owner(conn, schema, roles), conn.transaction():
+        _take_migrate_lock(conn, schema)  # also the DDL guard's sign of the installer (dba/ddl_guard.sql)
+        _install_layer(conn, schema, roles, notes)
     return notes
 
 
 def uninstall_sql(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> None:
     """Drop the SQL layer (views, functions, procedures and their triggers); tables stay. Refused, naming
     them, while others' objects depend on it."""
-    with conn.transaction():
-        _take_migrate_lock(conn, check_identifier(schema))
+    roles = installation_roles(conn, check_identifier(schema))
+    with _acting_as_owner(conn, schema, roles), conn.transaction():
+        _take_migrate_lock(conn, schema)
         _uninstall_layer(conn, schema)
 
 
@@ -959,10 +1096,11 @@ def dump_major_version(dump: str) -> int | None:
 
 
 def fresh_catalog_dump() -> str:
-    """catalog_dump of a fresh `pnldb migrate` on a throw-away embedded PostgreSQL."""
+    """catalog_dump of a fresh `pnldb roles create` and `pnldb migrate` on a throw-away embedded PostgreSQL."""
     from pnldb.embedded import EmbeddedPostgres
 
     with EmbeddedPostgres() as pg, psycopg.connect(pg.url, autocommit=True) as conn:
+        create_roles(conn)
         migrate(conn)
         return catalog_dump(conn)
 

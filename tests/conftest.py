@@ -37,6 +37,7 @@ def template_db(server_url):
         admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}"')
         admin.execute(f'CREATE DATABASE "{TEMPLATE}"')
     with psycopg.connect(make_conninfo(server_url, dbname=TEMPLATE), autocommit=True) as conn:
+        schema.create_roles(conn)  # the DBA's step, as the superuser the tests connect as
         schema.migrate(conn)
     yield TEMPLATE
     with _admin(server_url) as admin:
@@ -69,6 +70,14 @@ def empty_conn(empty_db_url):
     """Autocommit connection to a fresh database with nothing installed."""
     with psycopg.connect(empty_db_url, autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture
+def set_up_conn(empty_conn):
+    """A fresh database after the DBA's step (`pnldb roles create`): schema pnl, owned by pnl_owner and
+    guarded, with nothing migrated."""
+    schema.create_roles(empty_conn)
+    yield empty_conn
 
 
 @pytest.fixture

@@ -151,6 +151,7 @@ def test_rule_history_outlives_delete_use_case(conn, uc, login):
 
 def test_the_migration_starts_the_history_of_rules_already_there(empty_conn):
     c = empty_conn
+    schema.create_roles(c)
     schema.migrate(c, to="0012_locks")
     c.execute("INSERT INTO pnl.hierarchy_structures VALUES ('S', 'S')")
     c.execute("INSERT INTO pnl.dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "

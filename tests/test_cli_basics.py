@@ -41,6 +41,7 @@ def test_render_prints_every_sql_file_for_the_chosen_schema():
 
 def test_migrate_twice_through_the_cli(empty_db_url):
     runner = CliRunner()
+    assert runner.invoke(main, ["--dsn", empty_db_url, "roles", "create"]).exit_code == 0  # the DBA's step
     first = runner.invoke(main, ["--dsn", empty_db_url, "migrate"])
     assert first.exit_code == 0, first.stderr
     assert "0002_step_4_2" in first.stderr

@@ -74,10 +74,12 @@ def test_demo_on_an_empty_database_says_what_it_creates_first_and_ends_with_what
     result = demo(empty_db_url)
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert lines[:2] == [
-        "== on this database the demo creates, in schema pnl: structure GLOBAL_MARKETS (69 nodes) and use case "
-        "'Global Markets (demo)' with 5,256 facts, 5 rules and 2 runs of 2025-12-24; it changes nothing else "
-        "of yours",
+    assert lines[:3] == [
+        "== on this database the demo creates, schema pnl itself with its roles as pnldb roles create does "
+        "(pnl_owner, pnl_reader, pnl_operator, pnl_admin, pnl_approver, those missing), and in schema pnl: "
+        "structure GLOBAL_MARKETS (69 nodes) and use case 'Global Markets (demo)' with 5,256 facts, 5 rules and 2 "
+        "runs of 2025-12-24; it changes nothing else of yours",
+        "== setting schema pnl up (as pnldb roles create does, a DBA's step)",
         "== migrating schema pnl (as pnldb migrate does)"]
     with psycopg.connect(empty_db_url) as conn:
         first, second = (str(r[0]) for r in conn.execute(
@@ -95,7 +97,8 @@ def test_on_its_own_throw_away_server_the_demo_just_runs_and_ends_with_what_to_t
     result = CliRunner(env={"PNLDB_DSN": None}).invoke(main, ["demo"])
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert lines[:2] == ["== starting an embedded PostgreSQL", "== migrating schema pnl (as pnldb migrate does)"]
+    assert lines[:3] == ["== starting an embedded PostgreSQL", "== setting schema pnl up (as pnldb roles create does, "
+                         "a DBA's step)", "== migrating schema pnl (as pnldb migrate does)"]
     assert lines[-3:] == [
         "== stopped and removed the embedded PostgreSQL",
         "next: keep the runs to explore them: pnldb --dsn URL demo on a database of yours (it creates only its "

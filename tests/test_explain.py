@@ -361,6 +361,7 @@ def test_scenario_measure_and_by_are_checked(conn, book):
 
 def test_a_run_taken_before_runs_recorded_their_inputs_is_refused_saying_so(empty_db_url):
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        schema.create_roles(conn)
         schema.migrate(conn, to="0004_identity_cache")
         conn.execute("INSERT INTO pnl.hierarchy_structures VALUES ('S', 'Structure')")
         conn.execute("INSERT INTO pnl.dim_hierarchy (structure_id, node_id, parent_node_id, node_name) VALUES "

@@ -180,7 +180,8 @@ def test_dropping_the_whole_schema_is_let_through_and_leaves_the_guard_inert(con
     conn.execute("DROP SCHEMA pnl CASCADE")
     conn.execute("CREATE TABLE public.after (x int)")
     conn.execute("DROP TABLE public.after")
-    schema.migrate(conn)  # a new schema of that name is guarded again
+    schema.create_roles(conn)  # the DBA sets the schema up again: a new schema of that name is guarded again
+    schema.migrate(conn)
     conn.execute("SET search_path TO pnl, public")
     with pytest.raises(DENIED, match="DDL guard"):
         conn.execute("ALTER TABLE calculation_runs DISABLE TRIGGER ALL")

@@ -24,8 +24,8 @@ def layer_with(*changes: tuple[str, str, str]):
     """render_layer with each (file name, old, new) change made, as changed sql/ files would render."""
     real = schema.render_layer
 
-    def render(schema_name: str = "pnl"):
-        files = dict(real(schema_name))
+    def render(schema_name: str = "pnl", roles=None):
+        files = dict(real(schema_name, roles))
         for file_name, old, new in changes:
             assert old in files[file_name], f"{old!r} not in {file_name}"
             files[file_name] = files[file_name].replace(old, new)
@@ -232,9 +232,14 @@ def test_rollback_refuses_while_a_users_view_depends_on_the_layer(conn, users_vi
                                                           "0011_tree", "0010_runs", "0009_rule_limits",
                                                           "0008_limits", "0007_currency", "0006_close",
                                                           "0005_fact_loads", "0004_identity_cache"]
-    # the DDL guard goes with 0014_integrity, which installed it
-    assert conn.execute("SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'pnl_guard_%'").fetchone() == (0,)
-    assert conn.execute("SELECT to_regnamespace('pnl_guard')").fetchone() == (None,)
+    # the DDL guard is the DBA's and stays, guarding the protected tables the schema has at 0003
+    assert conn.execute("SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'pnl_guard_%'").fetchone() == (2,)
+    assert conn.execute("SELECT array_agg(c.relname::text ORDER BY c.relname) "
+                        "FROM pnl_guard.home h, unnest(h.tables) t JOIN pg_class c ON c.oid = t").fetchone()[0] == [
+        "calculation_run_rules", "calculation_runs", "fact_calculated_results", "fact_pnl_entries"]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="DDL guard"):
+        conn.execute("ALTER TABLE pnl.calculation_runs RENAME TO runs_old")
+    conn.execute("CREATE TABLE public.elsewhere (x int)")  # DDL of other tables goes on as before
     assert routines(conn) == set()
 
 

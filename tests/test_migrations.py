@@ -25,30 +25,31 @@ CONTRACT_INDEXES = {
 
 
 
-def test_migrate_creates_every_contract_table_and_index_in_schema_pnl(empty_conn):
-    applied = schema.migrate(empty_conn)
+def test_migrate_creates_every_contract_table_and_index_in_schema_pnl(set_up_conn):
+    applied = schema.migrate(set_up_conn)
     assert applied[:2] == ["0001_baseline", "0002_step_4_2"]
-    tables = {r[0] for r in empty_conn.execute(
+    tables = {r[0] for r in set_up_conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'pnl' AND table_type = 'BASE TABLE'")}
     assert tables >= CONTRACT_TABLES
-    indexes = {r[0] for r in empty_conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'pnl'")}
+    indexes = {r[0] for r in set_up_conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'pnl'")}
     assert indexes >= CONTRACT_INDEXES
-    composite = empty_conn.execute(
+    composite = set_up_conn.execute(
         "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_calculation_runs_date_use_case'").fetchone()[0]
     assert "(pnl_date, use_case_id)" in composite
 
 
-def test_second_migrate_is_a_no_op(empty_conn):
-    schema.migrate(empty_conn)
-    before = schema.describe_catalog(empty_conn)
-    assert schema.migrate(empty_conn) == []
-    assert schema.describe_catalog(empty_conn) == before
+def test_second_migrate_is_a_no_op(set_up_conn):
+    schema.migrate(set_up_conn)
+    before = schema.describe_catalog(set_up_conn)
+    assert schema.migrate(set_up_conn) == []
+    assert schema.describe_catalog(set_up_conn) == before
 
 
-def test_install_into_another_schema(empty_conn):
-    schema.migrate(empty_conn, "pnl_other")
-    assert empty_conn.execute("SELECT to_regclass('pnl_other.calculation_runs') IS NOT NULL").fetchone()[0]
-    assert empty_conn.execute("SELECT to_regclass('pnl.calculation_runs')").fetchone()[0] is None
+def test_install_into_another_schema(set_up_conn):
+    schema.create_roles(set_up_conn, "pnl_other")
+    schema.migrate(set_up_conn, "pnl_other")
+    assert set_up_conn.execute("SELECT to_regclass('pnl_other.calculation_runs') IS NOT NULL").fetchone()[0]
+    assert set_up_conn.execute("SELECT to_regclass('pnl.calculation_runs')").fetchone()[0] is None
 
 
 def _legacy_facts(rng):
@@ -106,10 +107,10 @@ def _install_baseline_with_legacy_data(conn, rng):
     return _insert_legacy_data(conn, rng)
 
 
-def test_upgrade_from_populated_baseline_keeps_legacy_rows_and_backfills_running_sums(empty_conn):
-    _, rows, run = _install_baseline_with_legacy_data(empty_conn, random.Random(7))
-    assert schema.migrate(empty_conn)[0] == "0002_step_4_2"
-    got = empty_conn.execute(
+def test_upgrade_from_populated_baseline_keeps_legacy_rows_and_backfills_running_sums(set_up_conn):
+    _, rows, run = _install_baseline_with_legacy_data(set_up_conn, random.Random(7))
+    assert schema.migrate(set_up_conn)[0] == "0002_step_4_2"
+    got = set_up_conn.execute(
         "SELECT amount, daily_amount, wtd_amount, ytd_amount FROM pnl.fact_pnl_entries ORDER BY id").fetchall()
     assert len(got) == len(rows)
     expected = _expected_running_sums(rows)
@@ -118,50 +119,50 @@ def test_upgrade_from_populated_baseline_keeps_legacy_rows_and_backfills_running
         assert (daily, wtd, ytd) == expected[i], rows[i]
     # a year end resets YTD but not the ISO week that spans it (2024-12-30 .. 2025-01-05)
     assert any(r[0] == dt.date(2025, 1, 2) for r in rows)
-    legacy = empty_conn.execute(
+    legacy = set_up_conn.execute(
         "SELECT run_id, calculation_run_id, daily_natural, daily_adjusted, daily_plug, wtd_natural "
         "FROM pnl.fact_calculated_results ORDER BY result_id").fetchall()
     assert legacy == [(run, None, Decimal("10.50"), Decimal("8.25"), Decimal("2.25"), None)] * 2
 
 
-def test_an_upgrade_from_a_populated_baseline_leaves_the_catalog_of_a_fresh_install(empty_conn, conn):
-    _install_baseline_with_legacy_data(empty_conn, random.Random(11))
-    assert schema.migrate(empty_conn) == schema.migration_ids()[1:]
-    upgraded = schema.describe_catalog(empty_conn).splitlines()
+def test_an_upgrade_from_a_populated_baseline_leaves_the_catalog_of_a_fresh_install(set_up_conn, conn):
+    _install_baseline_with_legacy_data(set_up_conn, random.Random(11))
+    assert schema.migrate(set_up_conn) == schema.migration_ids()[1:]
+    upgraded = schema.describe_catalog(set_up_conn).splitlines()
     assert upgraded == schema.describe_catalog(conn).splitlines()  # conn: a fresh install (the template)
     assert "CREATE VIEW pnl.v_run_results AS" in upgraded
-    assert empty_conn.execute("SELECT count(*) FROM pnl.fact_calculated_results").fetchone() == (2,)
+    assert set_up_conn.execute("SELECT count(*) FROM pnl.fact_calculated_results").fetchone() == (2,)
 
 
-def test_migrate_to_a_migration_applies_up_to_it_and_no_sql_layer(empty_conn):
-    assert schema.migrate(empty_conn, to="0002_step_4_2") == ["0001_baseline", "0002_step_4_2"]
-    assert empty_conn.execute("SELECT to_regclass('pnl.calculation_runs') IS NOT NULL, "
+def test_migrate_to_a_migration_applies_up_to_it_and_no_sql_layer(set_up_conn):
+    assert schema.migrate(set_up_conn, to="0002_step_4_2") == ["0001_baseline", "0002_step_4_2"]
+    assert set_up_conn.execute("SELECT to_regclass('pnl.calculation_runs') IS NOT NULL, "
                               "to_regclass('pnl.v_run_results')").fetchone() == (True, None)
-    assert schema.migrate(empty_conn, to="0002_step_4_2") == []
-    assert schema.rollback(empty_conn, to="0003_run_rules") == []  # nothing newer than 0003 is applied
-    assert schema.rollback(empty_conn, to=BASELINE) == ["0002_step_4_2"]
+    assert schema.migrate(set_up_conn, to="0002_step_4_2") == []
+    assert schema.rollback(set_up_conn, to="0003_run_rules") == []  # nothing newer than 0003 is applied
+    assert schema.rollback(set_up_conn, to=BASELINE) == ["0002_step_4_2"]
     with pytest.raises(PnlError, match=r"^unknown migration '0002'; the migrations are 0001_baseline, 0002_step_4_2, "):
-        schema.migrate(empty_conn, to="0002")
+        schema.migrate(set_up_conn, to="0002")
 
 
-def test_rolling_the_patch_back_returns_the_baseline_schema_with_its_data(empty_conn):
-    schema.migrate(empty_conn)
-    schema.rollback(empty_conn, to=BASELINE)
-    baseline = schema.describe_catalog(empty_conn)  # with the layer's grants on the tables, which stay
-    _insert_legacy_data(empty_conn, random.Random(3))
-    facts = empty_conn.execute("SELECT * FROM pnl.fact_pnl_entries ORDER BY id").fetchall()
-    results = empty_conn.execute("SELECT * FROM pnl.fact_calculated_results ORDER BY result_id").fetchall()
-    schema.migrate(empty_conn)
-    schema.rollback(empty_conn, to=BASELINE)
-    assert schema.describe_catalog(empty_conn) == baseline
-    assert empty_conn.execute("SELECT * FROM pnl.fact_pnl_entries ORDER BY id").fetchall() == facts
-    assert empty_conn.execute("SELECT * FROM pnl.fact_calculated_results ORDER BY result_id").fetchall() == results
+def test_rolling_the_patch_back_returns_the_baseline_schema_with_its_data(set_up_conn):
+    schema.migrate(set_up_conn)
+    schema.rollback(set_up_conn, to=BASELINE)
+    baseline = schema.describe_catalog(set_up_conn)  # with the layer's grants on the tables, which stay
+    _insert_legacy_data(set_up_conn, random.Random(3))
+    facts = set_up_conn.execute("SELECT * FROM pnl.fact_pnl_entries ORDER BY id").fetchall()
+    results = set_up_conn.execute("SELECT * FROM pnl.fact_calculated_results ORDER BY result_id").fetchall()
+    schema.migrate(set_up_conn)
+    schema.rollback(set_up_conn, to=BASELINE)
+    assert schema.describe_catalog(set_up_conn) == baseline
+    assert set_up_conn.execute("SELECT * FROM pnl.fact_pnl_entries ORDER BY id").fetchall() == facts
+    assert set_up_conn.execute("SELECT * FROM pnl.fact_calculated_results ORDER BY result_id").fetchall() == results
 
 
-def test_rolling_everything_back_leaves_no_table(empty_conn):
-    schema.migrate(empty_conn)
-    schema.rollback(empty_conn)
-    left = empty_conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'pnl' "
+def test_rolling_everything_back_leaves_no_table(set_up_conn):
+    schema.migrate(set_up_conn)
+    schema.rollback(set_up_conn)
+    left = set_up_conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'pnl' "
                               "AND table_name NOT LIKE '%yoyo%'").fetchall()
     assert left == []
 
@@ -172,12 +173,12 @@ def _identity_caches(conn):
         "AND sequencename IN ('fact_calculated_results_result_id_seq', 'fact_pnl_entries_id_seq')").fetchall())
 
 
-def test_result_and_fact_ids_are_cached_a_thousand_at_a_time_and_the_rollback_restores_one(empty_conn):
-    schema.migrate(empty_conn)
-    assert _identity_caches(empty_conn) == {"fact_calculated_results_result_id_seq": 1000,
+def test_result_and_fact_ids_are_cached_a_thousand_at_a_time_and_the_rollback_restores_one(set_up_conn):
+    schema.migrate(set_up_conn)
+    assert _identity_caches(set_up_conn) == {"fact_calculated_results_result_id_seq": 1000,
                                             "fact_pnl_entries_id_seq": 1000}
-    schema.rollback(empty_conn, to="0003_run_rules")
-    assert _identity_caches(empty_conn) == {"fact_calculated_results_result_id_seq": 1,
+    schema.rollback(set_up_conn, to="0003_run_rules")
+    assert _identity_caches(set_up_conn) == {"fact_calculated_results_result_id_seq": 1,
                                             "fact_pnl_entries_id_seq": 1}
 
 

@@ -105,6 +105,8 @@ def test_installed_render_prints_the_whole_layer(installed):
 
 
 def test_installed_migrate_builds_the_schema_a_checkout_builds(installed, empty_db_url, conn):
+    set_up = _checked(installed.run(installed.bin / "pnldb", "--dsn", empty_db_url, "roles", "create"))
+    assert "installed the DDL guard of schema pnl" in set_up.stderr
     first = _checked(installed.run(installed.bin / "pnldb", "--dsn", empty_db_url, "migrate"))
     assert f"applied {len(schema.migration_ids())} migration(s): {', '.join(schema.migration_ids())}" in first.stderr
     assert f"installed {len(schema.sql_files())} SQL object file(s) into schema pnl" in first.stderr

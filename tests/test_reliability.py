@@ -95,6 +95,7 @@ def test_a_snapshot_whose_backend_is_killed_leaves_no_run_and_no_results(conn, d
 def test_a_snapshot_cut_by_a_server_crash_leaves_nothing_after_restart():
     with EmbeddedPostgres() as pg:
         with psycopg.connect(pg.url, autocommit=True) as setup:
+            schema.create_roles(setup)
             schema.migrate(setup)
             setup.execute("SET search_path TO pnl")
             uc = _prepare(setup)

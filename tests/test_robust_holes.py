@@ -237,6 +237,7 @@ def test_migrate_behind_an_idle_reader_fails_in_time_naming_it(conn, db_url, idl
 
 
 def test_a_migration_altering_a_table_an_idle_session_reads_fails_in_time(empty_conn, empty_db_url):
+    schema.create_roles(empty_conn)
     schema.migrate(empty_conn, to="0006_close")
     idle = psycopg.connect(empty_db_url)
     idle.execute("SELECT count(*) FROM pnl.use_cases")  # 0007_currency alters use_cases

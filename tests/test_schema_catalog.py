@@ -35,6 +35,7 @@ def test_the_committed_schema_dump_matches_a_fresh_migrate(conn):
 
 def test_an_install_into_another_schema_is_described_as_the_same_catalog(empty_db_url, conn):
     with psycopg.connect(empty_db_url, autocommit=True) as other:
+        schema.create_roles(other, "pnl_other")
         schema.migrate(other, "pnl_other")
         described = schema.describe_catalog(other, "pnl_other")
     assert described.splitlines() == schema.describe_catalog(conn).splitlines()

@@ -30,8 +30,16 @@ def dbname(url: str) -> str:
     ["snapshot", "--use-case", "Project Sterling", "--date", "2025-12-24"],
     ["use-case", "create", "Project Sterling", "--structure", "STERLING"],
 ])
-def test_a_database_never_migrated_says_to_run_migrate(empty_db_url, args):
+def test_a_database_never_set_up_says_to_run_roles_create_then_migrate(empty_db_url, args):
     message = error_line(cli(empty_db_url, *args))
+    assert message == (f"pnldb: error: schema pnl is not installed in {dbname(empty_db_url)}; a DBA runs "
+                       "`pnldb roles create` once (README, \"Setting up a database\"), then run `pnldb migrate`")
+
+
+def test_a_database_set_up_but_never_migrated_says_to_run_migrate(empty_db_url):
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        schema.create_roles(conn)
+    message = error_line(cli(empty_db_url, "runs", "list"))
     assert message == f"pnldb: error: schema pnl is not installed in {dbname(empty_db_url)}; run `pnldb migrate`"
 
 
@@ -39,28 +47,33 @@ def test_loading_into_a_database_never_migrated_says_to_run_migrate(empty_db_url
     path = tmp_path / "h.csv"
     path.write_text("node_id,parent_node_id,node_name\nFIRM,,Firm\n")
     message = error_line(cli(empty_db_url, "load", "hierarchy", path, "--structure", "S"))
-    assert message == f"pnldb: error: schema pnl is not installed in {dbname(empty_db_url)}; run `pnldb migrate`"
+    assert message == (f"pnldb: error: schema pnl is not installed in {dbname(empty_db_url)}; a DBA runs "
+                       "`pnldb roles create` once (README, \"Setting up a database\"), then run `pnldb migrate`")
 
 
 def test_a_schema_mistyped_in_schema_names_the_one_installed(db_url):
     message = error_line(cli(db_url, "--schema", "pnl_x", "runs", "list"))
-    assert message == (f"pnldb: error: schema pnl_x is not installed in {dbname(db_url)}; run `pnldb migrate`, "
-                       f"or, to use the pnldb installed in schema pnl, pass --schema pnl")
+    assert message == (f"pnldb: error: schema pnl_x is not installed in {dbname(db_url)}; a DBA runs `pnldb roles "
+                       "create` once (README, \"Setting up a database\"), then run `pnldb migrate`, or, to use the "
+                       "pnldb installed in schema pnl, pass --schema pnl")
 
 
 def test_several_installed_schemas_are_all_named_and_other_apps_yoyo_is_not(db_url):
     with psycopg.connect(db_url, autocommit=True) as conn:
+        schema.create_roles(conn, "pnl_b")
         schema.migrate(conn, "pnl_b")
         conn.execute("CREATE TABLE public._yoyo_migration (migration_id text)")  # another application's
     message = error_line(cli(db_url, "--schema", "pnl_x", "runs", "list"))
-    assert message == (f"pnldb: error: schema pnl_x is not installed in {dbname(db_url)}; run `pnldb migrate`, "
-                       f"or, to use a pnldb installed in schemas pnl, pnl_b, pass --schema with one of them")
+    assert message == (f"pnldb: error: schema pnl_x is not installed in {dbname(db_url)}; a DBA runs `pnldb roles "
+                       "create` once (README, \"Setting up a database\"), then run `pnldb migrate`, or, to use a "
+                       "pnldb installed in schemas pnl, pnl_b, pass --schema with one of them")
 
 
 def test_an_older_schema_says_which_migration_it_is_at_and_to_upgrade(empty_db_url):
     old = migration_ids()[2]
     assert old == "0003_run_rules"
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        schema.create_roles(conn)
         schema.migrate(conn, to=old)
     message = error_line(cli(empty_db_url, "runs", "list"))
     assert message == (f"pnldb: error: schema pnl in {dbname(empty_db_url)} is at migration 0003_run_rules, "
@@ -81,6 +94,7 @@ def test_a_schema_rolled_back_says_which_migration_it_is_at(db_url):
 
 def test_migrations_without_the_sql_layer_say_to_run_migrate(empty_db_url):
     with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        schema.create_roles(conn)
         schema.migrate(conn, to=migration_ids()[-1])
     message = error_line(cli(empty_db_url, "runs", "list"))
     assert message == (f"pnldb: error: schema pnl in {dbname(empty_db_url)} has its tables but not pnldb's "
@@ -110,7 +124,8 @@ def test_the_python_api_reports_the_same_set_up_problem(empty_db_url):
     with api.connect(empty_db_url) as conn:
         with pytest.raises(SCHEMA_MISMATCH_ERRORS):
             api.list_runs(conn)
-        assert schema_problem(conn) == f"schema pnl is not installed in {conn.info.dbname}; run `pnldb migrate`"
+        assert schema_problem(conn) == (f"schema pnl is not installed in {conn.info.dbname}; a DBA runs `pnldb roles "
+                                        "create` once (README, \"Setting up a database\"), then run `pnldb migrate`")
 
 
 def test_the_happy_path_costs_no_set_up_query(db_url, monkeypatch):

@@ -130,6 +130,7 @@ def test_a_failed_or_unknown_run_is_refused(conn):
 def _pre_migration_run(empty_conn):
     """A database at migration 0004 with a use case, facts and a COMPLETED run written as the SQL layer of
     that time would have, then upgraded: facts become loads, the run has no recorded inputs."""
+    schema.create_roles(empty_conn)
     schema.migrate(empty_conn, to="0004_identity_cache")
     c = empty_conn
     c.execute("INSERT INTO pnl.hierarchy_structures VALUES ('S', 'S')")

@@ -3,8 +3,8 @@
 Each SQL API function has a thin Python function of the same name that returns its JSON as Python
 objects (dates as datetime.date, money as Decimal); its `*_text` variant returns the JSON text exactly
 as the SQL wrote it (what `--json` prints). Beside them: the use-case services, the file loads
-(pnldb.loaders, with the use case given by id or name) and setting a database up (migrate, render_sql,
-a throw-away EmbeddedPostgres)."""
+(pnldb.loaders, with the use case given by id or name) and setting a database up (create_roles, migrate,
+render_sql, a throw-away EmbeddedPostgres)."""
 from pnldb.api.close import (
     approve_run,
     approve_run_text,
@@ -36,7 +36,7 @@ from pnldb.api.close import (
     withdraw_run_text,
 )
 from pnldb.api.connection import DEFAULT_SCHEMA, connect, open_connection
-from pnldb.api.database import EmbeddedPostgres, migrate, render_sql, sql_files
+from pnldb.api.database import EmbeddedPostgres, create_roles, installation_roles, migrate, render_sql, sql_files
 from pnldb.api.explain import explain_node, explain_plug, explain_variance, run_absent_fields, run_rule_stats
 from pnldb.api.loads import (
     list_loads,
@@ -80,9 +80,10 @@ from pnldb.api.use_cases import (
 )
 
 __all__ = [
-    "DEFAULT_SCHEMA", "EmbeddedPostgres", "compare_runs", "connect", "create_snapshot", "create_snapshot_text",
-    "create_use_case", "delete_rules", "delete_rules_text", "delete_use_case", "delete_use_case_text", "explain_node",
-    "explain_plug", "explain_variance", "fetch_report", "find_use_case", "get_run", "get_run_text", "list_loads",
+    "DEFAULT_SCHEMA", "EmbeddedPostgres", "compare_runs", "connect", "create_roles", "create_snapshot",
+    "create_snapshot_text", "create_use_case", "delete_rules", "delete_rules_text", "delete_use_case",
+    "delete_use_case_text", "explain_node", "explain_plug", "explain_variance", "fetch_report", "find_use_case",
+    "get_run", "get_run_text", "installation_roles", "list_loads",
     "list_loads_text", "list_rules", "list_rules_text", "list_runs", "list_runs_text", "list_use_cases", "load_facts",
     "load_fx", "load_hierarchy", "load_rules", "migrate", "open_connection", "purge_runs",
     "purge_runs_text", "purge_superseded_facts", "purge_superseded_facts_text", "render_sql", "resolve_use_case",

@@ -45,14 +45,17 @@ def schema_problem(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> st
             "SELECT y.relnamespace::regnamespace::text FROM pg_class y JOIN pg_class f USING (relnamespace) "
             "WHERE y.relname = '_yoyo_migration' AND f.relname = 'fact_pnl_entries' "
             "AND y.relnamespace <> coalesce(to_regnamespace(%s), 0) ORDER BY 1", (schema,))]
+        set_up = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (schema,)).fetchone()[0]
+        install = ("run `pnldb migrate`" if set_up else
+                   "a DBA runs `pnldb roles create` once (README, \"Setting up a database\"), then run `pnldb migrate`")
         # most likely a mistyped --schema: migrating would install a second, empty copy
         if len(elsewhere) == 1:
-            return (f"schema {schema} is not installed in {database}; run `pnldb migrate`, or, to use the "
+            return (f"schema {schema} is not installed in {database}; {install}, or, to use the "
                     f"pnldb installed in schema {elsewhere[0]}, pass --schema {elsewhere[0]}")
         if elsewhere:
-            return (f"schema {schema} is not installed in {database}; run `pnldb migrate`, or, to use a pnldb "
+            return (f"schema {schema} is not installed in {database}; {install}, or, to use a pnldb "
                     f"installed in schemas {', '.join(elsewhere)}, pass --schema with one of them")
-        return f"schema {schema} is not installed in {database}; run `pnldb migrate`"
+        return f"schema {schema} is not installed in {database}; {install}"
     unknown = sorted(applied - set(known))
     if unknown:
         return (f"schema {schema} in {database} is at migration {unknown[-1]}, newer than this pnldb knows "

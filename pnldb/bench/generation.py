@@ -277,6 +277,7 @@ def prepare_schema(conn: psycopg.Connection, schema: str) -> None:
     conn.execute(pgsql.SQL("CREATE SCHEMA {}").format(_ident(schema)))
     conn.execute(pgsql.SQL("COMMENT ON SCHEMA {} IS {}").format(_ident(schema), pgsql.Literal(SCHEMA_MARKER)))
     with contextlib.redirect_stderr(open(os.devnull, "w")):
+        schema_mod.create_roles(conn, schema)  # the bench's server is its own: it is the DBA too
         schema_mod.migrate(conn, schema)
 
 

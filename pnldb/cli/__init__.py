@@ -12,6 +12,7 @@ from pnldb.cli.explain import explain
 from pnldb.cli.load import load
 from pnldb.cli.loads import loads
 from pnldb.cli.report import report
+from pnldb.cli.roles import roles
 from pnldb.cli.rules import rules
 from pnldb.cli.runs import runs
 from pnldb.cli.schema_cmds import migrate, render
@@ -32,6 +33,7 @@ def main(ctx: click.Context, dsn: str | None, schema: str) -> None:
     ctx.call_on_close(settings.close)
 
 
+main.add_command(roles)
 main.add_command(migrate)
 main.add_command(render)
 main.add_command(snapshot)

@@ -18,6 +18,7 @@ from pnldb.cli.close import status as close_status
 from pnldb.cli.explain import explain
 from pnldb.cli.report import report
 from pnldb.cli.runs import diff_runs, list_runs
+from pnldb.db import InstallationRoles
 from pnldb.errors import PnlError
 
 STRUCTURE = "GLOBAL_MARKETS"
@@ -38,7 +39,7 @@ def demo(ctx: click.Context, depth: int) -> None:
     settings = ctx.obj
     if settings.dsn:
         _check_nothing_exists(settings.conn, settings.schema)
-        _announce(settings.schema)
+        _announce(settings.conn, settings.schema)
         first, second = _run_demo(ctx, settings, depth)
         pnldb = _pnldb(settings.schema)
         click.echo(f"next (on the same database): {pnldb} report {second} --html run.html, "
@@ -118,17 +119,29 @@ def _reopen(schema: str) -> str:
     return f"{_pnldb(schema)} close reopen --use-case \"{USE_CASE}\" --date {COB} --reason \"remove the demo\""
 
 
-def _announce(schema: str) -> None:
+def _announce(conn, schema: str) -> None:
     nodes, facts, rules = _sample_counts()
-    step(f"on this database the demo creates, in schema {schema}: structure {STRUCTURE} ({nodes} nodes) and "
-         f"use case '{USE_CASE}' with {facts:,} facts, {rules} rules and 2 runs of {COB}; "
-         "it changes nothing else of yours")
+    set_up = ""
+    if _needs_set_up(conn, schema):
+        roles = InstallationRoles(schema)
+        set_up = (f"schema {schema} itself with its roles as pnldb roles create does ({roles.owner}, "
+                  f"{', '.join(roles.groups)}, those missing), and ")
+    step(f"on this database the demo creates{',' if set_up else ''} {set_up}in schema {schema}: structure "
+         f"{STRUCTURE} ({nodes} nodes) and use case '{USE_CASE}' with {facts:,} facts, {rules} rules and 2 runs "
+         f"of {COB}; it changes nothing else of yours")
+
+
+def _needs_set_up(conn, schema: str) -> bool:
+    return conn.execute("SELECT to_regnamespace(%s) IS NULL", (schema,)).fetchone()[0]
 
 
 def _run_demo(ctx: click.Context, settings, depth: int) -> tuple[str, str]:
     """Runs the flow; returns the ids of the two runs."""
     data = resources.files("pnldb") / "data"
     conn = settings.conn
+    if _needs_set_up(conn, settings.schema):
+        step(f"setting schema {settings.schema} up (as pnldb roles create does, a DBA's step)")
+        api.create_roles(conn, settings.schema)
     step(f"migrating schema {settings.schema} (as pnldb migrate does)")
     api.migrate(conn, settings.schema)
 

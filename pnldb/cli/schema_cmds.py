@@ -3,6 +3,7 @@ import click
 
 from pnldb import api
 from pnldb.cli.common import pass_settings
+from pnldb.db import InstallationRoles
 from pnldb.schema import DEFAULT_LOCK_TIMEOUT, rollback
 
 
@@ -48,7 +49,9 @@ def migrate(settings, lock_timeout: str, rollback_to: str | None, force: bool) -
 
 
 @click.command()
+@click.option("--roles", "prefix", metavar="PREFIX",
+              help="The installation's role prefix (pnldb roles create --roles) [default: the schema's name].")
 @pass_settings
-def render(settings) -> None:
-    """Print the rendered SQL layer, for a DBA to read or apply by hand."""
-    click.echo(api.render_sql(settings.schema), nl=False)
+def render(settings, prefix: str | None) -> None:
+    """Print the rendered SQL layer, for a DBA to read or apply by hand (as the owner role)."""
+    click.echo(api.render_sql(settings.schema, InstallationRoles(prefix) if prefix else None), nl=False)

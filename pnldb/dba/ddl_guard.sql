@@ -1,40 +1,43 @@
--- The DDL guard (issue 18, item 2). An event trigger needs a superuser, so it is installed (and kept up
--- to date) only when pnldb migrate runs as one: its function is then the superuser's, never the owner's
--- (an event trigger runs for every role, superusers included). Outside a transaction holding pnldb's
--- migrate lock of the schema (which migrate,
--- rollback, install_sql and uninstall_sql take) it refuses DDL on the protected tables, on the triggers,
--- rules and policies on them, on their trigger functions and the functions named below, and on the
--- schema's name. The owner can take that lock too: what it then changes, verify detects. Dropping the
--- whole schema (DROP SCHEMA ... CASCADE) is let through: it destroys the history rather than forges it,
--- and leaves nothing to be believed (backups, and the chain's head kept elsewhere, are the defence).
+-- The DDL guard (issue 18, item 2), installed by pnldb roles create when a superuser runs it (an event
+-- trigger needs one): its function is the superuser's, never the owner's, as an event trigger runs for every
+-- role, superusers included. Outside a transaction holding pnldb's migrate lock of the schema (which
+-- migrate, rollback, install_sql, uninstall_sql and roles create take) it refuses DDL on the protected
+-- tables, on the triggers, rules and policies on them, on their trigger functions and the functions named
+-- below, and on the schema's name. The owner can take that lock too: what it then changes, verify detects.
+-- Dropping the whole schema (DROP SCHEMA ... CASCADE) is let through: it destroys the history rather than
+-- forges it, and leaves nothing to be believed (backups, and the chain's head kept elsewhere, are the
+-- defence).
 DO $install$
 BEGIN
-    IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
-        RAISE WARNING 'the DDL guard of schema {{ schema }} is not installed or updated: it needs a superuser'
-            USING HINT = 'a superuser runs pnldb migrate once (a DBA step); until then DDL on the protected tables '
-                         'is refused only to roles that do not own them';
-        RETURN;
-    END IF;
     -- An event trigger's function runs as the role whose command fires it, any role's DDL anywhere in the
     -- database (an admin loader's temporary table, a user's view in a schema of theirs): every role uses
     -- the guard's schema and reads its one row; only its superuser owner writes them.
     CREATE SCHEMA IF NOT EXISTS {{ schema }}_guard;
     GRANT USAGE ON SCHEMA {{ schema }}_guard TO PUBLIC;
-    -- the schema guarded, by oid: a renamed schema is still found
+    -- The schema guarded, by oid (a renamed schema is still found); the names of its protected tables; and
+    -- the oids of those it has, which pnldb's installer records after each migrate or rollback, so that a
+    -- renamed table is still found and a schema rolled back to an older version is guarded as it stands.
     CREATE TABLE IF NOT EXISTS {{ schema }}_guard.home (nsp oid NOT NULL);
+    ALTER TABLE {{ schema }}_guard.home ADD COLUMN IF NOT EXISTS protected text[] NOT NULL DEFAULT '{}',
+                                        ADD COLUMN IF NOT EXISTS tables oid[] NOT NULL DEFAULT '{}';
     GRANT SELECT ON {{ schema }}_guard.home TO PUBLIC;
+    GRANT UPDATE (tables) ON {{ schema }}_guard.home TO {{ roles.owner }};
     DELETE FROM {{ schema }}_guard.home;
-    INSERT INTO {{ schema }}_guard.home VALUES ('{{ schema }}'::regnamespace);
+    INSERT INTO {{ schema }}_guard.home (nsp, protected, tables)
+    SELECT n.oid, p.names, ARRAY(SELECT c.oid FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = ANY (p.names))
+    FROM pg_namespace n,
+         (SELECT ARRAY['calculation_runs', 'fact_calculated_results', 'calculation_run_rules', 'calculation_run_inputs',
+                       'calculation_run_fx', 'fact_loads', 'fact_load_slices', 'fact_pnl_entries', 'close_events',
+                       'runs_being_purged', 'use_cases_being_deleted'] AS names) p
+    WHERE n.nspname = '{{ schema }}';
     CREATE OR REPLACE FUNCTION {{ schema }}_guard.refuse_protected_ddl() RETURNS event_trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $guard$
     DECLARE
-        protected CONSTANT text[] := ARRAY['calculation_runs', 'fact_calculated_results', 'calculation_run_rules',
-                                           'calculation_run_inputs', 'calculation_run_fx', 'fact_loads',
-                                           'fact_load_slices', 'fact_pnl_entries', 'close_events',
-                                           'runs_being_purged', 'use_cases_being_deleted'];
         guarded   CONSTANT text[] := ARRAY['run_digest', 'run_chain', 'verify_run', 'verify_chain', 'delete_use_case',
                                            'purge_runs'];
         home      oid := (SELECT h.nsp FROM {{ schema }}_guard.home h);
+        protected text[] := (SELECT h.protected FROM {{ schema }}_guard.home h);
+        recorded  oid[] := (SELECT h.tables FROM {{ schema }}_guard.home h);
         hit       text;
     BEGIN
         IF EXISTS (SELECT 1 FROM pg_locks l
@@ -48,9 +51,6 @@ BEGIN
             RETURN;  -- the whole schema dropped (DROP SCHEMA ... CASCADE): nothing is left to forge
         ELSIF (SELECT n.nspname FROM pg_namespace n WHERE n.oid = home) <> '{{ schema }}' THEN
             hit := 'schema {{ schema }} renamed';
-        ELSIF (SELECT count(*) FROM pg_class c WHERE c.relnamespace = home AND c.relname = ANY (protected))
-              < cardinality(protected) THEN
-            hit := 'a protected table renamed';
         ELSIF TG_EVENT = 'sql_drop' THEN
             SELECT string_agg(d.object_type || ' ' || d.object_identity, ', ') INTO hit
             FROM pg_event_trigger_dropped_objects() d
@@ -58,11 +58,13 @@ BEGIN
                OR d.schema_name = '{{ schema }}_guard'
                OR (d.schema_name = '{{ schema }}' AND d.object_type IN ('table', 'trigger', 'rule', 'policy')
                    AND d.address_names[2] = ANY (protected))
+               OR (d.classid = 'pg_class'::regclass AND d.objid = ANY (recorded))
                OR (d.schema_name = '{{ schema }}' AND d.object_type IN ('function', 'procedure')
                    AND d.address_names[2] = ANY (guarded));
         ELSE
             WITH tables AS (
-                SELECT c.oid FROM pg_class c WHERE c.relnamespace = home AND c.relname = ANY (protected)
+                SELECT c.oid FROM pg_class c
+                WHERE c.relnamespace = home AND (c.relname = ANY (protected) OR c.oid = ANY (recorded))
             )
             SELECT string_agg(e.command_tag || ' ' || coalesce(e.object_identity, ''), ', ') INTO hit
             FROM pg_event_trigger_ddl_commands() e
