@@ -1,6 +1,7 @@
 """One PostgreSQL per test session; migrations applied once into a template; a fresh database per test.
 
-Set PNLDB_TEST_DSN to use an existing server (the role needs CREATEDB) instead of an embedded one.
+Set PNLDB_TEST_DSN to use an existing server instead of an embedded one (the role must be a superuser: the
+tests run the DBA's `pnldb roles create` and make login roles).
 """
 from __future__ import annotations
 
