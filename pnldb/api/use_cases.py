@@ -61,12 +61,15 @@ def create_use_case(conn: psycopg.Connection, name: str, structure_id: str,
             raise PnlError(f"use case {quoted(name)} already exists (id {existing[0]})")
         try:
             with conn.transaction():
+                # No RETURNING: it would check the new row against the entitlement policy before the
+                # row's trigger grants it to a creator not entitled to all use cases (sql/0144).
+                conn.execute("""INSERT INTO use_cases (name, structure_id, description, reporting_currency)
+                                VALUES (%s, %s, %s, coalesce(%s, 'USD'))""",
+                             (name, structure_id, description, currency))
                 (created,) = call_rows(
-                    conn, """INSERT INTO use_cases (name, structure_id, description, reporting_currency)
-                             VALUES (%s, %s, %s, coalesce(%s, 'USD'))
-                             RETURNING use_case_id, name, structure_id, description, status, created_at,
-                                       reporting_currency""",
-                    (name, structure_id, description, currency))
+                    conn, """SELECT use_case_id, name, structure_id, description, status, created_at,
+                                    reporting_currency
+                             FROM use_cases WHERE name = %s""", (name,))
         except psycopg.errors.UniqueViolation:  # created concurrently since the check above
             raise PnlError(f"use case {quoted(name)} already exists") from None
         return created
