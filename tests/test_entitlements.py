@@ -124,7 +124,8 @@ def test_no_function_shows_desk_b_to_desk_a(conn, desks, of_a):
         ("SELECT get_run(%s)", (b_run,)), ("SELECT list_runs(%s, NULL, 100)", (COB,)),
         ("SELECT list_runs(%s, %s, 100)", (COB, b)), ("SELECT * FROM compare_runs(%s, %s)", (b_run, b_other)),
         ("SELECT * FROM compare_runs(%s, %s)", (a_run, b_run)),
-        ("SELECT explain_node(%s, 'EQ', 'ACTUAL', 10)", (b_run,)), ("SELECT explain_plug(%s, 'EQ', 'ACTUAL')", (b_run,)),
+        ("SELECT explain_node(%s, 'EQ', 'ACTUAL', 10)", (b_run,)),
+        ("SELECT explain_plug(%s, 'EQ', 'ACTUAL')", (b_run,)),
         ("SELECT explain_variance(%s, 'EQ', 'daily', NULL)", (b_run,)), ("SELECT * FROM run_rule_stats(%s)", (b_run,)),
         ("SELECT * FROM run_facts(%s, 'ACTUAL', NULL, 10)", (b_run,)), ("SELECT verify_run(%s)", (b_run,)),
         ("SELECT verify_chain(%s)", (b,)), ("SELECT * FROM chain_problems(%s, true)", (b,)),
@@ -138,7 +139,8 @@ def test_no_function_shows_desk_b_to_desk_a(conn, desks, of_a):
     called = 0
     for sql, params in calls:
         for person in (operator, approver):
-            if person.execute("SELECT has_function_privilege(%s::oid, 'EXECUTE')", (_function(conn, sql),)).fetchone()[0]:
+            function = _function(conn, sql)
+            if person.execute("SELECT has_function_privilege(%s::oid, 'EXECUTE')", (function,)).fetchone()[0]:
                 called += 1
                 assert _leaks(person, b_ids, sql, params) is None, f"{sql} shows desk B"
     assert called >= 35
@@ -186,11 +188,11 @@ def test_an_admin_of_desk_a_writes_a_and_nothing_of_b(conn, desks, of_a):
     b = desks["b"][0]
     counts = conn.execute("SELECT (SELECT count(*) FROM fact_pnl_entries), (SELECT count(*) FROM metadata_rules), "
                           "(SELECT count(*) FROM use_case_grants)").fetchone()
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not entitled|row-level security"):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"not entitled|row-level security"):
         admin.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, "
                       "wtd_amount, ytd_amount, amount, attributes) VALUES (%s, %s, 'ACTUAL', 'X', 1, 1, 1, 1, '{}')",
                       (b, COB))
-    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="not entitled|row-level security"):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match=r"not entitled|row-level security"):
         rule(admin, b, "EQ", cond("book", "equals", "X"))
     # B's rules, use case and rules' history are out of sight: updates and deletes touch nothing
     assert admin.execute("UPDATE metadata_rules SET logic_en = 'mine' WHERE use_case_id = %s", (b,)).rowcount == 0
@@ -201,7 +203,8 @@ def test_an_admin_of_desk_a_writes_a_and_nothing_of_b(conn, desks, of_a):
     for sql, params in [("SELECT replace_facts(%s, %s)", (b, COB)), ("SELECT open_fact_load(%s, 'x')", (b,)),
                         ("SELECT delete_use_case(%s)", (b,)), ("SELECT use_case_footprint(%s)", (b,)),
                         ("SELECT purge_runs(%s, %s)", (b, COB)), ("SELECT lock_use_case(%s, true)", (b,)),
-                        ("SELECT grant_use_case(%s, 'desk_a')", (b,)), ("SELECT revoke_use_case(%s, 'pnl_admin')", (b,)),
+                        ("SELECT grant_use_case(%s, 'desk_a')", (b,)),
+                        ("SELECT revoke_use_case(%s, 'pnl_admin')", (b,)),
                         ("SELECT grant_use_case(NULL, 'desk_a')", ())]:
         with pytest.raises(DENIED, match="not entitled"):
             admin.execute(sql, params)
@@ -252,13 +255,16 @@ def test_views_show_the_granted_use_cases_and_a_revoke_takes_effect_at_the_next_
                 for view in ("v_calculation_runs", "v_run_results", "v_official_runs", "v_cob_status",
                              "v_close_events", "use_cases")}
 
-    assert seen() == dict.fromkeys(seen(), {a})
+    def only(*use_cases) -> dict[str, set]:
+        return {view: set(use_cases) for view in seen()}
+
+    assert seen() == only(a)
     conn.execute("SELECT grant_use_case(%s, 'desk_a')", (b,))
-    assert seen() == dict.fromkeys(seen(), {a, b})
+    assert seen() == only(a, b)
     conn.execute("SELECT revoke_use_case(%s, 'desk_a')", (a,))
-    assert seen() == dict.fromkeys(seen(), {b})
+    assert seen() == only(b)
     conn.execute("SELECT revoke_use_case(%s, 'desk_a')", (b,))
-    assert seen() == dict.fromkeys(seen(), set())
+    assert seen() == only()
 
 
 def test_a_grant_reaches_the_members_of_its_members_and_a_superuser_sees_all(conn, desks, login):
@@ -393,8 +399,8 @@ def test_migrating_an_existing_installation_keeps_everyones_view(empty_conn, emp
     assert schema.migrate(empty_conn) == ["0015_entitlements"]
     assert empty_conn.execute("SELECT count(*) FROM use_case_grants WHERE use_case_id IS NULL").fetchone()[0] == 4
     empty_conn.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, "
-                       "wtd_amount, ytd_amount, amount, attributes) VALUES (%s, %s, 'ACTUAL', 'ROOT', 1, 1, 1, 1, '{}')",
-                       (uc, COB))
+                       "wtd_amount, ytd_amount, amount, attributes) "
+                       "VALUES (%s, %s, 'ACTUAL', 'ROOT', 1, 1, 1, 1, '{}')", (uc, COB))
     name = f"t_old_{uuid.uuid4().hex[:8]}"
     empty_conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw' IN ROLE pnl_operator")
     try:
