@@ -3,13 +3,16 @@ desk B share the server; the grants of all use cases to the group roles are revo
 desk_a holds A: its members (readers, operators, admins, approvers) see and act on A and on nothing of B."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
-from pnldb import schema
+from pnldb import api, schema
+from pnldb.cli import main
 from tests.builders import COB, EARLIER, NO_SUCH, cond, rule, snapshot, trading_use_case
 
 DENIED = psycopg.errors.InsufficientPrivilege
@@ -423,3 +426,55 @@ def test_rolling_back_0015_drops_the_grants_and_the_policies(conn, desks):
                         "AND relrowsecurity").fetchone()[0] == 0
     assert schema.migrate(conn) == ["0015_entitlements"]
     assert conn.execute("SELECT count(*) FROM use_case_grants WHERE use_case_id IS NULL").fetchone()[0] == 4
+
+
+def use_case_cli(db_url, *args, user: str | None = None):
+    dsn = db_url if user is None else make_conninfo(db_url, user=user, password="pw")
+    return CliRunner().invoke(main, ["--dsn", dsn, "use-case", *args])
+
+
+def test_cli_grant_revoke_and_list(conn, db_url, desks, of_a):
+    admin = of_a("admin").info.user
+    conn.execute("CREATE ROLE desk_b NOLOGIN")
+    try:
+        granted = use_case_cli(db_url, "grant", "Desk B", "desk_b")
+        assert (granted.exit_code, granted.stdout, granted.stderr) == (0, "", "granted use case 'Desk B' to desk_b\n")
+        again = use_case_cli(db_url, "grant", str(desks["b"][0]), "desk_b")
+        assert again.stderr == f"desk_b holds use case '{desks['b'][0]}' already\n"
+        listed = use_case_cli(db_url, "grants", "Desk B", "--json")
+        assert listed.exit_code == 0, listed.stderr
+        assert [(g["use_case_name"], g["role_name"], g["granted_by"]) for g in json.loads(listed.stdout)] == \
+            [("Desk B", "desk_b", conn.info.user)]
+        table = use_case_cli(db_url, "grants").stdout.splitlines()
+        assert table[0].split() == ["USE", "CASE", "ID", "USE", "CASE", "ROLE", "GRANTED", "BY", "GRANTED", "AT"]
+        assert [line.split()[1:4] for line in table[1:]] == [["Desk", "A", "desk_a"], ["Desk", "B", "desk_b"]]
+        # an admin of desk A: B is unknown to it, all is not its to grant, A is
+        refused = use_case_cli(db_url, "grant", "Desk B", admin, user=admin)
+        assert refused.exit_code == 1 and refused.stderr.startswith("pnldb: error: unknown use case 'Desk B'")
+        refused = use_case_cli(db_url, "grant", "--all", admin, user=admin)
+        assert refused.exit_code == 1 and "is not entitled to all use cases" in refused.stderr
+        assert use_case_cli(db_url, "grants", user=admin).stdout.splitlines()[1].split()[1:4] == ["Desk", "A", "desk_a"]
+        usage = use_case_cli(db_url, "grant", "Desk B")
+        assert usage.exit_code == 2 and "takes USE_CASE ROLE, or --all ROLE" in usage.stderr
+        revoked = use_case_cli(db_url, "revoke", "Desk B", "desk_b")
+        assert (revoked.exit_code, revoked.stderr) == (0, "revoked use case 'Desk B' from desk_b\n")
+        again = use_case_cli(db_url, "revoke", "Desk B", "desk_b")
+        assert again.exit_code == 1 and "role desk_b holds no grant of use case" in again.stderr
+        assert use_case_cli(db_url, "grant", "--all", "desk_b").stderr == "granted all use cases to desk_b\n"
+        assert use_case_cli(db_url, "revoke", "--all", "desk_b").exit_code == 0
+    finally:
+        conn.execute("DROP ROLE desk_b")
+
+
+def test_cli_use_case_create_by_an_admin_of_one_desk(db_url, desks, of_a):
+    admin = of_a("admin").info.user
+    created = CliRunner().invoke(main, ["--dsn", make_conninfo(db_url, user=admin, password="pw"), "use-case",
+                                        "create", "Desk N", "--structure", "TRADING", "--json"])
+    assert created.exit_code == 0, created.stderr
+    assert json.loads(created.stdout)["name"] == "Desk N"
+    with psycopg.connect(make_conninfo(db_url, user=admin, password="pw"), autocommit=True) as own:
+        own.execute("SET search_path TO pnl")
+        assert [(g["use_case_name"], g["role_name"]) for g in api.list_use_case_grants(own, "Desk N")] == \
+            [("Desk N", admin)]
+        assert api.grant_use_case(own, "Desk N", "desk_a") is True
+        api.revoke_use_case(own, "Desk N", "desk_a")
