@@ -116,13 +116,13 @@ CREATE TRIGGER calculation_runs_are_written_once BEFORE INSERT ON pnl.calculatio
 CREATE TRIGGER calculation_runs_audit_columns BEFORE INSERT ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE POLICY entitled ON pnl.calculation_runs AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT SELECT ON TABLE pnl.calculation_runs TO pnl_reader;
 
 CREATE TABLE pnl.close_checks (
@@ -140,13 +140,13 @@ ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_use_case_id_fkey FOREIG
 CREATE TRIGGER close_checks_audit_columns BEFORE INSERT OR UPDATE ON pnl.close_checks FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE POLICY entitled ON pnl.close_checks AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 
 CREATE TABLE pnl.close_events (
     event_id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
@@ -168,13 +168,13 @@ CREATE TRIGGER close_events_are_not_truncated BEFORE TRUNCATE ON pnl.close_event
 CREATE TRIGGER close_events_audit_columns BEFORE INSERT ON pnl.close_events FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE POLICY entitled ON pnl.close_events AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 
 CREATE TABLE pnl.dim_hierarchy (
     structure_id text NOT NULL,
@@ -271,13 +271,13 @@ CREATE TRIGGER fact_load_slices_are_not_truncated BEFORE TRUNCATE ON pnl.fact_lo
 CREATE TRIGGER fact_slices_get_lock_rows AFTER INSERT ON pnl.fact_load_slices REFERENCING NEW TABLE AS new_slices FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_slices_get_lock_rows();
 CREATE POLICY entitled ON pnl.fact_load_slices AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT SELECT ON TABLE pnl.fact_load_slices TO pnl_operator;
 
 CREATE TABLE pnl.fact_loads (
@@ -299,13 +299,13 @@ CREATE TRIGGER fact_loads_are_not_truncated BEFORE TRUNCATE ON pnl.fact_loads FO
 CREATE TRIGGER fact_loads_audit_columns BEFORE INSERT ON pnl.fact_loads FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE POLICY entitled ON pnl.fact_loads AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT SELECT ON TABLE pnl.fact_loads TO pnl_operator;
 
 CREATE TABLE pnl.fact_pnl_entries (
@@ -341,13 +341,13 @@ CREATE TRIGGER facts_are_not_truncated BEFORE TRUNCATE ON pnl.fact_pnl_entries F
 CREATE TRIGGER facts_join_a_load BEFORE INSERT ON pnl.fact_pnl_entries FOR EACH ROW WHEN (new.load_id IS NULL) EXECUTE FUNCTION pnl.facts_join_a_load();
 CREATE POLICY entitled ON pnl.fact_pnl_entries AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT INSERT ON TABLE pnl.fact_pnl_entries TO pnl_admin;
 GRANT SELECT ON TABLE pnl.fact_pnl_entries TO pnl_operator;
 
@@ -430,13 +430,13 @@ CREATE TRIGGER rule_is_valid BEFORE INSERT OR DELETE OR UPDATE ON pnl.metadata_r
 CREATE TRIGGER rules_keep_history AFTER INSERT OR DELETE OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.record_rule_version();
 CREATE POLICY entitled ON pnl.metadata_rules AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.metadata_rules TO pnl_admin;
 GRANT SELECT ON TABLE pnl.metadata_rules TO pnl_operator;
 
@@ -460,13 +460,13 @@ CREATE TRIGGER rule_versions_are_append_only BEFORE INSERT OR DELETE OR UPDATE O
 CREATE TRIGGER rule_versions_are_not_truncated BEFORE TRUNCATE ON pnl.rule_versions FOR EACH STATEMENT EXECUTE FUNCTION pnl.rule_versions_are_append_only();
 CREATE POLICY entitled ON pnl.rule_versions AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 COMMENT ON TABLE pnl.rule_versions IS 'Every insert, update and delete of a rule (metadata_rules), as the rule then read, with who and when; append-only.';
 COMMENT ON COLUMN pnl.rule_versions.operation IS 'INSERT, UPDATE or DELETE; MIGRATED: the rule as it stood when history began (migration 0013_audit), who and when as the rule row said.';
 COMMENT ON COLUMN pnl.rule_versions.changed_by IS 'Database login (session user) that made the change.';
@@ -528,13 +528,13 @@ ALTER TABLE pnl.use_case_runs ADD CONSTRAINT use_case_runs_status_valid CHECK (s
 ALTER TABLE pnl.use_case_runs ADD CONSTRAINT use_case_runs_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
 CREATE POLICY entitled ON pnl.use_case_runs AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT SELECT ON TABLE pnl.use_case_runs TO pnl_reader;
 
 CREATE TABLE pnl.use_cases (
@@ -564,13 +564,13 @@ CREATE TRIGGER use_cases_granted_to_creator AFTER INSERT ON pnl.use_cases FOR EA
 CREATE POLICY created ON pnl.use_cases AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (true);
 CREATE POLICY entitled ON pnl.use_cases AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
-          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id IN ( SELECT g.use_case_id
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
    FROM pnl.use_case_grants g
-  WHERE (g.use_case_id IS NOT NULL)))));
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT INSERT, UPDATE ON TABLE pnl.use_cases TO pnl_admin;
 GRANT SELECT ON TABLE pnl.use_cases TO pnl_reader;
 

@@ -4,6 +4,7 @@ desk_a holds A: its members (readers, operators, admins, approvers) see and act 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import psycopg
@@ -98,6 +99,16 @@ def test_a_login_of_desk_a_sees_no_row_of_desk_b_in_any_table_or_view(conn, desk
 
 
 def test_the_policies_are_one_initplan_per_statement_not_a_call_per_row(conn, desks, of_a):
+    admin = of_a("admin")
+    plan = [r for (r,) in admin.execute(
+        "EXPLAIN (COSTS OFF) INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, "
+        "daily_amount, wtd_amount, ytd_amount, amount, attributes) SELECT %s, %s, 'ACTUAL', 'EQ', g, g, g, g, '{}' "
+        "FROM generate_series(1, 1000) g", (desks["a"][0], COB))]
+    # the bulk INSERT's check: two InitPlans under the Insert, no sub-plan run for each new row
+    assert [line.strip().split(" (")[0] for line in plan if re.match(r"^  \S", line)] == \
+        ["InitPlan 4", "InitPlan 7", "->  Function Scan on generate_series g"]
+    plan = [r for (r,) in admin.execute("EXPLAIN (COSTS OFF) SELECT count(*) FROM fact_pnl_entries")]
+    assert any(re.fullmatch(r"\s+Filter: \(\$\d+ OR \(use_case_id = ANY \(\$\d+\)\)\)", line) for line in plan), plan
     person = of_a("operator")
     plan = "\n".join(r for (r,) in person.execute(
         "EXPLAIN SELECT count(*) FROM fact_calculated_results WHERE calculation_run_id = %s", (desks["a"][1],)))

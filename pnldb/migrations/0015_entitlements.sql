@@ -32,6 +32,11 @@ CREATE POLICY mine ON {{ schema }}.use_case_grants FOR SELECT
 {% set granted -%}
 (SELECT g.use_case_id FROM {{ schema }}.use_case_grants g WHERE g.use_case_id IS NOT NULL)
 {%- endset %}
+{#- An array, not IN: an uncorrelated ARRAY(...) is an InitPlan in a WITH CHECK too (the loader's bulk
+    INSERT), where IN (...) would be a sub-plan run for each new row. #}
+{% set granted_array -%}
+ARRAY{{ granted }}
+{%- endset %}
 {% set runs_granted -%}
 (SELECT r.id FROM {{ schema }}.calculation_runs r WHERE r.use_case_id IN {{ granted }})
 {%- endset %}
@@ -39,8 +44,8 @@ CREATE POLICY mine ON {{ schema }}.use_case_grants FOR SELECT
                  "fact_load_slices", "calculation_runs", "close_checks", "close_events", "use_case_runs"] %}
 ALTER TABLE {{ schema }}.{{ table }} ENABLE ROW LEVEL SECURITY;
 CREATE POLICY entitled ON {{ schema }}.{{ table }}
-    USING ({{ all_granted }} OR use_case_id IN {{ granted }})
-    WITH CHECK ({{ all_granted }} OR use_case_id IN {{ granted }});
+    USING ({{ all_granted }} OR use_case_id = ANY ({{ granted_array }}))
+    WITH CHECK ({{ all_granted }} OR use_case_id = ANY ({{ granted_array }}));
 {% endfor %}
 {% for table in ["calculation_run_rules", "calculation_run_inputs", "calculation_run_fx"] %}
 ALTER TABLE {{ schema }}.{{ table }} ENABLE ROW LEVEL SECURITY;
