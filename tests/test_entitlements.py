@@ -14,6 +14,7 @@ from psycopg.conninfo import make_conninfo
 
 from pnldb import api, schema
 from pnldb.cli import main
+from pnldb.errors import PnlError
 from tests.builders import COB, EARLIER, NO_SUCH, cond, rule, snapshot, trading_use_case
 
 DENIED = psycopg.errors.InsufficientPrivilege
@@ -489,3 +490,23 @@ def test_cli_use_case_create_by_an_admin_of_one_desk(db_url, desks, of_a):
             [("Desk N", admin)]
         assert api.grant_use_case(own, "Desk N", "desk_a") is True
         api.revoke_use_case(own, "Desk N", "desk_a")
+
+
+def test_the_fact_loader_works_for_an_admin_of_one_desk_and_a_direct_copy_is_refused(conn, desks, of_a, tmp_path):
+    admin = of_a("admin")
+    path = tmp_path / "facts.csv"
+    path.write_text("pnl_date,scenario,category_code,daily_amount,wtd_amount,ytd_amount\n"
+                    "2025-12-26,ACTUAL,EQ,1.00,1.00,1.00\n")
+    summary = api.load_facts(admin, str(path), "Desk A")
+    assert conn.execute("SELECT count(*) FROM fact_pnl_entries WHERE use_case_id = %s AND pnl_date = '2025-12-26'",
+                        (desks["a"][0],)).fetchone()[0] == 1, summary
+    for b in ("Desk B", str(desks["b"][0])):  # to desk A, B does not exist, by name or id
+        with pytest.raises(PnlError, match=f"unknown use case '{b}'"):
+            api.load_facts(admin, str(path), b)
+    # PostgreSQL refuses COPY FROM into a table with row-level security to roles it applies to: the
+    # loader copies into a staging table, then INSERTs
+    copy_sql = ("COPY fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, wtd_amount, "
+                "ytd_amount) FROM STDIN")
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="COPY FROM not supported with row-level security"), \
+            admin.cursor().copy(copy_sql) as copy:
+        copy.write_row((desks["a"][0], "2025-12-27", "ACTUAL", "EQ", 1, 1, 1))
