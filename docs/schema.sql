@@ -11,12 +11,20 @@ CREATE TABLE pnl.calculation_run_fx (
     currency text NOT NULL,
     rate numeric NOT NULL
 );
+ALTER TABLE pnl.calculation_run_fx ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.calculation_run_fx ADD CONSTRAINT calculation_run_fx_calculation_run_id_fkey FOREIGN KEY (calculation_run_id) REFERENCES pnl.calculation_runs(id) ON DELETE CASCADE;
 ALTER TABLE pnl.calculation_run_fx ADD CONSTRAINT calculation_run_fx_pkey PRIMARY KEY (calculation_run_id, currency);
 ALTER TABLE pnl.calculation_run_fx ADD CONSTRAINT calculation_run_fx_rate_check CHECK (rate > 0::numeric);
 CREATE TRIGGER calculation_run_fx_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_run_fx FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_run_fx_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_run_fx FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_run_fx_are_written_once AFTER INSERT ON pnl.calculation_run_fx REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_written_once();
+CREATE POLICY entitled ON pnl.calculation_run_fx AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (calculation_run_id IN ( SELECT r.id
+   FROM pnl.calculation_runs r
+  WHERE (r.use_case_id IN ( SELECT g.use_case_id
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NOT NULL)))))));
 GRANT SELECT ON TABLE pnl.calculation_run_fx TO pnl_reader;
 
 CREATE TABLE pnl.calculation_run_inputs (
@@ -28,6 +36,7 @@ CREATE TABLE pnl.calculation_run_inputs (
     wtd_sum numeric NOT NULL,
     ytd_sum numeric NOT NULL
 );
+ALTER TABLE pnl.calculation_run_inputs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.calculation_run_inputs ADD CONSTRAINT calculation_run_inputs_calculation_run_id_fkey FOREIGN KEY (calculation_run_id) REFERENCES pnl.calculation_runs(id) ON DELETE CASCADE;
 ALTER TABLE pnl.calculation_run_inputs ADD CONSTRAINT calculation_run_inputs_pkey PRIMARY KEY (calculation_run_id, load_id, scenario);
 ALTER TABLE pnl.calculation_run_inputs ADD CONSTRAINT calculation_run_inputs_scenario_check CHECK (scenario = ANY (ARRAY['ACTUAL'::text, 'PRIOR'::text]));
@@ -35,6 +44,13 @@ CREATE INDEX ix_calculation_run_inputs_load_id ON pnl.calculation_run_inputs USI
 CREATE TRIGGER calculation_run_inputs_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_run_inputs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_run_inputs_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_run_inputs FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_run_inputs_are_written_once AFTER INSERT ON pnl.calculation_run_inputs REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_written_once();
+CREATE POLICY entitled ON pnl.calculation_run_inputs AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (calculation_run_id IN ( SELECT r.id
+   FROM pnl.calculation_runs r
+  WHERE (r.use_case_id IN ( SELECT g.use_case_id
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NOT NULL)))))));
 GRANT SELECT ON TABLE pnl.calculation_run_inputs TO pnl_reader;
 
 CREATE TABLE pnl.calculation_run_rules (
@@ -45,11 +61,19 @@ CREATE TABLE pnl.calculation_run_rules (
     sql_where text NOT NULL,
     logic_en text
 );
+ALTER TABLE pnl.calculation_run_rules ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.calculation_run_rules ADD CONSTRAINT calculation_run_rules_calculation_run_id_fkey FOREIGN KEY (calculation_run_id) REFERENCES pnl.calculation_runs(id) ON DELETE CASCADE;
 ALTER TABLE pnl.calculation_run_rules ADD CONSTRAINT calculation_run_rules_pkey PRIMARY KEY (calculation_run_id, rule_id);
 CREATE TRIGGER calculation_run_rules_are_immutable BEFORE DELETE OR UPDATE ON pnl.calculation_run_rules FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_run_rules_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_run_rules FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_run_rules_are_written_once AFTER INSERT ON pnl.calculation_run_rules REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_written_once();
+CREATE POLICY entitled ON pnl.calculation_run_rules AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (calculation_run_id IN ( SELECT r.id
+   FROM pnl.calculation_runs r
+  WHERE (r.use_case_id IN ( SELECT g.use_case_id
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NOT NULL)))))));
 GRANT SELECT ON TABLE pnl.calculation_run_rules TO pnl_reader;
 
 CREATE TABLE pnl.calculation_runs (
@@ -71,6 +95,7 @@ CREATE TABLE pnl.calculation_runs (
     previous_digest bytea,
     digest bytea
 );
+ALTER TABLE pnl.calculation_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_are_chained TRIGGER DEFERRABLE INITIALLY DEFERRED;
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_duration_not_negative CHECK (calculation_duration_ms >= 0);
 ALTER TABLE pnl.calculation_runs ADD CONSTRAINT calculation_runs_failed_has_error CHECK ((status::text = 'FAILED'::text) = (error_message IS NOT NULL));
@@ -89,6 +114,15 @@ CREATE TRIGGER calculation_runs_are_immutable BEFORE DELETE OR UPDATE ON pnl.cal
 CREATE TRIGGER calculation_runs_are_not_truncated BEFORE TRUNCATE ON pnl.calculation_runs FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER calculation_runs_are_written_once BEFORE INSERT ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_written_once();
 CREATE TRIGGER calculation_runs_audit_columns BEFORE INSERT ON pnl.calculation_runs FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
+CREATE POLICY entitled ON pnl.calculation_runs AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT SELECT ON TABLE pnl.calculation_runs TO pnl_reader;
 
 CREATE TABLE pnl.close_checks (
@@ -99,10 +133,20 @@ CREATE TABLE pnl.close_checks (
     set_by text DEFAULT SESSION_USER NOT NULL,
     set_at timestamp with time zone DEFAULT now() NOT NULL
 );
+ALTER TABLE pnl.close_checks ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_pkey PRIMARY KEY (use_case_id, code);
 ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_severity_check CHECK (severity = ANY (ARRAY['ERROR'::text, 'WARNING'::text, 'OFF'::text]));
 ALTER TABLE pnl.close_checks ADD CONSTRAINT close_checks_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
 CREATE TRIGGER close_checks_audit_columns BEFORE INSERT OR UPDATE ON pnl.close_checks FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
+CREATE POLICY entitled ON pnl.close_checks AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 
 CREATE TABLE pnl.close_events (
     event_id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
@@ -116,11 +160,21 @@ CREATE TABLE pnl.close_events (
     comment text,
     details jsonb DEFAULT '{}'::jsonb NOT NULL
 );
+ALTER TABLE pnl.close_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.close_events ADD CONSTRAINT close_events_pkey PRIMARY KEY (event_id);
 CREATE INDEX ix_close_events_unit ON pnl.close_events USING btree (use_case_id, pnl_date, event_id);
 CREATE TRIGGER close_events_are_append_only BEFORE DELETE OR UPDATE ON pnl.close_events FOR EACH ROW EXECUTE FUNCTION pnl.close_events_are_append_only();
 CREATE TRIGGER close_events_are_not_truncated BEFORE TRUNCATE ON pnl.close_events FOR EACH STATEMENT EXECUTE FUNCTION pnl.close_events_are_append_only();
 CREATE TRIGGER close_events_audit_columns BEFORE INSERT ON pnl.close_events FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
+CREATE POLICY entitled ON pnl.close_events AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 
 CREATE TABLE pnl.dim_hierarchy (
     structure_id text NOT NULL,
@@ -167,6 +221,7 @@ CREATE TABLE pnl.fact_calculated_results (
     ytd_adjusted numeric(38,2),
     ytd_plug numeric(38,2)
 );
+ALTER TABLE pnl.fact_calculated_results ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.fact_calculated_results ADD CONSTRAINT fact_calculated_results_belongs_to_a_run CHECK (run_id IS NOT NULL OR calculation_run_id IS NOT NULL);
 ALTER TABLE pnl.fact_calculated_results ADD CONSTRAINT fact_calculated_results_calculation_run_id_fkey FOREIGN KEY (calculation_run_id) REFERENCES pnl.calculation_runs(id) ON DELETE CASCADE;
 ALTER TABLE pnl.fact_calculated_results ADD CONSTRAINT fact_calculated_results_pkey PRIMARY KEY (result_id);
@@ -177,6 +232,17 @@ CREATE INDEX ix_fact_calculated_results_run_id ON pnl.fact_calculated_results US
 CREATE TRIGGER fact_calculated_results_are_immutable BEFORE DELETE OR UPDATE ON pnl.fact_calculated_results FOR EACH ROW EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER fact_calculated_results_are_not_truncated BEFORE TRUNCATE ON pnl.fact_calculated_results FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_immutable();
 CREATE TRIGGER fact_calculated_results_are_written_once AFTER INSERT ON pnl.fact_calculated_results REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION pnl.runs_are_written_once();
+CREATE POLICY entitled ON pnl.fact_calculated_results AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (calculation_run_id IN ( SELECT r.id
+   FROM pnl.calculation_runs r
+  WHERE (r.use_case_id IN ( SELECT g.use_case_id
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NOT NULL))))) OR (run_id IN ( SELECT l.run_id
+   FROM pnl.use_case_runs l
+  WHERE (l.use_case_id IN ( SELECT g.use_case_id
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NOT NULL)))))));
 GRANT SELECT ON TABLE pnl.fact_calculated_results TO pnl_reader;
 
 CREATE TABLE pnl.fact_load_slices (
@@ -192,6 +258,7 @@ CREATE TABLE pnl.fact_load_slices (
     superseded_by bigint,
     purged_at timestamp with time zone
 );
+ALTER TABLE pnl.fact_load_slices ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.fact_load_slices ADD CONSTRAINT fact_load_slices_check CHECK ((superseded_at IS NULL) = (superseded_by IS NULL));
 ALTER TABLE pnl.fact_load_slices ADD CONSTRAINT fact_load_slices_check1 CHECK (purged_at IS NULL OR superseded_at IS NOT NULL);
 ALTER TABLE pnl.fact_load_slices ADD CONSTRAINT fact_load_slices_load_id_fkey FOREIGN KEY (load_id) REFERENCES pnl.fact_loads(load_id) ON DELETE CASCADE;
@@ -202,6 +269,15 @@ CREATE INDEX ix_fact_load_slices_scope ON pnl.fact_load_slices USING btree (use_
 CREATE TRIGGER fact_load_slices_are_history BEFORE DELETE OR UPDATE ON pnl.fact_load_slices FOR EACH ROW EXECUTE FUNCTION pnl.fact_loads_are_history();
 CREATE TRIGGER fact_load_slices_are_not_truncated BEFORE TRUNCATE ON pnl.fact_load_slices FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_loads_are_history();
 CREATE TRIGGER fact_slices_get_lock_rows AFTER INSERT ON pnl.fact_load_slices REFERENCING NEW TABLE AS new_slices FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_slices_get_lock_rows();
+CREATE POLICY entitled ON pnl.fact_load_slices AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT SELECT ON TABLE pnl.fact_load_slices TO pnl_operator;
 
 CREATE TABLE pnl.fact_loads (
@@ -213,6 +289,7 @@ CREATE TABLE pnl.fact_loads (
     rows bigint DEFAULT 0 NOT NULL,
     txid xid8 DEFAULT pg_current_xact_id() NOT NULL
 );
+ALTER TABLE pnl.fact_loads ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.fact_loads ADD CONSTRAINT fact_loads_pkey PRIMARY KEY (load_id);
 ALTER TABLE pnl.fact_loads ADD CONSTRAINT fact_loads_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
 CREATE INDEX ix_fact_loads_txid ON pnl.fact_loads USING btree (txid);
@@ -220,6 +297,15 @@ CREATE INDEX ix_fact_loads_use_case_id ON pnl.fact_loads USING btree (use_case_i
 CREATE TRIGGER fact_loads_are_history BEFORE DELETE OR UPDATE ON pnl.fact_loads FOR EACH ROW EXECUTE FUNCTION pnl.fact_loads_are_history();
 CREATE TRIGGER fact_loads_are_not_truncated BEFORE TRUNCATE ON pnl.fact_loads FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_loads_are_history();
 CREATE TRIGGER fact_loads_audit_columns BEFORE INSERT ON pnl.fact_loads FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
+CREATE POLICY entitled ON pnl.fact_loads AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT SELECT ON TABLE pnl.fact_loads TO pnl_operator;
 
 CREATE TABLE pnl.fact_pnl_entries (
@@ -237,6 +323,7 @@ CREATE TABLE pnl.fact_pnl_entries (
     load_id bigint NOT NULL,
     currency text
 );
+ALTER TABLE pnl.fact_pnl_entries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_attributes_is_object CHECK (jsonb_typeof(attributes) = 'object'::text);
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_currency_valid CHECK (currency ~ '^[A-Z]{3}$'::text);
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_pkey PRIMARY KEY (id);
@@ -252,6 +339,15 @@ CREATE TRIGGER fact_measures_follow_amount_on_insert BEFORE INSERT ON pnl.fact_p
 CREATE TRIGGER facts_are_immutable BEFORE DELETE OR UPDATE ON pnl.fact_pnl_entries FOR EACH ROW EXECUTE FUNCTION pnl.facts_are_immutable();
 CREATE TRIGGER facts_are_not_truncated BEFORE TRUNCATE ON pnl.fact_pnl_entries FOR EACH STATEMENT EXECUTE FUNCTION pnl.facts_are_immutable();
 CREATE TRIGGER facts_join_a_load BEFORE INSERT ON pnl.fact_pnl_entries FOR EACH ROW WHEN (new.load_id IS NULL) EXECUTE FUNCTION pnl.facts_join_a_load();
+CREATE POLICY entitled ON pnl.fact_pnl_entries AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT INSERT ON TABLE pnl.fact_pnl_entries TO pnl_admin;
 GRANT SELECT ON TABLE pnl.fact_pnl_entries TO pnl_operator;
 
@@ -325,12 +421,22 @@ CREATE TABLE pnl.metadata_rules (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_modified_at timestamp with time zone DEFAULT now() NOT NULL
 );
+ALTER TABLE pnl.metadata_rules ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_one_rule_per_node UNIQUE (use_case_id, node_id);
 ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_pkey PRIMARY KEY (rule_id);
 ALTER TABLE pnl.metadata_rules ADD CONSTRAINT metadata_rules_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
 CREATE TRIGGER metadata_rules_audit_columns BEFORE INSERT OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE TRIGGER rule_is_valid BEFORE INSERT OR DELETE OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.rule_is_valid();
 CREATE TRIGGER rules_keep_history AFTER INSERT OR DELETE OR UPDATE ON pnl.metadata_rules FOR EACH ROW EXECUTE FUNCTION pnl.record_rule_version();
+CREATE POLICY entitled ON pnl.metadata_rules AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT DELETE, INSERT, UPDATE ON TABLE pnl.metadata_rules TO pnl_admin;
 GRANT SELECT ON TABLE pnl.metadata_rules TO pnl_operator;
 
@@ -346,11 +452,21 @@ CREATE TABLE pnl.rule_versions (
     changed_by text NOT NULL,
     changed_at timestamp with time zone NOT NULL
 );
+ALTER TABLE pnl.rule_versions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.rule_versions ADD CONSTRAINT rule_versions_operation_valid CHECK (operation = ANY (ARRAY['INSERT'::text, 'UPDATE'::text, 'DELETE'::text, 'MIGRATED'::text]));
 ALTER TABLE pnl.rule_versions ADD CONSTRAINT rule_versions_pkey PRIMARY KEY (version_id);
 CREATE INDEX ix_rule_versions_rule ON pnl.rule_versions USING btree (use_case_id, rule_id, version_id);
 CREATE TRIGGER rule_versions_are_append_only BEFORE INSERT OR DELETE OR UPDATE ON pnl.rule_versions FOR EACH ROW EXECUTE FUNCTION pnl.rule_versions_are_append_only();
 CREATE TRIGGER rule_versions_are_not_truncated BEFORE TRUNCATE ON pnl.rule_versions FOR EACH STATEMENT EXECUTE FUNCTION pnl.rule_versions_are_append_only();
+CREATE POLICY entitled ON pnl.rule_versions AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 COMMENT ON TABLE pnl.rule_versions IS 'Every insert, update and delete of a rule (metadata_rules), as the rule then read, with who and when; append-only.';
 COMMENT ON COLUMN pnl.rule_versions.operation IS 'INSERT, UPDATE or DELETE; MIGRATED: the rule as it stood when history began (migration 0013_audit), who and when as the rule row said.';
 COMMENT ON COLUMN pnl.rule_versions.changed_by IS 'Database login (session user) that made the change.';
@@ -382,6 +498,22 @@ CREATE TYPE pnl.snapshot_node AS (
     prior_ytd_adjusted numeric
 );
 
+CREATE TABLE pnl.use_case_grants (
+    use_case_id uuid,
+    role_name name NOT NULL,
+    granted_by text DEFAULT SESSION_USER NOT NULL,
+    granted_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE pnl.use_case_grants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pnl.use_case_grants ADD CONSTRAINT use_case_grants_one_per_role UNIQUE NULLS NOT DISTINCT (use_case_id, role_name);
+ALTER TABLE pnl.use_case_grants ADD CONSTRAINT use_case_grants_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+CREATE INDEX ix_use_case_grants_role ON pnl.use_case_grants USING btree (role_name);
+CREATE TRIGGER use_case_grants_audit_columns BEFORE INSERT OR UPDATE ON pnl.use_case_grants FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
+CREATE POLICY mine ON pnl.use_case_grants AS PERMISSIVE FOR SELECT TO PUBLIC USING ((EXISTS ( SELECT 1
+   FROM pg_roles r
+  WHERE ((r.rolname = use_case_grants.role_name) AND pg_has_role(SESSION_USER, r.oid, 'MEMBER'::text)))));
+GRANT SELECT ON TABLE pnl.use_case_grants TO pnl_reader;
+
 CREATE TABLE pnl.use_case_runs (
     run_id uuid DEFAULT gen_random_uuid() NOT NULL,
     use_case_id uuid NOT NULL,
@@ -390,9 +522,19 @@ CREATE TABLE pnl.use_case_runs (
     triggered_by text DEFAULT SESSION_USER NOT NULL,
     executed_at timestamp with time zone DEFAULT now() NOT NULL
 );
+ALTER TABLE pnl.use_case_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.use_case_runs ADD CONSTRAINT use_case_runs_pkey PRIMARY KEY (run_id);
 ALTER TABLE pnl.use_case_runs ADD CONSTRAINT use_case_runs_status_valid CHECK (status = ANY (ARRAY['IN_PROGRESS'::text, 'COMPLETED'::text, 'FAILED'::text]));
 ALTER TABLE pnl.use_case_runs ADD CONSTRAINT use_case_runs_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
+CREATE POLICY entitled ON pnl.use_case_runs AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT SELECT ON TABLE pnl.use_case_runs TO pnl_reader;
 
 CREATE TABLE pnl.use_cases (
@@ -406,6 +548,7 @@ CREATE TABLE pnl.use_cases (
     locked_through date,
     reporting_currency text DEFAULT 'USD'::text NOT NULL
 );
+ALTER TABLE pnl.use_cases ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_name_key UNIQUE (name);
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_name_not_blank CHECK (btrim(name) <> ''::text);
 ALTER TABLE pnl.use_cases ADD CONSTRAINT use_cases_pkey PRIMARY KEY (use_case_id);
@@ -417,6 +560,17 @@ CREATE TRIGGER use_case_close_settings BEFORE INSERT OR UPDATE ON pnl.use_cases 
 CREATE TRIGGER use_case_structure_is_kept BEFORE UPDATE OF structure_id ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.use_case_structure_is_kept();
 CREATE TRIGGER use_cases_audit_columns BEFORE INSERT OR UPDATE ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
 CREATE TRIGGER use_cases_get_lock_rows AFTER INSERT ON pnl.use_cases REFERENCING NEW TABLE AS new_use_cases FOR EACH STATEMENT EXECUTE FUNCTION pnl.use_cases_get_lock_rows();
+CREATE TRIGGER use_cases_granted_to_creator AFTER INSERT ON pnl.use_cases FOR EACH ROW EXECUTE FUNCTION pnl.use_cases_granted_to_creator();
+CREATE POLICY created ON pnl.use_cases AS PERMISSIVE FOR INSERT TO PUBLIC WITH CHECK (true);
+CREATE POLICY entitled ON pnl.use_cases AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL)))))) WITH CHECK ((( SELECT (EXISTS ( SELECT 1
+           FROM pnl.use_case_grants g
+          WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
+   FROM pnl.use_case_grants g
+  WHERE (g.use_case_id IS NOT NULL))))));
 GRANT INSERT, UPDATE ON TABLE pnl.use_cases TO pnl_admin;
 GRANT SELECT ON TABLE pnl.use_cases TO pnl_reader;
 
@@ -450,7 +604,8 @@ CREATE VIEW pnl.v_calculation_runs AS
     r.previous_digest,
     r.digest
    FROM pnl.calculation_runs r
-     JOIN pnl.use_cases u ON u.use_case_id = r.use_case_id;
+     JOIN pnl.use_cases u ON u.use_case_id = r.use_case_id
+  WHERE ( SELECT pnl.entitled_to_all_use_cases() AS entitled_to_all_use_cases) OR (r.use_case_id = ANY ((( SELECT pnl.entitled_use_cases() AS entitled_use_cases))::uuid[]));
 -- columns of pnl.v_calculation_runs:
 --     id uuid
 --     pnl_date date
@@ -504,7 +659,8 @@ CREATE VIEW pnl.v_close_events AS
     e.action,
     e.comment,
     e.details
-   FROM pnl.close_events e;
+   FROM pnl.close_events e
+  WHERE ( SELECT pnl.entitled_to_all_use_cases() AS entitled_to_all_use_cases) OR (e.use_case_id = ANY ((( SELECT pnl.entitled_use_cases() AS entitled_use_cases))::uuid[]));
 -- columns of pnl.v_close_events:
 --     event_id bigint
 --     at timestamp with time zone
@@ -759,6 +915,7 @@ CREATE VIEW pnl.v_run_results AS
     r.reporting_currency
    FROM pnl.fact_calculated_results x
      JOIN pnl.calculation_runs r ON r.id = x.calculation_run_id
+  WHERE ( SELECT pnl.entitled_to_all_use_cases() AS entitled_to_all_use_cases) OR (r.use_case_id = ANY ((( SELECT pnl.entitled_use_cases() AS entitled_use_cases))::uuid[]))
   GROUP BY x.calculation_run_id, r.use_case_id, r.pnl_date, r.reporting_currency, x.node_id, x.parent_node_id, x.node_name, x.depth, x.is_override;
 -- columns of pnl.v_run_results:
 --     calculation_run_id uuid
@@ -1126,6 +1283,7 @@ BEGIN
         RAISE EXCEPTION 'unknown run %', coalesce(check_run.run_id::text, 'NULL')
             USING ERRCODE = 'no_data_found', HINT = 'run_id must be a pnl.calculation_runs.id';
     END IF;
+    PERFORM pnl.require_use_case_entitlement(run.use_case_id);
     SELECT jsonb_object_agg(s.code, jsonb_build_object('severity', s.severity, 'params', s.params)) INTO cfg
     FROM pnl.close_check_settings(run.use_case_id) s;
     completed := run.status = 'COMPLETED';
@@ -1470,7 +1628,9 @@ AS $function$
             SELECT r.pnl_date FROM pnl.calculation_runs r
             WHERE $2 IS NULL AND r.use_case_id = u.use_case_id
         ) d
-        WHERE $1 IS NULL OR u.use_case_id = $1
+        WHERE ($1 IS NULL OR u.use_case_id = $1)
+          AND ((SELECT pnl.entitled_to_all_use_cases())
+               OR u.use_case_id = ANY ((SELECT pnl.entitled_use_cases())::uuid[]))
     )
     SELECT n.use_case_id, n.pnl_date,
            CASE WHEN n.pnl_date <= n.locked_through THEN 'LOCKED'
@@ -1967,6 +2127,30 @@ AS $function$
 $function$;
 COMMENT ON FUNCTION pnl.duplicate_fact_loads(bigint) IS 'The slices of a load whose facts equal those of another current load of the same slice (the loaders refuse such a load).';
 GRANT EXECUTE ON FUNCTION pnl.duplicate_fact_loads(bigint) TO pnl_operator;
+
+CREATE OR REPLACE FUNCTION pnl.entitled_to_all_use_cases()
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+SELECT coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = session_user), false)
+    OR EXISTS (SELECT 1 FROM pnl.use_case_grants g JOIN pg_roles r ON r.rolname = g.role_name
+               WHERE g.use_case_id IS NULL AND pg_has_role(session_user, r.oid, 'MEMBER'))
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.entitled_to_all_use_cases() TO pnl_reader;
+
+CREATE OR REPLACE FUNCTION pnl.entitled_use_cases()
+ RETURNS uuid[]
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+SELECT coalesce(array_agg(DISTINCT g.use_case_id), '{}')
+FROM pnl.use_case_grants g JOIN pg_roles r ON r.rolname = g.role_name
+WHERE g.use_case_id IS NOT NULL AND pg_has_role(session_user, r.oid, 'MEMBER')
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.entitled_use_cases() TO pnl_reader;
 
 CREATE OR REPLACE FUNCTION pnl.explain_node(run_id uuid, node_id text, scenario text DEFAULT 'ACTUAL'::text, max_rows integer DEFAULT 1000)
  RETURNS TABLE(fact_id bigint, category_code text, mapped_node_id text, attributes jsonb, currency text, daily_amount numeric, wtd_amount numeric, ytd_amount numeric, rate numeric, included boolean, governing_rule_id bigint, governing_node_id text)
@@ -2494,6 +2678,27 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.get_run(uuid) TO pnl_reader;
 
+CREATE OR REPLACE FUNCTION pnl.grant_use_case(use_case_id uuid, role name)
+ RETURNS boolean
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    added integer;
+BEGIN
+    -- ===== GUARDS =====
+    PERFORM pnl.use_case_grant_guards(grant_use_case.use_case_id, grant_use_case.role, 'grant_use_case');
+    -- ===== GRANT =====
+    INSERT INTO pnl.use_case_grants (use_case_id, role_name)
+    VALUES (grant_use_case.use_case_id, grant_use_case.role)
+    ON CONFLICT ON CONSTRAINT use_case_grants_one_per_role DO NOTHING;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    RETURN added = 1;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.grant_use_case(uuid,name) TO pnl_admin;
+
 CREATE OR REPLACE FUNCTION pnl.label_problem(label text)
  RETURNS text
  LANGUAGE plpgsql
@@ -2691,6 +2896,22 @@ END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.list_runs(date,uuid,integer) TO pnl_reader;
 
+CREATE OR REPLACE FUNCTION pnl.list_use_case_grants(use_case_id uuid DEFAULT NULL::uuid)
+ RETURNS TABLE(use_case_id uuid, use_case_name text, role_name name, granted_by text, granted_at timestamp with time zone)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+SELECT g.use_case_id, u.name, g.role_name, g.granted_by, g.granted_at
+FROM pnl.use_case_grants g
+LEFT JOIN pnl.use_cases u ON u.use_case_id = g.use_case_id
+WHERE (g.use_case_id IS NULL OR (SELECT pnl.entitled_to_all_use_cases())
+       OR g.use_case_id = ANY ((SELECT pnl.entitled_use_cases())::uuid[]))
+  AND ($1 IS NULL OR g.use_case_id = $1 OR g.use_case_id IS NULL)
+ORDER BY g.use_case_id IS NOT NULL, u.name, g.role_name
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.list_use_case_grants(uuid) TO pnl_reader;
+
 CREATE OR REPLACE FUNCTION pnl.load_scenario_filter(load_ids bigint[], scenarios text[])
  RETURNS text
  LANGUAGE sql
@@ -2886,6 +3107,7 @@ CREATE OR REPLACE FUNCTION pnl.lock_use_case(use_case_id uuid, exclusive boolean
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 BEGIN
+    PERFORM pnl.require_use_case_entitlement(lock_use_case.use_case_id);
     PERFORM pnl.take_lock('use case', lock_use_case.use_case_id::text, lock_use_case.exclusive);
 END;
 $function$;
@@ -3369,22 +3591,26 @@ DECLARE
     n_frozen bigint;
     frozen_cases uuid[];
     frozen_dates date[];
+    mine         uuid[];
 BEGIN
     IF older_than IS NULL THEN
         RAISE EXCEPTION 'purge_superseded_facts needs older_than' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    mine := CASE WHEN pnl.entitled_to_all_use_cases()
+                 THEN ARRAY(SELECT u.use_case_id FROM pnl.use_cases u)
+                 ELSE pnl.entitled_use_cases() END;
     PERFORM pnl.lock_use_case(u.use_case_id, true)
     FROM (SELECT DISTINCT s.use_case_id FROM pnl.fact_load_slices s
-          WHERE s.superseded_at < older_than AND s.purged_at IS NULL ORDER BY 1) u;
+          WHERE s.superseded_at < older_than AND s.purged_at IS NULL AND s.use_case_id = ANY (mine) ORDER BY 1) u;
 
     SELECT array_agg(c.use_case_id), array_agg(f.pnl_date) INTO frozen_cases, frozen_dates
     FROM (SELECT s.use_case_id, array_agg(DISTINCT s.pnl_date) AS dates FROM pnl.fact_load_slices s
-          WHERE s.superseded_at < older_than AND s.purged_at IS NULL GROUP BY s.use_case_id) c
+          WHERE s.superseded_at < older_than AND s.purged_at IS NULL AND s.use_case_id = ANY (mine) GROUP BY s.use_case_id) c
     CROSS JOIN LATERAL pnl.frozen_units(c.use_case_id, c.dates) f;
 
     WITH marked AS (
         UPDATE pnl.fact_load_slices s SET purged_at = now()
-        WHERE s.superseded_at < older_than AND s.purged_at IS NULL
+        WHERE s.superseded_at < older_than AND s.purged_at IS NULL AND s.use_case_id = ANY (mine)
           AND NOT EXISTS (SELECT 1 FROM unnest(frozen_cases, frozen_dates) AS z(use_case_id, pnl_date)
                           WHERE z.use_case_id = s.use_case_id AND z.pnl_date = s.pnl_date)
           AND NOT EXISTS (SELECT 1 FROM pnl.calculation_run_inputs i
@@ -3405,7 +3631,7 @@ BEGIN
     FROM pnl.fact_load_slices s
     LEFT JOIN unnest(frozen_cases, frozen_dates) AS z(use_case_id, pnl_date)
            ON z.use_case_id = s.use_case_id AND z.pnl_date = s.pnl_date
-    WHERE s.superseded_at < older_than AND s.purged_at IS NULL;
+    WHERE s.superseded_at < older_than AND s.purged_at IS NULL AND s.use_case_id = ANY (mine);
 
     RETURN jsonb_build_object('older_than', older_than, 'slices_purged', coalesce(cardinality(loads), 0),
                               'facts_purged', n_facts, 'slices_kept_for_runs', n_kept,
@@ -3576,6 +3802,50 @@ BEGIN
 END;
 $function$;
 
+CREATE OR REPLACE FUNCTION pnl.require_use_case_entitlement(use_case_id uuid)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    IF require_use_case_entitlement.use_case_id IS NULL OR pnl.entitled_to_all_use_cases()
+       OR require_use_case_entitlement.use_case_id = ANY (pnl.entitled_use_cases())
+       OR NOT EXISTS (SELECT 1 FROM pnl.use_cases u WHERE u.use_case_id = require_use_case_entitlement.use_case_id) THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'login % is not entitled to use case %', session_user, require_use_case_entitlement.use_case_id
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = format('an admin entitled to it grants it to a role of yours: SELECT pnl.grant_use_case(''%s'', '
+                            '''<role>''); SET ROLE changes no entitlement', require_use_case_entitlement.use_case_id);
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.revoke_use_case(use_case_id uuid, role name)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    removed integer;
+BEGIN
+    -- ===== GUARDS =====
+    PERFORM pnl.use_case_grant_guards(revoke_use_case.use_case_id, revoke_use_case.role, 'revoke_use_case');
+    -- ===== REVOKE =====
+    DELETE FROM pnl.use_case_grants g
+    WHERE g.use_case_id IS NOT DISTINCT FROM revoke_use_case.use_case_id AND g.role_name = revoke_use_case.role;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    IF removed = 0 THEN
+        RAISE EXCEPTION 'revoke_use_case: role % holds no grant of %', revoke_use_case.role,
+                        coalesce('use case ' || revoke_use_case.use_case_id, 'all use cases')
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'nothing was revoked; SELECT * FROM pnl.list_use_case_grants() shows the grants';
+    END IF;
+END;
+$function$;
+GRANT EXECUTE ON FUNCTION pnl.revoke_use_case(uuid,name) TO pnl_admin;
+
 CREATE OR REPLACE FUNCTION pnl.rule_attribute_fields(predicate_json jsonb)
  RETURNS text[]
  LANGUAGE sql
@@ -3729,11 +3999,13 @@ AS $function$
 SELECT r.id, r.chain_seq, r.digest, r.previous_run_id, r.previous_digest, false
 FROM pnl.calculation_runs r
 WHERE r.use_case_id = run_chain.use_case_id AND r.chain_seq IS NOT NULL
+  AND ((SELECT pnl.entitled_to_all_use_cases()) OR r.use_case_id = ANY ((SELECT pnl.entitled_use_cases())::uuid[]))
 UNION ALL
 SELECT (l ->> 'run_id')::uuid, (l ->> 'chain_seq')::bigint, decode(l ->> 'digest', 'hex'),
        (l ->> 'previous_run_id')::uuid, decode(l ->> 'previous_digest', 'hex'), true
 FROM pnl.close_events e, jsonb_array_elements(e.details -> 'chain') l
 WHERE e.use_case_id = run_chain.use_case_id AND e.action = 'RUNS_PURGED'
+  AND ((SELECT pnl.entitled_to_all_use_cases()) OR e.use_case_id = ANY ((SELECT pnl.entitled_use_cases())::uuid[]))
 ORDER BY 2
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.run_chain(uuid) TO pnl_operator;
@@ -4249,6 +4521,9 @@ BEGIN
     WHEN 'close_events' THEN
         NEW.actor := session_user;
         NEW.at := clock_timestamp();
+    WHEN 'use_case_grants' THEN
+        NEW.granted_by := session_user;
+        NEW.granted_at := now();
     WHEN 'use_cases', 'hierarchy_structures' THEN
         NEW.created_at := CASE WHEN TG_OP = 'INSERT' THEN now() ELSE OLD.created_at END;
     END CASE;
@@ -4478,6 +4753,7 @@ BEGIN
         RAISE EXCEPTION 'unknown use case %', coalesce(p_use_case::text, 'NULL')
             USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id';
     END IF;
+    PERFORM pnl.require_use_case_entitlement(p_use_case);
     SELECT (SELECT count(*) FROM pnl.metadata_rules m WHERE m.use_case_id = p_use_case),
            (SELECT count(*) FROM pnl.use_case_runs l WHERE l.use_case_id = p_use_case),
            (SELECT count(*) FROM pnl.calculation_runs r WHERE r.use_case_id = p_use_case),
@@ -4498,6 +4774,36 @@ BEGIN
 END;
 $function$;
 GRANT EXECUTE ON FUNCTION pnl.use_case_footprint(uuid) TO pnl_admin;
+
+CREATE OR REPLACE FUNCTION pnl.use_case_grant_guards(use_case_id uuid, role name, action text)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    IF role IS NULL OR btrim(role) = '' THEN
+        RAISE EXCEPTION '% needs a role', action
+            USING ERRCODE = 'null_value_not_allowed', HINT = 'give a role name, e.g. pnl_reader or a login';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = role) THEN
+        RAISE EXCEPTION '%: unknown role %', action, quote_ident(role)
+            USING ERRCODE = 'undefined_object', HINT = 'role names are case-sensitive; \du lists the roles';
+    END IF;
+    IF use_case_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pnl.use_cases u WHERE u.use_case_id = use_case_grant_guards.use_case_id) THEN
+        RAISE EXCEPTION '%: unknown use case %', action, use_case_id
+            USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a pnl.use_cases.use_case_id, or NULL for all';
+    END IF;
+    IF use_case_id IS NULL AND NOT pnl.entitled_to_all_use_cases() THEN
+        RAISE EXCEPTION '%: login % is not entitled to all use cases, so it cannot % all', action, session_user,
+                        CASE action WHEN 'grant_use_case' THEN 'grant' ELSE 'revoke' END
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'name one use case you are entitled to, or ask an admin entitled to all';
+    END IF;
+    PERFORM pnl.require_use_case_entitlement(use_case_id);
+END;
+$function$;
 
 CREATE OR REPLACE FUNCTION pnl.use_case_structure_is_kept()
  RETURNS trigger
@@ -4534,6 +4840,21 @@ BEGIN
     SELECT 'use case', n.use_case_id::text, g FROM new_use_cases n, (VALUES (true), (false)) v (g)
     ON CONFLICT DO NOTHING;
     RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.use_cases_granted_to_creator()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    IF NOT pnl.entitled_to_all_use_cases() THEN
+        INSERT INTO pnl.use_case_grants (use_case_id, role_name) VALUES (NEW.use_case_id, session_user)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
 END;
 $function$;
 

@@ -216,6 +216,23 @@ def test_the_fresh_hierarchies_of_a_hand_made_report_give_a_target_and_two_lines
         ""]
 
 
+def test_the_entitled_snapshot_of_a_hand_made_report_is_judged_at_1_000_000_and_printed_per_size():
+    report = hand_made_report()
+    report["sizes"][0]["entitled"] = {"operator_s": [5.5, 5.0, 6.0], "superuser_s": [5.0, 5.0, 5.0]}
+    report["sizes"][1]["entitled"] = {"operator_s": [41.6, 42.0, 40.0], "superuser_s": [40.0, 40.0, 41.0]}
+    summary = summarize(report)
+    [entitled] = [t for t in summary["targets"] if t["target"].startswith("entitled")]
+    # 1.10x at 100,000 is noise at a size the target does not judge; 1.05x at 1,000,000 meets it
+    assert entitled == {"target": "entitled operator snapshot ≤ 1.05x superuser", "met": True,
+                        "measured": "1.10x at 100,000, 1.04x at 1,000,000"}
+    report["summary"] = summary
+    lines = format_report(report).splitlines()
+    report["sizes"][1]["entitled"]["operator_s"] = [43.0, 43.0, 43.0]
+    assert [t["met"] for t in summarize(report)["targets"] if t["target"].startswith("entitled")] == [False]
+    assert ("1,000,000: create_snapshot as an operator login entitled to the use case by a grant of its own 41.6 s, "
+            "as the superuser 40.0 s (1.04x), interleaved") in lines
+
+
 def test_without_the_reference_the_correctness_line_claims_only_the_tie_out():
     report = hand_made_report()
     for size in report["sizes"]:
@@ -349,7 +366,7 @@ def _no_scratch_schema_left(db_url) -> bool:
 
 SIZE_KEYS = {"facts_per_scenario", "generate_slice_s", "prewarmed", "fact_rows_total", "fact_table_mb",
              "generate_others_s", "floor_s", "snapshot_s", "scope_only_date", "check", "write_floor_s", "reference",
-             "load", "peak_rss_mb", "total_s", "run_readers", "superseded", "currencies"}
+             "load", "peak_rss_mb", "total_s", "run_readers", "superseded", "currencies", "entitled"}
 ROW_KEYS = {"facts_per_scenario", "floor_s", "snapshot_s", "snapshot_over_floor", "write_floor_s",
             "reference_over_floors", "snapshot_only_date_s", "floor_only_date_s", "scope_ratio", "reference_s",
             "reference_over_engine", "reference_note", "reference_peak_rss_mb", "load_rows_per_s", "load_note",
@@ -383,6 +400,8 @@ def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_siz
     assert set(size["load"]) == {"rows", "seconds", "rows_per_s", "peak_rss_mb"}
     assert size["load"]["rows"] == 4000  # counted in the table after `pnldb load facts` of the 4,000-row file
     assert size["fact_rows_total"] == 2 * 2000 * (1 + 2 + 1)  # the date, 2 other dates, a second use case
+    # the snapshot as an operator login entitled by its own grant, beside the superuser's (issue 18)
+    assert {k: len(v) for k, v in size["entitled"].items()} == {"operator_s": 1, "superuser_s": 1}
     assert {k: len(v) for k, v in size["run_readers"].items()} == {"snapshot_s": 1, "verify_s": 1,
                                                                    "explain_first_1000_s": 1}
     assert {k: (v if k == "versions" else len(v)) for k, v in size["superseded"].items()} == {
@@ -433,8 +452,12 @@ def test_bench_prints_its_table_progress_on_stderr_and_passes_its_checks(db_url)
         "a snapshot with 5 superseded versions of its slice in the table within 1.1x of one with none",
         "a snapshot of books in 5 currencies within 1.2x of the same facts in one",
         "verify_run of a run costs no more than a snapshot",
+        "entitled operator snapshot ≤ 1.05x superuser",
         "explain_node of the root",
         "the first snapshot after a fresh 30,000-node hierarchy load within 1.5x of the next"]
+    assert any(re.fullmatch(r"2,000: create_snapshot as an operator login entitled to the use case by a grant of its "
+                            r"own [0-9.]+ s, as the superuser [0-9.]+ s \([0-9.]+x\), interleaved", line)
+               for line in lines)
     assert targets[-2] == ("  [n/a] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 "
                            "facts/scenario: no size >= 1,000,000")
     assert "hierarchies loaded fresh by the hierarchy loader, 2,000 facts/scenario each:" in lines

@@ -72,8 +72,11 @@ from pnldb.api.runs import (
 from pnldb.api.use_cases import (
     create_use_case,
     find_use_case,
+    grant_use_case,
+    list_use_case_grants,
     list_use_cases,
     resolve_use_case,
+    revoke_use_case,
     use_case_footprint,
     use_case_footprint_text,
     use_case_names,
@@ -98,3 +101,5 @@ __all__ += [
     "reopen_cob_text", "set_check", "set_check_text", "set_signoff_policy", "set_signoff_policy_text",
     "sign_off_run", "sign_off_run_text", "submit_run", "submit_run_text", "withdraw_run", "withdraw_run_text",
 ]
+# entitlements (issue 18)
+__all__ += ["grant_use_case", "list_use_case_grants", "revoke_use_case"]

@@ -61,12 +61,15 @@ def create_use_case(conn: psycopg.Connection, name: str, structure_id: str,
             raise PnlError(f"use case {quoted(name)} already exists (id {existing[0]})")
         try:
             with conn.transaction():
+                # No RETURNING: it would check the new row against the entitlement policy before the
+                # row's trigger grants it to a creator not entitled to all use cases (sql/0144).
+                conn.execute("""INSERT INTO use_cases (name, structure_id, description, reporting_currency)
+                                VALUES (%s, %s, %s, coalesce(%s, 'USD'))""",
+                             (name, structure_id, description, currency))
                 (created,) = call_rows(
-                    conn, """INSERT INTO use_cases (name, structure_id, description, reporting_currency)
-                             VALUES (%s, %s, %s, coalesce(%s, 'USD'))
-                             RETURNING use_case_id, name, structure_id, description, status, created_at,
-                                       reporting_currency""",
-                    (name, structure_id, description, currency))
+                    conn, """SELECT use_case_id, name, structure_id, description, status, created_at,
+                                    reporting_currency
+                             FROM use_cases WHERE name = %s""", (name,))
         except psycopg.errors.UniqueViolation:  # created concurrently since the check above
             raise PnlError(f"use case {quoted(name)} already exists") from None
         return created
@@ -123,3 +126,31 @@ def find_structure(conn: psycopg.Connection, structure_id: str) -> dict | None:
                               ORDER BY u.name) AS use_cases
                  FROM hierarchy_structures s WHERE s.structure_id = %s""", (structure_id,))
     return rows[0] if rows else None
+
+
+# --- entitlements (issue 18) ------------------------------------------------------------------------------
+
+def _grant_target(conn: psycopg.Connection, use_case) -> uuid.UUID | None:
+    """The use case id a grant names: None (all use cases) for None, else the use case by id or name."""
+    return None if use_case is None else resolve_use_case(conn, use_case)[0]
+
+
+def grant_use_case(conn: psycopg.Connection, use_case, role: str) -> bool:
+    """Entitle `role` (and its members) to a use case (id or name), or to all, present and future, when
+    `use_case` is None. True, or False when the role held that grant already. Errors: unknown role or use
+    case, a caller not entitled to what it grants (PnlError or psycopg's InsufficientPrivilege)."""
+    target = _grant_target(conn, use_case)
+    return conn.execute("SELECT grant_use_case(%s, %s)", (target, role)).fetchone()[0]
+
+
+def revoke_use_case(conn: psycopg.Connection, use_case, role: str) -> None:
+    """Take back a grant of grant_use_case (None: the grant of all); one the role never held is an error."""
+    target = _grant_target(conn, use_case)
+    conn.execute("SELECT revoke_use_case(%s, %s)", (target, role))
+
+
+def list_use_case_grants(conn: psycopg.Connection, use_case=None) -> list[dict]:
+    """The grants of the use cases the caller is entitled to, and the grants of all (use_case_id None);
+    with `use_case`, the grants that cover it."""
+    target = _grant_target(conn, use_case)
+    return call_rows(conn, "SELECT * FROM list_use_case_grants(%s)", (target,))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.conninfo import make_conninfo
 
 from pnldb import api
 from pnldb.bench.checks import RESULT_COLUMNS, store_reference_rows
@@ -28,7 +29,7 @@ from pnldb.bench.generation import (
     USE_CASE_NAMES,
     node_id,
 )
-from pnldb.db import connect
+from pnldb.db import InstallationRoles, connect
 from pnldb.errors import PnlError
 from pnldb.reference import snapshot_from_database
 
@@ -99,6 +100,40 @@ def measure_run_readers(conn: psycopg.Connection, s: str, run_id: uuid.UUID, rep
         samples["snapshot"].append(timed_snapshot(conn, s))
         samples["verify"].append(verify())
         samples["explain_first_1000"].append(explain())
+    return samples
+
+
+def measure_entitled(conn: psycopg.Connection, dsn: str, schema: str, s: str, repeat: int,
+                     progress: Callable[[str], None], label: str) -> dict:
+    """create_snapshot of the measured use case as a real operator login entitled to it by a grant of its
+    own (the grants of all use cases revoked meanwhile, so the tables' policies and every check take the
+    narrow path), and as the superuser, interleaved, after one untimed run of each. The grants are put
+    back and the login dropped however it ends."""
+    login = f"{schema}_bench_operator"
+    password = uuid.uuid4().hex
+    conn.execute(pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+        pgsql.Identifier(login), pgsql.Literal(password), pgsql.Identifier(InstallationRoles(schema).operator)))
+    of_all = [r for (r,) in conn.execute(f"SELECT role_name FROM {s}.use_case_grants WHERE use_case_id IS NULL")]
+    samples: dict[str, list[float]] = {"operator_s": [], "superuser_s": []}
+    try:
+        for role in of_all:
+            conn.execute(f"SELECT {s}.revoke_use_case(NULL, %s)", (role,))
+        conn.execute(f"SELECT {s}.grant_use_case(%s, %s)", (MAIN_USE_CASE, login))
+        with connect(make_conninfo(dsn, user=login, password=password),
+                     autocommit=True) as operator:
+            operator.execute("SET jit = off")
+            operator.execute("SELECT set_config('search_path', %s, false)", (f"{schema}, public",))
+            timed_snapshot(operator, s)
+            timed_snapshot(conn, s)
+            for i in range(repeat):
+                progress(f"{label}: snapshot as an entitled operator and as the superuser {i + 1}/{repeat}")
+                samples["operator_s"].append(timed_snapshot(operator, s))
+                samples["superuser_s"].append(timed_snapshot(conn, s))
+    finally:
+        conn.execute(f"DELETE FROM {s}.use_case_grants WHERE role_name = %s", (login,))
+        for role in of_all:
+            conn.execute(f"SELECT {s}.grant_use_case(NULL, %s)", (role,))
+        conn.execute(pgsql.SQL("DROP ROLE {}").format(pgsql.Identifier(login)))
     return samples
 
 

@@ -147,6 +147,8 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     result["snapshot_s"] = timings["snapshot"]
     result["scope_only_date"] = {"floor_s": only["floor"], "snapshot_s": only["snapshot"]}
 
+    result["entitled"] = measurement.measure_entitled(conn, dsn, schema, s, options.repeat, progress, label)
+
     progress(f"{label}: checking a snapshot")
     _, floor_rows = measurement.timed_floor(conn, s)
     run_id, check = checks.check_run(conn, s, floor_rows)

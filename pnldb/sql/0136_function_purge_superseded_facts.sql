@@ -1,8 +1,8 @@
 -- Removes the facts of superseded slices superseded before older_than that no existing run read
 -- (contract §6); their load records stay, marked purged. Each use case it touches is locked
 -- exclusively first, so no snapshot is reading meanwhile. Slices of a COB date in the close (PENDING,
--- SIGNED_OFF or LOCKED: frozen_units) are kept, not refused: a purge covers every use case, and a locked
--- date stays locked forever. Returns {"older_than", "slices_purged", "facts_purged",
+-- SIGNED_OFF or LOCKED: frozen_units) are kept, not refused: a purge covers every use case the session's
+-- login is entitled to (no other's: it neither sees nor counts them), and a locked date stays locked forever. Returns {"older_than", "slices_purged", "facts_purged",
 -- "slices_kept_for_runs", "slices_kept_frozen"} (kept for runs: superseded before older_than, but read
 -- by a run; kept frozen: of a frozen date).
 CREATE OR REPLACE FUNCTION {{ schema }}.purge_superseded_facts(older_than timestamptz) RETURNS jsonb
@@ -16,22 +16,26 @@ DECLARE
     n_frozen bigint;
     frozen_cases uuid[];
     frozen_dates date[];
+    mine         uuid[];
 BEGIN
     IF older_than IS NULL THEN
         RAISE EXCEPTION 'purge_superseded_facts needs older_than' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    mine := CASE WHEN {{ schema }}.entitled_to_all_use_cases()
+                 THEN ARRAY(SELECT u.use_case_id FROM {{ schema }}.use_cases u)
+                 ELSE {{ schema }}.entitled_use_cases() END;
     PERFORM {{ schema }}.lock_use_case(u.use_case_id, true)
     FROM (SELECT DISTINCT s.use_case_id FROM {{ schema }}.fact_load_slices s
-          WHERE s.superseded_at < older_than AND s.purged_at IS NULL ORDER BY 1) u;
+          WHERE s.superseded_at < older_than AND s.purged_at IS NULL AND s.use_case_id = ANY (mine) ORDER BY 1) u;
 
     SELECT array_agg(c.use_case_id), array_agg(f.pnl_date) INTO frozen_cases, frozen_dates
     FROM (SELECT s.use_case_id, array_agg(DISTINCT s.pnl_date) AS dates FROM {{ schema }}.fact_load_slices s
-          WHERE s.superseded_at < older_than AND s.purged_at IS NULL GROUP BY s.use_case_id) c
+          WHERE s.superseded_at < older_than AND s.purged_at IS NULL AND s.use_case_id = ANY (mine) GROUP BY s.use_case_id) c
     CROSS JOIN LATERAL {{ schema }}.frozen_units(c.use_case_id, c.dates) f;
 
     WITH marked AS (
         UPDATE {{ schema }}.fact_load_slices s SET purged_at = now()
-        WHERE s.superseded_at < older_than AND s.purged_at IS NULL
+        WHERE s.superseded_at < older_than AND s.purged_at IS NULL AND s.use_case_id = ANY (mine)
           AND NOT EXISTS (SELECT 1 FROM unnest(frozen_cases, frozen_dates) AS z(use_case_id, pnl_date)
                           WHERE z.use_case_id = s.use_case_id AND z.pnl_date = s.pnl_date)
           AND NOT EXISTS (SELECT 1 FROM {{ schema }}.calculation_run_inputs i
@@ -52,7 +56,7 @@ BEGIN
     FROM {{ schema }}.fact_load_slices s
     LEFT JOIN unnest(frozen_cases, frozen_dates) AS z(use_case_id, pnl_date)
            ON z.use_case_id = s.use_case_id AND z.pnl_date = s.pnl_date
-    WHERE s.superseded_at < older_than AND s.purged_at IS NULL;
+    WHERE s.superseded_at < older_than AND s.purged_at IS NULL AND s.use_case_id = ANY (mine);
 
     RETURN jsonb_build_object('older_than', older_than, 'slices_purged', coalesce(cardinality(loads), 0),
                               'facts_purged', n_facts, 'slices_kept_for_runs', n_kept,

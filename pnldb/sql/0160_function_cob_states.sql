@@ -5,7 +5,8 @@
 -- unless a REJECTED, WITHDRAWN, APPROVED or SIGNED_OFF came after it. A unit at or before the use case's
 -- locked_through is LOCKED, else PENDING with a pending run, else SIGNED_OFF with an official run, else
 -- OPEN. Every reader of the close (frozen_units, official_run, get_cob_status, the views) asks here.
--- SECURITY DEFINER: readers see the close's status, not the fact loads it reads to find the units.
+-- SECURITY DEFINER: readers see the close's status, not the fact loads it reads to find the units; of
+-- the use cases they are entitled to only.
 CREATE OR REPLACE FUNCTION {{ schema }}.cob_states(
     use_case_id uuid DEFAULT NULL, pnl_dates date[] DEFAULT NULL, as_of timestamptz DEFAULT NULL
 ) RETURNS TABLE (use_case_id uuid, pnl_date date, status text, official_run_id uuid, signed_off_by text,
@@ -27,7 +28,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
             SELECT r.pnl_date FROM {{ schema }}.calculation_runs r
             WHERE $2 IS NULL AND r.use_case_id = u.use_case_id
         ) d
-        WHERE $1 IS NULL OR u.use_case_id = $1
+        WHERE ($1 IS NULL OR u.use_case_id = $1)
+          AND ((SELECT {{ schema }}.entitled_to_all_use_cases())
+               OR u.use_case_id = ANY ((SELECT {{ schema }}.entitled_use_cases())::uuid[]))
     )
     SELECT n.use_case_id, n.pnl_date,
            CASE WHEN n.pnl_date <= n.locked_through THEN 'LOCKED'

@@ -27,6 +27,9 @@ BEGIN
     WHEN 'close_events' THEN
         NEW.actor := session_user;
         NEW.at := clock_timestamp();
+    WHEN 'use_case_grants' THEN
+        NEW.granted_by := session_user;
+        NEW.granted_at := now();
     WHEN 'use_cases', 'hierarchy_structures' THEN
         NEW.created_at := CASE WHEN TG_OP = 'INSERT' THEN now() ELSE OLD.created_at END;
     END CASE;
@@ -38,7 +41,7 @@ $$;
                          ("fact_loads", "INSERT"), ("fx_rates", "INSERT OR UPDATE"),
                          ("close_checks", "INSERT OR UPDATE"), ("close_events", "INSERT"),
                          ("use_cases", "INSERT OR UPDATE"), ("hierarchy_structures", "INSERT OR UPDATE"),
-                         ("limits", "UPDATE")] %}
+                         ("limits", "UPDATE"), ("use_case_grants", "INSERT OR UPDATE")] %}
 CREATE OR REPLACE TRIGGER {{ table }}_audit_columns
     BEFORE {{ events }} ON {{ schema }}.{{ table }}
     FOR EACH ROW EXECUTE FUNCTION {{ schema }}.stamp_audit_columns();

@@ -25,6 +25,7 @@ BEGIN
         RAISE EXCEPTION 'unknown use case %', coalesce(p_use_case::text, 'NULL')
             USING ERRCODE = 'no_data_found', HINT = 'use_case_id must be a {{ schema }}.use_cases.use_case_id';
     END IF;
+    PERFORM {{ schema }}.require_use_case_entitlement(p_use_case);
     SELECT (SELECT count(*) FROM {{ schema }}.metadata_rules m WHERE m.use_case_id = p_use_case),
            (SELECT count(*) FROM {{ schema }}.use_case_runs l WHERE l.use_case_id = p_use_case),
            (SELECT count(*) FROM {{ schema }}.calculation_runs r WHERE r.use_case_id = p_use_case),

@@ -1,6 +1,7 @@
 -- Run headers for reporting tools: every calculation_runs column plus the use case's name and the
 -- number of result rows the run holds; columns added by later migrations (who executed it, its reporting
--- currency) come last, as columns are only ever added at the end.
+-- currency) come last, as columns are only ever added at the end. Only the use cases the session's login
+-- is entitled to (the view is the owner's, so the tables' policies do not apply through it).
 CREATE OR REPLACE VIEW {{ schema }}.v_calculation_runs AS
 SELECT r.id,
        r.pnl_date,
@@ -22,7 +23,8 @@ SELECT r.id,
        r.previous_digest,
        r.digest
 FROM {{ schema }}.calculation_runs r
-JOIN {{ schema }}.use_cases u ON u.use_case_id = r.use_case_id;
+JOIN {{ schema }}.use_cases u ON u.use_case_id = r.use_case_id
+WHERE ((SELECT {{ schema }}.entitled_to_all_use_cases()) OR r.use_case_id = ANY ((SELECT {{ schema }}.entitled_use_cases())::uuid[]));
 
 COMMENT ON VIEW {{ schema }}.v_calculation_runs IS
     'One row per calculation run (snapshot): the run header, the use case name and the number of result rows.';

@@ -3,7 +3,7 @@
 -- ACTUAL, PRIOR and VARIANCE rows side by side for each measure (contract §3), plus, for ACTUAL, the
 -- natural value and the plug, so a report can show what the rules took out. Legacy (pre-4.2) results
 -- hang off use_case_runs and are not shown here. Values are in the run's reporting currency, the last
--- column (columns are only ever added at the end).
+-- column (columns are only ever added at the end). Only the use cases the session's login is entitled to.
 CREATE OR REPLACE VIEW {{ schema }}.v_run_results AS
 SELECT x.calculation_run_id,
        r.use_case_id,
@@ -26,6 +26,7 @@ SELECT x.calculation_run_id,
        r.reporting_currency
 FROM {{ schema }}.fact_calculated_results x
 JOIN {{ schema }}.calculation_runs r ON r.id = x.calculation_run_id
+WHERE ((SELECT {{ schema }}.entitled_to_all_use_cases()) OR r.use_case_id = ANY ((SELECT {{ schema }}.entitled_use_cases())::uuid[]))
 GROUP BY x.calculation_run_id, r.use_case_id, r.pnl_date, r.reporting_currency, x.node_id, x.parent_node_id, x.node_name, x.depth, x.is_override;
 
 COMMENT ON VIEW {{ schema }}.v_run_results IS

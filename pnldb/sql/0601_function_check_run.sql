@@ -35,6 +35,7 @@ BEGIN
         RAISE EXCEPTION 'unknown run %', coalesce(check_run.run_id::text, 'NULL')
             USING ERRCODE = 'no_data_found', HINT = 'run_id must be a {{ schema }}.calculation_runs.id';
     END IF;
+    PERFORM {{ schema }}.require_use_case_entitlement(run.use_case_id);
     SELECT jsonb_object_agg(s.code, jsonb_build_object('severity', s.severity, 'params', s.params)) INTO cfg
     FROM {{ schema }}.close_check_settings(run.use_case_id) s;
     completed := run.status = 'COMPLETED';

@@ -1,7 +1,9 @@
--- The close's audit trail for readers (contract §7); close_events itself is append-only.
+-- The close's audit trail for readers (contract §7); close_events itself is append-only. Only the use
+-- cases the session's login is entitled to (a deleted use case's events: those entitled to all).
 CREATE OR REPLACE VIEW {{ schema }}.v_close_events AS
 SELECT e.event_id, e.at, e.actor, e.use_case_id, e.use_case_name, e.pnl_date, e.run_id, e.action, e.comment, e.details
-FROM {{ schema }}.close_events e;
+FROM {{ schema }}.close_events e
+WHERE ((SELECT {{ schema }}.entitled_to_all_use_cases()) OR e.use_case_id = ANY ((SELECT {{ schema }}.entitled_use_cases())::uuid[]));
 
 COMMENT ON VIEW {{ schema }}.v_close_events IS
     'Every step of the close, oldest first by event_id, append-only and kept after its use case is deleted.';

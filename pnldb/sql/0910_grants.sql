@@ -92,3 +92,12 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.run_digest({{ schema }}.calculation_runs)
 -- Rule history (issue 18): whoever reads the rules in force reads what they said before; nobody writes it
 -- but the rules' trigger.
 GRANT SELECT ON {{ schema }}.rule_versions TO {{ roles.operator }};
+-- Entitlements (issue 18): everyone asks what they are entitled to (the tables' policies and the views
+-- do, as the caller) and reads its own grants; admins grant and revoke what they hold; the guards and the
+-- creator's grant run inside them, as the owner.
+GRANT SELECT ON {{ schema }}.use_case_grants TO {{ roles.reader }};
+GRANT EXECUTE ON FUNCTION {{ schema }}.entitled_to_all_use_cases(), {{ schema }}.entitled_use_cases(),
+                          {{ schema }}.list_use_case_grants(uuid)
+    TO {{ roles.reader }};
+GRANT EXECUTE ON FUNCTION {{ schema }}.grant_use_case(uuid, name), {{ schema }}.revoke_use_case(uuid, name)
+    TO {{ roles.admin }};
