@@ -488,16 +488,26 @@ _ROLLBACK_LOSSES: dict[str, list[tuple[str, str]]] = {
     # runs keep their rows, but not the digests and chain links that prove them unchanged
     "0014_integrity": [("run digest(s) and chain link(s): the tamper evidence of runs",
                         "SELECT count(*) FROM {s}.calculation_runs WHERE digest IS NOT NULL")],
+    # re-applying 0015 grants every use case to the four group roles again: a narrowed installation widens
+    "0015_entitlements": [("use-case grant(s) other than the default, or default grant(s) revoked, which re-applying "
+                           "0015_entitlements would not keep (use_case_grants)", """
+        SELECT count(*) FILTER (WHERE g.use_case_id IS NOT NULL OR g.role_name <> ALL ({groups}))
+               + cardinality({groups})
+               - count(*) FILTER (WHERE g.use_case_id IS NULL AND g.role_name = ANY ({groups}))
+        FROM {s}.use_case_grants g""")],
 }
 
 
-def rollback_losses(conn: psycopg.Connection, schema: str, migration_ids_: list[str]) -> list[tuple[str, str, int]]:
+def rollback_losses(conn: psycopg.Connection, schema: str, migration_ids_: list[str],
+                    roles: InstallationRoles | None = None) -> list[tuple[str, str, int]]:
     """What rolling back these (applied) migrations would destroy or rewrite: (migration, what, count), the
     counts that are not zero, newest migration first as given."""
+    names = {"s": pgsql.Identifier(schema).as_string(conn),
+             "groups": pgsql.Literal(list((roles or InstallationRoles(schema)).groups)).as_string(conn) + "::name[]"}
     losses = []
     for migration_id in migration_ids_:
         for what, query in _ROLLBACK_LOSSES.get(migration_id, []):
-            count = conn.execute(query.format(s=pgsql.Identifier(schema).as_string(conn))).fetchone()[0]
+            count = conn.execute(query.format(**names)).fetchone()[0]
             if count:
                 losses.append((migration_id, what, count))
     return losses
@@ -527,7 +537,7 @@ def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | N
         pending = [m for m in backend.to_rollback(migrations) if m.id not in kept]  # newest first
         if not force:
             try:
-                losses = rollback_losses(conn, schema, [m.id for m in pending])
+                losses = rollback_losses(conn, schema, [m.id for m in pending], roles)
             except psycopg.errors.LockNotAvailable:
                 raise _LockWait("counting what the rollback would destroy") from None
             if losses:

@@ -9,13 +9,13 @@ import uuid
 
 import psycopg
 import pytest
+from builders import COB, EARLIER, NO_SUCH, cond, rule, snapshot, trading_use_case
 from click.testing import CliRunner
 from psycopg.conninfo import make_conninfo
 
 from pnldb import api, schema
 from pnldb.cli import main
 from pnldb.errors import PnlError
-from tests.builders import COB, EARLIER, NO_SUCH, cond, rule, snapshot, trading_use_case
 
 DENIED = psycopg.errors.InsufficientPrivilege
 GROUPS = ("reader", "operator", "admin", "approver")
@@ -403,21 +403,21 @@ def test_the_default_keeps_todays_behaviour_on_a_fresh_install(conn, login):
     assert snapshot(login("operator"), a) != run
 
 
-def test_migrating_an_existing_installation_keeps_everyones_view(empty_conn, empty_db_url):
-    empty_conn.execute("SET search_path TO pnl, public")
-    schema.migrate(empty_conn, to="0014_integrity")
-    empty_conn.execute("INSERT INTO hierarchy_structures (structure_id, name) VALUES ('S', 'S')")
-    empty_conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
+def test_migrating_an_existing_installation_keeps_everyones_view(set_up_conn, empty_db_url):
+    set_up_conn.execute("SET search_path TO pnl, public")
+    schema.migrate(set_up_conn, to="0014_integrity")
+    set_up_conn.execute("INSERT INTO hierarchy_structures (structure_id, name) VALUES ('S', 'S')")
+    set_up_conn.execute("INSERT INTO dim_hierarchy (structure_id, node_id, parent_node_id, node_name) "
                        "VALUES ('S', 'ROOT', NULL, 'Root')")
-    uc = empty_conn.execute("INSERT INTO use_cases (name, structure_id) VALUES ('Old', 'S') "
+    uc = set_up_conn.execute("INSERT INTO use_cases (name, structure_id) VALUES ('Old', 'S') "
                             "RETURNING use_case_id").fetchone()[0]
-    assert schema.migrate(empty_conn) == ["0015_entitlements"]
-    assert empty_conn.execute("SELECT count(*) FROM use_case_grants WHERE use_case_id IS NULL").fetchone()[0] == 4
-    empty_conn.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, "
+    assert schema.migrate(set_up_conn) == ["0015_entitlements"]
+    assert set_up_conn.execute("SELECT count(*) FROM use_case_grants WHERE use_case_id IS NULL").fetchone()[0] == 4
+    set_up_conn.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, "
                        "wtd_amount, ytd_amount, amount, attributes) "
                        "VALUES (%s, %s, 'ACTUAL', 'ROOT', 1, 1, 1, 1, '{}')", (uc, COB))
     name = f"t_old_{uuid.uuid4().hex[:8]}"
-    empty_conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw' IN ROLE pnl_operator")
+    set_up_conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD 'pw' IN ROLE pnl_operator")
     try:
         with psycopg.connect(make_conninfo(empty_db_url, user=name, password="pw"), autocommit=True) as person:
             person.execute("SET search_path TO pnl")
@@ -425,8 +425,8 @@ def test_migrating_an_existing_installation_keeps_everyones_view(empty_conn, emp
             assert person.execute("SELECT create_snapshot(%s, %s)", (uc, COB)).fetchone()[0] is not None
             assert person.execute("SELECT count(*) FROM v_calculation_runs").fetchone()[0] == 1
     finally:
-        empty_conn.execute(f"DROP OWNED BY {name}")
-        empty_conn.execute(f"DROP ROLE {name}")
+        set_up_conn.execute(f"DROP OWNED BY {name}")
+        set_up_conn.execute(f"DROP ROLE {name}")
 
 
 def test_rolling_back_0015_drops_the_grants_and_the_policies(conn, desks):
@@ -438,6 +438,20 @@ def test_rolling_back_0015_drops_the_grants_and_the_policies(conn, desks):
                         "AND relrowsecurity").fetchone()[0] == 0
     assert schema.migrate(conn) == ["0015_entitlements"]
     assert conn.execute("SELECT count(*) FROM use_case_grants WHERE use_case_id IS NULL").fetchone()[0] == 4
+
+
+def test_rolling_back_0015_refuses_while_the_grants_are_not_the_default_unless_forced(conn):
+    """Re-applying 0015 grants every use case to the four groups again: a narrowed installation would widen."""
+    uc = trading_use_case(conn)
+    assert schema.rollback_losses(conn, "pnl", ["0015_entitlements"]) == []
+    conn.execute("SELECT revoke_use_case(NULL, 'pnl_operator')")
+    conn.execute("SELECT grant_use_case(%s, 'pnl_operator')", (uc,))
+    what = ("use-case grant(s) other than the default, or default grant(s) revoked, which re-applying "
+            "0015_entitlements would not keep (use_case_grants)")
+    assert schema.rollback_losses(conn, "pnl", ["0015_entitlements"]) == [("0015_entitlements", what, 2)]
+    with pytest.raises(PnlError, match=re.escape(f"2 {what} (rolling back 0015_entitlements)")):
+        schema.rollback(conn, to="0014_integrity")
+    assert conn.execute("SELECT count(*) FROM use_case_grants").fetchone() == (4,)
 
 
 def use_case_cli(db_url, *args, user: str | None = None):

@@ -150,6 +150,7 @@ def test_the_forgeries_of_the_issue_are_refused_to_a_login_acting_as_the_owner(c
 
 def test_audit_columns_are_the_databases_even_for_a_login_acting_as_the_owner(conn, owner):
     uc = trading_use_case(conn)
+    conn.execute("SELECT grant_use_case(%s, %s)", (uc, owner.info.user))  # the use case's rules need it (item 7)
     owner.execute("INSERT INTO metadata_rules (use_case_id, node_id, predicate_json, last_modified_by, "
                   "last_modified_at) VALUES (%s, 'RATES', %s::jsonb, 'ceo', '2000-01-01')",
                   (uc, json.dumps(cond("book", "equals", "B1"))))
