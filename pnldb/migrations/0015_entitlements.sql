@@ -19,7 +19,7 @@ VALUES (NULL, '{{ roles.reader }}'), (NULL, '{{ roles.operator }}'),
 -- The rule, for the policies: a grant row is the session's when its login is a member of the row's
 -- role (a dropped role's grants match nobody). Each policy below reads the grants through it, in
 -- sub-selects without a reference to the row, so the entitled set is computed once per statement.
--- The layer's entitled_use_cases() and entitled_to_all_use_cases() (sql/0145) say the same for the
+-- The layer's entitled_to_all_use_cases() and entitled_use_cases() (sql/0141, 0142) say the same for the
 -- SECURITY DEFINER functions, which run as the owner and so bypass the policies.
 ALTER TABLE {{ schema }}.use_case_grants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY mine ON {{ schema }}.use_case_grants FOR SELECT
@@ -56,6 +56,6 @@ ALTER TABLE {{ schema }}.fact_calculated_results ENABLE ROW LEVEL SECURITY;
 CREATE POLICY entitled ON {{ schema }}.fact_calculated_results
     USING ({{ all_granted }} OR calculation_run_id IN {{ runs_granted }}
            OR run_id IN (SELECT l.run_id FROM {{ schema }}.use_case_runs l WHERE l.use_case_id IN {{ granted }}));
--- An admin creates a use case it is not yet entitled to: the use case's trigger (sql/0146) grants it to
+-- An admin creates a use case it is not yet entitled to: the use case's trigger (sql/0144) grants it to
 -- the creator's login in the same statement.
 CREATE POLICY created ON {{ schema }}.use_cases FOR INSERT WITH CHECK (true);
