@@ -109,8 +109,8 @@ def render_migration(source: str, schema: str = DEFAULT_SCHEMA, name: str = "mig
     try:
         return _environment(MIGRATIONS_RESOURCE).from_string(source).render(migration_context(schema, roles))
     except jinja2.UndefinedError as exc:
-        raise PnlError(f"{name}: {exc.message}; a migration is rendered with the schema name only, "
-                       "so write out the columns it creates") from None
+        raise PnlError(f"{name}: {exc.message}; a migration is rendered with the installation's "
+                       "names only (schema, roles), so write out the columns it creates") from None
 
 
 def render_migrations(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None) -> dict[str, str]:
@@ -128,7 +128,7 @@ def render_migrations(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | N
 # create). The schema's owner names the installation's roles: prefix_owner's groups are prefix_reader, ...
 
 _INSTALLATION_SQL = """
-SELECT r.rolname, r.rolcanlogin,
+SELECT r.rolcanlogin,
        array(SELECT g FROM unnest(%(groups)s::text[]) g WHERE NOT EXISTS (SELECT 1 FROM pg_roles x WHERE x.rolname = g))
 FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = %(schema)s
 """
@@ -153,7 +153,7 @@ def installation_roles(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -
                        f"{_set_up_hint(schema)}; it hands the schema and everything in it, data kept, to "
                        f"{schema}_owner. Then run pnldb migrate")
     roles = InstallationRoles(owner[0].removesuffix("_owner"))
-    _, can_login, missing = conn.execute(_INSTALLATION_SQL, {"schema": schema, "groups": list(roles.groups)}).fetchone()
+    can_login, missing = conn.execute(_INSTALLATION_SQL, {"schema": schema, "groups": list(roles.groups)}).fetchone()
     if can_login:
         raise PnlError(f"schema {schema} belongs to {roles.owner}, which can log in: nobody may log in as pnldb's "
                        f"owner; {_set_up_hint(schema)}, which makes it NOLOGIN again")

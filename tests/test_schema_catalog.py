@@ -1,5 +1,5 @@
 """The catalog description: the committed dump matches a fresh migrate, it is stable and names no owner;
-migrations are history, templated by the schema name only."""
+migrations are history, templated by the installation's names only."""
 from __future__ import annotations
 
 import difflib
@@ -66,7 +66,8 @@ def test_every_migration_is_templated_by_the_installation_names_only():
 
 def test_a_migration_that_reaches_for_the_vocabulary_fails_to_render():
     with pytest.raises(PnlError, match=r"^0009_more\.sql: 'measures' is undefined; a migration is rendered with the "
-                                       r"schema name only, so write out the columns it creates$"):
+                                       r"installation's names only \(schema, roles\), so write out the columns it "
+                                       r"creates$"):
         schema.render_migration("ALTER TABLE {{ schema }}.t ADD COLUMN {{ measures[0] }}_extra numeric;",
                                 "pnl", "0009_more.sql")
     assert schema.render_migration("CREATE TABLE {{ schema }}.t ();\n", "pnl_x") == "CREATE TABLE pnl_x.t ();\n"
