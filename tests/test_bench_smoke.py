@@ -233,6 +233,47 @@ def test_the_entitled_snapshot_of_a_hand_made_report_is_judged_at_1_000_000_and_
             "as the superuser 40.0 s (1.04x), interleaved") in lines
 
 
+def test_the_rule_layouts_of_a_hand_made_report_are_judged_at_1_000_000_and_tabled():
+    report = hand_made_report()
+    report["sizes"][0]["layouts"] = {"books": {"rules": 1000, "floor_s": [2.0, 2.0, 2.0], "snapshot_s": [9.0] * 3}}
+    report["sizes"][1]["layouts"] = {"books": {"rules": 1000, "floor_s": [10.0, 11.0, 9.0],
+                                               "snapshot_s": [14.0, 15.0, 13.0]},
+                                     "upper": {"rules": 1000, "floor_s": [10.0] * 3, "snapshot_s": [12.0] * 3}}
+    summary = summarize(report)
+    assert [(r["facts_per_scenario"], r["layout"], r["snapshot_over_floor"]) for r in summary["layouts"]] == [
+        (100_000, "nested", 2.5), (100_000, "books", 4.5),
+        (1_000_000, "nested", 4.0), (1_000_000, "books", 1.4), (1_000_000, "upper", 1.2)]
+    [layouts] = [t for t in summary["targets"] if "rule layout" in t["target"]]
+    # 4.5x at 100,000 is not judged; at 1,000,000 the nested layout's 4.0x misses
+    assert layouts == {"target": "create_snapshot within 1.5x the floor in every rule layout at >= 1,000,000 "
+                                 "facts/scenario", "met": False, "measured": "nested 4.00x, books 1.40x, upper 1.20x"}
+    report["summary"] = summary
+    lines = format_report(report).splitlines()
+    header = lines.index(next(line for line in lines if line.startswith("facts/scenario  rule layout")))
+    assert re.split(r"\s{2,}", lines[header + 4].strip()) == [
+        "1,000,000", "nested: every level, nested, mixed conditions", "1,000", "10.0 s", "40.0 s", "4.00x"]
+    assert "books: books only" in lines[header + 5]
+
+
+def test_rule_layouts_put_their_rules_where_they_say_and_test_what_they_say():
+    def fields(rules):
+        return {c["field"] for r in rules for c in r["predicate_json"]["conditions"]}
+
+    assert generation.make_rules(1000, layout="nested") == generation.make_rules(1000)
+    upper, books = generation.make_rules(1000, layout="upper"), generation.make_rules(1000, layout="books")
+    assert {r["node_id"][:2] for r in upper} == {"RG", "DK", "SD"} and len({r["node_id"] for r in upper}) == 1000
+    assert {r["node_id"][:2] for r in books} == {"BK"} and len({r["node_id"] for r in books}) == 1000
+    measures = generation.make_rules(1000, layout="measures")
+    assert fields(measures) == {"daily_amount", "wtd_amount", "ytd_amount"}
+    assert {len(r["predicate_json"]["conditions"]) for r in measures} == {3}
+    in_lists = generation.make_rules(1000, layout="in_lists")
+    assert max(len(c["value"]) for r in in_lists for c in r["predicate_json"]["conditions"]) >= 150
+    assert {c["operator"] for r in in_lists for c in r["predicate_json"]["conditions"]} == {"in", "not_in"}
+    assert fields(generation.make_rules(1000, layout="absent")) == {"strategy", "region", "desk_head"}
+    with pytest.raises(PnlError, match="unknown rule layout 'flat'; the layouts are nested, upper, books"):
+        generation.make_rules(10, layout="flat")
+
+
 def test_without_the_reference_the_correctness_line_claims_only_the_tie_out():
     report = hand_made_report()
     for size in report["sizes"]:
@@ -366,7 +407,7 @@ def _no_scratch_schema_left(db_url) -> bool:
 
 SIZE_KEYS = {"facts_per_scenario", "generate_slice_s", "prewarmed", "fact_rows_total", "fact_table_mb",
              "generate_others_s", "floor_s", "snapshot_s", "scope_only_date", "check", "write_floor_s", "reference",
-             "load", "peak_rss_mb", "total_s", "run_readers", "superseded", "currencies", "entitled"}
+             "load", "peak_rss_mb", "total_s", "run_readers", "superseded", "currencies", "entitled", "layouts"}
 ROW_KEYS = {"facts_per_scenario", "floor_s", "snapshot_s", "snapshot_over_floor", "write_floor_s",
             "reference_over_floors", "snapshot_only_date_s", "floor_only_date_s", "scope_ratio", "reference_s",
             "reference_over_engine", "reference_note", "reference_peak_rss_mb", "load_rows_per_s", "load_note",
@@ -385,7 +426,8 @@ def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_siz
     assert set(report["machine"]) == {"cpus", "memory_gb", "platform", "load_average_at_start", "load_average_at_end"}
     assert report["options"] == {"sizes": [2000], "rules": 20, "repeat": 1, "reference_max": 100_000,
                                  "load_max": 1_000_000, "other_dates": 2, "scope_volume": 1_000_000,
-                                 "superseded_versions": 5, "tree_nodes": 30_000, "chain_depth": 1_000}
+                                 "superseded_versions": 5, "tree_nodes": 30_000, "chain_depth": 1_000,
+                                 "layouts": ["nested", "upper", "books", "measures", "in_lists", "absent"]}
     assert set(report["settings"]) == {"server_version", "shared_buffers", "work_mem",
                                        "max_parallel_workers_per_gather", "jit"}
     assert (report["server"], report["hierarchy_nodes"], report["hierarchy_depth"]) == ("--dsn", NODES, 5)
@@ -411,7 +453,11 @@ def test_bench_json_has_exactly_the_measurements_and_counts_of_the_generated_siz
         "currencies": 5, "one_s": 1, "five_s": 1, "mixed_s": 1}
     assert any(t["target"] == "a snapshot of books in 5 currencies within 1.2x of the same facts in one"
                for t in report["summary"]["targets"])
-    assert set(report["summary"]) == {"rows", "targets", "targets_missed"}
+    # the snapshot with the rules laid out otherwise, each interleaved with the floor (issue 15)
+    assert {layout: (v["rules"], len(v["floor_s"]), len(v["snapshot_s"])) for layout, v in size["layouts"].items()} \
+        == {layout: (20, 1, 1) for layout in ("upper", "books", "measures", "in_lists", "absent")}
+    assert [r["layout"] for r in report["summary"]["layouts"]] == list(generation.RULE_LAYOUTS)
+    assert set(report["summary"]) == {"rows", "targets", "targets_missed", "layouts"}
     assert [set(row) for row in report["summary"]["rows"]] == [ROW_KEYS]
     assert report["summary"] == json.loads(json.dumps(summarize({**report, "summary": None})))
     # a fresh 30,000-node tree and a 1,000-deep chain, each loaded by the loader, then snapshot
@@ -454,11 +500,12 @@ def test_bench_prints_its_table_progress_on_stderr_and_passes_its_checks(db_url)
         "verify_run of a run costs no more than a snapshot",
         "entitled operator snapshot ≤ 1.05x superuser",
         "explain_node of the root",
+        "create_snapshot within 1.5x the floor in every rule layout at >= 1,000,000 facts/scenario",
         "the first snapshot after a fresh 30,000-node hierarchy load within 1.5x of the next"]
     assert any(re.fullmatch(r"2,000: create_snapshot as an operator login entitled to the use case by a grant of its "
                             r"own [0-9.]+ s, as the superuser [0-9.]+ s \([0-9.]+x\), interleaved", line)
                for line in lines)
-    assert targets[-2] == ("  [n/a] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 "
+    assert targets[-3] == ("  [n/a] explain_node of the root: its first 1,000 rows in under 1 s at >= 1,000,000 "
                            "facts/scenario: no size >= 1,000,000")
     assert "hierarchies loaded fresh by the hierarchy loader, 2,000 facts/scenario each:" in lines
     assert any(re.fullmatch(r"  a 30,000-node tree, 4 deep: load [0-9.]+ s \(analysed\), first snapshot [0-9.]+ s, "

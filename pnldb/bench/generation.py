@@ -241,13 +241,58 @@ def _conditions(level: int, number: int, rng: random.Random) -> list:
     ]
 
 
-def make_rules(count: int, seed: int = 1) -> list[dict]:
-    """The bench's rules: [{node_id, predicate_json, logic_en}], the same for the same (count, seed)."""
-    rng = random.Random(f"pnldb-bench-rules-{seed}")
+def _in_list_conditions(level: int, number: int, rng: random.Random) -> list:
+    """Long `in` / `not_in` lists, on attributes and on category_code."""
+    books = level_counts()[-1]
+    return [
+        ("book", lambda: {"operator": "in", "value": sorted({node_id(len(LEVELS) - 1, rng.randint(1, books))
+                                                               for _ in range(200)})}),
+        ("category_code", lambda: {"operator": "not_in", "value": _descendant_codes(level, number, rng, 50)
+                                   + [f"UNMAPPED-{i:02d}" for i in range(UNMAPPED_CODES)]}),
+        ("strategy", lambda: {"operator": "not_in", "value": sorted(rng.sample(STRATEGIES, 3))}),
+        ("legal_entity", lambda: {"operator": "in", "value": sorted(rng.sample(LEGAL_ENTITIES, 3))}),
+    ]
+
+
+def _some_nodes(count: int, rng: random.Random, levels: range) -> list[tuple[int, int]]:
+    nodes = [(level, number) for level in levels for number in range(1, level_counts()[level] + 1)]
+    return sorted(rng.sample(nodes, min(count, len(nodes))))
+
+
+# The rule layouts the bench measures (issue 15): where the rules sit and what they test.
+RULE_LAYOUTS = {
+    "nested": "every level, nested, mixed conditions",
+    "upper": "regions, desks and sub-desks only",
+    "books": "books only",
+    "measures": "nested, three measure conditions each",
+    "in_lists": "nested, long in lists (200 books, 70 codes)",
+    "absent": "nested, on attributes some facts lack",
+}
+_MEASURES = {"daily_amount", "wtd_amount", "ytd_amount"}
+_SOMETIMES_ABSENT = {"strategy", "region", "desk_head"}  # 3%, 2% and every fact lack them
+
+
+def make_rules(count: int, seed: int = 1, layout: str = "nested") -> list[dict]:
+    """The bench's rules: [{node_id, predicate_json, logic_en}], the same for the same (count, seed,
+    layout)."""
+    if layout not in RULE_LAYOUTS:
+        raise PnlError(f"unknown rule layout {layout!r}; the layouts are {', '.join(RULE_LAYOUTS)}")
+    rng = random.Random(f"pnldb-bench-rules-{seed}" + ("" if layout == "nested" else f"-{layout}"))
+    if layout == "upper":
+        nodes = _some_nodes(count, rng, range(1, len(LEVELS) - 1))
+    elif layout == "books":
+        nodes = _some_nodes(count, rng, range(len(LEVELS) - 1, len(LEVELS)))
+    else:
+        nodes = _rule_nodes(count, rng)
     rules = []
-    for index, (level, number) in enumerate(_rule_nodes(count, rng)):
-        makers = _conditions(level, number, rng)
-        width = 1 + rng.randrange(3)
+    for index, (level, number) in enumerate(nodes):
+        makers = _in_list_conditions(level, number, rng) if layout == "in_lists" else _conditions(level, number, rng)
+        if layout == "measures":
+            makers = [m for m in makers if m[0] in _MEASURES]
+        elif layout == "absent":
+            makers = [m for m in makers if m[0] in _SOMETIMES_ABSENT]
+        fields = len({field for field, _ in makers})
+        width = fields if layout == "measures" else min(fields, 1 + rng.randrange(3))
         picks = [index % len(makers)]  # the first rules go through every flavour in turn
         while len(picks) < width:
             pick = rng.randrange(len(makers))
@@ -313,12 +358,7 @@ def generate_structure(conn: psycopg.Connection, schema: str, rules: list[dict])
     for uc, name in USE_CASE_NAMES.items():
         conn.execute(f"INSERT INTO {s}.use_cases (use_case_id, name, structure_id) VALUES (%s, %s, '{STRUCTURE}')",
                      (uc, name))
-    # The rule trigger validates each rule as it is inserted.
-    conn.execute(
-        f"""INSERT INTO {s}.metadata_rules (use_case_id, node_id, predicate_json, logic_en)
-            SELECT %s, r.node_id, r.predicate_json, r.logic_en
-            FROM jsonb_to_recordset(%s::jsonb) AS r(node_id text, predicate_json jsonb, logic_en text)""",
-        (MAIN_USE_CASE, json.dumps(rules)))
+    insert_rules(conn, s, MAIN_USE_CASE, rules)
     conn.execute(
         f"""INSERT INTO {s}.metadata_rules (use_case_id, node_id, predicate_json, logic_en)
             SELECT %s, node_id, predicate_json, logic_en FROM {s}.metadata_rules
@@ -333,6 +373,15 @@ def generate_structure(conn: psycopg.Connection, schema: str, rules: list[dict])
                 SELECT %s, node_id, predicate_json, logic_en FROM {s}.metadata_rules
                 WHERE use_case_id = %s ORDER BY rule_id""", (copy, MAIN_USE_CASE))
     conn.execute(_attributes_sql())
+
+
+def insert_rules(conn: psycopg.Connection, s: str, use_case: uuid.UUID, rules: list[dict]) -> None:
+    """The rules of a use case, in one statement; the rule trigger validates each as it is inserted."""
+    conn.execute(
+        f"""INSERT INTO {s}.metadata_rules (use_case_id, node_id, predicate_json, logic_en)
+            SELECT %s, r.node_id, r.predicate_json, r.logic_en
+            FROM jsonb_to_recordset(%s::jsonb) AS r(node_id text, predicate_json jsonb, logic_en text)""",
+        (use_case, json.dumps(rules)))
 
 
 def generate_slice(conn: psycopg.Connection, schema: str, use_case: uuid.UUID, pnl_date: dt.date, size: int,

@@ -27,6 +27,7 @@ from pnldb.bench.generation import (
     MIXED_CURRENCY_USE_CASE,
     SUPERSEDED_USE_CASE,
     USE_CASE_NAMES,
+    insert_rules,
     node_id,
 )
 from pnldb.db import InstallationRoles, connect
@@ -68,6 +69,24 @@ def measure(conn: psycopg.Connection, s: str, repeat: int, progress: Callable[[s
         progress(f"{label}: snapshot {i + 1}/{repeat}")
         snapshots.append(timed_snapshot(conn, s))
     return {"floor": floors, "snapshot": snapshots}
+
+
+def measure_layouts(conn: psycopg.Connection, s: str, layouts: dict[str, list[dict]], nested: list[dict],
+                    repeat: int, progress: Callable[[str], None], label: str) -> dict:
+    """Floor and snapshot, interleaved, with the measured use case's rules replaced by each layout's in
+    turn; the nested rules are put back at the end, however it ends."""
+    samples = {}
+    try:
+        for layout, rules in layouts.items():
+            progress(f"{label}: rules laid out {layout}")
+            conn.execute(f"DELETE FROM {s}.metadata_rules WHERE use_case_id = %s", (MAIN_USE_CASE,))
+            insert_rules(conn, s, MAIN_USE_CASE, rules)
+            timings = measure(conn, s, repeat, progress, f"{label}, rules {layout}")
+            samples[layout] = {"rules": len(rules), "floor_s": timings["floor"], "snapshot_s": timings["snapshot"]}
+    finally:
+        conn.execute(f"DELETE FROM {s}.metadata_rules WHERE use_case_id = %s", (MAIN_USE_CASE,))
+        insert_rules(conn, s, MAIN_USE_CASE, nested)
+    return samples
 
 
 def measure_run_readers(conn: psycopg.Connection, s: str, run_id: uuid.UUID, repeat: int,

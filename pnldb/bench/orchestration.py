@@ -36,6 +36,7 @@ class Options:
     scope_volume: int = 1_000_000  # at most this many facts per scenario on each other date / use case
     workers: int | None = None  # max_parallel_workers_per_gather of the embedded server; default: CPUs
     seed: int = 1
+    layouts: tuple[str, ...] = tuple(layout for layout in generation.RULE_LAYOUTS if layout != "nested")
     tree_nodes: int = 30_000  # the wide tree loaded fresh before its first snapshot (see trees)
     chain_depth: int = 1_000  # the chain loaded before its first snapshot: this deep, one node more
 
@@ -147,6 +148,10 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     result["snapshot_s"] = timings["snapshot"]
     result["scope_only_date"] = {"floor_s": only["floor"], "snapshot_s": only["snapshot"]}
 
+    if options.layouts:
+        layouts = {layout: generation.make_rules(options.rules, options.seed, layout) for layout in options.layouts}
+        result["layouts"] = measurement.measure_layouts(conn, s, layouts, rules, options.repeat, progress, label)
+
     result["entitled"] = measurement.measure_entitled(conn, dsn, schema, s, options.repeat, progress, label)
 
     progress(f"{label}: checking a snapshot")
@@ -221,6 +226,10 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
         raise PnlError("--repeat must be at least 1")
     if options.tree_nodes < 2 or options.chain_depth < 1:
         raise PnlError("the bench's wide tree needs at least 2 nodes and its chain a depth of at least 1")
+    unknown = [layout for layout in options.layouts if layout not in generation.RULE_LAYOUTS]
+    if unknown:
+        raise PnlError(f"unknown rule layout(s) {', '.join(unknown)}; the layouts are "
+                       f"{', '.join(generation.RULE_LAYOUTS)}")
     if options.rules < 0 or options.rules > generation.node_count():
         raise PnlError(f"--rules must be between 0 and {generation.node_count():,} (one rule per node at most)")
     rules = generation.make_rules(options.rules, options.seed)
@@ -234,7 +243,8 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
                     "reference_max": options.reference_max, "load_max": options.load_max,
                     "superseded_versions": options.superseded_versions,
                     "other_dates": options.other_dates, "scope_volume": options.scope_volume,
-                    "tree_nodes": options.tree_nodes, "chain_depth": options.chain_depth},
+                    "tree_nodes": options.tree_nodes, "chain_depth": options.chain_depth,
+                    "layouts": ["nested", *options.layouts]},
         "hierarchy_nodes": generation.node_count(),
         "hierarchy_depth": len(generation.LEVELS),
         "sizes": [],

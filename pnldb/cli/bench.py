@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from pnldb import bench as bench_mod
+from pnldb.bench.generation import RULE_LAYOUTS
 from pnldb.cli.common import emit_json, json_option, pass_settings
 from pnldb.errors import PnlError
 
@@ -34,24 +35,30 @@ def _sizes(_ctx, _param, value: str) -> list[int]:
               help="Facts per scenario on each other date and use case: the size, capped at this.")
 @click.option("--superseded-versions", default=5, show_default=True, type=click.IntRange(0),
               help="Superseded versions of the measured slice generated behind a current copy of it.")
+@click.option("--layouts", default=",".join(layout for layout in RULE_LAYOUTS if layout != "nested"),
+              show_default=True, metavar="LAYOUT,...",
+              help=f"Other rule layouts to time the snapshot with, beside nested ({', '.join(RULE_LAYOUTS)}); "
+                   "'' for none.")
 @click.option("--workers", type=click.IntRange(0),
               help="max_parallel_workers_per_gather of the embedded server (default: the number of CPUs).")
 @json_option
 @pass_settings
 def bench(settings, sizes, rules, repeat, reference_max, load_max, other_dates, scope_volume, superseded_versions,
-          workers, as_json) -> None:
+          layouts, workers, as_json) -> None:
     """Measure create_snapshot at growing sizes against the floor: one GROUP BY over the in-scope facts.
 
     Runs on an embedded PostgreSQL sized for the largest size (or on --dsn, in a scratch schema it
     creates and drops), with generated, deterministic data: 10,111 nodes in five levels, the measured
     date among 20 others and a second use case, and RULES rules. Also times verify_run and explain_node
-    of a finished run, and a snapshot of the same facts behind superseded versions of them. Checks that
+    of a finished run, a snapshot of the same facts behind superseded versions of them, and the snapshot
+    with the rules laid out otherwise (--layouts). Checks that
     the root ties out to the facts and, where the Python reference runs, that the engine matches it row
     for row; a wrong answer fails the bench. The table goes to stdout (--json: everything measured), progress to stderr.
     """
     options = bench_mod.Options(sizes=sizes, rules=rules, repeat=repeat, reference_max=reference_max,
                                 load_max=load_max, other_dates=other_dates, scope_volume=scope_volume,
-                                superseded_versions=superseded_versions, workers=workers)
+                                superseded_versions=superseded_versions, workers=workers,
+                                layouts=tuple(layout for layout in layouts.split(",") if layout))
     if settings.dsn is not None and workers is not None:
         raise PnlError("--workers sets up the embedded server; with --dsn the server's own settings apply")
     report = bench_mod.run_bench(options, dsn=settings.dsn, progress=bench_mod.Progress())
