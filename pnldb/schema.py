@@ -127,11 +127,15 @@ def render_migrations(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | N
 # CREATEROLE. Making the roles, the schema and the DDL guard is a DBA's step: create_roles (pnldb roles
 # create). The schema's owner names the installation's roles: prefix_owner's groups are prefix_reader, ...
 
-_INSTALLATION_SQL = """
-SELECT r.rolcanlogin,
-       array(SELECT g FROM unnest(%(groups)s::text[]) g WHERE NOT EXISTS (SELECT 1 FROM pg_roles x WHERE x.rolname = g))
-FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = %(schema)s
-"""
+def _schema_owner(conn: psycopg.Connection, schema: str) -> tuple[str, str | None, bool] | None:
+    """(owner, its pnldb prefix or None when it is no `_owner` role, whether it can log in) of the schema,
+    or None when there is no such schema."""
+    row = conn.execute("SELECT r.rolname, r.rolcanlogin FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner "
+                       "WHERE n.nspname = %s", (schema,)).fetchone()
+    if row is None:
+        return None
+    owner, can_login = row
+    return owner, owner.removesuffix("_owner") if owner.endswith("_owner") else None, can_login
 
 
 def _set_up_hint(schema: str) -> str:
@@ -143,17 +147,20 @@ def installation_roles(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -
     """The roles of the installation in `schema`, named by the schema's owner; refused, saying what the DBA
     does, when the schema is missing or was not set up by create_roles."""
     check_identifier(schema)
-    owner = conn.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
-    if owner is None:
+    found = _schema_owner(conn, schema)
+    if found is None:
         raise PnlError(f"schema {schema} does not exist in database {conn.info.dbname}: {_set_up_hint(schema)}; it "
                        f"creates the login-less owner {schema}_owner, the group roles and the schema. Then run "
                        "pnldb migrate")
-    if not owner[0].endswith("_owner"):
-        raise PnlError(f"schema {schema} belongs to role {owner[0]}, not to a login-less owner: "
+    owner, prefix, can_login = found
+    if prefix is None:
+        raise PnlError(f"schema {schema} belongs to role {owner}, not to a login-less owner: "
                        f"{_set_up_hint(schema)}; it hands the schema and everything in it, data kept, to "
                        f"{schema}_owner. Then run pnldb migrate")
-    roles = InstallationRoles(owner[0].removesuffix("_owner"))
-    can_login, missing = conn.execute(_INSTALLATION_SQL, {"schema": schema, "groups": list(roles.groups)}).fetchone()
+    roles = InstallationRoles(prefix)
+    missing = conn.execute("SELECT array(SELECT g FROM unnest(%s::text[]) g "
+                           "WHERE NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = g))",
+                           (list(roles.groups),)).fetchone()[0]
     if can_login:
         raise PnlError(f"schema {schema} belongs to {roles.owner}, which can log in: nobody may log in as pnldb's "
                        f"owner; {_set_up_hint(schema)}, which makes it NOLOGIN again")
@@ -204,15 +211,11 @@ def create_roles(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, prefix:
     already has, else the schema's name. Returns notes of what it did."""
     check_identifier(schema)
     conn.autocommit = True
-    existing = conn.execute("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = %s",
-                            (schema,)).fetchone()
-    if prefix is None:
-        prefix = existing[0].removesuffix("_owner") if existing and existing[0].endswith("_owner") else schema
-    roles = InstallationRoles(prefix)
-    if existing and existing[0].endswith("_owner") and existing[0] != roles.owner:
-        raise PnlError(f"schema {schema} already belongs to {existing[0]}, whose roles are "
-                       f"{existing[0].removesuffix('_owner')}_reader, ...: run without --roles (or with --roles "
-                       f"{existing[0].removesuffix('_owner')}); nothing was changed")
+    existing, existing_prefix, _ = _schema_owner(conn, schema) or (None, None, False)
+    roles = InstallationRoles(prefix or existing_prefix or schema)
+    if existing_prefix is not None and existing != roles.owner:
+        raise PnlError(f"schema {schema} already belongs to {existing}, whose roles are {existing_prefix}_reader, "
+                       f"...: run without --roles (or with --roles {existing_prefix}); nothing was changed")
     superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
     env = _environment(DBA_RESOURCE)
     context = migration_context(schema, roles)
@@ -234,8 +237,8 @@ def create_roles(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, prefix:
         raise PnlError(f"pnldb roles create failed, nothing was changed: {describe_db_error(exc)}") from None
     notes.insert(0, f"roles {roles.owner} (owner, no login), {', '.join(roles.groups)} are in place; schema {schema} "
                     f"belongs to {roles.owner}")
-    if existing and existing[0] != roles.owner:
-        notes.insert(1, f"handed schema {schema} and everything in it from {existing[0]} to {roles.owner}")
+    if existing is not None and existing != roles.owner:
+        notes.insert(1, f"handed schema {schema} and everything in it from {existing} to {roles.owner}")
     notes.append(f"installed the DDL guard of schema {schema}" if superuser else
                  f"the DDL guard of schema {schema} was not installed: its event triggers need a superuser to run "
                  "pnldb roles create")

@@ -75,17 +75,19 @@ def measure_layouts(conn: psycopg.Connection, s: str, layouts: dict[str, list[di
                     repeat: int, progress: Callable[[str], None], label: str) -> dict:
     """Floor and snapshot, interleaved, with the measured use case's rules replaced by each layout's in
     turn; the nested rules are put back at the end, however it ends."""
+    def use(rules: list[dict]) -> None:
+        conn.execute(f"DELETE FROM {s}.metadata_rules WHERE use_case_id = %s", (MAIN_USE_CASE,))
+        insert_rules(conn, s, MAIN_USE_CASE, rules)
+
     samples = {}
     try:
         for layout, rules in layouts.items():
             progress(f"{label}: rules laid out {layout}")
-            conn.execute(f"DELETE FROM {s}.metadata_rules WHERE use_case_id = %s", (MAIN_USE_CASE,))
-            insert_rules(conn, s, MAIN_USE_CASE, rules)
+            use(rules)
             timings = measure(conn, s, repeat, progress, f"{label}, rules {layout}")
             samples[layout] = {"rules": len(rules), "floor_s": timings["floor"], "snapshot_s": timings["snapshot"]}
     finally:
-        conn.execute(f"DELETE FROM {s}.metadata_rules WHERE use_case_id = %s", (MAIN_USE_CASE,))
-        insert_rules(conn, s, MAIN_USE_CASE, nested)
+        use(nested)
     return samples
 
 
