@@ -321,7 +321,10 @@ CREATE TABLE pnl.fact_pnl_entries (
     wtd_amount numeric(18,2) NOT NULL,
     ytd_amount numeric(18,2) NOT NULL,
     load_id bigint NOT NULL,
-    currency text
+    currency text,
+    daily_cents bigint GENERATED ALWAYS AS (((daily_amount * (100)::numeric))::bigint) STORED,
+    wtd_cents bigint GENERATED ALWAYS AS (((wtd_amount * (100)::numeric))::bigint) STORED,
+    ytd_cents bigint GENERATED ALWAYS AS (((ytd_amount * (100)::numeric))::bigint) STORED
 );
 ALTER TABLE pnl.fact_pnl_entries ENABLE ROW LEVEL SECURITY;
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_attributes_is_object CHECK (jsonb_typeof(attributes) = 'object'::text);
@@ -1869,13 +1872,16 @@ tree AS (
 ),
 -- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
 -- the facts. Grouped by the fact's own currency column, whose statistics the planner knows (an
--- expression's it would guess, and plan for a hundred times the groups).
+-- expression's it would guess, and plan for a hundred times the groups). The measures are summed as
+-- their stored integer cents (migration 0016), in int128, and the sum turned back into numeric of scale 2:
+-- exactly the numeric sum, digit for digit and scale, at a fraction of its cost per fact.
 grouped AS (
     SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
-           sum(f.daily_amount) AS daily,
-           sum(f.wtd_amount) AS wtd,
-           sum(f.ytd_amount) AS ytd
+           sum(f.daily_cents) * 0.01 AS daily,
+           sum(f.wtd_cents) * 0.01 AS wtd,
+           sum(f.ytd_cents) * 0.01 AS ytd
     FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                 f.daily_cents, f.wtd_cents, f.ytd_cents,
                  f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
                  g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM pnl.fact_pnl_entries f
@@ -4097,6 +4103,7 @@ SELECT f.id, f.category_code, coalesce(f.mapped_node_id, '__UNMAPPED__'), f.attr
 FROM (SELECT f.*, (%s) AS included
       FROM (SELECT f.*
             FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                         f.daily_cents, f.wtd_cents, f.ytd_cents,
                          f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
                          g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule, g.in_subtree
                   FROM pnl.fact_pnl_entries f
@@ -4968,13 +4975,16 @@ tree AS (
 ),
 -- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
 -- the facts. Grouped by the fact's own currency column, whose statistics the planner knows (an
--- expression's it would guess, and plan for a hundred times the groups).
+-- expression's it would guess, and plan for a hundred times the groups). The measures are summed as
+-- their stored integer cents (migration 0016), in int128, and the sum turned back into numeric of scale 2:
+-- exactly the numeric sum, digit for digit and scale, at a fraction of its cost per fact.
 grouped AS (
     SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
-           sum(f.daily_amount) AS daily,
-           sum(f.wtd_amount) AS wtd,
-           sum(f.ytd_amount) AS ytd
+           sum(f.daily_cents) * 0.01 AS daily,
+           sum(f.wtd_cents) * 0.01 AS wtd,
+           sum(f.ytd_cents) * 0.01 AS ytd
     FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
+                 f.daily_cents, f.wtd_cents, f.ytd_cents,
                  f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
                  g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
           FROM pnl.fact_pnl_entries f

@@ -31,6 +31,7 @@ tree AS (
     ids with their governing rules, and the root's governing rule, which governs the facts of no node. -#}
 {% macro governed_facts(under=none) -%}
 (SELECT f.id, f.scenario, f.category_code, f.attributes,{% for m in measures %} f.{{ m }}_amount,{% endfor %}
+       {% for m in measures %} f.{{ m }}_cents,{% endfor %}
         f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
         g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
         {%- if under %}, g.in_subtree{% endif %}
@@ -59,11 +60,13 @@ WITH RECURSIVE
 {{ governing_tree(nodes) }},
 -- Each fact's rule predicate is evaluated once, as a grouping key, by the parallel workers that scan
 -- the facts. Grouped by the fact's own currency column, whose statistics the planner knows (an
--- expression's it would guess, and plan for a hundred times the groups).
+-- expression's it would guess, and plan for a hundred times the groups). The measures are summed as
+-- their stored integer cents (migration 0016), in int128, and the sum turned back into numeric of scale 2:
+-- exactly the numeric sum, digit for digit and scale, at a fraction of its cost per fact.
 grouped AS (
     SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
 {%- for m in measures %}
-           sum(f.{{ m }}_amount) AS {{ m }}{{ "," if not loop.last }}
+           sum(f.{{ m }}_cents) * 0.01 AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
     FROM {{ governed_facts() | indent(9) }}
     GROUP BY 1, 2, 3, 4
