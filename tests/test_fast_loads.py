@@ -399,3 +399,24 @@ def test_a_load_into_a_use_case_being_deleted_is_refused(conn, db_url, two_use_c
     assert ("loaded" not in outcome and "was deleted" in outcome["error"]) or "unknown use case" in outcome["error"]
     assert conn.execute("SELECT count(*) FROM fact_pnl_entries").fetchone()[0] == 0
     assert orphans(conn) == 0
+
+
+def test_a_load_raises_work_mem_for_its_transaction_only_to_its_limit(conn, two_use_cases, tmp_path):
+    assert conn.execute("SELECT limit_value('fact_load_work_mem_mb')").fetchone() == (256,)
+    path = write(tmp_path, "a.csv", f"{HEADER}\n,2025-12-24,BOOK_FX_1,1,1,1,ACTUAL\n")
+    conn.execute("SET work_mem = '4MB'")
+    with conn.transaction():
+        api.load_facts(conn, path, two_use_cases[0])
+        assert conn.execute("SHOW work_mem").fetchone() == ("256MB",)
+    assert conn.execute("SHOW work_mem").fetchone() == ("4MB",)
+    conn.execute("SET work_mem = '1GB'")  # never lowered
+    api.load_facts(conn, path, two_use_cases[1])
+    assert conn.execute("SHOW work_mem").fetchone() == ("1GB",)
+
+
+def test_a_connection_not_in_utf8_gets_the_file_decoded_not_its_raw_bytes(conn, two_use_cases, tmp_path):
+    path = write(tmp_path, "a.csv", f"{HEADER},desk\n,2025-12-24,BOOK_FX_1,1,1,1,ACTUAL,Zürich\n")
+    conn.execute("SET client_encoding TO 'LATIN1'")
+    assert api.load_facts(conn, path, two_use_cases[0])["rows_loaded"] == 1
+    conn.execute("SET client_encoding TO 'UTF8'")
+    assert stored(conn, two_use_cases[0])[0][8] == {"desk": "Zürich"}

@@ -62,7 +62,11 @@ def stage(conn: psycopg.Connection, binary, columns: list[str], checks: Checks, 
             with conn.cursor() as cur, cur.copy(copy) as cp:
                 for block in _blocks(binary, progress):
                     cp.write(block)
+            # hashed, both grouping sets in one pass: the planner, not knowing the stage, would sort it
+            sort = conn.execute("SELECT current_setting('enable_sort')").fetchone()[0]
+            conn.execute("SELECT set_config('enable_sort', 'off', true)")
             groups = conn.execute(_groups_sql(columns, has_amount), {"ws": WHITESPACE}).fetchall()
+            conn.execute("SELECT set_config('enable_sort', %s, true)", (sort,))
             return _verdict(conn, columns, checks, groups)
     except (Unsure, psycopg.errors.DataError):
         return None
@@ -126,22 +130,25 @@ def _groups_sql(columns: list[str], has_amount: bool) -> pgsql.Composable:
     over the csv module's field limit, and whether the row is blank."""
     def bad(m: str) -> pgsql.Composable:
         v = pgsql.Identifier(m)
-        return pgsql.SQL("abs({v}) >= 1e16 OR (scale({v}) > 2 AND {v} <> round({v}, 2))").format(v=v)
+        # NaN and the infinities too: NaN sorts above every number
+        return pgsql.SQL("{v} >= 1e16 OR {v} <= -1e16 OR (scale({v}) > 2 AND {v} <> round({v}, 2))").format(v=v)
     bad_amounts = [pgsql.SQL("{} IS NULL OR ").format(pgsql.Identifier(m)) + bad(m) for m in AMOUNTS]
     if has_amount:
         bad_amounts.append(bad("amount"))
     texts = [c for c in columns if c not in AMOUNTS and c != "amount"]
-    longest = pgsql.SQL("greatest({})").format(pgsql.SQL(", ").join(
-        pgsql.SQL("char_length({})").format(pgsql.Identifier(c)) for c in texts))
+    # octet_length is the stored size, free; a cell that long in bytes may be shorter in characters, and
+    # the row checks decide
+    long = pgsql.SQL(" OR ").join(pgsql.SQL("octet_length({}) > {}").format(pgsql.Identifier(c), FIELD_LIMIT)
+                                  for c in texts)
     differs = pgsql.SQL("count(*) FILTER (WHERE amount <> daily_amount)") if has_amount else pgsql.SQL("0")
     blank = _blank_sql(columns)
     return pgsql.SQL(
         """SELECT GROUPING(category_code) = 0, {blank}, uc, pnl_date, scenario, currency, category_code, count(*),
-                  count(*) FILTER (WHERE {bad}), {differs}, coalesce(bool_or({longest} > {limit}), false)
+                  count(*) FILTER (WHERE {bad}), {differs}, coalesce(bool_or({long}), false)
            FROM pnldb_fact_stage
            GROUP BY GROUPING SETS (({blank}, uc, pnl_date, scenario, currency), ({blank}, category_code))""").format(
         bad=pgsql.SQL(" OR ").join(pgsql.SQL("({})").format(b) for b in bad_amounts), differs=differs,
-        limit=pgsql.Literal(FIELD_LIMIT), blank=blank, longest=longest)
+        blank=blank, long=long)
 
 
 def _verdict(conn, columns: list[str], checks: Checks, groups) -> tuple[dict, dict, int, dict]:

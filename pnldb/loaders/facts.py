@@ -163,6 +163,9 @@ def _check_date_arg(text: str) -> str:
 
 def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, append, progress, allowed) -> dict:
     binary, start, spool = _rereadable(binary)
+    conn.execute("""SELECT set_config('work_mem', l.mb || 'MB', true)
+                    FROM (SELECT limit_value('fact_load_work_mem_mb') AS mb) l
+                    WHERE pg_size_bytes(current_setting('work_mem')) < l.mb * 1048576::bigint""")
     try:
         header, staged = _stage(conn, binary, start, fname, uc_id, uc_name, progress, allowed)
     finally:
@@ -213,7 +216,7 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
                           coalesce(array_agg(DISTINCT (e ->> 'load_id')::bigint), '{}')
                    FROM replaced CROSS JOIN LATERAL jsonb_array_elements(replaced.r -> 'superseded') AS e""",
                 (uc_id, slice_dates, slice_scens)).fetchone()
-        inserted = _insert(conn, uc_id, load_id, dims, stored)
+        inserted = _insert(conn, uc_id, load_id, dims, stored, sum(slices.values()))
         duplicates = conn.execute(
             "SELECT pnl_date, scenario, duplicate_of, loaded_at, loaded_by, source FROM duplicate_fact_loads(%s)",
             (load_id,)).fetchall()
@@ -296,7 +299,9 @@ def _stage(conn, binary, start, fname, uc_id, uc_name, progress, allowed):
     """The file staged and checked: (header, (slices, codes, amount_differs_rows, stored)); its problems raised.
     A good file goes in by fact_stage; anything that way is not sure of, the row checks' way (_row_stage)."""
     first = binary.readline()
-    sendable = first.endswith(b"\n") and b'"' not in first and b"\r" not in first[:-2]
+    # the raw bytes are UTF-8, as the connection must then read them
+    sendable = (first.endswith(b"\n") and b'"' not in first and b"\r" not in first[:-2]
+                and conn.info.encoding == "utf-8")
     if sendable:
         try:
             header = read_header(csv.reader(read_lines(iter([first]), None)), fname, FACT_REQUIRED)
@@ -543,12 +548,12 @@ def _check_use_case_cell(text: str, uc_id: uuid.UUID, uc_name: str) -> None:
     raise _Bad(f"{quoted(text)} is not the use case being loaded ({uc_name}, {uc_id})")
 
 
-def _insert(conn, uc_id, load_id, dims: list[str], stored: dict[str, pgsql.Composable]) -> int:
-    """The staged rows into the facts, one INSERT, in the file's order; `stored`: the SQL expression of a
-    stage column where cells are stored otherwise than staged (fact_stage.stage). Each distinct combination of dimension
-    cells gets its attributes built once (building a jsonb costs more than the rest of a row), joined back
-    by a hash on the cells, unless there are so many that building each row's costs less."""
-    rows = conn.execute("SELECT count(*) FROM pnldb_fact_stage").fetchone()[0]
+def _insert(conn, uc_id, load_id, dims: list[str], stored: dict[str, pgsql.Composable], rows: int) -> int:
+    """The `rows` staged rows into the facts, one INSERT, in the file's order; `stored`: the SQL expression of
+    a stage column where cells are stored otherwise than staged (fact_stage.stage). Each distinct combination
+    of dimension cells gets its attributes built once (building a jsonb costs more than the rest of a row),
+    joined back by a hash on the cells (the stage probing: its order kept), unless there are so many that
+    building each row's costs less."""
     cells = [pgsql.Identifier(f"d{k}") for k in range(len(dims))]
     attributes, join = _attributes_sql(dims, cells), pgsql.SQL("")
     if dims:
