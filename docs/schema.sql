@@ -297,6 +297,7 @@ CREATE INDEX ix_fact_loads_use_case_id ON pnl.fact_loads USING btree (use_case_i
 CREATE TRIGGER fact_loads_are_history BEFORE DELETE OR UPDATE ON pnl.fact_loads FOR EACH ROW EXECUTE FUNCTION pnl.fact_loads_are_history();
 CREATE TRIGGER fact_loads_are_not_truncated BEFORE TRUNCATE ON pnl.fact_loads FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_loads_are_history();
 CREATE TRIGGER fact_loads_audit_columns BEFORE INSERT ON pnl.fact_loads FOR EACH ROW EXECUTE FUNCTION pnl.stamp_audit_columns();
+CREATE TRIGGER fact_loads_take_their_facts AFTER DELETE ON pnl.fact_loads REFERENCING OLD TABLE AS old_loads FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_loads_take_their_facts();
 CREATE POLICY entitled ON pnl.fact_loads AS PERMISSIVE FOR ALL TO PUBLIC USING ((( SELECT (EXISTS ( SELECT 1
            FROM pnl.use_case_grants g
           WHERE (g.use_case_id IS NULL))) AS "exists") OR (use_case_id = ANY (ARRAY( SELECT g.use_case_id
@@ -332,7 +333,6 @@ ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_currency_valid 
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_pkey PRIMARY KEY (id);
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_pnl_date_finite CHECK (isfinite(pnl_date)) NOT VALID;
 ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_scenario_valid CHECK (scenario = ANY (ARRAY['ACTUAL'::text, 'PRIOR'::text]));
-ALTER TABLE pnl.fact_pnl_entries ADD CONSTRAINT fact_pnl_entries_use_case_id_fkey FOREIGN KEY (use_case_id) REFERENCES pnl.use_cases(use_case_id) ON DELETE CASCADE;
 CREATE INDEX ix_fact_pnl_entries_currency ON pnl.fact_pnl_entries USING btree (use_case_id, pnl_date, currency) WHERE (currency IS NOT NULL);
 CREATE INDEX ix_fact_pnl_entries_load ON pnl.fact_pnl_entries USING btree (load_id, pnl_date);
 CREATE INDEX ix_fact_pnl_entries_scope ON pnl.fact_pnl_entries USING btree (use_case_id, pnl_date, scenario);
@@ -2451,6 +2451,20 @@ BEGIN
     FROM (SELECT i.load_id, sum(i.rows) AS rows FROM unnest(slice_loads, slice_rows) AS i(load_id, rows)
           GROUP BY i.load_id) n
     WHERE l.load_id = n.load_id;
+    RETURN NULL;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION pnl.fact_loads_take_their_facts()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+BEGIN
+    DELETE FROM pnl.fact_pnl_entries f
+    USING (SELECT DISTINCT o.load_id FROM old_loads o) o
+    WHERE f.load_id = o.load_id;
     RETURN NULL;
 END;
 $function$;

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
@@ -14,6 +16,7 @@ from psycopg import sql as pgsql
 
 from pnldb import format as fmt
 from pnldb.errors import PnlError
+from pnldb.loaders import fact_stage
 from pnldb.loaders.reading import (
     MAX_REPORTED,
     BadLine,
@@ -159,8 +162,193 @@ def _check_date_arg(text: str) -> str:
 
 
 def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, append, progress, allowed) -> dict:
+    binary, start, spool = _rereadable(binary)
+    conn.execute("""SELECT set_config('work_mem', l.mb || 'MB', true)
+                    FROM (SELECT limit_value('fact_load_work_mem_mb') AS mb) l
+                    WHERE pg_size_bytes(current_setting('work_mem')) < l.mb * 1048576::bigint""")
+    try:
+        header, staged = _stage(conn, binary, start, fname, uc_id, uc_name, progress, allowed)
+    finally:
+        if spool is not None:
+            spool.close()
+    col = {c: i for i, c in enumerate(header)}
+    dims = [c for c in header if c not in FACT_REQUIRED and c not in FACT_OPTIONAL]
+    i_cur = col.get("currency")
+    slices, codes, differs, stored = staged
+    if allowed is not None:
+        absent = sorted(allowed - {d for d, _ in slices})
+        if absent:
+            raise PnlError(f"{fname}: no row of {', '.join(absent)}, given with --date; nothing loaded. Give only "
+                           f"the dates the file is for (a slice is replaced by the rows of the file, never emptied)")
+
+    # Checked and staged; now the writes, under the use case's exclusive lock (see lock_use_case): one
+    # loader at a time, after running snapshots of the use case, before the next ones.
+    conn.execute("SELECT lock_use_case(%s, true)", (uc_id,))
+    if conn.execute("SELECT 1 FROM use_cases WHERE use_case_id = %s", (uc_id,)).fetchone() is None:
+        raise PnlError(f"use case {quoted(uc_name)} was deleted while {fname} was being read; nothing loaded")
+    slice_dates = [d for d, _ in slices]
+    slice_scens = [s for _, s in slices]
+    # the slices of the file that already have current facts, with the loads that hold them
+    before = conn.execute(
+        """SELECT s.pnl_date, s.scenario, array_agg(s.load_id ORDER BY s.load_id),
+                  sum(s.rows), sum(s.daily_sum), sum(s.wtd_sum), sum(s.ytd_sum)
+           FROM fact_load_slices s
+           JOIN unnest(%s::date[], %s::text[]) AS w (pnl_date, scenario) USING (pnl_date, scenario)
+           WHERE s.use_case_id = %s AND s.superseded_at IS NULL
+           GROUP BY s.pnl_date, s.scenario""",
+        (slice_dates, slice_scens, uc_id)).fetchall() if slices else []
+    existing = {(r[0].isoformat(), r[1]): r[2] for r in before}
+    if existing and not replace and not append:
+        raise _already_current(fname, uc_name, existing)
+
+    load_id = None
+    inserted = superseded = 0
+    replaced: list[dict] = []
+    analyzed = False
+    superseded_loads: list[int] = []
+    if slices:
+        load_id = conn.execute("SELECT open_fact_load(%s, %s)", (uc_id, fname)).fetchone()[0]
+        if replace and existing:
+            superseded, superseded_loads = conn.execute(
+                """WITH replaced AS (SELECT replace_facts(%s, s.pnl_date, s.scenario) AS r
+                                     FROM unnest(%s::date[], %s::text[]) AS s (pnl_date, scenario))
+                   SELECT coalesce(sum((e ->> 'rows')::bigint), 0),
+                          coalesce(array_agg(DISTINCT (e ->> 'load_id')::bigint), '{}')
+                   FROM replaced CROSS JOIN LATERAL jsonb_array_elements(replaced.r -> 'superseded') AS e""",
+                (uc_id, slice_dates, slice_scens)).fetchone()
+        inserted = _insert(conn, uc_id, load_id, dims, stored, sum(slices.values()))
+        duplicates = conn.execute(
+            "SELECT pnl_date, scenario, duplicate_of, loaded_at, loaded_by, source FROM duplicate_fact_loads(%s)",
+            (load_id,)).fetchall()
+        if duplicates:
+            raise _duplicate(fname, duplicates)
+        if replace and before:
+            after = {(r[0].isoformat(), r[1]): r[2:] for r in conn.execute(
+                """SELECT pnl_date, scenario, rows, daily_sum, wtd_sum, ytd_sum FROM fact_load_slices
+                   WHERE load_id = %s""", (load_id,)).fetchall()}
+            replaced = [_replaced_slice(r[0].isoformat(), r[1], r[3:], after[r[0].isoformat(), r[1]])
+                        for r in sorted(before, key=lambda r: (r[0], r[1]))]
+        analyzed = _analyze_if_large(conn, inserted)
+    conn.execute("DROP TABLE pg_temp.pnldb_fact_stage")
+    conn.execute("DROP TABLE IF EXISTS pg_temp.pnldb_fact_attributes")
+    missing = [{"pnl_date": r[0].isoformat(), "currencies": r[1]} for r in conn.execute(
+        """SELECT d, missing_fx_rates(%s, d) FROM unnest(%s::date[]) d
+           WHERE cardinality(missing_fx_rates(%s, d)) > 0 ORDER BY d""",
+        (uc_id, sorted(set(slice_dates)), uc_id)).fetchall()] if i_cur is not None and slices else []
+
+    nodes = {r[0] for r in conn.execute(
+        "SELECT node_id FROM dim_hierarchy WHERE structure_id = %s AND node_id = ANY (%s::text[])",
+        (structure_id, list(codes))).fetchall()}
+    unmapped = sorted(c for c in codes if c not in nodes)
+    return {
+        "use_case_id": uc_id,
+        "use_case_name": uc_name,
+        "load_id": load_id,
+        "rows_loaded": inserted,
+        "slices": [{"pnl_date": d, "scenario": s, "rows": n} for (d, s), n in sorted(slices.items())],
+        "replace": replace,
+        "append": append,
+        "slices_replaced": len(existing) if replace else 0,
+        "replaced_slices": replaced,
+        "rows_superseded": superseded,
+        "superseded_loads": sorted(superseded_loads),
+        "slices_added_to": len(existing) if append else 0,
+        "dimensions": dims,
+        "unmapped_rows": sum(codes[c] for c in unmapped),
+        "unmapped_codes": unmapped,
+        "amount_differs_rows": differs,
+        "missing_rates": missing,
+        "analyzed": analyzed,
+    }
+
+
+
+def _rereadable(binary):
+    """(a file that can be read again from `start`, start, the spool to close): an unseekable source
+    (a pipe) is spooled to a temporary file on disk as it is read, so memory stays flat."""
+    try:
+        if binary.seekable():
+            return binary, binary.tell(), None
+    except (AttributeError, OSError, ValueError):
+        pass
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the caller, once the file is staged)
+    shutil.copyfileobj(binary, spool, fact_stage.BLOCK)
+    spool.seek(0)
+    return spool, 0, spool
+
+
+def _create_stage(conn, header: list[str]) -> list[str]:
+    """The stage: a text column per column of the file; the stage's names for the file's columns, in order."""
+    dims = [c for c in header if c not in FACT_REQUIRED and c not in FACT_OPTIONAL]
+    named = {"use_case_id": "uc"}
+    names = [named.get(c) or (c if c in FACT_REQUIRED or c in FACT_OPTIONAL else f"d{dims.index(c)}")
+             for c in header]
+    conn.execute("DROP TABLE IF EXISTS pg_temp.pnldb_fact_stage")
+    # The stage of a large file does not fit the default 8 MB of temporary buffers; more, for this session,
+    # if no temporary table was used in it yet (afterwards the setting has no effect).
+    conn.execute("SET LOCAL temp_buffers = '256MB'")
+    conn.execute(pgsql.SQL(
+        "CREATE TEMP TABLE pnldb_fact_stage (pnl_date text, scenario text, category_code text, daily_amount numeric, "
+        "wtd_amount numeric, ytd_amount numeric, amount numeric, currency text, uc text{dims}) ON COMMIT DROP").format(
+        dims=pgsql.SQL("").join(pgsql.SQL(", {} text").format(pgsql.Identifier(f"d{k}"))
+                                for k in range(len(dims)))))
+    return names
+
+
+def _stage(conn, binary, start, fname, uc_id, uc_name, progress, allowed):
+    """The file staged and checked: (header, (slices, codes, amount_differs_rows, stored)); its problems raised.
+    A good file goes in by fact_stage; anything that way is not sure of, the row checks' way (_row_stage)."""
+    first = binary.readline()
+    # the raw bytes are UTF-8, as the connection must then read them
+    sendable = (first.endswith(b"\n") and b'"' not in first and b"\r" not in first[:-2]
+                and conn.info.encoding == "utf-8")
+    if sendable:
+        try:
+            header = read_header(csv.reader(read_lines(iter([first]), None)), fname, FACT_REQUIRED)
+        except PnlError:
+            sendable = False
+    reported = False
+    if sendable:
+        names = _create_stage(conn, header)
+
+        def counted(n: int) -> None:
+            nonlocal reported
+            reported = True
+            progress(n)
+        if progress is not None:
+            counted(len(first))
+        staged = fact_stage.stage(conn, binary, names, _checks(uc_id, uc_name, allowed), "amount" in header,
+                                  counted if progress is not None else None)
+        if staged is not None:
+            return header, staged
+    binary.seek(start)
+    return _row_stage(conn, binary, fname, uc_id, uc_name, None if reported else progress, allowed)
+
+
+def _checks(uc_id, uc_name, allowed) -> fact_stage.Checks:
+    """The row checks of the cells fact_stage checks per distinct value."""
+    def date(text: str) -> str:
+        d = _date_text(text)
+        if allowed is not None and d not in allowed:
+            raise _Bad("not a date given with --date")
+        return d
+
+    def scenario(text: str) -> str:
+        sc = text.strip().upper()
+        if sc not in SCENARIOS:
+            raise _Bad("not a scenario")
+        return sc
+    return fact_stage.Checks(_Bad, date, scenario, parse_currency,
+                             lambda text: _check_use_case_cell(text, uc_id, uc_name))
+
+
+def _row_stage(conn, binary, fname, uc_id, uc_name, progress, allowed):
+    """The file read the csv module's way and checked cell by cell in Python, writing the good rows into the
+    stage: the way that reports every problem with its line and column, and stages a good file fact_stage
+    cannot read as is."""
     reader = csv.reader(read_lines(binary, progress))
     header = read_header(reader, fname, FACT_REQUIRED)
+    _create_stage(conn, header)
     ncols = len(header)
     col = {c: i for i, c in enumerate(header)}
     dims = [c for c in header if c not in FACT_REQUIRED and c not in FACT_OPTIONAL]
@@ -170,12 +358,6 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
     i_dims = [col[d] for d in dims]
 
     stage_cols = [pgsql.Identifier(f"d{k}") for k in range(len(dims))]
-    conn.execute("DROP TABLE IF EXISTS pg_temp.pnldb_fact_stage")
-    conn.execute(pgsql.SQL(
-        "CREATE TEMP TABLE pnldb_fact_stage (pnl_date date, scenario text, category_code text, "
-        "daily_amount numeric, wtd_amount numeric, ytd_amount numeric, amount numeric, currency text{dims}) "
-        "ON COMMIT DROP").format(
-        dims=pgsql.SQL("").join(pgsql.SQL(", {} text").format(c) for c in stage_cols)))
     copy_cols = [pgsql.Identifier(c) for c in ("pnl_date", "scenario", "category_code", *FACT_MEASURES)]
     if i_amount is not None:
         copy_cols.append(pgsql.Identifier("amount"))
@@ -294,99 +476,10 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
             problems.append(f"line {reader.line_num}: {exc}")
     if bad_rows:
         raise problems_error(fname, "bad rows", problems, bad_rows)
-    if allowed is not None:
-        absent = sorted(allowed - {d for d, _ in slices})
-        if absent:
-            raise PnlError(f"{fname}: no row of {', '.join(absent)}, given with --date; nothing loaded. Give only "
-                           f"the dates the file is for (a slice is replaced by the rows of the file, never emptied)")
-
-    # Checked and staged; now the writes, under the use case's exclusive lock (see lock_use_case): one
-    # loader at a time, after running snapshots of the use case, before the next ones.
-    conn.execute("SELECT lock_use_case(%s, true)", (uc_id,))
-    if conn.execute("SELECT 1 FROM use_cases WHERE use_case_id = %s", (uc_id,)).fetchone() is None:
-        raise PnlError(f"use case {quoted(uc_name)} was deleted while {fname} was being read; nothing loaded")
-    slice_dates = [d for d, _ in slices]
-    slice_scens = [s for _, s in slices]
-    # the slices of the file that already have current facts, with the loads that hold them
-    before = conn.execute(
-        """SELECT s.pnl_date, s.scenario, array_agg(s.load_id ORDER BY s.load_id),
-                  sum(s.rows), sum(s.daily_sum), sum(s.wtd_sum), sum(s.ytd_sum)
-           FROM fact_load_slices s
-           JOIN unnest(%s::date[], %s::text[]) AS w (pnl_date, scenario) USING (pnl_date, scenario)
-           WHERE s.use_case_id = %s AND s.superseded_at IS NULL
-           GROUP BY s.pnl_date, s.scenario""",
-        (slice_dates, slice_scens, uc_id)).fetchall() if slices else []
-    existing = {(r[0].isoformat(), r[1]): r[2] for r in before}
-    if existing and not replace and not append:
-        raise _already_current(fname, uc_name, existing)
-
-    load_id = None
-    inserted = differs = superseded = 0
-    replaced: list[dict] = []
-    analyzed = False
-    superseded_loads: list[int] = []
-    if slices:
-        load_id = conn.execute("SELECT open_fact_load(%s, %s)", (uc_id, fname)).fetchone()[0]
-        if replace and existing:
-            superseded, superseded_loads = conn.execute(
-                """WITH replaced AS (SELECT replace_facts(%s, s.pnl_date, s.scenario) AS r
-                                     FROM unnest(%s::date[], %s::text[]) AS s (pnl_date, scenario))
-                   SELECT coalesce(sum((e ->> 'rows')::bigint), 0),
-                          coalesce(array_agg(DISTINCT (e ->> 'load_id')::bigint), '{}')
-                   FROM replaced CROSS JOIN LATERAL jsonb_array_elements(replaced.r -> 'superseded') AS e""",
-                (uc_id, slice_dates, slice_scens)).fetchone()
-        # amount is the legacy column: kept as the file says (old exports carry their own), daily_amount if blank
-        differs = conn.execute("SELECT count(*) FROM pnldb_fact_stage WHERE amount <> daily_amount").fetchone()[0] \
-            if i_amount is not None else 0
-        inserted = conn.execute(pgsql.SQL(
-            """INSERT INTO fact_pnl_entries (use_case_id, load_id, pnl_date, scenario, category_code, currency,
-                                             daily_amount, wtd_amount, ytd_amount, amount, attributes)
-               SELECT %s, %s, pnl_date, scenario, category_code, currency, daily_amount, wtd_amount, ytd_amount,
-                      coalesce(amount, daily_amount), {attributes}
-               FROM pnldb_fact_stage""").format(attributes=_attributes_sql(dims, stage_cols)),
-            (uc_id, load_id)).rowcount
-        duplicates = conn.execute(
-            "SELECT pnl_date, scenario, duplicate_of, loaded_at, loaded_by, source FROM duplicate_fact_loads(%s)",
-            (load_id,)).fetchall()
-        if duplicates:
-            raise _duplicate(fname, duplicates)
-        if replace and before:
-            after = {(r[0].isoformat(), r[1]): r[2:] for r in conn.execute(
-                """SELECT pnl_date, scenario, rows, daily_sum, wtd_sum, ytd_sum FROM fact_load_slices
-                   WHERE load_id = %s""", (load_id,)).fetchall()}
-            replaced = [_replaced_slice(r[0].isoformat(), r[1], r[3:], after[r[0].isoformat(), r[1]])
-                        for r in sorted(before, key=lambda r: (r[0], r[1]))]
-        analyzed = _analyze_if_large(conn, inserted)
-    conn.execute("DROP TABLE pg_temp.pnldb_fact_stage")
-    missing = [{"pnl_date": r[0].isoformat(), "currencies": r[1]} for r in conn.execute(
-        """SELECT d, missing_fx_rates(%s, d) FROM unnest(%s::date[]) d
-           WHERE cardinality(missing_fx_rates(%s, d)) > 0 ORDER BY d""",
-        (uc_id, sorted(set(slice_dates)), uc_id)).fetchall()] if i_cur is not None and slices else []
-
-    nodes = {r[0] for r in conn.execute(
-        "SELECT node_id FROM dim_hierarchy WHERE structure_id = %s AND node_id = ANY (%s::text[])",
-        (structure_id, list(codes))).fetchall()}
-    unmapped = sorted(c for c in codes if c not in nodes)
-    return {
-        "use_case_id": uc_id,
-        "use_case_name": uc_name,
-        "load_id": load_id,
-        "rows_loaded": inserted,
-        "slices": [{"pnl_date": d, "scenario": s, "rows": n} for (d, s), n in sorted(slices.items())],
-        "replace": replace,
-        "append": append,
-        "slices_replaced": len(existing) if replace else 0,
-        "replaced_slices": replaced,
-        "rows_superseded": superseded,
-        "superseded_loads": sorted(superseded_loads),
-        "slices_added_to": len(existing) if append else 0,
-        "dimensions": dims,
-        "unmapped_rows": sum(codes[c] for c in unmapped),
-        "unmapped_codes": unmapped,
-        "amount_differs_rows": differs,
-        "missing_rates": missing,
-        "analyzed": analyzed,
-    }
+    # amount is the legacy column: kept as the file says (old exports carry their own), daily_amount if blank
+    differs = conn.execute("SELECT count(*) FROM pnldb_fact_stage WHERE amount <> daily_amount"
+                           ).fetchone()[0] if i_amount is not None else 0
+    return header, (slices, codes, differs, {})
 
 
 def _replaced_slice(pnl_date: str, scenario: str, old, new) -> dict:
@@ -455,11 +548,44 @@ def _check_use_case_cell(text: str, uc_id: uuid.UUID, uc_name: str) -> None:
     raise _Bad(f"{quoted(text)} is not the use case being loaded ({uc_name}, {uc_id})")
 
 
-def _attributes_sql(dims: list[str], stage_cols: list[pgsql.Identifier]) -> pgsql.Composable:
+def _insert(conn, uc_id, load_id, dims: list[str], stored: dict[str, pgsql.Composable], rows: int) -> int:
+    """The `rows` staged rows into the facts, one INSERT, in the file's order; `stored`: the SQL expression of
+    a stage column where cells are stored otherwise than staged (fact_stage.stage). Each distinct combination
+    of dimension cells gets its attributes built once (building a jsonb costs more than the rest of a row),
+    joined back by a hash on the cells (the stage probing: its order kept), unless there are so many that
+    building each row's costs less."""
+    cells = [pgsql.Identifier(f"d{k}") for k in range(len(dims))]
+    attributes, join = _attributes_sql(dims, cells), pgsql.SQL("")
+    if dims:
+        keys = pgsql.SQL(", ").join(pgsql.SQL("coalesce({}, '') AS {}").format(c, c) for c in cells)
+        conn.execute(pgsql.SQL("DROP TABLE IF EXISTS pg_temp.pnldb_fact_attributes; "
+                               "CREATE TEMP TABLE pnldb_fact_attributes ON COMMIT DROP AS "
+                               "SELECT {keys}, NULL::jsonb AS attributes FROM pnldb_fact_stage "
+                               "GROUP BY {keys_only}").format(
+            keys=keys, keys_only=pgsql.SQL(", ").join(pgsql.SQL("coalesce({}, '')").format(c) for c in cells)))
+        distinct = conn.execute("SELECT count(*) FROM pnldb_fact_attributes").fetchone()[0]
+        if distinct * 4 <= rows:
+            conn.execute(pgsql.SQL("UPDATE pnldb_fact_attributes SET attributes = {}").format(attributes))
+            conn.execute("ANALYZE pnldb_fact_attributes")
+            attributes = pgsql.SQL("a.attributes")
+            join = pgsql.SQL(" JOIN pnldb_fact_attributes a ON {}").format(pgsql.SQL(" AND ").join(
+                pgsql.SQL("a.{c} = coalesce(s.{c}, '')").format(c=c) for c in cells))
+    return conn.execute(pgsql.SQL(
+        """INSERT INTO fact_pnl_entries (use_case_id, load_id, pnl_date, scenario, category_code, currency,
+                                         daily_amount, wtd_amount, ytd_amount, amount, attributes)
+           SELECT %(uc)s, %(load)s, ({pnl_date})::date, {scenario}, {category_code}, {currency}, s.daily_amount,
+                  s.wtd_amount, s.ytd_amount, coalesce(s.amount, s.daily_amount), {attributes}
+           FROM pnldb_fact_stage s{join}""").format(
+        attributes=attributes, join=join, **{c: stored.get(c, pgsql.SQL("s.{}").format(pgsql.Identifier(c)))
+                                             for c in ("pnl_date", "scenario", "category_code", "currency")}),
+        {"uc": uc_id, "load": load_id}).rowcount
+
+
+def _attributes_sql(dims: list[str], cells: list[pgsql.Identifier]) -> pgsql.Composable:
     """jsonb of the non-blank, trimmed dimension cells; keys are the header names, as literals."""
     if not dims:
         return pgsql.SQL("'{}'::jsonb")
-    pairs = [pgsql.SQL("{}, NULLIF(btrim({}), '')").format(pgsql.Literal(d), c) for d, c in zip(dims, stage_cols)]
+    pairs = [pgsql.SQL("{}, NULLIF(btrim({}), '')").format(pgsql.Literal(d), c) for d, c in zip(dims, cells)]
     chunks = [pairs[i:i + 50] for i in range(0, len(pairs), 50)]  # 100 arguments per function call
     return pgsql.SQL(" || ").join(
         pgsql.SQL("jsonb_strip_nulls(jsonb_build_object({}))").format(pgsql.SQL(", ").join(chunk))
