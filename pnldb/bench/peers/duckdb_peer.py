@@ -2,12 +2,12 @@
 DuckDB downloads from its own repository, unreachable here; so the facts are COPYed out as CSV (amounts
 as numeric text, only the attributes the rules test) and parsed by pyarrow's multi-threaded CSV reader
 into Arrow, which DuckDB scans in place (measured faster than DuckDB's read_csv over the same bytes).
-Everything else is DuckDB SQL in exact DECIMAL(18,2) (sums DECIMAL(38,2)): the facts with their node and
-governing rule joined on, sorted by rule into a DuckDB table; then one statement: each rule's predicate
-over its own facts (a UNION ALL branch per rule, `rule = k` skipping the other row groups by their
-min/max; measured 2x faster than one CASE over the rule numbers, even as a binary search tree), the sums,
-the roll-up as a join with the ancestor closure, the ACTUAL / PRIOR / VARIANCE rows; the rows written as
-CSV by Arrow and COPYed back."""
+Everything else is one DuckDB statement in exact DECIMAL(18,2) (sums DECIMAL(38,2)): the node and
+governing rule joined on, each fact's inclusion as one CASE that finds the fact's rule by a binary search
+over the rule numbers (about ten comparisons a fact, then only its own rule's predicate; measured faster
+than a flat CASE, and than a UNION ALL branch per rule over the facts sorted by rule, whose plan alone
+takes seconds), the sums, the roll-up as a join with the ancestor closure, the ACTUAL / PRIOR / VARIANCE
+rows; the rows written as CSV by Arrow and COPYed back."""
 from __future__ import annotations
 
 import io
@@ -55,15 +55,18 @@ def _predicate(conjunction: str, conditions: list[common.Condition]) -> str:
     return "(" + f" {conjunction} ".join(f"({_condition(c)})" for c in conditions) + ")"
 
 
-def included_sql(plan: common.Plan) -> str:
-    """The facts (table fs, sorted by governing rule) with their inclusion: TRUE where no rule governs,
-    else each rule's predicate over its own facts, one branch per rule (the sort lets each branch's
-    `rule = k` skip the row groups of the other rules by their min/max)."""
-    columns = "scenario, node, " + ", ".join(MEASURES)
-    parts = [f"SELECT {columns}, TRUE AS included FROM fs WHERE rule < 0"]
-    parts += [f"SELECT {columns}, {_predicate(*rule)} AS included FROM fs WHERE rule = {k}"
-              for k, rule in enumerate(plan.rules)]
-    return " UNION ALL ".join(parts)
+def inclusion_sql(plan: common.Plan) -> str:
+    """TRUE for a fact no rule governs, else its rule's predicate: a CASE that finds the rule by a binary
+    search over the rule numbers, so each fact meets about ten comparisons and then its own predicate."""
+    def tree(lo: int, hi: int) -> str:
+        if hi - lo == 1:
+            return _predicate(*plan.rules[lo])
+        mid = (lo + hi) // 2
+        return f"CASE WHEN rule < {mid} THEN {tree(lo, mid)} ELSE {tree(mid, hi)} END"
+
+    if not plan.rules:
+        return "TRUE"
+    return f"CASE WHEN rule < 0 THEN TRUE ELSE {tree(0, len(plan.rules))} END"
 
 
 def read_facts(conn, dsn, s, plan, use_case, pnl_date) -> pa.Table:
@@ -103,12 +106,13 @@ def compute(facts: pa.Table, plan: common.Plan) -> pa.Table:
                     f"n.is_override, {reconciled} AS is_reconciled")
 
         zero = ", ".join(f"coalesce({m}_{k}, 0) AS {m}_{k}" for m in MEASURES for k in "np")
-        db.execute(f"""CREATE TABLE fs AS
-            SELECT x.*, coalesce(c.node, {u}) AS node, coalesce(c.rule, {plan.governing[u]}) AS rule
-            FROM facts x LEFT JOIN mapping c ON c.code = x.code ORDER BY rule""")
         sql = f"""
-            WITH g AS (SELECT scenario, node, included, {", ".join(f"sum({m}) AS {m}" for m in MEASURES)}
-                       FROM ({included_sql(plan)}) GROUP BY ALL),
+            WITH f AS (
+                SELECT x.*, coalesce(c.node, {u}) AS node, coalesce(c.rule, {plan.governing[u]}) AS rule
+                FROM facts x LEFT JOIN mapping c ON c.code = x.code),
+            g AS (SELECT scenario, node, {inclusion_sql(plan)} AS included,
+                         {", ".join(f"sum({m}) AS {m}" for m in MEASURES)}
+                  FROM f GROUP BY ALL),
             r AS (SELECT g.scenario, cl.ancestor AS idx, {natural}, {plug}
                   FROM g JOIN closure cl ON cl.node = g.node GROUP BY ALL),
             n AS (SELECT * FROM nodes WHERE idx <> {u} OR EXISTS (SELECT 1 FROM g WHERE g.node = {u})),

@@ -29,11 +29,10 @@ def read_facts(conn, dsn, s, plan, use_case, pnl_date) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _text_mask(column, condition: common.Condition) -> np.ndarray:
+def _text_mask(categories: dict[str, int], condition: common.Condition) -> np.ndarray:
     """A lookup table over the column's categories (slot 0: NULL), indexed by code + 1."""
-    lut = np.zeros(len(column.categories) + 1, dtype=bool)
-    found = column.categories.get_indexer(list(condition.values))
-    lut[found[found >= 0] + 1] = True
+    lut = np.zeros(len(categories) + 1, dtype=bool)
+    lut[[categories[v] + 1 for v in condition.values if v in categories]] = True
     return ~lut if condition.negated else lut
 
 
@@ -43,7 +42,7 @@ def included_mask(df: pd.DataFrame, plan: common.Plan, rule: np.ndarray) -> np.n
     order = np.argsort(rule, kind="stable")
     bounds = np.searchsorted(rule[order], np.arange(len(plan.rules) + 1))
     sorted_cols: dict[str, np.ndarray] = {}
-    luts: dict[int, np.ndarray] = {}
+    categories: dict[str, dict[str, int]] = {}
 
     def column(name: str) -> np.ndarray:
         if name not in sorted_cols:
@@ -61,10 +60,9 @@ def included_mask(df: pd.DataFrame, plan: common.Plan, rule: np.ndarray) -> np.n
         for c in conditions:
             values = column(c.column)[lo:hi]
             if c.kind == "text":
-                lut = luts.get(id(c))
-                if lut is None:
-                    lut = luts[id(c)] = _text_mask(df[c.column].cat, c)
-                masks.append(lut[values])
+                if c.column not in categories:
+                    categories[c.column] = {v: i for i, v in enumerate(df[c.column].cat.categories.tolist())}
+                masks.append(_text_mask(categories[c.column], c)[values])
             elif c.operator == "greater_than":
                 masks.append(values > c.bound)
             elif c.operator == "less_than":
