@@ -121,7 +121,9 @@ def compute(facts: pa.Table, plan: common.Plan) -> pa.Table:
             SELECT {columns('ACTUAL')} FROM n JOIN a USING (idx) JOIN p USING (idx)
             UNION ALL SELECT {columns('PRIOR')} FROM n JOIN a USING (idx) JOIN p USING (idx)
             UNION ALL SELECT {columns('VARIANCE')} FROM n JOIN a USING (idx) JOIN p USING (idx)"""
-        return db.sql(sql).to_arrow_table()
+        result = db.sql(sql)
+        # to_arrow_table since DuckDB 1.4; fetch_arrow_table before
+        return result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()
     finally:
         db.close()
 
