@@ -2,12 +2,13 @@
 DuckDB downloads from its own repository, unreachable here; so the facts are COPYed out as CSV (amounts
 as numeric text, only the attributes the rules test) and parsed by pyarrow's multi-threaded CSV reader
 into Arrow, which DuckDB scans in place (measured faster than DuckDB's read_csv over the same bytes).
-Everything else is one DuckDB statement in exact DECIMAL(18,2) (sums DECIMAL(38,2)): the node and
-governing rule joined on, each fact's inclusion as one CASE that finds the fact's rule by a binary search
-over the rule numbers (about ten comparisons a fact, then only its own rule's predicate; measured faster
-than a flat CASE, and than a UNION ALL branch per rule over the facts sorted by rule, whose plan alone
-takes seconds), the sums, the roll-up as a join with the ancestor closure, the ACTUAL / PRIOR / VARIANCE
-rows; the rows written as CSV by Arrow and COPYed back."""
+Everything else is DuckDB SQL in exact DECIMAL(18,2) (sums DECIMAL(38,2)): the node and governing rule
+joined on, the facts sorted by rule into a DuckDB table; then one statement: each fact's inclusion as one
+CASE that finds the fact's rule by a binary search over the rule numbers (about ten comparisons a fact,
+then only its own rule's predicate, on vectors that the sort fills with the facts of a few rules; measured
+faster than a flat CASE, than the CASE over unsorted facts, and than a UNION ALL branch per rule, whose
+plan alone takes seconds), the sums, the roll-up as a join with the ancestor closure, the ACTUAL / PRIOR /
+VARIANCE rows; the rows written as CSV by Arrow and COPYed back."""
 from __future__ import annotations
 
 import io
@@ -106,13 +107,15 @@ def compute(facts: pa.Table, plan: common.Plan) -> pa.Table:
                     f"n.is_override, {reconciled} AS is_reconciled")
 
         zero = ", ".join(f"coalesce({m}_{k}, 0) AS {m}_{k}" for m in MEASURES for k in "np")
+        # sorted by rule, so that each vector DuckDB evaluates holds the facts of a few rules: each CASE
+        # branch then runs on whole vectors instead of a row or two (measured 3x faster, sort included)
+        db.execute(f"""CREATE TABLE f AS
+            SELECT x.*, coalesce(c.node, {u}) AS node, coalesce(c.rule, {plan.governing[u]}) AS rule
+            FROM facts x LEFT JOIN mapping c ON c.code = x.code ORDER BY rule""")
         sql = f"""
-            WITH f AS (
-                SELECT x.*, coalesce(c.node, {u}) AS node, coalesce(c.rule, {plan.governing[u]}) AS rule
-                FROM facts x LEFT JOIN mapping c ON c.code = x.code),
-            g AS (SELECT scenario, node, {inclusion_sql(plan)} AS included,
-                         {", ".join(f"sum({m}) AS {m}" for m in MEASURES)}
-                  FROM f GROUP BY ALL),
+            WITH g AS (SELECT scenario, node, {inclusion_sql(plan)} AS included,
+                              {", ".join(f"sum({m}) AS {m}" for m in MEASURES)}
+                       FROM f GROUP BY ALL),
             r AS (SELECT g.scenario, cl.ancestor AS idx, {natural}, {plug}
                   FROM g JOIN closure cl ON cl.node = g.node GROUP BY ALL),
             n AS (SELECT * FROM nodes WHERE idx <> {u} OR EXISTS (SELECT 1 FROM g WHERE g.node = {u})),
