@@ -255,8 +255,7 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
                     "superseded_versions": options.superseded_versions,
                     "other_dates": options.other_dates, "scope_volume": options.scope_volume,
                     "tree_nodes": options.tree_nodes, "chain_depth": options.chain_depth,
-                    "layouts": ["nested", *options.layouts], "peers": list(options.peers)},
-        "peers_skipped": skipped,
+                    "layouts": ["nested", *options.layouts]},
         "hierarchy_nodes": generation.node_count(),
         "hierarchy_depth": len(generation.LEVELS),
         "sizes": [],
@@ -286,6 +285,10 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
             raise
         finally:
             progress.done()
+    if options.peers:
+        report["options"]["peers"] = list(options.peers)
+    if skipped:
+        report["peers_skipped"] = skipped
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["peak_rss_mb"] = round(measurement.peak_rss_mb(), 1)
     report["summary"] = summarize(report)
