@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import sys
@@ -14,7 +15,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql as pgsql
 
-from pnldb.bench import checks, generation, measurement, trees
+from pnldb.bench import checks, generation, measurement, peers, trees
+from pnldb.bench.peers import runner as peer_runner
 from pnldb.bench.summary import summarize
 from pnldb.db import connect
 from pnldb.embedded import EmbeddedPostgres
@@ -39,6 +41,7 @@ class Options:
     layouts: tuple[str, ...] = tuple(layout for layout in generation.RULE_LAYOUTS if layout != "nested")
     tree_nodes: int = 30_000  # the wide tree loaded fresh before its first snapshot (see trees)
     chain_depth: int = 1_000  # the chain loaded before its first snapshot: this deep, one node more
+    peers: tuple[str, ...] = ()  # pandas, polars, duckdb: timed beside the engine (pnldb.bench.peers)
 
     def other_volume(self, size: int) -> int:
         return min(size, self.scope_volume)
@@ -159,6 +162,9 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     run_id, check = checks.check_run(conn, s, floor_rows)
     del floor_rows
     result["check"] = check
+    if options.peers:
+        result["peers"] = peer_runner.measure_peers(conn, dsn, schema, s, run_id, options.peers, options.repeat,
+                                                    progress, label)
     progress(f"{label}: write floor x{options.repeat}")
     result["write_floor_s"] = [measurement.timed_write_floor(conn, s, run_id) for _ in range(options.repeat)]
     readers = measurement.measure_run_readers(conn, s, run_id, options.repeat, progress, label)
@@ -233,6 +239,11 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
     if options.rules < 0 or options.rules > generation.node_count():
         raise PnlError(f"--rules must be between 0 and {generation.node_count():,} (one rule per node at most)")
     rules = generation.make_rules(options.rules, options.seed)
+    unknown = [peer for peer in options.peers if peer not in peers.PEERS]
+    if unknown:
+        raise PnlError(f"unknown peer(s) {', '.join(unknown)}; the peers are {', '.join(peers.PEERS)}")
+    ready, skipped = peers.available(options.peers)
+    options = dataclasses.replace(options, peers=ready)
     started = dt.datetime.now(dt.UTC)
     report: dict = {
         "started_at": started.isoformat(timespec="seconds"),
@@ -274,6 +285,10 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
             raise
         finally:
             progress.done()
+    if options.peers:
+        report["options"]["peers"] = list(options.peers)
+    if skipped:
+        report["peers_skipped"] = skipped
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report["peak_rss_mb"] = round(measurement.peak_rss_mb(), 1)
     report["summary"] = summarize(report)

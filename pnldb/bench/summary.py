@@ -17,11 +17,13 @@ TARGET_VERIFY = 1.0  # verify_run no slower than a snapshot
 TARGET_EXPLAIN_S = 1.0  # explain_node's first 1,000 rows of the root at 1,000,000 facts per scenario
 TARGET_ENTITLED = 1.05  # a snapshot by an operator entitled to one use case within 1.05x of the superuser's
 TARGET_LAYOUT = 1.5  # create_snapshot within 1.5x the floor in every rule layout at 1,000,000 (issue 15)
+TARGET_PEERS = 2.0  # the engine at least 2x faster than the fastest peer, wall and total CPU (issue 15)
 TARGET_FRESH_TREE = 1.5  # the first snapshot after a fresh hierarchy load within 1.5x of the next one
 LINEAR_TOLERANCE = 1.1  # growth within 10% of linear still counts as linear (timing noise)
 
 
 def median(samples: list[float]) -> float | None:
+    samples = [s for s in samples if s is not None]
     return statistics.median(samples) if samples else None
 
 
@@ -146,11 +148,51 @@ def summarize(report: dict) -> dict:
         target(f"the first snapshot after a fresh {wide['nodes']:,}-node hierarchy load within "
                f"{TARGET_FRESH_TREE:g}x of the next", fresh <= TARGET_FRESH_TREE,
                f"{fresh:.2f}x ({_s(wide['first_snapshot_s'])}, then {_s(wide['snapshot_again_s'])})")
+    peer_rows = _peer_rows(report)
+    for n in dict.fromkeys(r["facts_per_scenario"] for r in peer_rows):
+        at = [r for r in peer_rows if r["facts_per_scenario"] == n]
+        engine, others = at[0], [r for r in at if r["who"] != "engine"]
+        fastest_wall = min(others, key=lambda r: r["wall_s"])
+        timed_cpu = [r for r in others if r["cpu_s"] is not None]
+        fastest_cpu = min(timed_cpu, key=lambda r: r["cpu_s"]) if timed_cpu and engine["cpu_s"] else None
+        wall = _ratio(fastest_wall["wall_s"], engine["wall_s"])
+        cpu = _ratio(fastest_cpu["cpu_s"], engine["cpu_s"]) if fastest_cpu else None
+        target(f"engine >= {TARGET_PEERS:g}x faster than the fastest peer (wall and CPU) at {n:,} facts/scenario",
+               None if cpu is None else wall >= TARGET_PEERS and cpu >= TARGET_PEERS,
+               f"wall {_x(wall)} (fastest {fastest_wall['who']} {_s(fastest_wall['wall_s'])}, engine "
+               f"{_s(engine['wall_s'])}), CPU " + ("n/a (the server's CPU is not readable from here)" if cpu is None
+                                                   else f"{_x(cpu)} (fastest {fastest_cpu['who']} "
+                                                        f"{_s(fastest_cpu['cpu_s'])}, engine {_s(engine['cpu_s'])})"))
     failed = [t for t in targets if t["met"] is False]
     summary = {"rows": rows, "targets": targets, "targets_missed": len(failed)}
     if layouts:
         summary["layouts"] = layouts
+    if peer_rows:
+        summary["peers"] = peer_rows
     return summary
+
+
+def _peer_rows(report: dict) -> list[dict]:
+    """Per size that timed peers: the engine, then each peer, medians of read / compute / write / wall /
+    CPU (client + server), and each one's wall and CPU over the engine's."""
+    out = []
+    for size in report["sizes"]:
+        timed = size.get("peers")
+        if not timed or not timed.get("peers"):
+            continue
+        engine = {k: median(v) for k, v in timed["engine"].items()}
+        out.append({"facts_per_scenario": size["facts_per_scenario"], "who": "engine", "read_s": None,
+                    "compute_s": None, "write_s": None, **engine, "wall_x_engine": 1.0,
+                    "cpu_x_engine": 1.0 if engine.get("cpu_s") else None, "rows": None, "matches_engine": None,
+                    "peak_rss_mb": None})
+        for peer, samples in timed["peers"].items():
+            values = {k: median(v) for k, v in samples.items() if isinstance(v, list)}
+            out.append({"facts_per_scenario": size["facts_per_scenario"], "who": peer, **values,
+                        "wall_x_engine": _ratio(values.get("wall_s"), engine.get("wall_s")),
+                        "cpu_x_engine": _ratio(values.get("cpu_s"), engine.get("cpu_s")),
+                        "rows": samples.get("rows"), "matches_engine": samples.get("matches_engine"),
+                        "peak_rss_mb": samples.get("peak_rss_mb")})
+    return out
 
 
 def _layout_rows(report: dict, rows: list[dict]) -> list[dict]:
@@ -215,6 +257,14 @@ def format_report(report: dict) -> str:
             (f"{r['facts_per_scenario']:,}", f"{r['layout']}: {RULE_LAYOUTS[r['layout']]}", f"{r['rules']:,}",
              _s(r["floor_s"]), _s(r["snapshot_s"]), _x(r["snapshot_over_floor"]))
             for r in report["summary"]["layouts"]], align="rlrrrr", rule=True)
+    if report["summary"].get("peers"):
+        header = ("facts/scenario", "who", "read", "compute", "write", "wall", "CPU", "client CPU", "server CPU",
+                  "wall x engine", "CPU x engine", "peak RSS")
+        lines += [""] + fmt.table(header, [
+            (f"{r['facts_per_scenario']:,}", r["who"], _s(r["read_s"]), _s(r["compute_s"]), _s(r["write_s"]),
+             _s(r["wall_s"]), _s(r["cpu_s"]), _s(r["client_cpu_s"]), _s(r["server_cpu_s"]), _x(r["wall_x_engine"]),
+             _x(r["cpu_x_engine"]), "n/a" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f} MB")
+            for r in report["summary"]["peers"]], align="rl" + "r" * (len(header) - 2), rule=True)
     notes = ["write floor: one INSERT of a run's result rows (3 per node) with their indexes and foreign key "
              "checks, the least any engine that stores them pays",
              "verify_run and explain 1,000 (explain_node of the root, its first 1,000 rows) interleaved with a "
@@ -243,6 +293,11 @@ def format_report(report: dict) -> str:
             notes.append(f"{size['facts_per_scenario']:,}: create_snapshot as an operator login entitled to the use "
                          f"case by a grant of its own {_s(operator)}, as the superuser {_s(superuser)} "
                          f"({_x(_ratio(operator, superuser))}), interleaved")
+    if report["summary"].get("peers"):
+        notes.append("peers: each reads the in-scope facts by its fastest path, computes the snapshot in its own "
+                     "engine (exact: int64 cents or DECIMAL), COPYs the rows back; engine and peers interleaved; "
+                     "CPU = the process's and the server's; every peer's rows equal the engine's row for row")
+    notes += list((report.get("peers_skipped") or {}).values())
     trees = report.get("hierarchies")
     if trees:
         wide, chain = trees["wide"], trees["chain"]

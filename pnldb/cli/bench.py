@@ -5,6 +5,7 @@ import click
 
 from pnldb import bench as bench_mod
 from pnldb.bench.generation import RULE_LAYOUTS
+from pnldb.bench.peers import parse_peers
 from pnldb.cli.common import emit_json, json_option, pass_settings
 from pnldb.errors import PnlError
 
@@ -17,6 +18,13 @@ def _sizes(_ctx, _param, value: str) -> list[int]:
     if not sizes or any(n < 1 for n in sizes):
         raise click.BadParameter("sizes are positive numbers of facts per scenario")
     return sizes
+
+
+def _peers(_ctx, _param, value: str) -> tuple[str, ...]:
+    try:
+        return parse_peers(value)
+    except PnlError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
@@ -41,10 +49,14 @@ def _sizes(_ctx, _param, value: str) -> list[int]:
                    "'' for none.")
 @click.option("--workers", type=click.IntRange(0),
               help="max_parallel_workers_per_gather of the embedded server (default: the number of CPUs).")
+@click.option("--peers", default="", show_default=True, metavar="PEER,...", callback=_peers,
+              help="Time pandas, polars and/or duckdb ('all') beside the engine on the same data, each reading the "
+                   "facts, computing the snapshot and writing its rows back, checked row for row against the "
+                   "engine's (needs pip install 'pnldb[bench]'; a peer not installed is skipped).")
 @json_option
 @pass_settings
 def bench(settings, sizes, rules, repeat, reference_max, load_max, other_dates, scope_volume, superseded_versions,
-          layouts, workers, as_json) -> None:
+          layouts, workers, peers, as_json) -> None:
     """Measure create_snapshot at growing sizes against the floor: one GROUP BY over the in-scope facts.
 
     Runs on an embedded PostgreSQL sized for the largest size (or on --dsn, in a scratch schema it
@@ -58,7 +70,8 @@ def bench(settings, sizes, rules, repeat, reference_max, load_max, other_dates, 
     options = bench_mod.Options(sizes=sizes, rules=rules, repeat=repeat, reference_max=reference_max,
                                 load_max=load_max, other_dates=other_dates, scope_volume=scope_volume,
                                 superseded_versions=superseded_versions, workers=workers,
-                                layouts=tuple(layout for layout in layouts.split(",") if layout))
+                                layouts=tuple(layout for layout in layouts.split(",") if layout),
+                                peers=peers)
     if settings.dsn is not None and workers is not None:
         raise PnlError("--workers sets up the embedded server; with --dsn the server's own settings apply")
     report = bench_mod.run_bench(options, dsn=settings.dsn, progress=bench_mod.Progress())
