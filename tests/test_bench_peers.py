@@ -94,7 +94,7 @@ def _run_peer(conn, dsn, peer: str, uc) -> None:
     module = pytest.importorskip(f"pnldb.bench.peers.{peer}_peer", reason=f"peer {peer} not installed")
     common.create_table(conn, "pnl", peer)
     clock = common.Clock(common.postmaster_pid(conn))
-    rows = module.run(conn, dsn, "pnl", uc, COB, clock)
+    rows = common.run_peer(module, peer, conn, dsn, "pnl", uc, COB, clock)
     timings = clock.result()
     assert set(timings) >= {"read_s", "compute_s", "write_s", "wall_s", "cpu_s"} and rows > 0
 

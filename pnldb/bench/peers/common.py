@@ -333,3 +333,18 @@ class Clock:
         server = None if server_now is None or self._server is None else server_now - self._server
         return {**self.phases, "wall_s": wall, "client_cpu_s": client, "server_cpu_s": server,
                 "cpu_s": None if server is None else client + server}
+
+
+def run_peer(module, peer: str, conn: psycopg.Connection, dsn: str | None, s: str, use_case, pnl_date,
+             clock: Clock) -> int:
+    """One timed run of a peer module (its read_facts, compute and to_csv): read, compute, write back."""
+    plan = read_plan(conn, s, use_case, pnl_date)
+    facts = module.read_facts(conn, dsn, s, plan, use_case, pnl_date)
+    clock.phase("read")
+    rows = module.compute(facts, plan)
+    del facts  # the facts' memory goes before the rows are formatted
+    data = module.to_csv(rows)
+    clock.phase("compute")
+    copy_csv(conn, s, peer, data)
+    clock.phase("write")
+    return len(rows)

@@ -135,16 +135,3 @@ def to_csv(rows: pa.Table) -> bytes:
     buffer = io.BytesIO()
     pacsv.write_csv(rows.select(RESULT_COLUMNS), buffer, write_options=pacsv.WriteOptions(include_header=False))
     return buffer.getvalue()
-
-
-def run(conn, dsn, s, use_case, pnl_date, clock: common.Clock) -> int:
-    plan = common.read_plan(conn, s, use_case, pnl_date)
-    facts = read_facts(conn, dsn, s, plan, use_case, pnl_date)
-    clock.phase("read")
-    rows = compute(facts, plan)
-    del facts
-    data = to_csv(rows)
-    clock.phase("compute")
-    common.copy_csv(conn, s, "duckdb", data)
-    clock.phase("write")
-    return rows.num_rows

@@ -145,16 +145,3 @@ def to_csv(rows: pd.DataFrame) -> bytes:
     buffer = io.StringIO()
     out.to_csv(buffer, index=False, header=False)
     return buffer.getvalue().encode()
-
-
-def run(conn, dsn, s, use_case, pnl_date, clock: common.Clock) -> int:
-    plan = common.read_plan(conn, s, use_case, pnl_date)
-    df = read_facts(conn, dsn, s, plan, use_case, pnl_date)
-    clock.phase("read")
-    rows = compute(df, plan)
-    del df
-    data = to_csv(rows)
-    clock.phase("compute")
-    common.copy_csv(conn, s, "pandas", data)
-    clock.phase("write")
-    return len(rows)

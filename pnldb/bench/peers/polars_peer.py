@@ -10,6 +10,7 @@ import io
 import numpy as np
 import polars as pl
 
+from pnldb.bench.checks import RESULT_COLUMNS
 from pnldb.bench.peers import common
 from pnldb.vocabulary import MEASURES, RESULT_VALUE_COLUMNS
 
@@ -101,22 +102,7 @@ def _money(name: str) -> pl.Expr:
 
 
 def to_csv(rows: pl.DataFrame) -> bytes:
-    from pnldb.bench.checks import RESULT_COLUMNS
-
     out = rows.select(RESULT_COLUMNS).with_columns(_money(c) for c in RESULT_VALUE_COLUMNS)
     buffer = io.BytesIO()
     out.write_csv(buffer, include_header=False)
     return buffer.getvalue()
-
-
-def run(conn, dsn, s, use_case, pnl_date, clock: common.Clock) -> int:
-    plan = common.read_plan(conn, s, use_case, pnl_date)
-    df = read_facts(conn, dsn, s, plan, use_case, pnl_date)
-    clock.phase("read")
-    rows = compute(df, plan)
-    del df
-    data = to_csv(rows)
-    clock.phase("compute")
-    common.copy_csv(conn, s, "polars", data)
-    clock.phase("write")
-    return rows.height

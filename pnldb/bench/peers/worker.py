@@ -35,7 +35,7 @@ def main(dsn: str, schema: str, peer: str, use_case: str, pnl_date: str) -> None
             if line.strip() != "run":
                 break
             clock = common.Clock(postmaster)
-            rows = module.run(conn, dsn, s, use_case_id, day, clock)
+            rows = common.run_peer(module, peer, conn, dsn, s, use_case_id, day, clock)
             print(json.dumps({**clock.result(), "rows": rows}), flush=True)
     print(json.dumps({"peak_rss_mb": _peak_rss_mb()}), flush=True)
 
