@@ -172,7 +172,7 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
         if spool is not None:
             spool.close()
     col = {c: i for i, c in enumerate(header)}
-    dims = [c for c in header if c not in FACT_REQUIRED and c not in FACT_OPTIONAL]
+    dims = _dimensions(header)
     i_cur = col.get("currency")
     slices, codes, differs, stored = staged
     if allowed is not None:
@@ -262,6 +262,10 @@ def _load_facts(conn, binary, fname, uc_id, uc_name, structure_id, replace, appe
     }
 
 
+def _dimensions(header: list[str]) -> list[str]:
+    """The file's dimension columns (neither required nor optional), in the file's order."""
+    return [c for c in header if c not in FACT_REQUIRED and c not in FACT_OPTIONAL]
+
 
 def _rereadable(binary):
     """(a file that can be read again from `start`, start, the spool to close): an unseekable source
@@ -279,7 +283,7 @@ def _rereadable(binary):
 
 def _create_stage(conn, header: list[str]) -> list[str]:
     """The stage: a text column per column of the file; the stage's names for the file's columns, in order."""
-    dims = [c for c in header if c not in FACT_REQUIRED and c not in FACT_OPTIONAL]
+    dims = _dimensions(header)
     named = {"use_case_id": "uc"}
     names = [named.get(c) or (c if c in FACT_REQUIRED or c in FACT_OPTIONAL else f"d{dims.index(c)}")
              for c in header]
@@ -351,7 +355,7 @@ def _row_stage(conn, binary, fname, uc_id, uc_name, progress, allowed):
     _create_stage(conn, header)
     ncols = len(header)
     col = {c: i for i, c in enumerate(header)}
-    dims = [c for c in header if c not in FACT_REQUIRED and c not in FACT_OPTIONAL]
+    dims = _dimensions(header)
     i_date, i_cat, i_scen = col["pnl_date"], col["category_code"], col["scenario"]
     i_daily, i_wtd, i_ytd = (col[m] for m in FACT_MEASURES)
     i_uc, i_amount, i_cur = col.get("use_case_id"), col.get("amount"), col.get("currency")
