@@ -29,12 +29,14 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql as pgsql
 
+from pnldb.loaders.reading import id_problem
+from pnldb.vocabulary import FACT_MEASURES
+
 BLOCK = 1 << 20  # bytes read and sent at a time
 FIELD_LIMIT = csv.field_size_limit()  # the csv module refuses a longer cell: so must this way in
 # The characters str.strip() removes (none lies above U+3000): the SQL must trim exactly as Python does.
 WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
 _END_OF_DATA = re.compile(rb"(?:^|\n)\\\.\r?(?:\n|$)")
-AMOUNTS = ("daily_amount", "wtd_amount", "ytd_amount")
 
 
 class Unsure(Exception):
@@ -120,7 +122,7 @@ def _blank_sql(columns: list[str]) -> pgsql.Composable:
     spaces is no number to COPY). daily_amount first: it is NULL in few rows."""
     ordered = sorted(columns, key=lambda c: c != "daily_amount")
     return pgsql.SQL(" AND ").join(
-        pgsql.SQL("{} IS NULL").format(pgsql.Identifier(c)) if c in AMOUNTS or c == "amount" else
+        pgsql.SQL("{} IS NULL").format(pgsql.Identifier(c)) if c in FACT_MEASURES or c == "amount" else
         pgsql.SQL("coalesce(btrim({}, %(ws)s), '') = ''").format(pgsql.Identifier(c)) for c in ordered)
 
 
@@ -132,10 +134,10 @@ def _groups_sql(columns: list[str], has_amount: bool) -> pgsql.Composable:
         v = pgsql.Identifier(m)
         # NaN and the infinities too: NaN sorts above every number
         return pgsql.SQL("{v} >= 1e16 OR {v} <= -1e16 OR (scale({v}) > 2 AND {v} <> round({v}, 2))").format(v=v)
-    bad_amounts = [pgsql.SQL("{} IS NULL OR ").format(pgsql.Identifier(m)) + bad(m) for m in AMOUNTS]
+    bad_amounts = [pgsql.SQL("{} IS NULL OR ").format(pgsql.Identifier(m)) + bad(m) for m in FACT_MEASURES]
     if has_amount:
         bad_amounts.append(bad("amount"))
-    texts = [c for c in columns if c not in AMOUNTS and c != "amount"]
+    texts = [c for c in columns if c not in FACT_MEASURES and c != "amount"]
     # octet_length is the stored size, free; a cell that long in bytes may be shorter in characters, and
     # the row checks decide
     long = pgsql.SQL(" OR ").join(pgsql.SQL("octet_length({}) > {}").format(pgsql.Identifier(c), FIELD_LIMIT)
@@ -180,7 +182,7 @@ def _verdict(conn, columns: list[str], checks: Checks, groups) -> tuple[dict, di
             code = "" if raw_code is None else raw_code.strip()
             if not code:
                 raise Unsure("a blank category_code")
-            if len(code) > 250 and len(code.encode("utf-8")) > 1000:  # facts.id_problem
+            if id_problem(code) is not None:
                 raise Unsure("a long category_code")
             codes[code] = codes.get(code, 0) + rows
             padded = padded or code != raw_code
