@@ -176,6 +176,14 @@ CREATE POLICY entitled ON pnl.close_events AS PERMISSIVE FOR ALL TO PUBLIC USING
    FROM pnl.use_case_grants g
   WHERE (g.use_case_id IS NOT NULL))))));
 
+CREATE TABLE pnl.cluster_shards (
+    shard_no integer NOT NULL,
+    server text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE pnl.cluster_shards ADD CONSTRAINT cluster_shards_pkey PRIMARY KEY (shard_no);
+ALTER TABLE pnl.cluster_shards ADD CONSTRAINT cluster_shards_shard_no_check CHECK (shard_no >= 0);
+
 CREATE TABLE pnl.dim_hierarchy (
     structure_id text NOT NULL,
     node_id text NOT NULL,
@@ -480,6 +488,15 @@ CREATE TABLE pnl.runs_being_purged (
     txid bigint DEFAULT txid_current() NOT NULL
 );
 ALTER TABLE pnl.runs_being_purged ADD CONSTRAINT runs_being_purged_pkey PRIMARY KEY (run_id);
+
+CREATE TABLE pnl.shard_purges (
+    purge_id bigint GENERATED ALWAYS AS IDENTITY NOT NULL,
+    load_id bigint NOT NULL,
+    pnl_date date,
+    scenario text,
+    queued_at timestamp with time zone DEFAULT now() NOT NULL
+);
+ALTER TABLE pnl.shard_purges ADD CONSTRAINT shard_purges_pkey PRIMARY KEY (purge_id);
 
 CREATE TYPE pnl.snapshot_node AS (
     node_id text,
@@ -997,6 +1014,10 @@ GRANT USAGE ON SEQUENCE pnl.metadata_rules_rule_id_seq TO pnl_admin;
 CREATE SEQUENCE pnl.rule_versions_version_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
 -- identity of pnl.rule_versions.version_id
 GRANT USAGE ON SEQUENCE pnl.rule_versions_version_id_seq TO pnl_admin;
+
+CREATE SEQUENCE pnl.shard_purges_purge_id_seq AS bigint START WITH 1 INCREMENT BY 1 MINVALUE 1 MAXVALUE 9223372036854775807 CACHE 1;
+-- identity of pnl.shard_purges.purge_id
+GRANT USAGE ON SEQUENCE pnl.shard_purges_purge_id_seq TO pnl_admin;
 
 CREATE OR REPLACE FUNCTION pnl.analyze_facts()
  RETURNS void
@@ -1875,6 +1896,8 @@ tree AS (
 -- expression's it would guess, and plan for a hundred times the groups). The measures are summed as
 -- their stored integer cents (migration 0016), in int128, and the sum turned back into numeric of scale 2:
 -- exactly the numeric sum, digit for digit and scale, at a fraction of its cost per fact.
+-- On a coordinator, each shard runs this very aggregate over its own facts (sql/_shard_layer.sql), which
+-- are spread by category_code: the shards' groups never overlap.
 grouped AS (
     SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
            sum(f.daily_cents) * 0.01 AS daily,
@@ -1974,7 +1997,8 @@ FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
                        included, load_filter)
         INTO node_rows, applied, converted
-        USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read, reporting, rates;
+        USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read, reporting, rates, rule_ids, rule_json,
+              CASE WHEN load_filter <> '' THEN input_loads END, CASE WHEN load_filter <> '' THEN input_scens END;
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
 
@@ -2109,7 +2133,7 @@ CREATE OR REPLACE FUNCTION pnl.duplicate_fact_loads(load_id bigint)
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
     WITH candidates AS (
-        SELECT n.load_id AS new_load, o.load_id AS old_load, n.pnl_date, n.scenario, n.rows
+        SELECT n.load_id AS new_load, o.load_id AS old_load, n.use_case_id, n.pnl_date, n.scenario, n.rows
         FROM pnl.fact_load_slices n
         JOIN pnl.fact_load_slices o
           ON o.use_case_id = n.use_case_id AND o.pnl_date = n.pnl_date AND o.scenario = n.scenario
@@ -3640,7 +3664,6 @@ BEGIN
     )
     SELECT array_agg(m.load_id), array_agg(m.pnl_date), array_agg(m.scenario)
     INTO loads, dates, scens FROM marked m;
-
     DELETE FROM pnl.fact_pnl_entries f
     USING unnest(loads, dates, scens) AS p(load_id, pnl_date, scenario)
     WHERE f.load_id = p.load_id AND f.pnl_date = p.pnl_date AND f.scenario = p.scenario;
@@ -4941,6 +4964,10 @@ DECLARE
     link_problem text;
     roots        text[];
     tree_problem text;
+    rule_ids     bigint[];
+    rule_json    jsonb[];
+    slice_loads  bigint[];
+    slice_scens  text[];
 BEGIN
     source := pnl.open_run_reading(run_id, 'verify_run');
     SELECT r.reporting_currency,
@@ -4958,6 +4985,15 @@ BEGIN
         tree_problem := format('the run''s recorded tree has %s roots (%s), not one: its result rows were changed',
                                coalesce(cardinality(roots), 0), coalesce(array_to_string(roots, ', '), 'none'));
     ELSE
+        -- The recorded rules and inputs as the pipeline's $8 to $11 (what a coordinator's shards compile).
+        SELECT array_agg(rr.rule_id ORDER BY rr.rule_id), array_agg(rr.predicate_json ORDER BY rr.rule_id)
+        INTO rule_ids, rule_json
+        FROM pnl.calculation_run_rules rr WHERE rr.calculation_run_id = verify_run.run_id;
+        IF source.load_filter <> '' THEN
+            SELECT array_agg(i.load_id ORDER BY i.load_id, i.scenario), array_agg(i.scenario ORDER BY i.load_id, i.scenario)
+            INTO slice_loads, slice_scens
+            FROM pnl.calculation_run_inputs i WHERE i.calculation_run_id = verify_run.run_id;
+        END IF;
         -- Planner settings for this statement only. Its hash aggregates hold one group per
         -- (scenario, category_code, currency, included), tens of MB at ten thousand nodes: below 64MB of work_mem
         -- they would spill to disk. And the planner costs the rule tree (a CASE) as if every branch were
@@ -4992,6 +5028,8 @@ tree AS (
 -- expression's it would guess, and plan for a hundred times the groups). The measures are summed as
 -- their stored integer cents (migration 0016), in int128, and the sum turned back into numeric of scale 2:
 -- exactly the numeric sum, digit for digit and scale, at a fraction of its cost per fact.
+-- On a coordinator, each shard runs this very aggregate over its own facts (sql/_shard_layer.sql), which
+-- are spread by category_code: the shards' groups never overlap.
 grouped AS (
     SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
            sum(f.daily_cents) * 0.01 AS daily,
@@ -5091,7 +5129,8 @@ FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
                        source.included, source.load_filter)
         INTO node_rows, applied, converted
-        USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates;
+        USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates,
+              rule_ids, rule_json, slice_loads, slice_scens;
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
     END IF;

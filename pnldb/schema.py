@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fnmatch
+import hashlib
 import re
 import tempfile
 from collections import defaultdict
@@ -31,7 +32,9 @@ DUMP_COMMAND = "scripts/dev dump-schema"
 DEFAULT_LOCK_TIMEOUT = "5s"
 
 
-def template_context(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None) -> dict:
+def template_context(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None, shards: int = 0) -> dict:
+    """What sql/ templates see; `shards` > 0 renders the layer of a coordinator of that many shards
+    (pnldb/cluster.py)."""
     natural, adjusted, _plug = KINDS  # a plug is natural - adjusted: derived, never summed
     summed_kinds = (natural, adjusted)
 
@@ -49,6 +52,9 @@ def template_context(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | No
         # A snapshot node: the values summed per fact scenario, side by side (sql/0305, sql/0310).
         "summed_kinds": summed_kinds,
         "node_value": node_value,
+        "sharded": shards > 0,
+        "shard_count": shards,
+        "shard_layer_version": shard_layer_version(schema) if shards else "",
         "node_values": [
             {"scenario": scenario, "measure": measure, "kind": kind, "column": node_value(scenario, measure, kind),
              "included_only": kind == adjusted}
@@ -88,11 +94,53 @@ def migration_ids() -> list[str]:
             if not name.endswith(".rollback.sql")]
 
 
-def render_layer(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None) -> list[tuple[str, str]]:
-    """Each sql/ file rendered for the schema (and its roles), as (file name, SQL), in load order."""
+def render_layer(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None,
+                 shards: int = 0) -> list[tuple[str, str]]:
+    """Each sql/ file rendered for the schema (and its roles), as (file name, SQL), in load order; for a
+    coordinator of `shards` shards if not 0."""
     env = _environment(SQL_RESOURCE)
-    context = template_context(schema, roles)
+    context = template_context(schema, roles, shards)
     return [(name, env.get_template(name).render(context).rstrip() + "\n") for name in sql_files()]
+
+
+# The sql/ files a shard runs too: the rule compiler, so that a shard compiles each rule from its
+# predicate_json itself; then the shard's own objects.
+SHARD_SHARED_FILES = ("0200_function_predicate_sql.sql", "0300_function_rule_case_tree.sql",
+                      "0302_function_rules_included.sql", "0308_function_load_scenario_filter.sql")
+SHARD_LAYER_FILE = "_shard_layer.sql"
+COORDINATOR_PROXIES_FILE = "_shard_proxies.sql"
+
+
+def _render_shard_layer(schema: str, version: str) -> str:
+    env = _environment(SQL_RESOURCE)
+    context = {**template_context(schema), "shard_layer_version": version}
+    return "".join(env.get_template(name).render(context).rstrip() + "\n"
+                   for name in (*SHARD_SHARED_FILES, SHARD_LAYER_FILE))
+
+
+def shard_layer_version(schema: str = DEFAULT_SCHEMA) -> str:
+    """The version of the shards' SQL: a digest of its text. A coordinator's calls carry the version it
+    was rendered with, and a shard of another version refuses them."""
+    return hashlib.sha256(_render_shard_layer(schema, "").encode()).hexdigest()[:16]
+
+
+def render_shard_layer(schema: str = DEFAULT_SCHEMA) -> str:
+    """The SQL a shard database runs (after its fact table, pnldb/cluster.py): one script."""
+    return _render_shard_layer(schema, shard_layer_version(schema))
+
+
+def render_coordinator_proxies(schema: str, shards: int) -> str:
+    """The PL/Proxy functions of a coordinator of `shards` shards, in schema <schema>_shards."""
+    return _environment(SQL_RESOURCE).get_template(COORDINATOR_PROXIES_FILE).render(
+        template_context(schema, shards=shards))
+
+
+def coordinator_shards(conn: psycopg.Connection, schema: str) -> int:
+    """How many shards the installation in `schema` has: 0 for a single server."""
+    if conn.execute("SELECT to_regclass(%s)", (f"{schema}.cluster_shards",)).fetchone()[0] is None:
+        return 0
+    return conn.execute(pgsql.SQL("SELECT count(*) FROM {}").format(
+        pgsql.Identifier(schema, "cluster_shards"))).fetchone()[0]
 
 
 def render_sql(schema: str = DEFAULT_SCHEMA, roles: InstallationRoles | None = None) -> str:
@@ -735,7 +783,7 @@ def _install_layer(conn: psycopg.Connection, schema: str, roles: InstallationRol
                    grants: dict[str, tuple[int, list[str]]] | None = None) -> None:
     grants = _view_grants(conn, schema) if grants is None else grants
     before = _row_versions(conn, schema)
-    for name, text in render_layer(schema, roles):
+    for name, text in render_layer(schema, roles, coordinator_shards(conn, schema)):
         _run_layer_file(conn, schema, name, text, notes)
     stale = [key for key, xmin in _row_versions(conn, schema).items() if before.get(key) == xmin]
     dropped = _drop_layer_objects(conn, schema, stale, ("is no longer part of pnldb's SQL layer",

@@ -24,8 +24,8 @@ def layer_with(*changes: tuple[str, str, str]):
     """render_layer with each (file name, old, new) change made, as changed sql/ files would render."""
     real = schema.render_layer
 
-    def render(schema_name: str = "pnl", roles=None):
-        files = dict(real(schema_name, roles))
+    def render(schema_name: str = "pnl", roles=None, shards: int = 0):
+        files = dict(real(schema_name, roles, shards))
         for file_name, old, new in changes:
             assert old in files[file_name], f"{old!r} not in {file_name}"
             files[file_name] = files[file_name].replace(old, new)
@@ -228,7 +228,8 @@ def test_rollback_refuses_while_a_users_view_depends_on_the_layer(conn, users_vi
     assert view_definition(conn, "reporting.daily_pnl") == users_view
     assert conn.execute("SHOW search_path").fetchone() == ("pnl, public",)  # yoyo's search_path is not left behind
     conn.execute("DROP SCHEMA reporting CASCADE")
-    assert schema.rollback(conn, to="0003_run_rules") == ["0017_fast_loads", "0016_fact_cents",
+    assert schema.rollback(conn, to="0003_run_rules") == [
+        "0018_cluster", "0017_fast_loads", "0016_fact_cents",
                                                           "0015_entitlements", "0014_integrity",
                                                           "0013_audit", "0012_locks", "0011_tree", "0010_runs",
                                                           "0009_rule_limits", "0008_limits", "0007_currency",

@@ -5,9 +5,14 @@
 CREATE OR REPLACE FUNCTION {{ schema }}.fact_loads_take_their_facts() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+{%- if sharded %}
+    -- On a coordinator the facts are on the shards: queued, for `pnldb cluster purge` once this commits.
+    INSERT INTO {{ schema }}.shard_purges (load_id) SELECT DISTINCT o.load_id FROM old_loads o;
+{%- else %}
     DELETE FROM {{ schema }}.fact_pnl_entries f
     USING (SELECT DISTINCT o.load_id FROM old_loads o) o
     WHERE f.load_id = o.load_id;
+{%- endif %}
     RETURN NULL;
 END;
 $$;

@@ -2,11 +2,18 @@
 -- never updated, by anyone, owner included; they are deleted only with their use case (delete_use_case:
 -- the cascade, at trigger depth > 1, while use_cases_being_deleted marks the use case it deletes) or by
 -- purge_superseded_facts, once their slice is marked purged, which fact_loads_are_history allows only
--- for a superseded slice that no existing run read.
+-- for a superseded slice that no existing run read.{% if sharded %} On a coordinator, the rows its
+-- trigger facts_go_to_their_shards has just sent to the shards are deleted here by that trigger.{% endif %}
 CREATE OR REPLACE FUNCTION {{ schema }}.facts_are_immutable() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
+{%- if sharded %}
+        IF pg_trigger_depth() > 1
+           AND current_setting('{{ schema }}.facts_sent_to_shards', true) = pg_current_xact_id()::text THEN
+            RETURN OLD;
+        END IF;
+{%- endif %}
         IF pg_trigger_depth() > 1
            AND EXISTS (SELECT 1 FROM {{ schema }}.use_cases_being_deleted d WHERE d.txid = pg_current_xact_id()) THEN
             RETURN OLD;

@@ -46,10 +46,21 @@ BEGIN
     SELECT array_agg(m.load_id), array_agg(m.pnl_date), array_agg(m.scenario)
     INTO loads, dates, scens FROM marked m;
 
+{%- if sharded %}
+    -- On a coordinator the facts are on the shards: counted from the slices, queued for `pnldb cluster
+    -- purge` once this commits.
+    SELECT coalesce(sum(s.rows), 0) INTO n_facts
+    FROM {{ schema }}.fact_load_slices s
+    JOIN unnest(loads, dates, scens) AS p(load_id, pnl_date, scenario)
+      ON s.load_id = p.load_id AND s.pnl_date = p.pnl_date AND s.scenario = p.scenario;
+    INSERT INTO {{ schema }}.shard_purges (load_id, pnl_date, scenario)
+    SELECT * FROM unnest(loads, dates, scens);
+{%- else %}
     DELETE FROM {{ schema }}.fact_pnl_entries f
     USING unnest(loads, dates, scens) AS p(load_id, pnl_date, scenario)
     WHERE f.load_id = p.load_id AND f.pnl_date = p.pnl_date AND f.scenario = p.scenario;
     GET DIAGNOSTICS n_facts = ROW_COUNT;
+{%- endif %}
 
     SELECT count(*) FILTER (WHERE z.use_case_id IS NULL), count(*) FILTER (WHERE z.use_case_id IS NOT NULL)
     INTO n_kept, n_frozen

@@ -3,6 +3,7 @@
 -- currency, with a fact in its currency on that date) cannot be updated or deleted. One check per
 -- statement over the rows it changes; the statement fails as a whole, naming the rates and the units.
 -- New rates are not checked: a frozen unit's runs used only rates that existed.
+{%- import "_fact_pipeline.sql" as pipeline with context %}
 CREATE OR REPLACE FUNCTION {{ schema }}.fx_rates_frozen() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -32,7 +33,7 @@ BEGIN
         SELECT u.use_case_id, u.name, array_agg(DISTINCT t.pnl_date) AS dates
         FROM touched t
         JOIN {{ schema }}.use_cases u ON u.reporting_currency = t.reporting_currency
-        WHERE EXISTS (SELECT 1 FROM {{ schema }}.fact_pnl_entries f
+        WHERE EXISTS (SELECT 1 FROM {{ pipeline.facts_from("u.use_case_id", "t.pnl_date", "NULL") }} f
                       WHERE f.use_case_id = u.use_case_id AND f.pnl_date = t.pnl_date AND f.currency = t.currency)
         GROUP BY u.use_case_id, u.name
     )
@@ -43,7 +44,7 @@ BEGIN
     CROSS JOIN LATERAL {{ schema }}.frozen_units(c.use_case_id, c.dates) z
     JOIN touched t ON t.pnl_date = z.pnl_date
     WHERE z.status IN ('PENDING', 'SIGNED_OFF', 'LOCKED')
-      AND EXISTS (SELECT 1 FROM {{ schema }}.fact_pnl_entries f
+      AND EXISTS (SELECT 1 FROM {{ pipeline.facts_from("c.use_case_id", "t.pnl_date", "NULL") }} f
                   WHERE f.use_case_id = c.use_case_id AND f.pnl_date = t.pnl_date AND f.currency = t.currency);
     IF frozen IS NOT NULL THEN
         RAISE EXCEPTION 'rates of closed units cannot be changed or removed: %', frozen

@@ -96,7 +96,8 @@ BEGIN
         EXECUTE format($sql${{ pipeline.snapshot_read("(SELECT d.node_id, d.parent_node_id, d.node_name FROM " ~ schema ~ ".dim_hierarchy d WHERE d.structure_id = $3)") }}$sql$,
                        included, load_filter)
         INTO node_rows, applied, converted
-        USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read, reporting, rates;
+        USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read, reporting, rates, rule_ids, rule_json,
+              CASE WHEN load_filter <> '' THEN input_loads END, CASE WHEN load_filter <> '' THEN input_scens END;
         {{ pipeline.planner_settings_off() | indent(8) }}
 
         -- ===== WRITE =====

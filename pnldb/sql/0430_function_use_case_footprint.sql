@@ -29,7 +29,12 @@ BEGIN
     SELECT (SELECT count(*) FROM {{ schema }}.metadata_rules m WHERE m.use_case_id = p_use_case),
            (SELECT count(*) FROM {{ schema }}.use_case_runs l WHERE l.use_case_id = p_use_case),
            (SELECT count(*) FROM {{ schema }}.calculation_runs r WHERE r.use_case_id = p_use_case),
+{%- if sharded %}
+           (SELECT coalesce(sum(s.rows), 0) FROM {{ schema }}.fact_load_slices s  -- the facts are on the shards
+            WHERE s.use_case_id = p_use_case AND s.purged_at IS NULL),
+{%- else %}
            (SELECT count(*) FROM {{ schema }}.fact_pnl_entries f WHERE f.use_case_id = p_use_case),
+{%- endif %}
            (SELECT count(*) FROM {{ schema }}.fact_calculated_results x
             WHERE x.calculation_run_id IN (SELECT r.id FROM {{ schema }}.calculation_runs r WHERE r.use_case_id = p_use_case)
                OR x.run_id IN (SELECT l.run_id FROM {{ schema }}.use_case_runs l WHERE l.use_case_id = p_use_case))

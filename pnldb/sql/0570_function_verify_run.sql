@@ -32,6 +32,10 @@ DECLARE
     link_problem text;
     roots        text[];
     tree_problem text;
+    rule_ids     bigint[];
+    rule_json    jsonb[];
+    slice_loads  bigint[];
+    slice_scens  text[];
 BEGIN
     source := {{ schema }}.open_run_reading(run_id, 'verify_run');
     {{ pipeline.run_fx("verify_run.run_id") | indent(4) }}
@@ -46,11 +50,21 @@ BEGIN
         tree_problem := format('the run''s recorded tree has %s roots (%s), not one: its result rows were changed',
                                coalesce(cardinality(roots), 0), coalesce(array_to_string(roots, ', '), 'none'));
     ELSE
+        -- The recorded rules and inputs as the pipeline's $8 to $11 (what a coordinator's shards compile).
+        SELECT array_agg(rr.rule_id ORDER BY rr.rule_id), array_agg(rr.predicate_json ORDER BY rr.rule_id)
+        INTO rule_ids, rule_json
+        FROM {{ schema }}.calculation_run_rules rr WHERE rr.calculation_run_id = verify_run.run_id;
+        IF source.load_filter <> '' THEN
+            SELECT array_agg(i.load_id ORDER BY i.load_id, i.scenario), array_agg(i.scenario ORDER BY i.load_id, i.scenario)
+            INTO slice_loads, slice_scens
+            FROM {{ schema }}.calculation_run_inputs i WHERE i.calculation_run_id = verify_run.run_id;
+        END IF;
         {{ pipeline.planner_settings_on() | indent(8) }}
         EXECUTE format($sql${{ pipeline.snapshot_read(pipeline.run_nodes()) }}$sql$,
                        source.included, source.load_filter)
         INTO node_rows, applied, converted
-        USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates;
+        USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates,
+              rule_ids, rule_json, slice_loads, slice_scens;
         {{ pipeline.planner_settings_off() | indent(8) }}
     END IF;
 

@@ -77,6 +77,14 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.approve_run(uuid, text), {{ schema }}.rej
 GRANT SELECT ON {{ schema }}.fx_rates, {{ schema }}.calculation_run_fx TO {{ roles.reader }};
 GRANT INSERT, UPDATE, DELETE ON {{ schema }}.fx_rates TO {{ roles.admin }};
 GRANT EXECUTE ON FUNCTION {{ schema }}.missing_fx_rates(uuid, date) TO {{ roles.operator }};
+{%- if sharded %}
+-- A coordinator's facts (issue 16) are read through these, by whoever may read the facts.
+GRANT EXECUTE ON FUNCTION {{ schema }}.shard_fact_rows(uuid, date, bigint[]),
+                          {{ schema }}.shard_fact_currencies(uuid, date, bigint[], text[]),
+                          {{ schema }}.shard_fact_groups(uuid, date, bigint[], bigint[], text[], text[], bigint[], text,
+                                                         bigint[], jsonb[], text)
+    TO {{ roles.operator }};
+{%- endif %}
 -- Limits: everyone reads them; admins tune a value, and nothing else of a row.
 GRANT SELECT ON {{ schema }}.limits TO {{ roles.reader }};
 GRANT UPDATE (value) ON {{ schema }}.limits TO {{ roles.admin }};

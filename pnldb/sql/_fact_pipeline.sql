@@ -3,7 +3,20 @@
     Imported `with context`; the statement they build is run by EXECUTE format(..., included, load_filter)
     USING $1 use_case_id, $2 pnl_date, $3 the tree's key (a structure_id or a run id), $4 rule_by_node
     (jsonb: rule id by node id), $5 the load ids read, $6 the reporting currency, $7 the rates (jsonb:
-    rate by currency, for the currencies other than the reporting one). -#}
+    rate by currency, for the currencies other than the reporting one); and for a coordinator's shards
+    (`sharded`, pnldb/cluster.py) $8 the ids of the rules, ascending, $9 their predicate_json, $10 and $11
+    the (load id, scenario) pairs read when some load is read for one scenario only (NULL otherwise). -#}
+
+{#- The facts of `use_case` on `pnl_date` in `loads` (SQL expressions), as a relation for a FROM list,
+    with every column of fact_pnl_entries: on a single server the table itself (the caller's WHERE
+    chooses the rows, as the planner likes it), on a coordinator the rows its shards return. -#}
+{% macro facts_from(use_case, pnl_date, loads) -%}
+{%- if sharded -%}
+{{ schema }}.shard_fact_rows({{ use_case }}, {{ pnl_date }}, {{ loads }})
+{%- else -%}
+{{ schema }}.fact_pnl_entries
+{%- endif -%}
+{%- endmacro %}
 
 {#- The tree CTE over `nodes`, a relation of (node_id, parent_node_id, node_name) with one root: each
     node with its depth, path from the root, own rule and governing rule. -#}
@@ -35,7 +48,7 @@ tree AS (
         f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
         g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
         {%- if under %}, g.in_subtree{% endif %}
- FROM {{ schema }}.fact_pnl_entries f
+ FROM {{ facts_from("$1", "$2", "$5") }} f
  LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
                   (SELECT array_agg(t.governing_rule) FROM tree t)
                   {%- if under %}, (SELECT array_agg({{ under }} = ANY (t.path)) FROM tree t){% endif %})
@@ -51,6 +64,17 @@ tree AS (
  WHERE r.calculation_run_id = $3 AND r.scenario = '{{ scenarios[0] }}' AND r.node_id <> '{{ unmapped }}')
 {%- endmacro %}
 
+{#- The facts' groups: per (scenario, category_code, own currency, included flag), the sums of the
+    measures; the format() placeholders %s take the rules' expression and the load filter. -#}
+{% macro fact_groups() -%}
+SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
+{%- for m in measures %}
+       sum(f.{{ m }}_cents) * 0.01 AS {{ m }}{{ "," if not loop.last }}
+{%- endfor %}
+FROM {{ governed_facts() | indent(5) }}
+GROUP BY 1, 2, 3, 4
+{%- endmacro %}
+
 {#- The whole read of a snapshot over `nodes` (see governing_tree): one read-only statement returning
     (snapshot_node[] of every node, the ids of the rules on a node of the tree, the currencies other than
     the reporting one that its facts are in). create_snapshot runs it
@@ -63,13 +87,16 @@ WITH RECURSIVE
 -- expression's it would guess, and plan for a hundred times the groups). The measures are summed as
 -- their stored integer cents (migration 0016), in int128, and the sum turned back into numeric of scale 2:
 -- exactly the numeric sum, digit for digit and scale, at a fraction of its cost per fact.
+-- On a coordinator, each shard runs this very aggregate over its own facts (sql/_shard_layer.sql), which
+-- are spread by category_code: the shards' groups never overlap.
 grouped AS (
-    SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
-{%- for m in measures %}
-           sum(f.{{ m }}_cents) * 0.01 AS {{ m }}{{ "," if not loop.last }}
-{%- endfor %}
-    FROM {{ governed_facts() | indent(9) }}
-    GROUP BY 1, 2, 3, 4
+{%- if sharded %}
+    SELECT * FROM {{ schema }}.shard_fact_groups(
+        $1, $2, $5, $10, $11, (SELECT array_agg(t.node_id) FROM tree t),
+        (SELECT array_agg(t.governing_rule) FROM tree t), (SELECT t.node_id FROM tree t WHERE t.depth = 0), $8, $9, $6)
+{%- else %}
+    {{ fact_groups() | indent(4) }}
+{%- endif %}
 ),
 -- In the reporting currency (contract §8): per scenario, mapped node, currency and included flag, the
 -- native sums times the rate, rounded to cents; facts in the reporting currency stay exact. Rounded per

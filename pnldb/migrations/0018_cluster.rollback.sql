@@ -1,0 +1,2 @@
+DROP TABLE {{ schema }}.shard_purges;
+DROP TABLE {{ schema }}.cluster_shards;
