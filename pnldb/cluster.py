@@ -208,8 +208,8 @@ def cluster_status(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> di
     if not shards:
         return {"coordinator": conn.info.dbname, "shards": [], "orphan_facts": 0, "queued_purges": 0}
     held = conn.execute(pgsql.SQL(
-        """SELECT h.shard_no, count(*) AS loads, coalesce(sum(h.facts), 0) AS facts,
-                  coalesce(sum(h.facts) FILTER (WHERE l.load_id IS NULL), 0) AS orphans
+        """SELECT h.shard_no, count(*) AS loads, coalesce(sum(h.facts), 0)::bigint AS facts,
+                  coalesce(sum(h.facts) FILTER (WHERE l.load_id IS NULL), 0)::bigint AS orphans
            FROM {}.shard_loads(%s) h LEFT JOIN {}.fact_loads l ON l.load_id = h.load_id
            GROUP BY h.shard_no""").format(pgsql.Identifier(f"{schema}_shards"), pgsql.Identifier(schema)),
         (_version(schema),)).fetchall()
@@ -233,14 +233,8 @@ def purge_shards(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> dict
     if not schema_mod.coordinator_shards(conn, schema):
         return {"queued": 0, "orphan_loads": 0, "facts_deleted": 0}
     s, cluster, version = pgsql.Identifier(schema), pgsql.Identifier(f"{schema}_shards"), _version(schema)
-    deleted = 0
-    queued = conn.execute(pgsql.SQL(
-        "SELECT array_agg(purge_id), array_agg(load_id), array_agg(pnl_date), array_agg(scenario) FROM {}.shard_purges"
-    ).format(s)).fetchone()
-    if queued[0]:
-        deleted += conn.execute(pgsql.SQL("SELECT coalesce(sum(n), 0) FROM {}.shard_purge(%s, %s, %s, %s) n").format(
-            cluster), (version, queued[1], queued[2], queued[3])).fetchone()[0]
-        conn.execute(pgsql.SQL("DELETE FROM {}.shard_purges WHERE purge_id = ANY (%s)").format(s), (queued[0],))
+    queued = conn.execute(pgsql.SQL("SELECT {}.purge_shards()").format(s)).fetchone()[0]
+    deleted = queued["facts_deleted"]
     orphans = conn.execute(pgsql.SQL(
         """SELECT h.use_case_id, array_agg(DISTINCT h.load_id) FROM {}.shard_loads(%s) h
            WHERE NOT EXISTS (SELECT 1 FROM {}.fact_loads l WHERE l.load_id = h.load_id) GROUP BY h.use_case_id"""
@@ -258,6 +252,6 @@ def purge_shards(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> dict
         if gone:
             orphan_loads += len(gone)
             deleted += conn.execute(pgsql.SQL(
-                "SELECT coalesce(sum(n), 0) FROM {}.shard_purge(%s, %s, %s, %s) n").format(cluster),
+                "SELECT coalesce(sum(n), 0)::bigint FROM {}.shard_purge(%s, %s, %s, %s) n").format(cluster),
                 (version, gone, [None] * len(gone), [None] * len(gone))).fetchone()[0]
-    return {"queued": len(queued[0] or []), "orphan_loads": orphan_loads, "facts_deleted": deleted}
+    return {"queued": queued["purges"], "orphan_loads": orphan_loads, "facts_deleted": deleted}

@@ -108,3 +108,25 @@ def login(conn, db_url):
         connection.close()
     for name in created:
         conn.execute(f"DROP ROLE {name}")
+
+
+@pytest.fixture
+def coordinator_url(server_url, db_url):
+    """A database cloned from the migrated template, made the coordinator of 2 shard databases on the same
+    server (issue 16); the shards and their login go with it."""
+    from pnldb import cluster
+
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        made = cluster.init_cluster(connection, 2)
+    yield db_url
+    with _admin(server_url) as admin:
+        for shard in made["shards"]:
+            admin.execute(f'DROP DATABASE IF EXISTS "{shard["server"].split("dbname=")[1]}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{made["coordinator"]}" WITH (FORCE)')
+        admin.execute(f'DROP ROLE IF EXISTS "{made["link_role"]}"')
+
+
+@pytest.fixture(params=["single server", "coordinator of 2 shards"])
+def engine_url(request):
+    """The engine's database: a single server, then a coordinator with 2 shards (the same assertions hold)."""
+    return request.getfixturevalue("db_url" if request.param == "single server" else "coordinator_url")

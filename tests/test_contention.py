@@ -52,7 +52,13 @@ PREDICATES = [
 ]
 
 
-def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
+def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(engine_url):
+    with psycopg.connect(engine_url, autocommit=True) as conn:
+        conn.execute("SET search_path TO pnl, public")
+        _contend(conn, engine_url)
+
+
+def _contend(conn, db_url):
     structure(conn, "S", NODES)
     conn.execute("UPDATE limits SET value = 1000000 WHERE name = 'max_runs_per_date'")  # as many runs as time allows
     main_uc, doomed_uc = use_case(conn, "Main", "S"), use_case(conn, "Doomed", "S")
@@ -122,7 +128,7 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
 
     def delete_later(mine):
         time.sleep(SECONDS / 2)
-        summaries.append(mine.execute("SELECT delete_use_case(%s)", (doomed_uc,)).fetchone()[0])
+        summaries.append(api.delete_use_case(mine, doomed_uc))  # on a coordinator, then purges the shards
 
     threads = [session(snapshots(main_uc)) for _ in range(4)] + [
         session(snapshots(doomed_uc)), session(snapshots(doomed_uc)),
@@ -142,6 +148,10 @@ def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
     for table, column in (("fact_pnl_entries", "use_case_id"), ("metadata_rules", "use_case_id"),
                           ("calculation_runs", "use_case_id")):
         assert conn.execute(f"SELECT count(*) FROM {table} WHERE {column} = %s", (doomed_uc,)).fetchone()[0] == 0
+    if conn.execute("SELECT to_regprocedure('shard_fact_rows(uuid, date, bigint[])') IS NOT NULL").fetchone()[0]:
+        # a coordinator's shards: purged once the delete committed
+        assert conn.execute("SELECT count(*) FROM shard_fact_rows(%s, NULL, NULL)", (doomed_uc,)).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM shard_purges").fetchone()[0] == 0
     assert conn.execute("""SELECT count(*) FROM fact_calculated_results x WHERE x.calculation_run_id IS NOT NULL
         AND NOT EXISTS (SELECT 1 FROM calculation_runs r WHERE r.id = x.calculation_run_id)""").fetchone()[0] == 0
     assert conn.execute("""SELECT count(*) FROM calculation_run_rules x

@@ -81,6 +81,7 @@ from pnldb.api.use_cases import (
     use_case_footprint_text,
     use_case_names,
 )
+from pnldb.cluster import cluster_status, init_cluster, purge_shards
 
 __all__ = [
     "DEFAULT_SCHEMA", "EmbeddedPostgres", "compare_runs", "connect", "create_roles", "create_snapshot",
@@ -103,3 +104,5 @@ __all__ += [
 ]
 # entitlements (issue 18)
 __all__ += ["grant_use_case", "list_use_case_grants", "revoke_use_case"]
+# past one machine (issue 16)
+__all__ += ["cluster_status", "init_cluster", "purge_shards"]

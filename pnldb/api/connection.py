@@ -96,3 +96,11 @@ def call_rows(conn: psycopg.Connection, query: str | pgsql.Composable, args=()) 
     """Rows of a query as dicts (psycopg's dict_row)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(query, args).fetchall()
+
+
+def purge_shards_if_committed(conn) -> None:
+    """On a coordinator (issue 16), the shard purges its last transaction queued, once it is committed (an
+    autocommit connection); in an open transaction they wait for the next call, or `pnldb cluster purge`."""
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE and conn.execute(
+            "SELECT to_regprocedure('purge_shards()') IS NOT NULL").fetchone()[0]:
+        conn.execute("SELECT purge_shards()")

@@ -9,6 +9,7 @@ from uuid import UUID
 import psycopg
 
 from pnldb import loaders
+from pnldb.api.connection import purge_shards_if_committed
 from pnldb.api.use_cases import resolve_use_case
 from pnldb.jsonfmt import from_sql_json
 from pnldb.loaders import load_hierarchy
@@ -58,4 +59,6 @@ def purge_superseded_facts(conn: psycopg.Connection, older_than: dt.datetime) ->
 
 
 def purge_superseded_facts_text(conn: psycopg.Connection, older_than: dt.datetime) -> str:
-    return conn.execute("SELECT purge_superseded_facts(%s::timestamptz)::text", (older_than,)).fetchone()[0]
+    purged = conn.execute("SELECT purge_superseded_facts(%s::timestamptz)::text", (older_than,)).fetchone()[0]
+    purge_shards_if_committed(conn)
+    return purged

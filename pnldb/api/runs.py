@@ -9,7 +9,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql as pgsql
 
-from pnldb.api.connection import call_json_text, call_rows
+from pnldb.api.connection import call_json_text, call_rows, purge_shards_if_committed
 from pnldb.jsonfmt import from_sql_json
 from pnldb.vocabulary import RESULT_VALUE_COLUMNS
 
@@ -53,7 +53,10 @@ def delete_use_case(conn, use_case_id: UUID | str) -> dict:
 
 
 def delete_use_case_text(conn, use_case_id: UUID | str) -> str:
-    return call_json_text(conn, "delete_use_case", str(use_case_id))
+    deleted = call_json_text(conn, "delete_use_case", str(use_case_id))
+    purge_shards_if_committed(conn)
+    return deleted
+
 
 
 def compare_runs(conn, run_a: UUID | str, run_b: UUID | str, tolerance: Decimal = Decimal(0)) -> list[dict]:

@@ -6,6 +6,7 @@ import click
 from pnldb.api import DEFAULT_SCHEMA
 from pnldb.cli.bench import bench
 from pnldb.cli.close import close
+from pnldb.cli.cluster import cluster
 from pnldb.cli.common import PnlGroup, Settings
 from pnldb.cli.demo import demo
 from pnldb.cli.explain import explain
@@ -47,3 +48,4 @@ main.add_command(bench)
 main.add_command(rules)
 main.add_command(explain)
 main.add_command(close)
+main.add_command(cluster)

@@ -84,6 +84,7 @@ GRANT EXECUTE ON FUNCTION {{ schema }}.shard_fact_rows(uuid, date, bigint[]),
                           {{ schema }}.shard_fact_groups(uuid, date, bigint[], bigint[], text[], text[], bigint[], text,
                                                          bigint[], jsonb[], text)
     TO {{ roles.operator }};
+GRANT EXECUTE ON FUNCTION {{ schema }}.purge_shards() TO {{ roles.admin }};
 {%- endif %}
 -- Limits: everyone reads them; admins tune a value, and nothing else of a row.
 GRANT SELECT ON {{ schema }}.limits TO {{ roles.reader }};
