@@ -174,13 +174,14 @@ def _prewarm_shard(conn: psycopg.Connection, schema: str) -> None:
 def measure_shards(admin: psycopg.Connection, dsn: str, schema: str, size: int, shards: int, repeat: int,
                    rules: list[dict], seed: int, progress: Callable[[str], None], label: str) -> dict:
     """{"shards", "single": {phase: [samples]}, "distributed": {...}, "load_s": {...}, "check": {...},
-    "shard_facts": [...]}: see the module's docstring. `admin` is the bench's superuser connection."""
+    "shard_facts": [...], "total_s"}: see the module's docstring. `admin` is the bench's superuser connection."""
     if admin.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0] is not True:
         raise PnlError("--shards needs a superuser login: it creates databases and a PL/Proxy cluster")
     names = database_names(admin)
     single_name, coord_name = names
     label = f"{label}, {shards} shards"
     out: dict = {"shards": shards}
+    started = time.perf_counter()
     link = None
     shard_names = [f"{coord_name}_shard{k}" for k in range(shards)]
     drop_databases(admin, names)
@@ -249,4 +250,5 @@ def measure_shards(admin: psycopg.Connection, dsn: str, schema: str, size: int, 
     finally:
         progress(f"{label}: dropping the scratch databases")
         drop_databases(admin, names, link)
+    out["total_s"] = round(time.perf_counter() - started, 1)
     return out
