@@ -15,7 +15,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql as pgsql
 
-from pnldb.bench import checks, generation, measurement, peers, trees
+from pnldb import cluster
+from pnldb.bench import checks, generation, measurement, peers, shards, trees
 from pnldb.bench.peers import runner as peer_runner
 from pnldb.bench.summary import summarize
 from pnldb.db import connect
@@ -42,6 +43,7 @@ class Options:
     tree_nodes: int = 30_000  # the wide tree loaded fresh before its first snapshot (see trees)
     chain_depth: int = 1_000  # the chain loaded before its first snapshot: this deep, one node more
     peers: tuple[str, ...] = ()  # pandas, polars, duckdb: timed beside the engine (pnldb.bench.peers)
+    shards: int = 0  # > 0: the snapshot on one server and on a coordinator of this many shards (pnldb.bench.shards)
 
     def other_volume(self, size: int) -> int:
         return min(size, self.scope_volume)
@@ -217,6 +219,10 @@ def bench_size(conn: psycopg.Connection, dsn: str, schema: str, size: int, optio
     progress(f"{label}: dropping schema {schema}")
     conn.execute("SET search_path TO DEFAULT")
     generation.drop_schema(conn, schema)
+
+    if options.shards:
+        result["shards"] = shards.measure_shards(conn, dsn, schema, size, options.shards, options.repeat, rules,
+                                                 options.seed, progress, label)
     result["peak_rss_mb"] = measurement.peak_rss_mb()
     result["total_s"] = round(time.perf_counter() - started, 1)
     return result
@@ -238,6 +244,9 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
                        f"{', '.join(generation.RULE_LAYOUTS)}")
     if options.rules < 0 or options.rules > generation.node_count():
         raise PnlError(f"--rules must be between 0 and {generation.node_count():,} (one rule per node at most)")
+    if options.shards and (not 1 <= options.shards <= cluster.MAX_SHARDS or options.shards & (options.shards - 1)):
+        raise PnlError(f"--shards {options.shards}: 0 (off) or a power of two of shards (1, 2, 4, ... "
+                       f"{cluster.MAX_SHARDS}), as a cluster has")
     rules = generation.make_rules(options.rules, options.seed)
     unknown = [peer for peer in options.peers if peer not in peers.PEERS]
     if unknown:
@@ -287,6 +296,8 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
             progress.done()
     if options.peers:
         report["options"]["peers"] = list(options.peers)
+    if options.shards:
+        report["options"]["shards"] = options.shards
     if skipped:
         report["peers_skipped"] = skipped
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -169,7 +169,51 @@ def summarize(report: dict) -> dict:
         summary["layouts"] = layouts
     if peer_rows:
         summary["peers"] = peer_rows
+    shard_rows = _shard_rows(report)
+    if shard_rows:
+        summary["shards"] = shard_rows
     return summary
+
+
+def _shard_rows(report: dict) -> list[dict]:
+    """Per size that timed a cluster (--shards): medians of the single server's and the coordinator's
+    create_snapshot, their ratio, the CPU of the coordinator's backend and of the shards' backends, the whole
+    server's CPU on each side, and whether the two runs' rows are equal."""
+    out = []
+    for size in report["sizes"]:
+        timed = size.get("shards")
+        if not timed:
+            continue
+        single, distributed = timed["single"], timed["distributed"]
+        single_s, distributed_s = median(single["wall_s"]), median(distributed["wall_s"])
+        out.append({"facts_per_scenario": size["facts_per_scenario"], "shards": timed["shards"],
+                    "single_s": single_s, "distributed_s": distributed_s,
+                    "distributed_over_single": _ratio(distributed_s, single_s),
+                    "single_backend_cpu_s": median(single["backend_cpu_s"]),
+                    "single_server_cpu_s": median(single["server_cpu_s"]),
+                    "coordinator_cpu_s": median(distributed["backend_cpu_s"]),
+                    "shards_cpu_s": median(distributed["shards_cpu_s"]),
+                    "distributed_server_cpu_s": median(distributed["server_cpu_s"]),
+                    "load_single_s": timed["load_s"]["single"], "load_distributed_s": timed["load_s"]["distributed"],
+                    "shard_facts": timed["shard_facts"], "rows": timed["check"]["single_rows"],
+                    "rows_equal": timed["check"]["rows_equal"]})
+    return out
+
+
+def shard_mismatches(report: dict) -> list[str]:
+    """One loud line per size whose distributed run's rows differ from the single server's."""
+    lines = []
+    for size in report["sizes"]:
+        check = (size.get("shards") or {}).get("check")
+        if check and not check["rows_equal"]:
+            lines.append(
+                f"FAILED: {size['facts_per_scenario']:,} facts/scenario on {size['shards']['shards']} shards: the "
+                f"distributed run's rows differ from the single server's: {check['single_rows']:,} single rows, "
+                f"{check['distributed_rows']:,} distributed rows, {check['only_single']:,} single row(s) and "
+                f"{check['only_distributed']:,} distributed row(s) without an equal; first single row without an "
+                f"equal: {(check['first_only_single'] or [None])[0]}; first distributed row without an equal: "
+                f"{(check['first_only_distributed'] or [None])[0]}")
+    return lines
 
 
 def _peer_rows(report: dict) -> list[dict]:
@@ -265,6 +309,14 @@ def format_report(report: dict) -> str:
              _s(r["wall_s"]), _s(r["cpu_s"]), _s(r["client_cpu_s"]), _s(r["server_cpu_s"]), _x(r["wall_x_engine"]),
              _x(r["cpu_x_engine"]), "n/a" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f} MB")
             for r in report["summary"]["peers"]], align="rl" + "r" * (len(header) - 2), rule=True)
+    if report["summary"].get("shards"):
+        header = ("facts/scenario", "shards", "single", "distributed", "dist/single", "coordinator CPU",
+                  "shards CPU", "rows equal")
+        lines += [""] + fmt.table(header, [
+            (f"{r['facts_per_scenario']:,}", r["shards"], _s(r["single_s"]), _s(r["distributed_s"]),
+             _x(r["distributed_over_single"]), _s(r["coordinator_cpu_s"]), _s(r["shards_cpu_s"]),
+             "yes" if r["rows_equal"] else "NO") for r in report["summary"]["shards"]],
+            align="r" * len(header), rule=True)
     notes = ["write floor: one INSERT of a run's result rows (3 per node) with their indexes and foreign key "
              "checks, the least any engine that stores them pays",
              "verify_run and explain 1,000 (explain_node of the root, its first 1,000 rows) interleaved with a "
@@ -298,6 +350,18 @@ def format_report(report: dict) -> str:
                      "engine (exact: int64 cents or DECIMAL), COPYs the rows back; engine and peers interleaved; "
                      "CPU = the process's and the server's; every peer's rows equal the engine's row for row")
     notes += list((report.get("peers_skipped") or {}).values())
+    if report["summary"].get("shards"):
+        notes.append("shards: create_snapshot of the measured slice alone (no other dates) in a single-server "
+                     "database and in a coordinator of that many shard databases on the same server, the same "
+                     "generated facts in both (loaded through the coordinator), interleaved; CPU = utime+stime of "
+                     "the coordinator's backend and of the backends connected to the shards")
+        for r in report["summary"]["shards"]:
+            notes.append(f"{r['facts_per_scenario']:,} on {r['shards']} shards: whole server CPU single "
+                         f"{_s(r['single_server_cpu_s'])} (its backend {_s(r['single_backend_cpu_s'])}), distributed "
+                         f"{_s(r['distributed_server_cpu_s'])}; load single {_s(r['load_single_s'])}, through the "
+                         f"coordinator {_s(r['load_distributed_s'])}; facts per shard "
+                         f"{', '.join(f'{n:,}' for n in r['shard_facts'])}; {r['rows']:,} result rows compared")
+    notes += shard_mismatches(report)
     trees = report.get("hierarchies")
     if trees:
         wide, chain = trees["wide"], trees["chain"]
@@ -311,7 +375,10 @@ def format_report(report: dict) -> str:
     lines += [""] + notes
     lines += ["", "correctness: root ties out to the in-scope facts at every size"
               + ("; engine equals the Python reference row for row where it ran"
-                 if any(s["reference"].get("matches_engine") for s in report["sizes"]) else ""), "", "targets:"]
+                 if any(s["reference"].get("matches_engine") for s in report["sizes"]) else "")
+              + ("; the distributed run equals the single server's row for row at every size it ran"
+                 if report["summary"].get("shards") and all(r["rows_equal"] for r in report["summary"]["shards"])
+                 else ""), "", "targets:"]
     for t in report["summary"]["targets"]:
         mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
         lines.append(f"  [{mark}] {t['target']}: {t['measured']}")

@@ -6,6 +6,7 @@ import click
 from pnldb import bench as bench_mod
 from pnldb.bench.generation import RULE_LAYOUTS
 from pnldb.bench.peers import parse_peers
+from pnldb.bench.summary import shard_mismatches
 from pnldb.cli.common import emit_json, json_option, pass_settings
 from pnldb.errors import PnlError
 
@@ -53,10 +54,15 @@ def _peers(_ctx, _param, value: str) -> tuple[str, ...]:
               help="Time pandas, polars and/or duckdb ('all') beside the engine on the same data, each reading the "
                    "facts, computing the snapshot and writing its rows back, checked row for row against the "
                    "engine's (needs pip install 'pnldb[bench]'; a peer not installed is skipped).")
+@click.option("--shards", default=0, show_default=True, type=click.IntRange(0),
+              help="Also time create_snapshot of the measured slice on a coordinator of this many shard databases "
+                   "(a power of two; PL/Proxy, on the same server) against a single-server database with the same "
+                   "facts, interleaved, with the CPU of the coordinator's and the shards' backends, and compare "
+                   "the two runs' rows row for row (0: off; needs a superuser and postgresql-plproxy).")
 @json_option
 @pass_settings
 def bench(settings, sizes, rules, repeat, reference_max, load_max, other_dates, scope_volume, superseded_versions,
-          layouts, workers, peers, as_json) -> None:
+          layouts, workers, peers, shards, as_json) -> None:
     """Measure create_snapshot at growing sizes against the floor: one GROUP BY over the in-scope facts.
 
     Runs on an embedded PostgreSQL sized for the largest size (or on --dsn, in a scratch schema it
@@ -71,7 +77,7 @@ def bench(settings, sizes, rules, repeat, reference_max, load_max, other_dates, 
                                 load_max=load_max, other_dates=other_dates, scope_volume=scope_volume,
                                 superseded_versions=superseded_versions, workers=workers,
                                 layouts=tuple(layout for layout in layouts.split(",") if layout),
-                                peers=peers)
+                                peers=peers, shards=shards)
     if settings.dsn is not None and workers is not None:
         raise PnlError("--workers sets up the embedded server; with --dsn the server's own settings apply")
     report = bench_mod.run_bench(options, dsn=settings.dsn, progress=bench_mod.Progress())
@@ -79,3 +85,6 @@ def bench(settings, sizes, rules, repeat, reference_max, load_max, other_dates, 
         emit_json(report)
     else:
         click.echo(bench_mod.format_report(report))
+    mismatches = shard_mismatches(report)
+    if mismatches:  # after the report, so that what was measured is not lost; the command fails
+        raise PnlError("\n".join(mismatches))
