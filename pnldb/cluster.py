@@ -25,7 +25,7 @@ MAX_SHARDS = 64
 # What a shard's fact table is read by: the loads' and the scan's keys, as on the coordinator.
 _SHARD_INDEXES = ("(load_id, pnl_date)", "(use_case_id, pnl_date, scenario)")
 _SHARD_FUNCTIONS = ("shard_fact_groups", "shard_add_facts", "shard_fact_rows", "shard_fact_currencies",
-                    "shard_purge", "shard_loads")
+                    "shard_purge", "shard_loads", "shard_analyze")
 _SERVER_KEYS = ("host", "hostaddr", "port", "dbname")
 
 
@@ -170,7 +170,8 @@ def _install_shard(shard: psycopg.Connection, schema: str, shard_no: int, shards
 def _install_coordinator(conn: psycopg.Connection, schema: str, owner: str, link: str, password: str,
                          addresses: list[str]) -> None:
     cluster = pgsql.Identifier(f"{schema}_shards")
-    conn.execute("CREATE EXTENSION IF NOT EXISTS plproxy")
+    # in pg_catalog, as plpgsql: not in a schema of the search_path, such as the installation's own
+    conn.execute("CREATE EXTENSION IF NOT EXISTS plproxy SCHEMA pg_catalog")
     conn.execute(pgsql.SQL("CREATE SCHEMA {}").format(cluster))
     conn.execute(pgsql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(cluster))
     conn.execute(pgsql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(cluster, pgsql.Identifier(owner)))

@@ -857,6 +857,11 @@ def snapshot_from_database(conn, use_case_id, pnl_date, schema="pnl") -> list[di
             cur.execute(sql.SQL("SELECT node_id, predicate_json::text FROM {} WHERE use_case_id = %s")
                         .format(table("metadata_rules")), (use_case_id,))
             rules = [(node_id, exact_json(text)) for node_id, text in cur.fetchall()]
+            # a coordinator's facts are on its shards (pnldb.cluster): the rows they return, every column
+            cur.execute("SELECT to_regprocedure(%s) IS NOT NULL", (f"{schema}.shard_fact_rows(uuid, date, bigint[])",))
+            sharded = cur.fetchone()[0]
+        source = (sql.SQL("{}.shard_fact_rows(%s, %s, NULL)").format(sql.Identifier(schema)) if sharded
+                  else table("fact_pnl_entries"))
 
         facts_cur = conn.cursor(name="pnldb_reference_facts")
         set_json_loads(exact_json, facts_cur)
@@ -872,8 +877,8 @@ def snapshot_from_database(conn, use_case_id, pnl_date, schema="pnl") -> list[di
                 sql.SQL("SELECT {} FROM {} f WHERE f.use_case_id = %s AND f.pnl_date = %s AND EXISTS ("
                         "SELECT 1 FROM {} s WHERE s.load_id = f.load_id AND s.pnl_date = f.pnl_date "
                         "AND s.scenario = f.scenario AND s.superseded_at IS NULL)").format(
-                    sql.SQL(", ").join(sql.Identifier("f", c) for c in _FACT_COLUMNS), table("fact_pnl_entries"),
+                    sql.SQL(", ").join(sql.Identifier("f", c) for c in _FACT_COLUMNS), source,
                     table("fact_load_slices")),
-                (use_case_id, pnl_date),
+                (use_case_id, pnl_date) * (2 if sharded else 1),
             )
             return snapshot(nodes, facts(), rules, use_case_id, pnl_date, reporting, rates)

@@ -5,6 +5,7 @@ tests run the DBA's `pnldb roles create` and make login roles).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -110,20 +111,29 @@ def login(conn, db_url):
         conn.execute(f"DROP ROLE {name}")
 
 
-@pytest.fixture
-def coordinator_url(server_url, db_url):
-    """A database cloned from the migrated template, made the coordinator of 2 shard databases on the same
-    server (issue 16); the shards and their login go with it."""
+@contextlib.contextmanager
+def made_coordinator(server_url, url: str, shards: int = 2):
+    """The installation at `url` made the coordinator of `shards` shard databases on the same server (issue
+    16); afterwards the shards and their login go, and the coordinator database with them."""
     from pnldb import cluster
 
-    with psycopg.connect(db_url, autocommit=True) as connection:
-        made = cluster.init_cluster(connection, 2)
-    yield db_url
-    with _admin(server_url) as admin:
-        for shard in made["shards"]:
-            admin.execute(f'DROP DATABASE IF EXISTS "{shard["server"].split("dbname=")[1]}" WITH (FORCE)')
-        admin.execute(f'DROP DATABASE IF EXISTS "{made["coordinator"]}" WITH (FORCE)')
-        admin.execute(f'DROP ROLE IF EXISTS "{made["link_role"]}"')
+    with psycopg.connect(url, autocommit=True) as connection:
+        made = cluster.init_cluster(connection, shards)
+    try:
+        yield url
+    finally:
+        with _admin(server_url) as admin:
+            for shard in made["shards"]:
+                admin.execute(f'DROP DATABASE IF EXISTS "{shard["server"].split("dbname=")[1]}" WITH (FORCE)')
+            admin.execute(f'DROP DATABASE IF EXISTS "{made["coordinator"]}" WITH (FORCE)')
+            admin.execute(f'DROP ROLE IF EXISTS "{made["link_role"]}"')
+
+
+@pytest.fixture
+def coordinator_url(server_url, db_url):
+    """A database cloned from the migrated template, made the coordinator of 2 shard databases."""
+    with made_coordinator(server_url, db_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["single server", "coordinator of 2 shards"])

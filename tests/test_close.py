@@ -35,6 +35,11 @@ def sign_off(conn, run, acks=None):
 
 
 def fact_count(conn, uc, date=COB):
+    """The use case's facts of the date, wherever they are: on a coordinator (tests/test_close_on_shards.py),
+    on its shards."""
+    if conn.execute("SELECT to_regprocedure('shard_fact_rows(uuid, date, bigint[])') IS NOT NULL").fetchone()[0]:
+        return conn.execute("SELECT count(*) FROM shard_fact_rows(%s, %s, ARRAY(SELECT load_id FROM fact_loads))",
+                            (uc, date)).fetchone()[0]
     return conn.execute("SELECT count(*) FROM fact_pnl_entries WHERE use_case_id = %s AND pnl_date = %s",
                         (uc, date)).fetchone()[0]
 

@@ -5,5 +5,8 @@ CREATE OR REPLACE FUNCTION {{ schema }}.analyze_facts() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     ANALYZE {{ schema }}.fact_pnl_entries, {{ schema }}.fact_load_slices;
+{%- if sharded %}
+    PERFORM {{ schema }}_shards.shard_analyze('{{ shard_layer_version }}');  -- where a coordinator's facts are
+{%- endif %}
 END;
 $$;

@@ -145,4 +145,13 @@ BEGIN
 END;
 $$;
 
+-- Fresh planner statistics for this shard's facts, after a large load through the coordinator.
+CREATE OR REPLACE FUNCTION {{ schema }}.shard_analyze(layer_version text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM {{ schema }}.shard_check(layer_version, NULL);
+    ANALYZE {{ schema }}.fact_pnl_entries;
+END;
+$$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {{ schema }} FROM PUBLIC;

@@ -56,5 +56,12 @@ LANGUAGE plproxy AS $$
     TARGET {{ schema }}.shard_loads;
 $$;
 
+CREATE OR REPLACE FUNCTION {{ cluster }}.shard_analyze(layer_version text) RETURNS SETOF void
+LANGUAGE plproxy AS $$
+    CLUSTER '{{ cluster }}';
+    RUN ON ALL;
+    TARGET {{ schema }}.shard_analyze;
+$$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {{ cluster }} FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {{ cluster }} TO {{ roles.owner }};
