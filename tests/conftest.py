@@ -56,15 +56,37 @@ def _fresh_database(server_url, template: str | None = None):
 
 
 @pytest.fixture
+def single_url(server_url, template_db):
+    """A second database cloned from the migrated template, beside db_url (a single server to compare with)."""
+    yield from _fresh_database(server_url, template_db)
+
+
+@pytest.fixture
 def empty_db_url(server_url):
     """A database with nothing of pnldb in it."""
     yield from _fresh_database(server_url)
 
 
+# The modules whose every test runs twice: on a single server, then on a coordinator with 2 shards (issue 16),
+# with the same assertions.
+ON_SHARDS_TOO = {"test_engine_matches_reference", "test_explain_matches_reference", "test_contention", "test_close"}
+SINGLE, COORDINATOR = "single server", "coordinator of 2 shards"
+
+
+def pytest_generate_tests(metafunc):
+    if metafunc.module.__name__.rsplit(".", 1)[-1] in ON_SHARDS_TOO and "db_url" in metafunc.fixturenames:
+        metafunc.parametrize("db_url", [SINGLE, COORDINATOR], indirect=True)
+
+
 @pytest.fixture
-def db_url(server_url, template_db):
-    """A database cloned from the migrated template."""
-    yield from _fresh_database(server_url, template_db)
+def db_url(request, server_url, template_db):
+    """A database cloned from the migrated template; for the modules of ON_SHARDS_TOO, also made a coordinator."""
+    for url in _fresh_database(server_url, template_db):
+        if getattr(request, "param", SINGLE) == SINGLE:
+            yield url
+        else:
+            with made_coordinator(server_url, url) as coordinator:
+                yield coordinator
 
 
 @pytest.fixture
@@ -134,9 +156,3 @@ def coordinator_url(server_url, db_url):
     """A database cloned from the migrated template, made the coordinator of 2 shard databases."""
     with made_coordinator(server_url, db_url) as url:
         yield url
-
-
-@pytest.fixture(params=["single server", "coordinator of 2 shards"])
-def engine_url(request):
-    """The engine's database: a single server, then a coordinator with 2 shards (the same assertions hold)."""
-    return request.getfixturevalue("db_url" if request.param == "single server" else "coordinator_url")

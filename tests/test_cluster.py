@@ -18,7 +18,6 @@ from pnldb import api, cluster
 from pnldb.cli import main
 from pnldb.errors import PnlError
 from tests.builders import COB, in_thread, load_sample, open_conn, structure, use_case
-from tests.conftest import _fresh_database
 
 RESULT_COLUMNS = ("node_id, parent_node_id, node_name, depth, scenario, daily_natural, daily_adjusted, daily_plug, "
                   "wtd_natural, wtd_adjusted, wtd_plug, ytd_natural, ytd_adjusted, ytd_plug, is_override, "
@@ -44,12 +43,6 @@ def _shard_url(c, shard_no: int) -> str:
 def _link_password(c) -> str:
     options = c.execute("SELECT umoptions FROM pg_user_mappings WHERE srvname = 'pnl_shards'").fetchone()[0]
     return dict(o.split("=", 1) for o in options)["password"]
-
-
-@pytest.fixture
-def single_url(server_url, template_db):
-    """A single-server installation beside the coordinator."""
-    yield from _fresh_database(server_url, template_db)
 
 
 def test_a_coordinator_with_two_shards_computes_what_one_server_does(single_url, coordinator_url):

@@ -52,13 +52,7 @@ PREDICATES = [
 ]
 
 
-def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(engine_url):
-    with psycopg.connect(engine_url, autocommit=True) as conn:
-        conn.execute("SET search_path TO pnl, public")
-        _contend(conn, engine_url)
-
-
-def _contend(conn, db_url):
+def test_concurrent_snapshots_reloads_rule_edits_and_a_delete(conn, db_url):
     structure(conn, "S", NODES)
     conn.execute("UPDATE limits SET value = 1000000 WHERE name = 'max_runs_per_date'")  # as many runs as time allows
     main_uc, doomed_uc = use_case(conn, "Main", "S"), use_case(conn, "Doomed", "S")

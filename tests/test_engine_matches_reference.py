@@ -49,8 +49,8 @@ COLUMNS = ["node_id", "parent_node_id", "node_name", "depth", "scenario",
 
 
 @pytest.fixture
-def tx_conn(engine_url):
-    with psycopg.connect(engine_url) as connection:
+def tx_conn(db_url):
+    with psycopg.connect(db_url) as connection:
         connection.execute("SET search_path TO pnl")
         connection.commit()
         yield connection
