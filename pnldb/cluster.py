@@ -35,6 +35,18 @@ def link_role(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> str:
     return f"{schema}_shard_link_{digest}"
 
 
+def shard_owner_role(link: str) -> str:
+    """The login-less owner of a shard's objects, whose SECURITY DEFINER functions the link role runs: it
+    owns the shard's schema and nothing else (never a superuser)."""
+    return link.replace("_shard_link_", "_shard_owner_", 1)
+
+
+def drop_shard_roles(admin: psycopg.Connection, link: str) -> None:
+    """Drop a cluster's shard roles from a server whose shard databases are gone."""
+    for role in (link, shard_owner_role(link)):
+        admin.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(role)))
+
+
 def _public(url: str) -> str:
     """A server's address without its credentials: what may be stored, printed and put in an error."""
     parts = conninfo_to_dict(url)
@@ -128,6 +140,8 @@ def init_cluster(conn: psycopg.Connection, shards: int, servers: list[str] | Non
                     exists = admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (link,)).fetchone()
                     admin.execute(pgsql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
                         pgsql.SQL("ALTER" if exists else "CREATE"), pgsql.Identifier(link), pgsql.Literal(password)))
+                if not admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (shard_owner_role(link),)).fetchone():
+                    admin.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(shard_owner_role(link))))
             with _connect(url, f"shard {k}", dbname=name) as shard:
                 _install_shard(shard, schema, k, shards, link, table_sql, shard_layer)
             addresses.append(_public(make_conninfo(url, dbname=name)))
@@ -152,12 +166,13 @@ def init_cluster(conn: psycopg.Connection, shards: int, servers: list[str] | Non
 
 def _install_shard(shard: psycopg.Connection, schema: str, shard_no: int, shards: int, link: str,
                    table_sql: str, shard_layer: str) -> None:
-    db, sch, role = (pgsql.Identifier(x) for x in (shard.info.dbname, schema, link))
+    db, sch, role, owner = (pgsql.Identifier(x) for x in (shard.info.dbname, schema, link, shard_owner_role(link)))
     with shard.transaction():
         shard.execute(pgsql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
         shard.execute(pgsql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, role))
         shard.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-        shard.execute(pgsql.SQL("CREATE SCHEMA {}").format(sch))
+        shard.execute(pgsql.SQL("CREATE SCHEMA {} AUTHORIZATION {}").format(sch, owner))
+        shard.execute(pgsql.SQL("SET LOCAL ROLE {}").format(owner))
         shard.execute(table_sql)
         shard.execute(shard_layer)
         shard.execute(pgsql.SQL("INSERT INTO {} VALUES (%s, %s)").format(pgsql.Identifier(schema, "shard_identity")),

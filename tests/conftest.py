@@ -148,7 +148,7 @@ def made_coordinator(server_url, url: str, shards: int = 2):
             for shard in made["shards"]:
                 admin.execute(f'DROP DATABASE IF EXISTS "{shard["server"].split("dbname=")[1]}" WITH (FORCE)')
             admin.execute(f'DROP DATABASE IF EXISTS "{made["coordinator"]}" WITH (FORCE)')
-            admin.execute(f'DROP ROLE IF EXISTS "{made["link_role"]}"')
+            cluster.drop_shard_roles(admin, made["link_role"])
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ loads become visible in one coordinator transaction; what never committed or was
 the shards; a shard of another version refuses; the shard login runs the shard functions and nothing else."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -189,6 +190,17 @@ def test_deleting_a_use_case_purges_its_facts_from_the_shards(coordinator):
     assert sum(s["facts"] for s in cluster.cluster_status(c)["shards"]) == 0
 
 
+def test_purging_superseded_facts_removes_them_from_the_shards_once_committed(coordinator):
+    c, uc, _url = coordinator
+    api.load_facts(c, io.BytesIO(_day(2)), "U", replace=True)
+    purged = api.purge_superseded_facts(c, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))
+    assert (purged["slices_purged"], purged["facts_purged"]) == (1, 4)
+    assert c.execute("SELECT count(*) FROM shard_purges").fetchone() == (0,)
+    assert sum(s["facts"] for s in cluster.cluster_status(c)["shards"]) == 4  # version 2's, the current ones
+    run = c.execute("SELECT create_snapshot(%s, %s)", (uc, COB)).fetchone()[0]
+    assert _root_daily(c, run) == 200
+
+
 def test_a_shard_of_another_version_refuses_to_answer(coordinator):
     c, uc, _url = coordinator
     with psycopg.connect(_shard_url(c, 1), autocommit=True) as shard:
@@ -219,6 +231,11 @@ def test_the_shard_login_runs_the_shard_functions_and_nothing_else(coordinator, 
                           "CREATE TABLE pnl.x (i int)"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 shard.execute(forbidden)
+    # what the shard login runs runs as the shard's login-less owner, who is no superuser and owns its schema only
+    with psycopg.connect(_shard_url(c, 0), autocommit=True) as shard:
+        assert shard.execute("SELECT DISTINCT r.rolname, r.rolsuper, r.rolcanlogin FROM pg_proc p "
+                             "JOIN pg_roles r ON r.oid = p.proowner WHERE p.pronamespace = 'pnl'::regnamespace"
+                             ).fetchall() == [(cluster.shard_owner_role(user), False, False)]
     # nobody else logs in to a shard; the coordinator's logins cannot reach the proxies
     admin = login("admin")
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):

@@ -51,12 +51,12 @@ def _marked(admin: psycopg.Connection, prefix: str) -> list[str]:
 
 def drop_databases(admin: psycopg.Connection, names: tuple[str, str], link: str | None = None) -> None:
     """Drop the two scratch databases and the coordinator's shards (only databases this bench marked), and
-    the coordinator's shard link role."""
+    the coordinator's shard roles."""
     for prefix in names:
         for name in _marked(admin, prefix):
             admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
     if link:
-        admin.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(link)))
+        cluster.drop_shard_roles(admin, link)
 
 
 def _create_database(admin: psycopg.Connection, name: str) -> None:
