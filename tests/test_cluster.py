@@ -273,6 +273,27 @@ def test_shard_credentials_never_appear_in_errors(coordinator):
         assert password not in str(error.diag.context) and password not in str(error.diag.message_detail)
 
 
+@pytest.fixture
+def server_log(server_url):
+    """The embedded server's log, with every statement of this login's new sessions written to it."""
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        log = Path(admin.execute("SHOW data_directory").fetchone()[0]).parent / "Postgresql.log"  # testing.postgresql
+        if os.environ.get("PNLDB_TEST_DSN") or not log.exists():
+            pytest.skip("the test server is not the embedded one: its log is not here to read")
+        admin.execute("ALTER ROLE CURRENT_USER SET log_statement = 'all'")
+        try:
+            yield log
+        finally:
+            admin.execute("ALTER ROLE CURRENT_USER RESET log_statement")
+
+
+def test_shard_credentials_never_reach_the_server_log(server_log, coordinator_url):
+    with _conn(coordinator_url) as c:
+        password = _link_password(c)
+        assert f'CREATE DATABASE "{c.info.dbname}_shard0"' in server_log.read_text()  # init's statements are there
+        assert password not in server_log.read_text()
+
+
 def test_cluster_init_refuses_what_it_cannot_make(single_url, coordinator_url):
     with _conn(single_url) as c:
         with pytest.raises(PnlError, match=r"--shards 3: a cluster has a power of two of shards"):
