@@ -4,6 +4,7 @@
     logged in as the shard link role, which may execute these and nothing else. Every call carries the
     coordinator's shard layer version, and a shard of another version refuses it. -#}
 {%- import "_fact_pipeline.sql" as pipeline with context %}
+{%- import "_shard_calls.sql" as calls with context %}
 CREATE TABLE IF NOT EXISTS {{ schema }}.shard_identity (
     shard_no    integer NOT NULL,
     shard_count integer NOT NULL
@@ -37,11 +38,8 @@ $$;
 -- slice_loads and slice_scenarios: the (load, scenario) pairs read, when some load is read for one
 -- scenario only (else NULL).
 CREATE OR REPLACE FUNCTION {{ schema }}.shard_fact_groups(
-    layer_version text, use_case_id uuid, pnl_date date, load_ids bigint[], slice_loads bigint[],
-    slice_scenarios text[], node_ids text[], governing_rules bigint[], root_node text, rule_ids bigint[],
-    predicates jsonb[], reporting_currency text
-) RETURNS TABLE (scenario text, category_code text, own_currency text, included boolean
-                 {%- for m in measures %}, {{ m }} numeric{% endfor %})
+    layer_version text, {{ calls.fact_groups_parameters() }}
+) RETURNS {{ calls.fact_groups_rows() }}
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET jit = off AS $fn$
 DECLARE
     included_sql text;

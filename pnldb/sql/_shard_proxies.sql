@@ -2,13 +2,11 @@
     init` (PL/Proxy is a language only a superuser may create functions in), executable only by the
     installation's owner, whose SECURITY DEFINER functions call them. Each has the signature of the shard
     function it calls (sql/_shard_layer.sql) and runs on every shard, or on the one shard_no names. -#}
+{%- import "_shard_calls.sql" as calls with context %}
 {%- set cluster = schema ~ "_shards" %}
 CREATE OR REPLACE FUNCTION {{ cluster }}.shard_fact_groups(
-    layer_version text, use_case_id uuid, pnl_date date, load_ids bigint[], slice_loads bigint[],
-    slice_scenarios text[], node_ids text[], governing_rules bigint[], root_node text, rule_ids bigint[],
-    predicates jsonb[], reporting_currency text
-) RETURNS TABLE (scenario text, category_code text, own_currency text, included boolean
-                 {%- for m in measures %}, {{ m }} numeric{% endfor %})
+    layer_version text, {{ calls.fact_groups_parameters() }}
+) RETURNS {{ calls.fact_groups_rows() }}
 LANGUAGE plproxy AS $$
     CLUSTER '{{ cluster }}';
     RUN ON ALL;
