@@ -41,9 +41,11 @@ def _shard_url(c, shard_no: int) -> str:
     return make_conninfo(c.info.dsn, password=c.info.password or None, dbname=server.split("dbname=")[1])
 
 
-def _link_password(c) -> str:
+def _link_login(c) -> tuple[str, str]:
+    """The shard login and its password, from the coordinator's user mapping (a superuser reads it)."""
     options = c.execute("SELECT umoptions FROM pg_user_mappings WHERE srvname = 'pnl_shards'").fetchone()[0]
-    return dict(o.split("=", 1) for o in options)["password"]
+    login = dict(o.split("=", 1) for o in options)
+    return login["user"], login["password"]
 
 
 def test_a_coordinator_with_two_shards_computes_what_one_server_does(single_url, coordinator_url):
@@ -217,9 +219,8 @@ def test_a_shard_of_another_version_refuses_to_answer(coordinator):
 
 def test_the_shard_login_runs_the_shard_functions_and_nothing_else(coordinator, login):
     c, uc, _url = coordinator
-    link = c.execute("SELECT umoptions FROM pg_user_mappings WHERE srvname = 'pnl_shards'").fetchone()[0]
-    user = dict(o.split("=", 1) for o in link)["user"]
-    as_link = make_conninfo(_shard_url(c, 0), user=user, password=_link_password(c))
+    user, password = _link_login(c)
+    as_link = make_conninfo(_shard_url(c, 0), user=user, password=password)
     with psycopg.connect(as_link, autocommit=True) as shard:
         version = cluster.schema_mod.shard_layer_version()
         assert shard.execute("SELECT count(*) FROM pnl.shard_fact_rows(%s, %s, NULL, NULL)",
@@ -258,9 +259,7 @@ def _require_passwords_of(c, role: str) -> None:
 
 def test_shard_credentials_never_appear_in_errors(coordinator):
     c, uc, url = coordinator
-    password = _link_password(c)
-    user = dict(o.split("=", 1) for o in c.execute(
-        "SELECT umoptions FROM pg_user_mappings WHERE srvname = 'pnl_shards'").fetchone()[0])["user"]
+    user, password = _link_login(c)
     _require_passwords_of(c, user)
     c.execute(f"ALTER ROLE \"{user}\" PASSWORD 'changed-behind-its-back'")
     with _conn(url) as fresh:  # a new session: PL/Proxy connects to the shards again
@@ -289,7 +288,7 @@ def server_log(server_url):
 
 def test_shard_credentials_never_reach_the_server_log(server_log, coordinator_url):
     with _conn(coordinator_url) as c:
-        password = _link_password(c)
+        _user, password = _link_login(c)
         assert f'CREATE DATABASE "{c.info.dbname}_shard0"' in server_log.read_text()  # init's statements are there
         assert password not in server_log.read_text()
 
