@@ -17,8 +17,7 @@ from pnldb.bench.peers import common
 from pnldb.bench.peers.runner import measure_peers
 from pnldb.cli import main
 from pnldb.errors import PnlError
-from tests.builders import COB, EARLIER, facts, rule, snapshot, structure, use_case
-from tests.test_bench_smoke import hand_made_report
+from tests.builders import COB, EARLIER, facts, hand_made_report, rule, snapshot, structure, use_case
 
 TREE = [("ROOT", None), ("EU", "ROOT"), ("US", "ROOT"), ("EU_RATES", "EU"), ("EU_FX", "EU"), ("US_EQ", "US"),
         ("B1", "EU_RATES"), ("B2", "EU_RATES"), ("B3", "EU_FX"), ("B4", "US_EQ"), ("B5", "US_EQ"), ("EMPTY", "US")]

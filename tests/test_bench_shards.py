@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from pnldb.bench import shards, summary
 from pnldb.cli import main
-from tests.test_bench_smoke import NODES, SMALL
+from tests.builders import NODES, SMALL
 
 SHARDED = [*SMALL, "--layouts", "", "--superseded-versions", "0", "--reference-max", "0", "--load-max", "0",
            "--shards", "2"]

@@ -17,51 +17,10 @@ from psycopg.rows import dict_row
 from pnldb.bench import checks, format_report, generation, measurement, summarize
 from pnldb.cli import main
 from pnldb.errors import PnlError
-
-SMALL = ["--sizes", "2000", "--rules", "20", "--repeat", "1", "--other-dates", "2"]
-NODES = 10_111  # 1 + 10 + 100 + 1,000 + 9,000
-
-
-def hand_made_report() -> dict:
-    """Two sizes with round samples: every median, ratio and verdict the tests expect follows by hand."""
-    return {
-        "started_at": "2026-01-02T03:04:05+00:00",
-        "machine": {"cpus": 8, "memory_gb": 31.2, "platform": "Linux 6.1 x86_64",
-                    "load_average_at_start": [0.5, 0.4, 0.3], "load_average_at_end": [1.25, 1.0, 0.75]},
-        "options": {"sizes": [100_000, 1_000_000], "rules": 1000, "repeat": 3, "reference_max": 100_000,
-                    "load_max": 100_000, "other_dates": 20, "scope_volume": 1_000_000},
-        "hierarchy_nodes": NODES, "hierarchy_depth": 5, "server": "embedded",
-        "settings": {"server_version": "15.4", "shared_buffers": "4GB", "work_mem": "256MB",
-                     "max_parallel_workers_per_gather": "8", "jit": "off"},
-        "sizes": [
-            {"facts_per_scenario": 100_000, "floor_s": [3.0, 1.0, 2.0], "snapshot_s": [6.0, 5.0, 4.0],
-             "scope_only_date": {"floor_s": [1.5, 1.5, 1.5], "snapshot_s": [4.0, 4.0, 3.0]},
-             "write_floor_s": [1.0, 0.5, 2.0],
-             "reference": {"seconds": [70.0, 60.0, 50.0], "matches_engine": True, "peak_rss_mb": 210.0},
-             "load": {"rows": 200_000, "seconds": 0.8, "rows_per_s": 250_000.0, "peak_rss_mb": 60.0},
-             "run_readers": {"snapshot_s": [5.0, 6.0, 4.0], "verify_s": [4.0, 4.5, 3.5],
-                             "explain_first_1000_s": [0.2, 0.3, 0.1]},
-             "superseded": {"versions": 5, "none_s": [5.0, 5.0, 5.0], "superseded_s": [5.5, 5.0, 5.25]},
-             "currencies": {"currencies": 5, "one_s": [5.0, 5.0, 5.0], "five_s": [5.5, 6.0, 5.75],
-                            "mixed_s": [7.0, 7.5, 8.0]},
-             "peak_rss_mb": 90.0},
-            {"facts_per_scenario": 1_000_000, "floor_s": [10.0, 10.0, 10.0], "snapshot_s": [40.0, 41.0, 39.0],
-             "scope_only_date": {"floor_s": [10.0, 10.0, 10.0], "snapshot_s": [40.0, 40.0, 40.0]},
-             "write_floor_s": [8.0, 8.0, 8.0],
-             "reference": {"skipped": "above --reference-max 100,000"},
-             "load": {"skipped": "above --load-max 100,000"},
-             "run_readers": {"snapshot_s": [40.0, 40.0, 40.0], "verify_s": [36.0, 38.0, 40.0],
-                             "explain_first_1000_s": [0.5, 0.6, 0.4]},
-             "superseded": {"versions": 5, "none_s": [40.0, 40.0, 40.0], "superseded_s": [42.0, 41.0, 43.0]},
-             "currencies": {"currencies": 5, "one_s": [40.0, 40.0, 40.0], "five_s": [50.0, 49.0, 51.0],
-                            "mixed_s": [60.0, 60.0, 60.0]},
-             "peak_rss_mb": 120.0},
-        ],
-        "peak_rss_mb": 120.0,
-    }
-
+from tests.builders import NODES, SMALL, hand_made_report
 
 # ---------------------------------------------------------------------------------------------- summary
+
 
 def test_the_summary_of_a_hand_made_report_has_the_medians_ratios_and_verdicts_worked_out_by_hand():
     summary = summarize(hand_made_report())
