@@ -31,7 +31,12 @@ _SERVER_KEYS = ("host", "hostaddr", "port", "dbname")
 
 def link_role(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> str:
     """The login the coordinator's PL/Proxy calls use on its shards: one per coordinator database."""
-    digest = hashlib.sha256(f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}".encode()).hexdigest()[:10]
+    return link_role_of(conn.info.host, conn.info.port, conn.info.dbname, schema)
+
+
+def link_role_of(host: str, port: int | str, dbname: str, schema: str = DEFAULT_SCHEMA) -> str:
+    """link_role of the coordinator database `dbname` on host:port (also once it is gone)."""
+    digest = hashlib.sha256(f"{host}:{port}/{dbname}".encode()).hexdigest()[:10]
     return f"{schema}_shard_link_{digest}"
 
 
@@ -93,8 +98,13 @@ def _fact_table_sql(conn: psycopg.Connection, schema: str) -> str:
     return "; ".join(s.as_string(conn) for s in statements)
 
 
+def is_shard_count(shards: int) -> bool:
+    """Whether a cluster can have `shards` shards: a power of two up to MAX_SHARDS."""
+    return 1 <= shards <= MAX_SHARDS and not shards & (shards - 1)
+
+
 def _check_shape(shards: int) -> None:
-    if not 1 <= shards <= MAX_SHARDS or shards & (shards - 1):
+    if not is_shard_count(shards):
         raise PnlError(f"--shards {shards}: a cluster has a power of two of shards (1, 2, 4, ... {MAX_SHARDS}), "
                        "as PL/Proxy spreads rows by a hash masked to that many")
 
@@ -107,9 +117,10 @@ def init_cluster(conn: psycopg.Connection, shards: int, servers: list[str] | Non
     shard databases made so far are dropped and the coordinator is unchanged."""
     check_identifier(schema)
     _check_shape(shards)
-    if schema_mod.coordinator_shards(conn, schema):
-        raise PnlError(f"database {conn.info.dbname} is already a coordinator of "
-                       f"{schema_mod.coordinator_shards(conn, schema)} shards: a cluster is made once; "
+    existing = schema_mod.coordinator_shards(conn, schema)
+    if existing:
+        raise PnlError(f"database {conn.info.dbname} is already a coordinator of {existing} shards: a cluster is "
+                       "made once; "
                        "resharding is an offline re-load into a new cluster")
     if conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0] is not True:
         raise PnlError("pnldb cluster init needs a superuser: it creates databases, a login role and PL/Proxy "
@@ -212,10 +223,6 @@ def _uninstall_coordinator(conn: psycopg.Connection, schema: str) -> None:
         conn.execute(pgsql.SQL("DROP SERVER {} CASCADE").format(cluster))
 
 
-def _version(schema: str) -> str:
-    return schema_mod.shard_layer_version(schema)
-
-
 def cluster_status(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> dict:
     """The shards of the coordinator in `conn`, each with its facts and loads, and the facts on shards of
     loads the coordinator does not have (a loader that died; `pnldb cluster purge` removes them)."""
@@ -228,7 +235,7 @@ def cluster_status(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> di
                   coalesce(sum(h.facts) FILTER (WHERE l.load_id IS NULL), 0)::bigint AS orphans
            FROM {}.shard_loads(%s) h LEFT JOIN {}.fact_loads l ON l.load_id = h.load_id
            GROUP BY h.shard_no""").format(pgsql.Identifier(f"{schema}_shards"), pgsql.Identifier(schema)),
-        (_version(schema),)).fetchall()
+        (schema_mod.shard_layer_version(schema),)).fetchall()
     by_shard = {r[0]: r[1:] for r in held}
     queued = conn.execute(pgsql.SQL("SELECT count(*) FROM {}").format(
         pgsql.Identifier(schema, "shard_purges"))).fetchone()[0]
@@ -248,7 +255,8 @@ def purge_shards(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> dict
     any failure."""
     if not schema_mod.coordinator_shards(conn, schema):
         return {"queued": 0, "orphan_loads": 0, "facts_deleted": 0}
-    s, cluster, version = pgsql.Identifier(schema), pgsql.Identifier(f"{schema}_shards"), _version(schema)
+    s, cluster = pgsql.Identifier(schema), pgsql.Identifier(f"{schema}_shards")
+    version = schema_mod.shard_layer_version(schema)
     queued = conn.execute(pgsql.SQL("SELECT {}.purge_shards()").format(s)).fetchone()[0]
     deleted = queued["facts_deleted"]
     orphans = conn.execute(pgsql.SQL(

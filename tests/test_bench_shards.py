@@ -4,7 +4,6 @@ the loud line of a mismatch on hand-made rows; --shards refused when not a power
 asserted: timings depend on the machine."""
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -13,7 +12,8 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from pnldb.bench import shards, summary
+from pnldb import cluster
+from pnldb.bench import generation, shards, summary
 from pnldb.cli import main
 from tests.builders import NODES, SMALL
 
@@ -29,9 +29,7 @@ def _scratch_databases(db_url: str) -> list[str]:
     """The bench's scratch databases left on the server, and its shard link role if left."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         coordinator = shards.database_names(conn)[1]
-        # cluster.link_role of a connection to the coordinator, which is gone
-        where = f"{conn.info.host}:{conn.info.port}/{coordinator}"
-        link = f"pnldb_bench_shard_link_{hashlib.sha256(where.encode()).hexdigest()[:10]}"
+        link = cluster.link_role_of(conn.info.host, conn.info.port, coordinator, generation.BENCH_SCHEMA)
         return [name for (name,) in conn.execute(
             "SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') = %s",
             (shards.DATABASE_MARKER,))] + [name for (name,) in conn.execute(

@@ -58,7 +58,6 @@ def delete_use_case_text(conn, use_case_id: UUID | str) -> str:
     return deleted
 
 
-
 def compare_runs(conn, run_a: UUID | str, run_b: UUID | str, tolerance: Decimal = Decimal(0)) -> list[dict]:
     return call_rows(conn, "SELECT * FROM compare_runs(%s::uuid, %s::uuid, %s::numeric)",
                      (str(run_a), str(run_b), tolerance))

@@ -244,7 +244,7 @@ def run_bench(options: Options, dsn: str | None = None, progress: Progress | Non
                        f"{', '.join(generation.RULE_LAYOUTS)}")
     if options.rules < 0 or options.rules > generation.node_count():
         raise PnlError(f"--rules must be between 0 and {generation.node_count():,} (one rule per node at most)")
-    if options.shards and (not 1 <= options.shards <= cluster.MAX_SHARDS or options.shards & (options.shards - 1)):
+    if options.shards and not cluster.is_shard_count(options.shards):
         raise PnlError(f"--shards {options.shards}: 0 (off) or a power of two of shards (1, 2, 4, ... "
                        f"{cluster.MAX_SHARDS}), as a cluster has")
     rules = generation.make_rules(options.rules, options.seed)

@@ -73,11 +73,6 @@ def _mark(admin: psycopg.Connection, name: str) -> None:
                                                                    pgsql.Literal(DATABASE_MARKER)))
 
 
-def _backend_cpu(pid: int) -> float:
-    fields = common._stat(pid)
-    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / common._TICK
-
-
 class _Shards:
     """The backends connected to the shard databases (PL/Proxy keeps its connections open per
     coordinator backend), found in pg_stat_activity by the bench's own connection, and their CPU."""
@@ -88,7 +83,7 @@ class _Shards:
     def cpu(self) -> dict[int, float]:
         pids = self.admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = ANY (%s)",
                                   (self.names,)).fetchall()
-        return {pid: _backend_cpu(pid) for (pid,) in pids}
+        return {pid: common.process_cpu(pid) for (pid,) in pids}
 
 
 def timed_snapshot(conn: psycopg.Connection, s: str, postmaster: int | None, shards: _Shards | None) -> dict:
@@ -98,12 +93,12 @@ def timed_snapshot(conn: psycopg.Connection, s: str, postmaster: int | None, sha
     backend = conn.info.backend_pid
     shards_before = shards.cpu() if shards else {}
     with conn.transaction(force_rollback=True):
-        server_before, backend_before = common.server_cpu(postmaster), _backend_cpu(backend)
+        server_before, backend_before = common.server_cpu(postmaster), common.process_cpu(backend)
         started = time.perf_counter()
         run_id = conn.execute(f"SELECT {s}.create_snapshot(%s, %s)",
                               (generation.MAIN_USE_CASE, generation.COB_DATE)).fetchone()[0]
         wall = time.perf_counter() - started
-        backend_cpu, server_after = _backend_cpu(backend) - backend_before, common.server_cpu(postmaster)
+        backend_cpu, server_after = common.process_cpu(backend) - backend_before, common.server_cpu(postmaster)
         run = api.get_run(conn, run_id)
     if run["status"] != "COMPLETED":
         raise PnlError(f"create_snapshot did not complete: {run['status']}: {run['error_message']}")
@@ -202,7 +197,7 @@ def measure_shards(admin: psycopg.Connection, dsn: str, schema: str, size: int, 
             out["load_s"] = {}
             for side, conn in conns.items():
                 progress(f"{label}: loading the measured slice ({2 * size:,} facts) into the {side} database")
-                started = time.perf_counter()
+                loading = time.perf_counter()
                 if side == "single":
                     with generation.bulk_mode(conn, schema):
                         generation.generate_slice(conn, schema, generation.MAIN_USE_CASE, generation.COB_DATE,
@@ -210,7 +205,7 @@ def measure_shards(admin: psycopg.Connection, dsn: str, schema: str, size: int, 
                 else:  # through the coordinator, whose trigger ships each fact to its shard
                     generation.generate_slice(conn, schema, generation.MAIN_USE_CASE, generation.COB_DATE, size,
                                               salt=seed * 1000)
-                out["load_s"][side] = time.perf_counter() - started
+                out["load_s"][side] = time.perf_counter() - loading
                 measurement.analyze(conn, schema)
             coordinator = conns["distributed"]
             kept = coordinator.execute(f"SELECT count(*) FROM {s}.fact_pnl_entries").fetchone()[0]

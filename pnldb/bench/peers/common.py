@@ -279,6 +279,12 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2:].split()  # fields from 3 (state) on
 
 
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (utime+stime) process `pid` has used; 0 once it is gone."""
+    fields = _stat(pid)
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def postmaster_pid(conn: psycopg.Connection) -> int | None:
     """The server's postmaster, when it runs on this machine (the backend's parent); None otherwise."""
     fields = _stat(conn.info.backend_pid)
