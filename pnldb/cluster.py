@@ -75,9 +75,9 @@ def _connect(url: str, what: str, **overrides) -> psycopg.Connection:
         return psycopg.connect(make_conninfo(url, **overrides), autocommit=True)
     except psycopg.Error as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        for secret in (conninfo_to_dict(url).get("password"),):
-            if secret:
-                message = message.replace(secret, "***")
+        secret = conninfo_to_dict(url).get("password")
+        if secret:
+            message = message.replace(secret, "***")
         raise PnlError(f"cannot connect to {what} ({_public(make_conninfo(url, **overrides))}): {message}") from None
 
 
