@@ -612,15 +612,20 @@ def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | N
 # --- the SQL layer -------------------------------------------------------------------------------------
 #
 # The schema is pnldb's: every view, routine and trigger (on its tables, running its functions) in it
-# belongs to the layer. Objects that others build on the layer (a view in a reporting schema on
+# belongs to the layer, except an extension's (a DBA may create one in the schema, as pg_prewarm lands
+# in the first schema of the search path). Objects that others build on the layer (a view in a reporting schema on
 # v_run_results, a function calling get_run) are kept: the layer replaces its objects in place where
 # PostgreSQL allows it and stops, naming those objects, where it does not.
 
 _LAYER_SQL = """
 SELECT 'pg_class'::regclass AS classid, c.oid AS objid, c.reltype AS typid
 FROM pg_class c WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'v'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend e
+                  WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e')
 UNION ALL
 SELECT 'pg_proc'::regclass, p.oid, NULL FROM pg_proc p WHERE p.pronamespace = %(schema)s::regnamespace
+  AND NOT EXISTS (SELECT 1 FROM pg_depend e
+                  WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid AND e.deptype = 'e')
 UNION ALL
 SELECT 'pg_trigger'::regclass, t.oid, NULL
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid

@@ -192,6 +192,22 @@ def test_a_stale_function_signature_and_its_trigger_are_dropped_by_migrate(conn,
                         "AND tgname = 'rule_is_valid'").fetchone() == (1,)
 
 
+def test_an_extension_created_in_the_schema_is_not_the_layers_and_survives_migrate(conn, db_url):
+    """pg_prewarm lands in the first schema of the search path: its functions there are the extension's,
+    not stale layer objects."""
+    conn.execute("CREATE EXTENSION pg_prewarm SCHEMA pnl")
+    current = routines(conn)
+    assert "pg_prewarm(regclass,text,text,bigint,bigint)" in current
+
+    result = migrate_cli(db_url)
+
+    assert result.exit_code == 0, result.stderr
+    assert "dropped" not in result.stderr
+    assert routines(conn) == current
+    assert conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension "
+                        "WHERE extname = 'pg_prewarm'").fetchone() == ("pnl",)
+
+
 def test_a_stale_function_a_users_view_calls_stops_migrate_naming_the_view(conn, db_url):
     conn.execute("CREATE FUNCTION pnl.old_run_count() RETURNS bigint LANGUAGE sql STABLE "
                  "BEGIN ATOMIC SELECT count(*) FROM pnl.calculation_runs; END")
