@@ -1811,6 +1811,8 @@ DECLARE
     rule_sql     text[];
     rule_logic   text[];
     rule_by_node jsonb;
+    root_node    text;
+    tree_root    text;
     included     text;
     settings_was text[];
     node_rows    pnl.snapshot_node[];
@@ -1862,6 +1864,11 @@ BEGIN
         WHERE m.use_case_id = create_snapshot.use_case_id;
         -- Whether a fact is included, over the id of the rule that governs it (NULL: none does).
         included := pnl.rules_included(rule_ids, rule_sql);
+        -- The root's rule governs the facts of no node. The structure's lock (open_snapshot_run) keeps
+        -- its tree as it is until this transaction ends, and the read returns the root it found: a
+        -- writer that bypassed the lock fails the run instead of changing its numbers.
+        SELECT d.node_id INTO root_node FROM pnl.dim_hierarchy d
+        WHERE d.structure_id = run.structure AND d.parent_node_id IS NULL;
 
         -- ===== THE ONE READ =====
         -- Planner settings for this statement only. Its hash aggregates hold one group per
@@ -1906,13 +1913,12 @@ grouped AS (
     FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
                  f.daily_cents, f.wtd_cents, f.ytd_cents,
                  f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
-                 g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+                 g.node_id AS mapped_node_id, coalesce(g.governing_rule, $12) AS governing_rule
           FROM pnl.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
                            (SELECT array_agg(t.governing_rule) FROM tree t))
                  AS g(node_id, governing_rule)
                  ON g.node_id = f.category_code
-          CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
     GROUP BY 1, 2, 3, 4
 ),
@@ -1992,15 +1998,22 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
                      coalesce(r.prior_ytd_adjusted, 0)
                  )::pnl.snapshot_node),
        (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
-       (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6)
+       (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6),
+       (SELECT t.node_id FROM tree t WHERE t.depth = 0)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
                        included, load_filter)
-        INTO node_rows, applied, converted
+        INTO node_rows, applied, converted, tree_root
         USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read, reporting, rates, rule_ids, rule_json,
-              CASE WHEN load_filter <> '' THEN input_loads END, CASE WHEN load_filter <> '' THEN input_scens END;
+              CASE WHEN load_filter <> '' THEN input_loads END, CASE WHEN load_filter <> '' THEN input_scens END,
+              (rule_by_node ->> root_node)::bigint;
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
+        IF tree_root IS DISTINCT FROM root_node THEN
+            RAISE EXCEPTION 'the root of structure % changed from % to % while the snapshot read it', run.structure,
+                            root_node, coalesce(tree_root, 'none')
+                USING ERRCODE = 'serialization_failure', HINT = 'take the snapshot again';
+        END IF;
 
         -- ===== WRITE =====
         INSERT INTO pnl.calculation_run_inputs (calculation_run_id, load_id, scenario, facts, daily_sum, wtd_sum, ytd_sum)
@@ -4116,7 +4129,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- The predicate expression (reading.included) names the fact columns and governing_rule unqualified:
-    -- it is evaluated where the facts are the only relation, on the rows already chosen.
+    -- it is evaluated where the facts are the only relation, on the rows already chosen. There the
+    -- governing rule is a column, so the root's rule can be its tree's subquery: it is written once.
     RETURN QUERY EXECUTE format($sql$
 WITH RECURSIVE
 -- The governing rule of a node is its own rule, else its parent's governing rule.
@@ -4142,13 +4156,12 @@ FROM (SELECT f.*, (%s) AS included
             FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
                          f.daily_cents, f.wtd_cents, f.ytd_cents,
                          f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
-                         g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule, g.in_subtree
+                         g.node_id AS mapped_node_id, coalesce(g.governing_rule, (SELECT t.governing_rule FROM tree t WHERE t.depth = 0)) AS governing_rule, g.in_subtree
                   FROM pnl.fact_pnl_entries f
                   LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
                                    (SELECT array_agg(t.governing_rule) FROM tree t), (SELECT array_agg($9 = ANY (t.path)) FROM tree t))
                          AS g(node_id, governing_rule, in_subtree)
                          ON g.node_id = f.category_code
-                  CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
                   WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
             WHERE f.scenario = $8
               AND ($9 IS NULL OR coalesce(f.in_subtree, $9 = '__UNMAPPED__'
@@ -4963,6 +4976,7 @@ DECLARE
     header       pnl.calculation_runs;
     link_problem text;
     roots        text[];
+    read_root    text;  -- the root the read found: roots[1], for the recorded tree cannot change
     tree_problem text;
     rule_ids     bigint[];
     rule_json    jsonb[];
@@ -5038,13 +5052,12 @@ grouped AS (
     FROM (SELECT f.id, f.scenario, f.category_code, f.attributes, f.daily_amount, f.wtd_amount, f.ytd_amount,
                  f.daily_cents, f.wtd_cents, f.ytd_cents,
                  f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
-                 g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+                 g.node_id AS mapped_node_id, coalesce(g.governing_rule, $12) AS governing_rule
           FROM pnl.fact_pnl_entries f
           LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
                            (SELECT array_agg(t.governing_rule) FROM tree t))
                  AS g(node_id, governing_rule)
                  ON g.node_id = f.category_code
-          CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
           WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
     GROUP BY 1, 2, 3, 4
 ),
@@ -5124,13 +5137,14 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
                      coalesce(r.prior_ytd_adjusted, 0)
                  )::pnl.snapshot_node),
        (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
-       (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6)
+       (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6),
+       (SELECT t.node_id FROM tree t WHERE t.depth = 0)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id$sql$,
                        source.included, source.load_filter)
-        INTO node_rows, applied, converted
+        INTO node_rows, applied, converted, read_root
         USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates,
-              rule_ids, rule_json, slice_loads, slice_scens;
+              rule_ids, rule_json, slice_loads, slice_scens, (source.rule_by_node ->> roots[1])::bigint;
         PERFORM set_config('work_mem', settings_was[1], true), set_config('enable_sort', settings_was[2], true),
                 set_config('parallel_tuple_cost', settings_was[3], true);
     END IF;

@@ -9,8 +9,7 @@
 --   THE RULES                  read once, each predicate compiled once: what the read applies and what
 --                              the run records are the same rules, whatever is committed meanwhile.
 --   THE ONE READ               one read-only statement computes every node's values, ACTUAL and PRIOR
---                              side by side, from one consistent view of hierarchy and facts (the
---                              root's rule, which governs the facts of no node, included). Being a plain
+--                              side by side, from one consistent view of hierarchy and facts. Being a plain
 --                              SELECT (an INSERT never runs in parallel), its scan and aggregation of
 --                              the facts, most of the work, runs in parallel workers.
 --   WRITE                      its inputs, the rates it used, the rules it applied, three result rows
@@ -41,6 +40,8 @@ DECLARE
     rule_sql     text[];
     rule_logic   text[];
     rule_by_node jsonb;
+    root_node    text;
+    tree_root    text;
     included     text;
     settings_was text[];
     node_rows    {{ schema }}.snapshot_node[];
@@ -90,15 +91,26 @@ BEGIN
         WHERE m.use_case_id = create_snapshot.use_case_id;
         -- Whether a fact is included, over the id of the rule that governs it (NULL: none does).
         included := {{ schema }}.rules_included(rule_ids, rule_sql);
+        -- The root's rule governs the facts of no node. The structure's lock (open_snapshot_run) keeps
+        -- its tree as it is until this transaction ends, and the read returns the root it found: a
+        -- writer that bypassed the lock fails the run instead of changing its numbers.
+        SELECT d.node_id INTO root_node FROM {{ schema }}.dim_hierarchy d
+        WHERE d.structure_id = run.structure AND d.parent_node_id IS NULL;
 
         -- ===== THE ONE READ =====
         {{ pipeline.planner_settings_on() | indent(8) }}
         EXECUTE format($sql${{ pipeline.snapshot_read("(SELECT d.node_id, d.parent_node_id, d.node_name FROM " ~ schema ~ ".dim_hierarchy d WHERE d.structure_id = $3)") }}$sql$,
                        included, load_filter)
-        INTO node_rows, applied, converted
+        INTO node_rows, applied, converted, tree_root
         USING use_case_id, pnl_date, run.structure, rule_by_node, loads_read, reporting, rates, rule_ids, rule_json,
-              CASE WHEN load_filter <> '' THEN input_loads END, CASE WHEN load_filter <> '' THEN input_scens END;
+              CASE WHEN load_filter <> '' THEN input_loads END, CASE WHEN load_filter <> '' THEN input_scens END,
+              (rule_by_node ->> root_node)::bigint;
         {{ pipeline.planner_settings_off() | indent(8) }}
+        IF tree_root IS DISTINCT FROM root_node THEN
+            RAISE EXCEPTION 'the root of structure % changed from % to % while the snapshot read it', run.structure,
+                            root_node, coalesce(tree_root, 'none')
+                USING ERRCODE = 'serialization_failure', HINT = 'take the snapshot again';
+        END IF;
 
         -- ===== WRITE =====
         INSERT INTO {{ schema }}.calculation_run_inputs (calculation_run_id, load_id, scenario, facts{% for m in measures %}, {{ m }}_sum{% endfor %})

@@ -37,7 +37,8 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- The predicate expression (reading.included) names the fact columns and governing_rule unqualified:
-    -- it is evaluated where the facts are the only relation, on the rows already chosen.
+    -- it is evaluated where the facts are the only relation, on the rows already chosen. There the
+    -- governing rule is a column, so the root's rule can be its tree's subquery: it is written once.
     RETURN QUERY EXECUTE format($sql$
 WITH RECURSIVE
 {{ pipeline.governing_tree(pipeline.run_nodes()) }}
@@ -47,7 +48,7 @@ SELECT f.id, f.category_code, coalesce(f.mapped_node_id, '{{ unmapped }}'), f.at
        f.included, f.governing_rule, g.node_id
 FROM (SELECT f.*, (%s) AS included
       FROM (SELECT f.*
-            FROM {{ pipeline.governed_facts(under="$9") | indent(17) }}
+            FROM {{ pipeline.governed_facts("(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)", under="$9") | indent(17) }}
             WHERE f.scenario = $8
               AND ($9 IS NULL OR coalesce(f.in_subtree, $9 = '{{ unmapped }}'
                                           OR $9 = (SELECT t.node_id FROM tree t WHERE t.depth = 0)))

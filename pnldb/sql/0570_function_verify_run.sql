@@ -31,6 +31,7 @@ DECLARE
     header       {{ schema }}.calculation_runs;
     link_problem text;
     roots        text[];
+    read_root    text;  -- the root the read found: roots[1], for the recorded tree cannot change
     tree_problem text;
     rule_ids     bigint[];
     rule_json    jsonb[];
@@ -62,9 +63,9 @@ BEGIN
         {{ pipeline.planner_settings_on() | indent(8) }}
         EXECUTE format($sql${{ pipeline.snapshot_read(pipeline.run_nodes()) }}$sql$,
                        source.included, source.load_filter)
-        INTO node_rows, applied, converted
+        INTO node_rows, applied, converted, read_root
         USING source.use_case_id, source.pnl_date, run_id, source.rule_by_node, source.loads, reporting, rates,
-              rule_ids, rule_json, slice_loads, slice_scens;
+              rule_ids, rule_json, slice_loads, slice_scens, (source.rule_by_node ->> roots[1])::bigint;
         {{ pipeline.planner_settings_off() | indent(8) }}
     END IF;
 

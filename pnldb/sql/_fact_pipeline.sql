@@ -5,7 +5,8 @@
     (jsonb: rule id by node id), $5 the load ids read, $6 the reporting currency, $7 the rates (jsonb:
     rate by currency, for the currencies other than the reporting one); and for a coordinator's shards
     (`sharded`, pnldb/cluster.py) $8 the ids of the rules, ascending, $9 their predicate_json, $10 and $11
-    the (load id, scenario) pairs read when some load is read for one scenario only (NULL otherwise). -#}
+    the (load id, scenario) pairs read when some load is read for one scenario only (NULL otherwise); $12
+    the root's governing rule, which governs the facts of no node (its own rule: rule_by_node of the root). -#}
 
 {#- The facts of `use_case` on `pnl_date` in `loads` (SQL expressions), as a relation for a FROM list,
     with every column of fact_pnl_entries: on a single server the table itself (the caller's WHERE
@@ -38,15 +39,19 @@ tree AS (
 {#- The facts read, each with the node it maps to (mapped_node_id, NULL for none), its currency (the
     reporting currency for NULL: what a rule on `currency` compares; own_currency is the fact's own) and
     its governing rule, as a subquery `f` for a FROM list; the format() placeholder %s takes the load
-    filter. With `under`, an SQL expression naming a node, also in_subtree: whether the fact's node is at
-    or below it (NULL for a fact of no node), found by the same hash join as the node itself. Parallel
-    workers cannot read a CTE: the tree reaches them as init plans, computed once by the leader: the node
-    ids with their governing rules, and the root's governing rule, which governs the facts of no node. -#}
-{% macro governed_facts(under=none) -%}
+    filter. `root_rule`, an SQL expression, is the root's governing rule, which governs the facts of no
+    node: a parameter of the statement, not a subquery, because the rules' expression repeats the
+    governing rule at every level of its tree and each copy of a subquery would be an init plan of its
+    own (and a join of a one-row relation to every fact cost a tenth of a snapshot's CPU, measured in
+    docs/performance.md). With `under`, an SQL expression naming a node, also in_subtree: whether the
+    fact's node is at or below it (NULL for a fact of no node), found by the same hash join as the node
+    itself. Parallel workers cannot read a CTE: the tree reaches them as init plans, computed once by the
+    leader: the node ids with their governing rules. -#}
+{% macro governed_facts(root_rule, under=none) -%}
 (SELECT f.id, f.scenario, f.category_code, f.attributes,{% for m in measures %} f.{{ m }}_amount,{% endfor %}
        {% for m in measures %} f.{{ m }}_cents,{% endfor %}
         f.currency AS own_currency, coalesce(f.currency, $6) AS currency,
-        g.node_id AS mapped_node_id, coalesce(g.governing_rule, root.governing_rule) AS governing_rule
+        g.node_id AS mapped_node_id, coalesce(g.governing_rule, {{ root_rule }}) AS governing_rule
         {%- if under %}, g.in_subtree{% endif %}
  FROM {{ facts_from("$1", "$2", "$5") }} f
  LEFT JOIN unnest((SELECT array_agg(t.node_id) FROM tree t),
@@ -54,7 +59,6 @@ tree AS (
                   {%- if under %}, (SELECT array_agg({{ under }} = ANY (t.path)) FROM tree t){% endif %})
         AS g(node_id, governing_rule{% if under %}, in_subtree{% endif %})
         ON g.node_id = f.category_code
- CROSS JOIN unnest(ARRAY[(SELECT t.governing_rule FROM tree t WHERE t.depth = 0)]) AS root(governing_rule)
  WHERE f.use_case_id = $1 AND f.pnl_date = $2 AND f.load_id = ANY ($5)%s) f
 {%- endmacro %}
 
@@ -65,20 +69,22 @@ tree AS (
 {%- endmacro %}
 
 {#- The facts' groups: per (scenario, category_code, own currency, included flag), the sums of the
-    measures; the format() placeholders %s take the rules' expression and the load filter. -#}
-{% macro fact_groups() -%}
+    measures; the format() placeholders %s take the rules' expression and the load filter; `root_rule`
+    as for governed_facts. -#}
+{% macro fact_groups(root_rule) -%}
 SELECT f.scenario, f.category_code, f.own_currency, (%s) AS included,
 {%- for m in measures %}
        sum(f.{{ m }}_cents) * 0.01 AS {{ m }}{{ "," if not loop.last }}
 {%- endfor %}
-FROM {{ governed_facts() | indent(5) }}
+FROM {{ governed_facts(root_rule) | indent(5) }}
 GROUP BY 1, 2, 3, 4
 {%- endmacro %}
 
 {#- The whole read of a snapshot over `nodes` (see governing_tree): one read-only statement returning
     (snapshot_node[] of every node, the ids of the rules on a node of the tree, the currencies other than
-    the reporting one that its facts are in). create_snapshot runs it
-    on today's tree, verify_run on a run's own. -#}
+    the reporting one that its facts are in, the root of the tree it read: the caller checks it is the
+    root whose rule it passed as $12). create_snapshot runs it on today's tree, verify_run on a run's
+    own. -#}
 {% macro snapshot_read(nodes) -%}
 WITH RECURSIVE
 {{ governing_tree(nodes) }},
@@ -95,7 +101,7 @@ grouped AS (
         $1, $2, $5, $10, $11, (SELECT array_agg(t.node_id) FROM tree t),
         (SELECT array_agg(t.governing_rule) FROM tree t), (SELECT t.node_id FROM tree t WHERE t.depth = 0), $8, $9, $6)
 {%- else %}
-    {{ fact_groups() | indent(4) }}
+    {{ fact_groups("$12") | indent(4) }}
 {%- endif %}
 ),
 -- In the reporting currency (contract §8): per scenario, mapped node, currency and included flag, the
@@ -145,7 +151,8 @@ SELECT array_agg(ROW(n.node_id, n.parent_node_id, n.node_name, n.depth, n.is_ove
 {%- endfor %}
                  )::{{ schema }}.snapshot_node),
        (SELECT array_agg(t.rule_id) FROM tree t WHERE t.rule_id IS NOT NULL),
-       (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6)
+       (SELECT array_agg(DISTINCT c.currency ORDER BY c.currency) FROM converted c WHERE c.currency <> $6),
+       (SELECT t.node_id FROM tree t WHERE t.depth = 0)
 FROM nodes n
 LEFT JOIN rolled r ON r.node_id = n.node_id
 {%- endmacro %}

@@ -58,9 +58,10 @@ WITH tree AS (
     SELECT n.node_id, n.governing_rule, CASE WHEN n.node_id = $3 THEN 0 ELSE 1 END AS depth
     FROM unnest($4::text[], $7::bigint[]) AS n(node_id, governing_rule)
 )
-{{ pipeline.fact_groups() }}
+{{ pipeline.fact_groups("$8") }}
 $sql$, included_sql, load_filter)
-    USING use_case_id, pnl_date, root_node, node_ids, load_ids, reporting_currency, governing_rules;
+    USING use_case_id, pnl_date, root_node, node_ids, load_ids, reporting_currency, governing_rules,
+          governing_rules[array_position(node_ids, root_node)];
     {{ pipeline.planner_settings_off() | indent(4) }}
 END;
 $fn$;
