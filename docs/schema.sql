@@ -345,6 +345,7 @@ CREATE INDEX ix_fact_pnl_entries_currency ON pnl.fact_pnl_entries USING btree (u
 CREATE INDEX ix_fact_pnl_entries_load ON pnl.fact_pnl_entries USING btree (load_id, pnl_date);
 CREATE INDEX ix_fact_pnl_entries_scope ON pnl.fact_pnl_entries USING btree (use_case_id, pnl_date, scenario);
 CREATE INDEX ix_fact_pnl_entries_series ON pnl.fact_pnl_entries USING btree (use_case_id, scenario, category_code, pnl_date);
+CREATE STATISTICS pnl.fact_pnl_entries_slices (dependencies, mcv) ON use_case_id, pnl_date, load_id FROM pnl.fact_pnl_entries;
 CREATE TRIGGER fact_loads_count_their_slices AFTER INSERT ON pnl.fact_pnl_entries REFERENCING NEW TABLE AS new_facts FOR EACH STATEMENT EXECUTE FUNCTION pnl.fact_loads_count_their_slices();
 CREATE TRIGGER fact_measures_follow_amount_on_insert BEFORE INSERT ON pnl.fact_pnl_entries FOR EACH ROW WHEN (new.amount IS NULL OR new.daily_amount IS NULL OR new.wtd_amount IS NULL OR new.ytd_amount IS NULL) EXECUTE FUNCTION pnl.fact_measures_follow_amount();
 CREATE TRIGGER facts_are_immutable BEFORE DELETE OR UPDATE ON pnl.fact_pnl_entries FOR EACH ROW EXECUTE FUNCTION pnl.facts_are_immutable();

@@ -919,6 +919,10 @@ _CATALOG_QUERIES = {
         WHERE c.relnamespace = %(schema)s::regnamespace AND c.relname <> ALL (%(skip)s)
           AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid AND k.conrelid = x.indrelid
                           AND k.contype IN ('p', 'u', 'x'))""",
+    "statistics": """
+        SELECT c.relname, x.stxname, pg_get_statisticsobjdef(x.oid)
+        FROM pg_statistic_ext x JOIN pg_class c ON c.oid = x.stxrelid
+        WHERE c.relnamespace = %(schema)s::regnamespace AND c.relname <> ALL (%(skip)s)""",
     "triggers": """
         SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid, true), t.tgenabled
         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
@@ -1049,7 +1053,7 @@ def _grantee(oid: int, names: dict[int, str]) -> str:
 
 
 def describe_catalog(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> str:
-    """The schema's catalog as text: types, tables (columns, defaults, constraints, indexes, triggers,
+    """The schema's catalog as text: types, tables (columns, defaults, constraints, indexes, statistics, triggers,
     rules, policies), sequences, views (definition and columns), routines (signature and definition),
     comments and privileges; ordered by name, with the schema name written as `pnl` whatever it is."""
     check_identifier(schema)
@@ -1065,7 +1069,7 @@ def describe_catalog(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA) -> 
 
     for table, name, definition in sorted(rows["constraints"]):
         per_object["relation", table].append(f"ALTER TABLE {qualified}{table} ADD CONSTRAINT {name} {definition};")
-    for table, _name, definition in sorted(rows["indexes"]):
+    for table, _name, definition in sorted(rows["indexes"]) + sorted(rows["statistics"]):
         per_object["relation", table].append(f"{definition};")
     for table, _name, definition, enabled in sorted(rows["triggers"]):
         per_object["relation", table].append(f"{definition};")

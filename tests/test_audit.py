@@ -161,7 +161,8 @@ def test_the_migration_starts_the_history_of_rules_already_there(empty_conn):
     c.execute("INSERT INTO pnl.metadata_rules (use_case_id, node_id, predicate_json, sql_where, last_modified_by, "
               "last_modified_at) VALUES (%s, 'ROOT', '{}', '1 = 1', 'legacy_etl', %s)", (uc, FORGED_AT))
     assert schema.migrate(c) == ["0013_audit", "0014_integrity", "0015_entitlements", "0016_fact_cents",
-                                 "0017_fast_loads", "0018_cluster"]
+                                 "0017_fast_loads", "0018_cluster",
+                                 "0019_fact_slice_statistics"]
     assert c.execute("SELECT operation, node_id, sql_where, changed_by, changed_at FROM pnl.rule_versions"
                      ).fetchall() == [("MIGRATED", "ROOT", "1 = 1", "legacy_etl", FORGED_AT)]
 
@@ -302,7 +303,7 @@ def test_only_what_the_migrations_rolled_back_would_lose_counts(conn, worked):
                        r"0014_integrity\)\n  2 rule version"):
         schema.rollback(conn, to="0012_locks")
     assert schema.rollback(conn, to="0012_locks", force=True) == [
-        "0018_cluster", "0017_fast_loads", "0016_fact_cents",
+        "0019_fact_slice_statistics", "0018_cluster", "0017_fast_loads", "0016_fact_cents",
                                                                  "0015_entitlements",
                                                                  "0014_integrity", "0013_audit"]
     # nothing more of value in 0010-0012: rolled back without asking
@@ -347,7 +348,8 @@ def test_migrate_rollback_to_prints_what_would_be_lost_and_exits_1_unless_forced
     assert usage.exit_code == 2 and usage.stderr == "pnldb: error: --force goes with --rollback-to\n"
     forced = cli(db_url, "--rollback-to", "0005_fact_loads", "--force")
     assert forced.exit_code == 0, forced.stderr
-    assert forced.stderr == ("rolled back 13 migration(s): 0018_cluster, 0017_fast_loads, 0016_fact_cents, "
+    assert forced.stderr == ("rolled back 14 migration(s): 0019_fact_slice_statistics, 0018_cluster, 0017_fast_loads, "
+                             "0016_fact_cents, "
                              "0015_entitlements, "
                              "0014_integrity, "
                              "0013_audit, 0012_locks, 0011_tree, 0010_runs, 0009_rule_limits, 0008_limits, "

@@ -245,13 +245,15 @@ def test_migrating_a_populated_installation_fills_the_cents_and_its_runs_still_v
                  "VALUES (%s, %s, 'ACTUAL', 'A_2', %s)", (uc, COB, MAX))
     before = snapshot(conn, uc)
     stored = _stored(conn, before)
-    assert schema.rollback(conn, to="0015_entitlements") == ["0018_cluster", "0017_fast_loads", "0016_fact_cents"]
+    assert schema.rollback(conn, to="0015_entitlements") == ["0019_fact_slice_statistics", "0018_cluster",
+                                                               "0017_fast_loads", "0016_fact_cents"]
     assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'pnl' "
                         "AND table_name = 'fact_pnl_entries' AND column_name LIKE '%%cents'").fetchone() == (0,)
     amounts = conn.execute("SELECT id, daily_amount, wtd_amount, ytd_amount FROM fact_pnl_entries ORDER BY id"
                            ).fetchall()
     assert len(amounts) == len(EDGE_FACTS) + 1
-    assert schema.migrate(conn) == ["0016_fact_cents", "0017_fast_loads", "0018_cluster"]
+    assert schema.migrate(conn) == ["0016_fact_cents", "0017_fast_loads", "0018_cluster",
+                                   "0019_fact_slice_statistics"]
     assert conn.execute("SELECT id, daily_cents * 0.01, wtd_cents * 0.01, ytd_cents * 0.01 FROM fact_pnl_entries "
                         "ORDER BY id").fetchall() == amounts
     verdict = api.verify_run(conn, before)

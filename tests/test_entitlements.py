@@ -411,7 +411,8 @@ def test_migrating_an_existing_installation_keeps_everyones_view(set_up_conn, em
                        "VALUES ('S', 'ROOT', NULL, 'Root')")
     uc = set_up_conn.execute("INSERT INTO use_cases (name, structure_id) VALUES ('Old', 'S') "
                             "RETURNING use_case_id").fetchone()[0]
-    assert schema.migrate(set_up_conn) == ["0015_entitlements", "0016_fact_cents", "0017_fast_loads", "0018_cluster"]
+    assert schema.migrate(set_up_conn) == ["0015_entitlements", "0016_fact_cents", "0017_fast_loads", "0018_cluster",
+                                          "0019_fact_slice_statistics"]
     assert set_up_conn.execute("SELECT count(*) FROM use_case_grants WHERE use_case_id IS NULL").fetchone()[0] == 4
     set_up_conn.execute("INSERT INTO fact_pnl_entries (use_case_id, pnl_date, scenario, category_code, daily_amount, "
                        "wtd_amount, ytd_amount, amount, attributes) "
@@ -431,14 +432,15 @@ def test_migrating_an_existing_installation_keeps_everyones_view(set_up_conn, em
 
 def test_rolling_back_0015_drops_the_grants_and_the_policies(conn, desks):
     assert schema.rollback(conn, to="0014_integrity", force=True) == [
-        "0018_cluster", "0017_fast_loads", "0016_fact_cents",
+        "0019_fact_slice_statistics", "0018_cluster", "0017_fast_loads", "0016_fact_cents",
                                                                       "0015_entitlements"]
     assert conn.execute("SELECT to_regclass('pnl.use_case_grants')").fetchone()[0] is None
     assert conn.execute("SELECT count(*) FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
                         "WHERE c.relnamespace = 'pnl'::regnamespace").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM pg_class WHERE relnamespace = 'pnl'::regnamespace "
                         "AND relrowsecurity").fetchone()[0] == 0
-    assert schema.migrate(conn) == ["0015_entitlements", "0016_fact_cents", "0017_fast_loads", "0018_cluster"]
+    assert schema.migrate(conn) == ["0015_entitlements", "0016_fact_cents", "0017_fast_loads", "0018_cluster",
+                                          "0019_fact_slice_statistics"]
     assert conn.execute("SELECT count(*) FROM use_case_grants WHERE use_case_id IS NULL").fetchone()[0] == 4
 
 

@@ -245,7 +245,7 @@ def test_rollback_refuses_while_a_users_view_depends_on_the_layer(conn, users_vi
     assert conn.execute("SHOW search_path").fetchone() == ("pnl, public",)  # yoyo's search_path is not left behind
     conn.execute("DROP SCHEMA reporting CASCADE")
     assert schema.rollback(conn, to="0003_run_rules") == [
-        "0018_cluster", "0017_fast_loads", "0016_fact_cents",
+        "0019_fact_slice_statistics", "0018_cluster", "0017_fast_loads", "0016_fact_cents",
                                                           "0015_entitlements", "0014_integrity",
                                                           "0013_audit", "0012_locks", "0011_tree", "0010_runs",
                                                           "0009_rule_limits", "0008_limits", "0007_currency",

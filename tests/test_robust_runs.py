@@ -381,7 +381,7 @@ def test_the_migration_rolls_back_and_refuses_while_a_failed_run_shares_a_name(d
     assert conn.execute("SELECT limit_value('max_runs_per_date')").fetchone() == (200,)  # nothing was changed
     conn.execute("SELECT purge_runs(%s, %s)", (uc, LATER))
     assert schema.rollback(conn, to="0009_rule_limits", force=True) == [
-        "0018_cluster", "0017_fast_loads", "0016_fact_cents",
+        "0019_fact_slice_statistics", "0018_cluster", "0017_fast_loads", "0016_fact_cents",
                                                                         "0015_entitlements",
                                                                         "0014_integrity", "0013_audit", "0012_locks",
                                                                         "0011_tree", "0010_runs"]

@@ -1,0 +1,1 @@
+DROP STATISTICS {{ schema }}.fact_pnl_entries_slices;
