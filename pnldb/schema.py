@@ -613,9 +613,9 @@ def rollback(conn: psycopg.Connection, schema: str = DEFAULT_SCHEMA, to: str | N
 #
 # The schema is pnldb's: every view, routine and trigger (on its tables, running its functions) in it
 # belongs to the layer, except an extension's (a DBA may create one in the schema, as pg_prewarm lands
-# in the first schema of the search path). Objects that others build on the layer (a view in a reporting schema on
-# v_run_results, a function calling get_run) are kept: the layer replaces its objects in place where
-# PostgreSQL allows it and stops, naming those objects, where it does not.
+# in the first schema of the search path). Objects that others build on the layer (a view in a reporting
+# schema on v_run_results, a function calling get_run) are kept: the layer replaces its objects in place
+# where PostgreSQL allows it and stops, naming those objects, where it does not.
 
 _LAYER_SQL = """
 SELECT 'pg_class'::regclass AS classid, c.oid AS objid, c.reltype AS typid

@@ -5,8 +5,9 @@
     (jsonb: rule id by node id), $5 the load ids read, $6 the reporting currency, $7 the rates (jsonb:
     rate by currency, for the currencies other than the reporting one); and for a coordinator's shards
     (`sharded`, pnldb/cluster.py) $8 the ids of the rules, ascending, $9 their predicate_json, $10 and $11
-    the (load id, scenario) pairs read when some load is read for one scenario only (NULL otherwise); $12
-    the root's governing rule, which governs the facts of no node (its own rule: rule_by_node of the root). -#}
+    the (load id, scenario) pairs read when some load is read for one scenario only (NULL otherwise). And
+    on either, $12 the root's governing rule, which governs the facts of no node (the root's own rule, from
+    rule_by_node); a coordinator's shards take it from the node arrays instead. -#}
 
 {#- The facts of `use_case` on `pnl_date` in `loads` (SQL expressions), as a relation for a FROM list,
     with every column of fact_pnl_entries: on a single server the table itself (the caller's WHERE
@@ -82,9 +83,9 @@ GROUP BY 1, 2, 3, 4
 
 {#- The whole read of a snapshot over `nodes` (see governing_tree): one read-only statement returning
     (snapshot_node[] of every node, the ids of the rules on a node of the tree, the currencies other than
-    the reporting one that its facts are in, the root of the tree it read: the caller checks it is the
-    root whose rule it passed as $12). create_snapshot runs it on today's tree, verify_run on a run's
-    own. -#}
+    the reporting one that its facts are in, the root of the tree it read). create_snapshot runs it on
+    today's tree and checks that root is the one whose rule it passed as $12; verify_run runs it on a
+    run's own tree, which cannot change. -#}
 {% macro snapshot_read(nodes) -%}
 WITH RECURSIVE
 {{ governing_tree(nodes) }},
