@@ -1,5 +1,6 @@
 """How create_snapshot is built: its node rows type follows the vocabulary and survives re-installs, its
-guards are not callable on their own, and its one read still runs in parallel workers."""
+guards are not callable on their own, its one read still runs in parallel workers, and the planner sizes
+that read's scan of a slice right."""
 from __future__ import annotations
 
 import datetime as dt
