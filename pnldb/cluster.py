@@ -84,7 +84,8 @@ def _connect(url: str, what: str, **overrides) -> psycopg.Connection:
 def _fact_table_sql(conn: psycopg.Connection, schema: str) -> str:
     """The shard's fact table: the coordinator's columns, in its order and types (so that a row of the
     coordinator's row type is a row of the shard's), with its generated columns as plain ones filled from
-    the coordinator's values, and the shard's indexes and statistics."""
+    the coordinator's values, the shard's indexes, and the coordinator's extended statistics (each shard
+    plans the snapshot's scan of its own facts)."""
     columns = conn.execute(
         """SELECT format('%%I %%s%%s', a.attname, format_type(a.atttypid, a.atttypmod),
                          CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END)
@@ -95,9 +96,15 @@ def _fact_table_sql(conn: psycopg.Connection, schema: str) -> str:
     statements = [pgsql.SQL("CREATE TABLE {} ({}, PRIMARY KEY (id))").format(
         table, pgsql.SQL(", ").join(pgsql.SQL(c) for (c,) in columns))]
     statements += [pgsql.SQL("CREATE INDEX ON {} {}").format(table, pgsql.SQL(keys)) for keys in _SHARD_INDEXES]
-    # as the coordinator's (migration 0019): each shard plans the snapshot's scan of its own facts
-    statements.append(pgsql.SQL("CREATE STATISTICS {} (mcv, dependencies) ON use_case_id, pnl_date, load_id "
-                                "FROM {}").format(pgsql.Identifier(schema, "fact_pnl_entries_slices"), table))
+    statistics = conn.execute(
+        """SELECT x.stxname, array_to_string(ARRAY(
+                      SELECT CASE k WHEN 'd' THEN 'ndistinct' WHEN 'f' THEN 'dependencies' ELSE 'mcv' END
+                      FROM unnest(x.stxkind) k WHERE k <> 'e' ORDER BY 1), ', '),
+                  pg_get_statisticsobjdef_columns(x.oid)
+           FROM pg_statistic_ext x WHERE x.stxrelid = %s::regclass ORDER BY x.stxname""",
+        (f"{schema}.fact_pnl_entries",)).fetchall()
+    statements += [pgsql.SQL("CREATE STATISTICS {} ({}) ON {} FROM {}").format(
+        pgsql.Identifier(schema, name), pgsql.SQL(kinds), pgsql.SQL(keys), table) for name, kinds, keys in statistics]
     return "; ".join(s.as_string(conn) for s in statements)
 
 

@@ -203,6 +203,18 @@ def test_purging_superseded_facts_removes_them_from_the_shards_once_committed(co
     assert _root_daily(c, run) == 200
 
 
+def test_each_shard_has_the_coordinators_statistics_on_its_facts(coordinator):
+    """Migration 0019's statistics size a snapshot's slice; each shard plans the scan of its own facts."""
+    c, _, _ = coordinator
+    definitions = ("SELECT stxname, stxkind::text, pg_get_statisticsobjdef_columns(oid) FROM pg_statistic_ext "
+                   "WHERE stxrelid = 'pnl.fact_pnl_entries'::regclass")
+    expected = [("fact_pnl_entries_slices", "{f,m}", "use_case_id, pnl_date, load_id")]
+    assert c.execute(definitions).fetchall() == expected
+    for shard_no in (0, 1):
+        with psycopg.connect(_shard_url(c, shard_no)) as shard:
+            assert shard.execute(definitions).fetchall() == expected
+
+
 def test_a_shard_of_another_version_refuses_to_answer(coordinator):
     c, uc, _url = coordinator
     with psycopg.connect(_shard_url(c, 1), autocommit=True) as shard:
